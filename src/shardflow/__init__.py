@@ -1,0 +1,74 @@
+"""shardflow: a workflow engine built for throughput.
+
+Define workflows as graphs of async steps and run them in process with
+:class:`LocalExecutionEngine`, or by the million across worker processes with the batch
+executor (``shardflow run`` or :class:`BatchExecutor`).
+"""
+
+from shardflow._clock import Clock, FakeClock, LoopClock
+from shardflow._types import WorkflowStatus
+from shardflow.context import WorkflowContext
+from shardflow.engine.local import LocalExecutionEngine
+from shardflow.engine.records import ErrorInfo, HumanTask, StepRecord, WorkflowInstance
+from shardflow.engine.runner import InstanceOutcome, InstanceRunner
+from shardflow.errors import (
+    ConfigError,
+    ContextValueError,
+    GroupFailedError,
+    InputError,
+    InstanceNotFoundError,
+    MergeConflictError,
+    RaceLostError,
+    ShardflowError,
+    StepTimeoutError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    WorkflowLoadError,
+    WorkflowNotFoundError,
+    WorkflowValidationError,
+)
+from shardflow.model.definition import Edge, WorkflowDefinition
+from shardflow.model.groups import ParallelGroup, RaceGroup
+from shardflow.model.registry import WorkflowRegistry
+from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseHumanStep",
+    "BaseMachineStep",
+    "BaseStep",
+    "Clock",
+    "ConfigError",
+    "ContextValueError",
+    "Edge",
+    "ErrorInfo",
+    "FakeClock",
+    "GroupFailedError",
+    "HumanTask",
+    "InputError",
+    "InstanceNotFoundError",
+    "InstanceOutcome",
+    "InstanceRunner",
+    "LocalExecutionEngine",
+    "LoopClock",
+    "MergeConflictError",
+    "ParallelGroup",
+    "RaceGroup",
+    "RaceLostError",
+    "ShardflowError",
+    "StepRecord",
+    "StepTimeoutError",
+    "TaskAlreadyCompletedError",
+    "TaskNotFoundError",
+    "TaskValidationError",
+    "WorkflowContext",
+    "WorkflowDefinition",
+    "WorkflowInstance",
+    "WorkflowLoadError",
+    "WorkflowNotFoundError",
+    "WorkflowRegistry",
+    "WorkflowStatus",
+    "WorkflowValidationError",
+]

@@ -1,0 +1,1 @@
+"""L4: the instance interpreter and the in-process LocalExecutionEngine."""

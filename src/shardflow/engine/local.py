@@ -1,0 +1,213 @@
+"""LocalExecutionEngine: run workflow instances in this process, on this event loop.
+
+Memory: finished instances are kept in a bounded window (``keep_finished``, default 1,000,
+oldest dropped first) so a long-running service does not grow per instance; running and
+waiting instances are always kept, since their tasks must stay completable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from shardflow._clock import Clock, LoopClock
+from shardflow._types import WorkflowStatus, new_id
+from shardflow.context import WorkflowContext
+from shardflow.engine.forms import form_violations
+from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.records import ErrorInfo, HumanTask, WorkflowInstance
+from shardflow.engine.stepexec import StepFailure, run_step
+from shardflow.errors import (
+    InstanceNotFoundError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+)
+from shardflow.limits.gate import Gate
+from shardflow.limits.local import LocalGate, check_limits
+from shardflow.model.registry import WorkflowRegistry
+from shardflow.model.steps import BaseStep
+
+
+class LocalExecutionEngine:
+    """Starts instances of registered workflows and drives them to an end or a human task.
+
+    ``limits`` ({name: size}) and ``rate_limits`` ({name: "100/s"}) size the named limits steps
+    declare; ``clock`` replaces real time (tests use :class:`shardflow.FakeClock`).
+    """
+
+    def __init__(
+        self,
+        registry: WorkflowRegistry,
+        *,
+        limits: Mapping[str, int] | None = None,
+        rate_limits: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        keep_finished: int = 1000,
+    ) -> None:
+        self.registry = registry
+        self.clock: Clock = clock or LoopClock()
+        self._gate: Gate | None = (
+            LocalGate(limits or {}, rate_limits or {}, self.clock)
+            if limits or rate_limits else None
+        )
+        self._limits = dict(limits or {})
+        self._rate_limits = dict(rate_limits or {})
+        self._keep_finished = keep_finished
+        self._active: dict[str, WorkflowInstance] = {}
+        self._finished: OrderedDict[str, WorkflowInstance] = OrderedDict()
+        self._interpreters: dict[str, Interpreter] = {}
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, HumanTask] = {}
+        self._cancel_requested: set[str] = set()
+
+    # -- starting and driving -----------------------------------------------------------------
+    async def start_workflow(
+        self, name: str, initial_data: Mapping[str, Any] | None = None,
+        version: str | None = None,
+    ) -> WorkflowInstance:
+        """Start an instance and return it once it is completed, failed, cancelled or waiting."""
+        definition = self.registry.get_definition(name, version)
+        plan = definition.plan
+        check_limits(plan, self._limits, self._rate_limits)
+        instance_id = new_id()
+        instance = WorkflowInstance(
+            id=instance_id, workflow_name=definition.name,
+            workflow_version=definition.version,
+            context=WorkflowContext(initial_data, instance_id=instance_id),
+            status=WorkflowStatus.RUNNING, started_at=time.time(),
+        )
+        interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._add_task)
+        self._active[instance_id] = instance
+        self._interpreters[instance_id] = interpreter
+        await self._drive(instance, interpreter.run(instance.context))
+        return instance
+
+    async def _drive(self, instance: WorkflowInstance, work: Any) -> None:
+        """Run ``work`` in a task of its own, so ``cancel_workflow`` can cancel just it."""
+        driver = asyncio.ensure_future(work)
+        self._drivers[instance.id] = driver
+        interpreter = self._interpreters[instance.id]
+        try:
+            await driver
+        except StepFailure as failure:
+            instance.error = ErrorInfo.from_exception(failure.node, failure.error)
+            instance.context = failure.context or instance.context
+            self._finish(instance, WorkflowStatus.FAILED)
+            return
+        except asyncio.CancelledError:
+            self._finish(instance, WorkflowStatus.CANCELLED)
+            if instance.id in self._cancel_requested and driver.cancelled():
+                current = asyncio.current_task()
+                if current is None or not current.cancelling():
+                    self._cancel_requested.discard(instance.id)
+                    return
+            raise
+        finally:
+            self._drivers.pop(instance.id, None)
+            instance.history = interpreter.history
+        instance.context = interpreter.final_context(instance.context)
+        if interpreter.parked:
+            instance.status = WorkflowStatus.WAITING
+        else:
+            self._finish(instance, WorkflowStatus.COMPLETED)
+
+    def _finish(self, instance: WorkflowInstance, status: WorkflowStatus) -> None:
+        instance.status = status
+        instance.ended_at = time.time()
+        self._active.pop(instance.id, None)
+        interpreter = self._interpreters.pop(instance.id, None)
+        if interpreter is not None:
+            instance.history = interpreter.history
+            for parked in interpreter.parked.values():
+                for task_id in parked.tasks:
+                    self._tasks.pop(task_id, None)
+        if self._keep_finished > 0:
+            self._finished[instance.id] = instance
+            while len(self._finished) > self._keep_finished:
+                self._finished.popitem(last=False)
+
+    # -- one step ----------------------------------------------------------------------------
+    async def execute_step(self, step: BaseStep, context: WorkflowContext) -> Any:
+        """Run one step under the engine's timeout, retry and limit policies.
+
+        Its writes land in ``context``; returns what the step returned. Raises the step's own
+        exception (or :class:`StepTimeoutError`) once its retries are used up.
+        """
+        key = step.step_name
+        try:
+            out = await run_step(step, context, key, key, self.clock, self._gate, None)
+        except StepFailure as failure:
+            raise failure.error from None
+        if out is not context:
+            for path, value in out.writes().items():
+                context.set(path, value)
+        return out.get(key) if key in out.writes() else None
+
+    # -- instances ---------------------------------------------------------------------------
+    def get_instance(self, instance_id: str) -> WorkflowInstance:
+        instance = self._active.get(instance_id) or self._finished.get(instance_id)
+        if instance is None:
+            raise InstanceNotFoundError(instance_id)
+        return instance
+
+    def list_instances(self, status: WorkflowStatus | None = None) -> list[WorkflowInstance]:
+        every = [*self._active.values(), *self._finished.values()]
+        return [i for i in every if status is None or i.status == status]
+
+    async def cancel_workflow(self, instance_id: str) -> WorkflowInstance:
+        """Cancel a running or waiting instance; its running steps see ``CancelledError``."""
+        instance = self.get_instance(instance_id)
+        if instance.is_finished:
+            return instance
+        driver = self._drivers.get(instance_id)
+        if driver is not None:
+            self._cancel_requested.add(instance_id)
+            driver.cancel()
+            await asyncio.wait([driver])
+        else:
+            self._finish(instance, WorkflowStatus.CANCELLED)
+        return instance
+
+    # -- human tasks --------------------------------------------------------------------------
+    def _add_task(self, task: HumanTask) -> None:
+        self._tasks[task.id] = task
+
+    def pending_tasks(self, instance_id: str | None = None) -> list[HumanTask]:
+        """Open human tasks, oldest first, optionally of one instance."""
+        return [t for t in self._tasks.values()
+                if not t.completed and (instance_id is None or t.instance_id == instance_id)]
+
+    def get_task(self, task_id: str) -> HumanTask:
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            raise TaskNotFoundError(task_id) from None
+
+    async def complete_human_task(
+        self, task_id: str, data: Mapping[str, Any], user_id: str | None = None
+    ) -> WorkflowInstance:
+        """Validate ``data`` against the task's form schema, record it, and resume the
+        instance once all tasks of its node are done. Invalid data leaves the task open."""
+        task = self.get_task(task_id)
+        if task.completed:
+            raise TaskAlreadyCompletedError(task_id)
+        violations = form_violations(task.form_schema, data)
+        if violations:
+            raise TaskValidationError(task_id, violations)
+        task.completed_at = time.time()
+        task.completed_by = user_id
+        task.data = dict(data)
+        instance = self.get_instance(task.instance_id)
+        interpreter = self._interpreters[task.instance_id]
+        parked = interpreter.parked[task.node]
+        parked.data[task_id] = task.data
+        if parked.ready:
+            for done in parked.tasks:
+                self._tasks.pop(done, None)
+            instance.status = WorkflowStatus.RUNNING
+            await self._drive(instance, interpreter.resume(task.node))
+        return instance

@@ -1,0 +1,77 @@
+"""InstanceRunner: the lean entry point the batch workers use.
+
+Unlike :class:`LocalExecutionEngine` it keeps nothing between instances and creates no task of
+its own: the caller's task runs the instance, and the outcome is a plain record ready to be
+encoded as one JSONL line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shardflow._clock import Clock, LoopClock
+from shardflow._types import WorkflowStatus
+from shardflow.context import WorkflowContext
+from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.records import ErrorInfo, HumanTask, StepRecord
+from shardflow.engine.stepexec import StepFailure
+from shardflow.limits.gate import Gate
+from shardflow.model.definition import WorkflowDefinition
+
+
+@dataclass(slots=True)
+class InstanceOutcome:
+    """How one instance ended: ``completed``, ``failed`` or ``waiting`` (for people)."""
+
+    instance_id: str
+    status: WorkflowStatus
+    context: dict[str, Any]
+    error: ErrorInfo | None
+    started_at: float
+    duration_ms: float
+    history: list[StepRecord]
+    tasks: list[HumanTask]
+    interpreter: Interpreter | None = None
+    """Set for ``waiting`` outcomes: the parked state, for a task store to persist."""
+
+
+class InstanceRunner:
+    """Runs instances of one definition, one call per instance, on the running loop."""
+
+    __slots__ = ("clock", "definition", "gate", "plan")
+
+    def __init__(self, definition: WorkflowDefinition, *, gate: Gate | None = None,
+                 clock: Clock | None = None) -> None:
+        self.definition = definition
+        self.plan = definition.plan
+        self.gate = gate
+        self.clock: Clock = clock or LoopClock()
+
+    async def run(self, instance_id: str, data: dict[str, Any]) -> InstanceOutcome:
+        """Run one instance to its end (or to its human tasks). Cancellation propagates."""
+        started = time.time()
+        tasks: list[HumanTask] = []
+        interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append)
+        error: ErrorInfo | None = None
+        try:
+            context = WorkflowContext(data, instance_id=instance_id)
+            await interpreter.run(context)
+        except StepFailure as failure:
+            error = ErrorInfo.from_exception(failure.node, failure.error)
+            final = failure.context.data if failure.context is not None else data
+            status = WorkflowStatus.FAILED
+        except Exception as exc:  # a non-JSON input value, or a bug: this instance alone fails
+            error = ErrorInfo.from_exception("<input>", exc)
+            final = data
+            status = WorkflowStatus.FAILED
+        else:
+            final = interpreter.final_context(context).data
+            status = WorkflowStatus.WAITING if interpreter.parked else WorkflowStatus.COMPLETED
+        return InstanceOutcome(
+            instance_id=instance_id, status=status, context=final, error=error,
+            started_at=started, duration_ms=(time.time() - started) * 1000.0,
+            history=interpreter.history, tasks=tasks,
+            interpreter=interpreter if status is WorkflowStatus.WAITING else None,
+        )

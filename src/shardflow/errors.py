@@ -1,0 +1,173 @@
+"""The exception tree of shardflow.
+
+Every error shardflow raises on purpose derives from :class:`ShardflowError`, and each one
+carries the offending name as an attribute as well as in its message, so callers can react
+without parsing strings::
+
+    ShardflowError
+    ├── WorkflowValidationError      a definition has problems (``.problems``: every one of them)
+    ├── WorkflowNotFoundError        unknown workflow name or version (``.name``, ``.version``)
+    ├── WorkflowLoadError            a ``module:attribute`` target cannot be loaded (``.target``)
+    ├── ContextValueError            a non-JSON value written to a context (``.step``, ``.key``)
+    ├── MergeConflictError           two branches wrote different values (``.key``, ``.branches``)
+    ├── StepTimeoutError             a step ran past ``timeout_seconds`` (``.step``, ``.timeout``)
+    ├── RaceLostError                every branch of a race failed (``.step``, ``.errors``)
+    ├── InstanceNotFoundError        unknown instance id (``.instance_id``)
+    ├── TaskNotFoundError            unknown human task id (``.task_id``)
+    ├── TaskAlreadyCompletedError    a human task was completed before (``.task_id``)
+    ├── TaskValidationError          form data violates the schema (``.task_id``, ``.violations``)
+    ├── ConfigError                  a bad run configuration (``.key``)
+    └── InputError                   a bad input record (``.source``, ``.line``)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ShardflowError(Exception):
+    """Root of every error shardflow raises on purpose."""
+
+
+class WorkflowValidationError(ShardflowError):
+    """A workflow definition has one or more problems; ``problems`` lists all of them."""
+
+    def __init__(self, workflow: str, problems: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"workflow {workflow!r} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class WorkflowNotFoundError(ShardflowError):
+    """No registered workflow has this name (or this version)."""
+
+    def __init__(self, name: str, version: str | None = None) -> None:
+        self.name = name
+        self.version = version
+        what = f"{name!r} version {version!r}" if version else repr(name)
+        super().__init__(f"workflow {what} is not registered")
+
+
+class WorkflowLoadError(ShardflowError):
+    """A workflow reference (``module:attribute`` or ``file.py:attribute``) cannot be loaded."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"cannot load workflow {target!r}: {reason}")
+
+
+class ContextValueError(ShardflowError, TypeError):
+    """A value written to a context is not JSON (orjson) serialisable."""
+
+    def __init__(self, key: str, value_type: str, step: str | None = None) -> None:
+        self.key = key
+        self.step = step
+        self.value_type = value_type
+        where = f" by step {step!r}" if step else ""
+        super().__init__(
+            f"context key {key!r} written{where} holds a {value_type}, which is not JSON; "
+            "contexts hold only JSON values (dict, list, str, int, float, bool, None)"
+        )
+
+
+class MergeConflictError(ShardflowError):
+    """Two parallel branches wrote different values to one key and no merge rule covers it."""
+
+    def __init__(self, key: str, branches: Sequence[str], step: str | None = None) -> None:
+        self.key = key
+        self.branches = list(branches)
+        self.step = step
+        super().__init__(
+            f"branches {', '.join(map(repr, self.branches))} wrote different values to context key "
+            f"{key!r}; declare merge_policy='last_wins' or a reducer for {key!r} on the definition"
+        )
+
+
+class StepTimeoutError(ShardflowError, TimeoutError):
+    """A step ran longer than its ``timeout_seconds`` and was cancelled."""
+
+    def __init__(self, step: str, timeout: float) -> None:
+        self.step = step
+        self.timeout = timeout
+        super().__init__(f"step {step!r} timed out after {timeout:g} s")
+
+
+class RaceLostError(ShardflowError):
+    """Every branch of a :class:`RaceGroup` failed; ``errors`` maps branch to its exception."""
+
+    def __init__(self, step: str, errors: dict[str, BaseException]) -> None:
+        self.step = step
+        self.errors = errors
+        detail = "; ".join(f"{b}: {type(e).__name__}: {e}" for b, e in errors.items())
+        super().__init__(f"every branch of race {step!r} failed ({detail})")
+
+
+class GroupFailedError(ShardflowError):
+    """Too few branches of a tolerant :class:`ParallelGroup` succeeded (``min_success``)."""
+
+    def __init__(self, step: str, succeeded: int, required: int) -> None:
+        self.step = step
+        self.succeeded = succeeded
+        self.required = required
+        super().__init__(
+            f"parallel group {step!r}: {succeeded} branch(es) succeeded, {required} required"
+        )
+
+
+class InstanceNotFoundError(ShardflowError, KeyError):
+    """No instance with this id is known to the engine."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        super().__init__(f"no workflow instance {instance_id!r}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TaskNotFoundError(ShardflowError, KeyError):
+    """No human task with this id exists."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"no human task {task_id!r}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TaskAlreadyCompletedError(ShardflowError):
+    """The human task was already completed; a task completes exactly once."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"human task {task_id!r} is already completed")
+
+
+class TaskValidationError(ShardflowError, ValueError):
+    """Submitted form data violates the task's JSON Schema; ``violations`` lists every one."""
+
+    def __init__(self, task_id: str, violations: Sequence[str]) -> None:
+        self.task_id = task_id
+        self.violations = list(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(f"data for human task {task_id!r} is invalid:\n{lines}")
+
+
+class ConfigError(ShardflowError):
+    """A run configuration value is missing or wrong; ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"config {key!r}: {message}")
+
+
+class InputError(ShardflowError):
+    """An input record cannot be parsed; ``source`` and ``line`` say where."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        self.source = source
+        self.line = line
+        super().__init__(f"{source}:{line}: {message}")

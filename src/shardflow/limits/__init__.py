@@ -1,0 +1,1 @@
+"""L2: throttling and retry policies (pure policy, no I/O)."""

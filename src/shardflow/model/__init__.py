@@ -1,0 +1,1 @@
+"""L2: the workflow model (steps, groups, edges, definitions, validation, plan, registry)."""

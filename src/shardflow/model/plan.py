@@ -1,0 +1,113 @@
+"""The compiled plan: a definition turned into flat tuples the interpreter reads per step.
+
+Compiling once moves every lookup (edges of a node, retry policy of a step, merge rules) out
+of the per-instance hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shardflow.context import MergeRules
+from shardflow.model.groups import Node, ParallelGroup, RaceGroup
+from shardflow.model.steps import BaseHumanStep, BaseStep
+
+if TYPE_CHECKING:
+    from shardflow.model.definition import Condition, WorkflowDefinition
+
+MACHINE, HUMAN, PARALLEL, RACE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class EdgePlan:
+    index: int
+    source: str
+    target: str
+    condition: Condition | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodePlan:
+    id: str
+    node: Node
+    kind: int
+    incoming: tuple[EdgePlan, ...]
+    outgoing: tuple[EdgePlan, ...]
+    unconditional_single: bool
+    """Exactly one outgoing edge, with no condition: the hot path needs no evaluation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    name: str
+    version: str
+    initial: str
+    nodes: dict[str, NodePlan]
+    in_degree: dict[str, int]
+    rules: MergeRules
+    limit_names: frozenset[str]
+    rate_limit_names: frozenset[str]
+    has_human: bool
+
+
+def node_kind(node: Any) -> int:
+    if isinstance(node, ParallelGroup):
+        return PARALLEL
+    if isinstance(node, RaceGroup):
+        return RACE
+    if isinstance(node, BaseHumanStep):
+        return HUMAN
+    return MACHINE
+
+
+def iter_steps(node: Any) -> list[BaseStep]:
+    """Every step inside a node, callbacks included."""
+    if isinstance(node, ParallelGroup | RaceGroup):
+        found = [s for b in node.branches for s in iter_steps(b)]
+        if isinstance(node, ParallelGroup) and node.callback is not None:
+            found.append(node.callback)
+        return found
+    return [node] if isinstance(node, BaseStep) else []
+
+
+def step_limits(step: BaseStep) -> tuple[str, ...]:
+    """The concurrency limit names of a step, sorted so every step acquires in one order."""
+    if step.limit is None:
+        return ()
+    names = (step.limit,) if isinstance(step.limit, str) else tuple(step.limit)
+    return tuple(sorted(set(names)))
+
+
+def compile_plan(defn: WorkflowDefinition) -> Plan:
+    edges = [EdgePlan(i, e.source, e.target, e.condition) for i, e in enumerate(defn.edges)]
+    nodes: dict[str, NodePlan] = {}
+    limits: set[str] = set()
+    rates: set[str] = set()
+    has_human = False
+    for node_id, node in defn.steps.items():
+        outgoing = tuple(e for e in edges if e.source == node_id)
+        nodes[node_id] = NodePlan(
+            id=node_id,
+            node=node,
+            kind=node_kind(node),
+            incoming=tuple(e for e in edges if e.target == node_id),
+            outgoing=outgoing,
+            unconditional_single=len(outgoing) == 1 and outgoing[0].condition is None,
+        )
+        for step in iter_steps(node):
+            limits.update(step_limits(step))
+            if step.rate_limit:
+                rates.add(step.rate_limit)
+            has_human = has_human or isinstance(step, BaseHumanStep)
+    return Plan(
+        name=defn.name,
+        version=defn.version,
+        initial=defn.initial_step,
+        nodes=nodes,
+        in_degree={n: len(p.incoming) for n, p in nodes.items()},
+        rules=MergeRules(defn.merge_policy, defn.reducers),
+        limit_names=frozenset(limits),
+        rate_limit_names=frozenset(rates),
+        has_human=has_human,
+    )

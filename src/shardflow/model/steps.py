@@ -1,0 +1,64 @@
+"""Step base classes: what users subclass to write a workflow's units of work.
+
+Per-step policies are class attributes with Prefect's names, so a step says how it should be
+run next to what it does; the engine reads them once, when a definition is compiled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from shardflow.context import WorkflowContext
+
+
+class BaseStep:
+    """Common attributes of machine and human steps.
+
+    ``name`` identifies the step inside a group and in history; ``timeout_seconds`` is enforced
+    by cancelling the step; ``retries`` more attempts follow a failure whose type is in
+    ``retry_on``, after ``retry_delay_seconds`` (a number, or one per retry) scaled by a random
+    factor in ``1 ± retry_jitter_factor``. ``limit`` names concurrency limits and ``rate_limit``
+    a rate limit, both sized by the run's configuration.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    timeout_seconds: ClassVar[float | None] = None
+    retries: ClassVar[int] = 0
+    retry_delay_seconds: ClassVar[float | list[float]] = 0.0
+    retry_jitter_factor: ClassVar[float | None] = None
+    retry_on: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
+    limit: ClassVar[str | tuple[str, ...] | None] = None
+    rate_limit: ClassVar[str | None] = None
+
+    @property
+    def step_name(self) -> str:
+        """``name``, or the class name when a step does not set one."""
+        return self.name or type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class BaseMachineStep(BaseStep):
+    """A step the engine runs: implement ``async def execute(self, context)``.
+
+    A return value other than ``None`` is stored in the context under the step's node id.
+    """
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
+
+
+class BaseHumanStep(BaseStep):
+    """A step people complete: reaching it creates a :class:`HumanTask` and the instance waits.
+
+    The submitted form data is validated against ``form_schema`` (JSON Schema) and stored in the
+    context under the step's node id, so ``context.get("legal_approval.approved")`` works.
+    """
+
+    title: ClassVar[str] = ""
+    form_schema: ClassVar[dict[str, Any] | None] = None
+    assignee: ClassVar[str | None] = None
+    due_in_seconds: ClassVar[float | None] = None
