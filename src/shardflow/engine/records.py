@@ -83,7 +83,7 @@ class HumanTask:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HumanTask:
-        fields: dict[str, Any] = {k: d.get(k) for k in cls.__slots__}  # type: ignore[attr-defined]
+        fields: dict[str, Any] = {k: d.get(k) for k in cls.__slots__}
         return cls(**fields)
 
 
