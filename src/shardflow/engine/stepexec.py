@@ -72,11 +72,11 @@ async def run_step(
         try:
             if throttled:
                 assert gate is not None
-                await gate.enter(limits, rate)
+                token = await gate.enter(limits, rate)
                 try:
                     result = await _call(step, work, path, clock)
                 finally:
-                    gate.leave(limits)
+                    gate.leave(token)
             else:
                 result = await _call(step, work, path, clock)
             if result is not None:

@@ -1,19 +1,21 @@
 """The Gate protocol: what the engine asks before and after a throttled step runs.
 
-The engine only knows this protocol; an in-process gate (asyncio semaphores and token buckets)
-and the batch executor's cross-process gate implement it.
+The engine only knows this protocol; the in-process gate (:mod:`shardflow.limits.local`) and
+the batch workers' gate, whose slots are granted by the coordinator for all workers at once,
+implement it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Gate(Protocol):
-    async def enter(self, limits: tuple[str, ...], rate_limit: str | None) -> None:
-        """Wait for a slot of every limit in ``limits`` (sorted) and a token of ``rate_limit``."""
+    async def enter(self, limits: tuple[str, ...], rate_limit: str | None) -> Any:
+        """Wait for a slot of every limit in ``limits`` (all at once) and then a start time
+        allowed by ``rate_limit``; return a token for :meth:`leave`."""
         ...
 
-    def leave(self, limits: tuple[str, ...]) -> None:
+    def leave(self, token: Any) -> None:
         """Give back the slots taken by :meth:`enter`."""
         ...

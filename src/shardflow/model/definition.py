@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,12 @@ class WorkflowDefinition:
     merge_policy: str = "error"
     reducers: Mapping[str, str | Reducer] = field(default_factory=dict)
     _plan: Plan | None = field(default=None, init=False, repr=False)
+    defined_in: str = field(default="", init=False, repr=False)
+    """The module that created this definition: how worker processes find it again."""
+
+    def __post_init__(self) -> None:
+        frame = sys._getframe(2)  # __post_init__ <- generated __init__ <- the defining code
+        self.defined_in = str(frame.f_globals.get("__name__", ""))
 
     def validate(self) -> list[str]:
         """Every problem of this definition, as sentences naming the nodes involved."""

@@ -1,0 +1,1 @@
+"""L5: the multiprocess batch executor (coordinator, workers, IPC, sources, sinks, embedding)."""

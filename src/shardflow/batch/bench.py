@@ -1,0 +1,110 @@
+"""``shardflow bench``: throughput of a built-in workload, optionally against the hand-written
+baseline in the same invocation, with latency percentiles and the process tree's peak RSS."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from shardflow.batch.baseline import run_baseline
+from shardflow.batch.config import RunConfig
+from shardflow.batch.coordinator import Coordinator
+from shardflow.batch.sinks import NullSink
+from shardflow.batch.sources import generated
+from shardflow.examples.workloads import STEPS_PER_INSTANCE, TARGETS
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+            found.extend(int(c) for c in text.split())
+    except OSError:
+        pass
+    return found
+
+
+def tree_rss(pid: int | None = None) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    total = 0
+    stack = [pid or os.getpid()]
+    while stack:
+        current = stack.pop()
+        try:
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+        stack.extend(_children(current))
+    return total
+
+
+class PeakRss:
+    """Samples the process tree's RSS every 50 ms in a thread; ``peak`` is the maximum."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, tree_rss())
+            if self._stop.wait(0.05):
+                return
+
+
+def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *,
+              baseline: bool = False) -> dict[str, Any]:
+    config = RunConfig(workers=workers, max_in_flight=max_in_flight)
+    coordinator = Coordinator(TARGETS[workload], config, NullSink())
+    with PeakRss() as rss:
+        outcome = uvloop.run(coordinator.run(generated(instances)))
+    stats = outcome.stats
+    assert stats.ended is not None
+    seconds = stats.ended - stats.ready_at
+    steps = STEPS_PER_INSTANCE[workload] * instances
+    report: dict[str, Any] = {
+        "workload": workload, "instances": instances, "workers": workers,
+        "max_in_flight": max_in_flight,
+        "completed": stats.counts.get("completed", 0),
+        "seconds": round(seconds, 3),
+        "instances_per_second": round(instances / seconds, 1),
+        "worker_cpu_us_per_step": round(outcome.worker_cpu_seconds / steps * 1e6, 2),
+        "latency_ms": {f"p{q}": round(stats.latency.percentile(q), 3) for q in (50, 95, 99)},
+        "peak_rss_mb": round(rss.peak / 2**20, 1),
+    }
+    lines = [
+        f"{workload}: {instances:,} instances, {workers} worker(s), {max_in_flight} in flight each",
+        f"  shardflow   {report['instances_per_second']:>12,.0f} instances/s  "
+        f"({report['seconds']:.2f} s, peak RSS {report['peak_rss_mb']:.0f} MB, "
+        f"worker CPU {report['worker_cpu_us_per_step']:.2f} us/step)",
+        f"  latency     p50 {report['latency_ms']['p50']:.2f} ms, "
+        f"p95 {report['latency_ms']['p95']:.2f} ms, p99 {report['latency_ms']['p99']:.2f} ms",
+    ]
+    if baseline:
+        base_seconds = run_baseline(workload, instances, workers, max_in_flight)
+        base_rate = instances / base_seconds
+        overhead = (seconds - base_seconds) * workers / steps * 1e6
+        report["baseline_instances_per_second"] = round(base_rate, 1)
+        report["ratio"] = round(report["instances_per_second"] / base_rate, 3)
+        report["engine_overhead_us_per_step"] = round(overhead, 2)
+        lines.append(f"  hand-written {base_rate:>11,.0f} instances/s  ({base_seconds:.2f} s)")
+        lines.append(f"  ratio        {report['ratio']:.2f}  "
+                     f"(engine overhead {overhead:.2f} us per step)")
+    report["text"] = "\n".join(lines)
+    return report

@@ -1,0 +1,189 @@
+"""BatchExecutor: the batch executor as a job processor inside an asyncio service.
+
+    async with BatchExecutor("myapp.flows:workflow", workers=4) as ex:
+        result = await ex.submit({"id": 1, "email": "a@example.com"})
+        async for result in ex.map(records):
+            ...
+
+Each submission runs in a worker process; results come back as :class:`BatchResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from shardflow.batch.config import RunConfig
+from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.loader import load_workflow, reference_of
+from shardflow.batch.pool import WorkerPool
+from shardflow.batch.spec import WorkerSpec
+from shardflow.errors import ContextValueError, ShardflowError
+from shardflow.limits.local import check_limits
+from shardflow.model.definition import WorkflowDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One instance's result: the same fields as a line of ``shardflow run`` output."""
+
+    id: Any
+    status: str
+    context: dict[str, Any] | None
+    error: dict[str, Any] | None
+    attempts: int
+    started_at: float
+    duration_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("completed", "waiting")
+
+    @classmethod
+    def from_line(cls, line: bytes) -> BatchResult:
+        d = orjson.loads(line)
+        return cls(d["id"], d["status"], d["context"], d["error"], d["attempts"],
+                   d["started_at"], d["duration_ms"])
+
+
+class BatchExecutor:
+    """Worker processes that run instances of one workflow for an asyncio program.
+
+    ``workflow`` is a :class:`WorkflowDefinition` defined at module level, or its reference
+    (``"package.module:attribute"``). Leaving the ``async with`` block waits for submitted work
+    and stops the workers; leaving it with an exception (or cancellation) stops them at once.
+    """
+
+    def __init__(
+        self,
+        workflow: WorkflowDefinition | str,
+        *,
+        workers: int | None = None,
+        max_in_flight: int | None = None,
+        config: RunConfig | None = None,
+        limits: Mapping[str, int] | None = None,
+        rate_limits: Mapping[str, str] | None = None,
+    ) -> None:
+        if isinstance(workflow, str):
+            self.target = workflow
+            definition = load_workflow(workflow)
+        else:
+            self.target = reference_of(workflow)
+            definition = workflow
+        self.definition = definition
+        base = config or RunConfig()
+        self.config = base.merged(workers=workers, max_in_flight=max_in_flight,
+                                  limits=dict(limits) if limits else None,
+                                  rate_limits=dict(rate_limits) if rate_limits else None)
+        self._seq = itertools.count()
+        self._futures: dict[int, asyncio.Future[BatchResult]] = {}
+        self._feed = Feed()
+        self._pool: WorkerPool | None = None
+
+    async def __aenter__(self) -> BatchExecutor:
+        self.definition.check()
+        check_limits(self.definition.plan, self.config.limits, self.config.rate_limits)
+        spec = WorkerSpec(target=self.target, max_in_flight=self.config.max_in_flight,
+                          limits=self.config.limits, rate_limits=self.config.rate_limits)
+        self._pool = WorkerPool(spec, self.config.workers, self._feed, self._on_result,
+                                batch_size=self.config.batch_size,
+                                hard_timeout=self.config.hard_timeout)
+        try:
+            await self._pool.start()
+        except BaseException:
+            await self._pool.close(kill=True)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        self._feed.close()
+        try:
+            if exc_type is None:
+                await pool.wait_idle()
+        finally:
+            await pool.close(kill=exc_type is not None)
+            for future in self._futures.values():
+                if not future.done():
+                    future.cancel()
+            self._futures.clear()
+
+    def _on_result(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
+        future = self._futures.pop(job.seq, None)
+        if future is not None and not future.done():
+            future.set_result(BatchResult.from_line(line))
+
+    def _enqueue(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
+        if self._pool is None:
+            raise ShardflowError("BatchExecutor is not running; use 'async with BatchExecutor(...)'")
+        if not isinstance(data, Mapping):
+            raise TypeError(f"an instance's input must be a mapping, got {type(data).__name__}")
+        seq = next(self._seq)
+        try:
+            line = orjson.dumps(data)
+        except TypeError as exc:
+            raise ContextValueError("<input>", str(exc)) from None
+        future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
+        self._futures[seq] = future
+        self._feed.put(Job(seq, data.get("id", seq), line))
+        return future
+
+    async def submit(self, data: Mapping[str, Any]) -> BatchResult:
+        """Run one instance in a worker and return its result."""
+        return await self._enqueue(data)
+
+    async def map(self, inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+                  *, ordered: bool = True, window: int | None = None) -> AsyncIterator[BatchResult]:
+        """Results of every input, in input order (or completion order with
+        ``ordered=False``), keeping at most ``window`` instances submitted at a time."""
+        limit = window or 2 * self.config.workers * self.config.max_in_flight
+        pending: deque[asyncio.Future[BatchResult]] = deque()
+        finished: asyncio.Queue[asyncio.Future[BatchResult]] = asyncio.Queue()
+
+        async def next_result() -> BatchResult:
+            if ordered:
+                return await pending.popleft()
+            future = await finished.get()
+            pending.remove(future)
+            return future.result()
+
+        async for data in _aiter(inputs):
+            future = self._enqueue(data)
+            if not ordered:
+                future.add_done_callback(finished.put_nowait)
+            pending.append(future)
+            if len(pending) >= limit:
+                yield await next_result()
+        while pending:
+            yield await next_result()
+
+
+async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def run_batch(workflow: WorkflowDefinition | str, inputs: Iterable[Mapping[str, Any]],
+              **options: Any) -> list[BatchResult]:
+    """Synchronous convenience: run every input and return the results in input order."""
+    import uvloop
+
+    async def collect() -> list[BatchResult]:
+        async with BatchExecutor(workflow, **options) as executor:
+            return [result async for result in executor.map(inputs)]
+
+    return uvloop.run(collect())

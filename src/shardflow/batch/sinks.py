@@ -1,0 +1,78 @@
+"""Result sinks: JSONL output in completion order or, with a bounded buffer, input order."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+
+class JsonlSink:
+    """Appends result lines to a file (or stdout), buffered; ``flush`` makes them durable."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        if path is None or path == "-":
+            self._stream: IO[bytes] = sys.stdout.buffer
+            self._owned = False
+        else:
+            self._stream = open(path, "ab")  # noqa: SIM115 - closed by close()
+            self._owned = True
+
+    def write(self, line: bytes) -> None:
+        self._stream.write(line + b"\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+        if self._owned:
+            self._stream.close()
+
+
+class NullSink:
+    """Discards results (benchmarks measure the engine, not the disk)."""
+
+    def write(self, line: bytes) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Reorder:
+    """Releases results in input order (by ``seq``), holding early ones until their turn.
+
+    The coordinator stops reading input while ``span`` (next seq to read minus next seq to
+    write) is at its bound, so the buffer never holds more than that many lines.
+    """
+
+    def __init__(self) -> None:
+        self.next_seq = 0
+        self._held: dict[int, bytes] = {}
+
+    def push(self, seq: int, line: bytes) -> list[bytes]:
+        if seq != self.next_seq:
+            self._held[seq] = line
+            return []
+        ready = [line]
+        self.next_seq += 1
+        held = self._held
+        while self.next_seq in held:
+            ready.append(held.pop(self.next_seq))
+            self.next_seq += 1
+        return ready
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+Sink = JsonlSink | NullSink
+
+
+def stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()

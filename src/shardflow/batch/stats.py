@@ -1,0 +1,108 @@
+"""Run statistics in bounded memory: counts by status, a latency histogram, step timings."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+from shardflow.batch.protocol import STATUS_CODES
+
+_GROWTH = 1.02  # histogram buckets 2 % wide: percentiles within 1 %, ~700 buckets up to 1 h
+_LOG = math.log(_GROWTH)
+
+
+class LatencyHistogram:
+    """Log-bucketed durations (ms): constant memory whatever the instance count."""
+
+    __slots__ = ("buckets", "count", "max")
+
+    def __init__(self) -> None:
+        self.buckets: Counter[int] = Counter()
+        self.count = 0
+        self.max = 0.0
+
+    def add(self, ms: float) -> None:
+        self.buckets[int(math.log(ms) / _LOG) if ms > 0.001 else -400] += 1
+        self.count += 1
+        if ms > self.max:
+            self.max = ms
+
+    def percentile(self, q: float) -> float:
+        if not self.count:
+            return 0.0
+        rank = q / 100.0 * self.count
+        seen = 0
+        for bucket in sorted(self.buckets):
+            seen += self.buckets[bucket]
+            if seen >= rank:
+                return float(min(_GROWTH ** (bucket + 0.5), self.max))
+        return self.max
+
+
+class RunStats:
+    """What the summary reports. Fed by the coordinator, one call per result."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.ready_at = self.started
+        """When every worker had loaded the workflow (benchmarks time from here)."""
+        self.ended: float | None = None
+        self.counts: Counter[str] = Counter()
+        self.latency = LatencyHistogram()
+        self.steps: dict[str, list[float]] = {}
+
+    def add(self, status: int, duration_ms: float) -> None:
+        self.counts[STATUS_CODES[status]] += 1
+        if duration_ms > 0:
+            self.latency.add(duration_ms)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    def finish(self, step_stats: dict[Any, dict[str, list[float]]]) -> None:
+        self.ended = time.monotonic()
+        merged: dict[str, list[float]] = {}
+        for per_worker in step_stats.values():
+            for node, (count, total, peak) in per_worker.items():
+                stat = merged.setdefault(node, [0, 0.0, 0.0])
+                stat[0] += count
+                stat[1] += total
+                stat[2] = max(stat[2], peak)
+        self.steps = merged
+
+    def to_dict(self) -> dict[str, Any]:
+        elapsed = self.elapsed
+        steps: list[dict[str, Any]] = sorted(
+            ({"step": node, "count": int(c), "mean_ms": round(t / c, 3) if c else 0.0,
+              "max_ms": round(m, 3)} for node, (c, t, m) in self.steps.items()),
+            key=lambda s: -s["mean_ms"],
+        )
+        return {
+            "total": self.total,
+            "counts": dict(self.counts),
+            "elapsed_seconds": round(elapsed, 3),
+            "instances_per_second": round(self.total / elapsed, 1) if elapsed > 0 else 0.0,
+            "latency_ms": {f"p{q}": round(self.latency.percentile(q), 3) for q in (50, 95, 99)},
+            "slowest_steps": steps[:5],
+        }
+
+    def render(self) -> str:
+        d = self.to_dict()
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(d["counts"].items())) or "nothing"
+        lat = d["latency_ms"]
+        lines = [
+            f"shardflow: {d['total']} instances in {d['elapsed_seconds']:.2f} s "
+            f"({d['instances_per_second']:,.0f}/s): {counts}",
+            f"  latency p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms, p99 {lat['p99']:.2f} ms",
+        ]
+        if d["slowest_steps"]:
+            slow = ", ".join(f"{s['step']} {s['mean_ms']:.3f} ms" for s in d["slowest_steps"][:3])
+            lines.append(f"  slowest steps (mean): {slow}")
+        return "\n".join(lines)

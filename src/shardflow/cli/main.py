@@ -1,0 +1,142 @@
+"""The ``shardflow`` command: run, validate, graph, bench.
+
+Exit codes: 0 every instance completed (or is waiting for people); 1 some failed or had
+invalid input (or ``validate`` found problems); 2 usage, config or workflow-load errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
+from shardflow.batch.loader import load_workflow
+from shardflow.errors import ShardflowError, WorkflowValidationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class ShardflowGroup(click.Group):
+    """Turns a :class:`ShardflowError` into one clear line and exit code 2 (no traceback
+    unless ``--debug``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShardflowError as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"shardflow: error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=ShardflowGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="shardflow")
+def cli(debug: bool) -> None:
+    """shardflow: run workflows of async steps, by the million, across processes."""
+
+
+def _load(target: str) -> Any:
+    definition = load_workflow(target)
+    definition.check()
+    return definition
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--input", "input_path", default=None, help="JSONL (or .csv/.json) input; - for stdin.")
+@click.option("--output", "output_path", default="-", show_default=True, help="JSONL results; - for stdout.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default=None,
+              help="Input format (default: by extension, else jsonl).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")
+@click.option("--max-in-flight", type=int, default=None, help="Instances in flight per worker.")
+@click.option("--config", "config_path", default=None, help="TOML config file.")
+@click.option("--generate", type=int, default=None, help="Run N generated inputs {\"id\": i}.")
+@click.option("--ordered", is_flag=True, default=None, help="Write results in input order.")
+@click.option("--limit", "limit_flags", multiple=True, help="Concurrency limit NAME=SIZE.")
+@click.option("--rate-limit", "rate_flags", multiple=True, help="Rate limit NAME=RATE (100/s).")
+@click.option("--hard-timeout", type=float, default=None,
+              help="Kill a worker whose event loop is blocked this long (seconds).")
+@click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
+@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
+        workers: int | None, max_in_flight: int | None, config_path: str | None,
+        generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
+        rate_flags: tuple[str, ...], hard_timeout: float | None, summary_json: str | None,
+        progress: bool) -> None:
+    """Run the workflow TARGET (module:attribute or file.py:attribute) over an input."""
+    from shardflow.cli.run_command import execute_run
+
+    if (input_path is None) == (generate is None):
+        raise click.UsageError("give exactly one of --input PATH and --generate N")
+    config = load_config(config_path) if config_path else RunConfig()
+    config = config.merged(
+        workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
+        limits=parse_limit_flags(limit_flags, "limits") or None,
+        rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
+    )
+    definition = _load(target)
+    code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
+                       generate=generate, output=output_path, summary_json=summary_json,
+                       progress=progress)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("target")
+def validate(target: str) -> None:
+    """List every problem of the workflow TARGET (exit 1 if there are any)."""
+    definition = load_workflow(target)
+    problems = definition.validate()
+    if not problems:
+        click.echo(f"{definition.name} {definition.version}: valid "
+                   f"({len(definition.steps)} nodes, {len(definition.edges)} edges)")
+        return
+    click.echo(str(WorkflowValidationError(definition.name, problems)), err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+def graph(target: str, fmt: str) -> None:
+    """Print the graph of the workflow TARGET as Mermaid or DOT."""
+    definition = load_workflow(target)
+    click.echo(definition.to_mermaid() if fmt == "mermaid" else definition.to_dot(), nl=False)
+
+
+@cli.command()
+@click.option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10"]),
+              default="forkjoin", show_default=True)
+@click.option("-n", "--instances", type=int, default=100_000, show_default=True)
+@click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")
+@click.option("--max-in-flight", type=int, default=1000, show_default=True)
+@click.option("--baseline", is_flag=True, help="Also run the hand-written baseline and compare.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
+          baseline: bool, as_json: bool) -> None:
+    """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
+    from shardflow.batch.bench import run_bench
+
+    report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
+                       baseline=baseline)
+    if as_json:
+        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(report["text"])
+
+
+def main() -> None:
+    cli(prog_name="shardflow")
+
+
+if __name__ == "__main__":
+    main()
