@@ -118,6 +118,10 @@ class BatchExecutor:
                     future.cancel()
             self._futures.clear()
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers."""
+        return self._pool.worker_pids() if self._pool is not None else []
+
     def _on_result(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
         future = self._futures.pop(job.seq, None)
         if future is not None and not future.done():

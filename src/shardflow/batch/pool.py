@@ -61,6 +61,9 @@ class _Worker:
     last_beat: float = 0.0
     exclusive: bool = False
     stopping: bool = False
+    dead: bool = False
+    """Its stream has ended: nothing more may be sent to it (its in-flight jobs are about to
+    be recovered, and a job added after that would be lost)."""
     reader_task: asyncio.Task[None] | None = None
 
 
@@ -195,7 +198,7 @@ class WorkerPool:
         if self._closing or self._fatal is not None:
             return
         workers = [w for w in self._workers
-                   if w is not None and w.ready.done() and not w.stopping]
+                   if w is not None and w.ready.done() and not w.stopping and not w.dead]
         for worker in workers:
             if worker.exclusive and not worker.inflight:
                 worker.exclusive = False
@@ -235,7 +238,7 @@ class WorkerPool:
         worker.writer.write(p.batch_frame(p.RUN, header, [j.line for j in jobs]))
 
     def _send_grants(self, worker: Any, rids: list[int]) -> None:
-        if not worker.stopping and not worker.writer.is_closing():
+        if not worker.dead and not worker.writer.is_closing():
             worker.writer.write(p.json_frame(p.GRANT, rids))
 
     # -- receiving ----------------------------------------------------------------------------
@@ -261,6 +264,7 @@ class WorkerPool:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            worker.dead = True
             worker.writer.close()
             if arbiter is not None:
                 arbiter.worker_gone(worker)

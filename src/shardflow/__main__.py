@@ -1,0 +1,5 @@
+"""``python -m shardflow`` is the ``shardflow`` command."""
+
+from shardflow.cli.main import main
+
+main()
