@@ -15,7 +15,7 @@ from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
-from shardflow.examples.workloads import STEPS_PER_INSTANCE, TARGETS
+from shardflow.examples.workloads import LIMITS, STEPS_PER_INSTANCE, TARGETS
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -70,7 +70,8 @@ class PeakRss:
 
 def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *,
               baseline: bool = False) -> dict[str, Any]:
-    config = RunConfig(workers=workers, max_in_flight=max_in_flight)
+    config = RunConfig(workers=workers, max_in_flight=max_in_flight,
+                       limits=LIMITS.get(workload, {}))
     coordinator = Coordinator(TARGETS[workload], config, NullSink())
     with PeakRss() as rss:
         outcome = uvloop.run(coordinator.run(generated(instances)))
@@ -96,7 +97,7 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
         f"  latency     p50 {report['latency_ms']['p50']:.2f} ms, "
         f"p95 {report['latency_ms']['p95']:.2f} ms, p99 {report['latency_ms']['p99']:.2f} ms",
     ]
-    if baseline:
+    if baseline and workload in ("forkjoin", "forkjoin-io", "linear10"):
         base_seconds = run_baseline(workload, instances, workers, max_in_flight)
         base_rate = instances / base_seconds
         overhead = (seconds - base_seconds) * workers / steps * 1e6
@@ -106,5 +107,13 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
         lines.append(f"  hand-written {base_rate:>11,.0f} instances/s  ({base_seconds:.2f} s)")
         lines.append(f"  ratio        {report['ratio']:.2f}  "
                      f"(engine overhead {overhead:.2f} us per step)")
+    if outcome.limits:
+        report["limits"] = outcome.limits["limits"]
+        for name, size in LIMITS[workload].items():
+            ideal = size / 0.02
+            achieved = instances / seconds
+            report["limit_efficiency"] = round(achieved / ideal, 3)
+            lines.append(f"  limit {name}={size}: {achieved:,.0f} steps/s of an ideal "
+                         f"{ideal:,.0f} ({achieved / ideal:.0%})")
     report["text"] = "\n".join(lines)
     return report

@@ -17,11 +17,14 @@ import orjson
 from shardflow.batch import protocol as p
 from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.loader import load_workflow
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.sinks import Reorder, Sink
 from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.stats import RunStats
+from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.plan import iter_steps
 
 ProgressCallback = Callable[[RunStats, int], None]
 
@@ -31,6 +34,29 @@ class RunOutcome:
     stats: RunStats
     restarts: int
     worker_cpu_seconds: float
+    hard_timeouts: int = 0
+    limits: dict[str, Any] | None = None
+
+    def render(self) -> str:
+        """The end-of-run summary for stderr."""
+        lines = [self.stats.render()]
+        if self.restarts:
+            lines.append(f"  worker restarts: {self.restarts} ({self.hard_timeouts} hard timeouts)")
+        for name, lim in (self.limits or {}).get("limits", {}).items():
+            lines.append(f"  limit {name}: size {lim['size']}, peak {lim['peak']}, "
+                         f"mean wait {lim['mean_wait_ms']:.2f} ms, "
+                         f"{lim['seconds_at_capacity']:.2f} s at capacity")
+        for name, rate in (self.limits or {}).get("rate_limits", {}).items():
+            lines.append(f"  rate limit {name}: {rate['rate']}, achieved "
+                         f"{rate['achieved_per_second']:.1f}/s over {rate['starts']} starts")
+        return "\n".join(lines)
+
+
+def default_hard_timeout(definition: WorkflowDefinition) -> float:
+    """The largest step timeout plus a margin, or 60 s when no step has a timeout."""
+    timeouts = [step.timeout_seconds for node in definition.steps.values()
+                for step in iter_steps(node) if step.timeout_seconds is not None]
+    return max(timeouts) + 10.0 if timeouts else 60.0
 
 
 def invalid_line(record: InvalidRecord, source: str) -> bytes:
@@ -66,8 +92,9 @@ class Coordinator:
             target=self.target, max_in_flight=self.config.max_in_flight,
             limits=self.config.limits, rate_limits=self.config.rate_limits,
         )
+        hard_timeout = self.config.hard_timeout or default_hard_timeout(load_workflow(self.target))
         pool = WorkerPool(spec, self.config.workers, feed, self._on_result,
-                          batch_size=self.config.batch_size, hard_timeout=self.config.hard_timeout)
+                          batch_size=self.config.batch_size, hard_timeout=hard_timeout)
         ticker = asyncio.get_running_loop().create_task(self._tick(pool))
         try:
             await pool.start()
@@ -80,7 +107,8 @@ class Coordinator:
             self.sink.flush()
         if self.progress is not None:
             self.progress(self.stats, 0)
-        return RunOutcome(self.stats, pool.restarts, sum(pool.cpu_seconds.values()))
+        return RunOutcome(self.stats, pool.restarts, sum(pool.cpu_seconds.values()),
+                          pool.hard_timeouts, pool.arbiter.report() if pool.arbiter else None)
 
     def _jobs(self, items: Iterator[Item]) -> Iterator[Job]:
         for item in items:
@@ -113,6 +141,9 @@ class Coordinator:
 def summary_dict(outcome: RunOutcome, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     data = outcome.stats.to_dict()
     data["worker_restarts"] = outcome.restarts
+    data["hard_timeouts"] = outcome.hard_timeouts
+    if outcome.limits:
+        data.update(outcome.limits)
     if extra:
         data.update(extra)
     return data

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from shardflow.batch.config import RunConfig
+from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.batch.pool import WorkerPool
@@ -92,9 +93,9 @@ class BatchExecutor:
         check_limits(self.definition.plan, self.config.limits, self.config.rate_limits)
         spec = WorkerSpec(target=self.target, max_in_flight=self.config.max_in_flight,
                           limits=self.config.limits, rate_limits=self.config.rate_limits)
+        hard_timeout = self.config.hard_timeout or default_hard_timeout(self.definition)
         self._pool = WorkerPool(spec, self.config.workers, self._feed, self._on_result,
-                                batch_size=self.config.batch_size,
-                                hard_timeout=self.config.hard_timeout)
+                                batch_size=self.config.batch_size, hard_timeout=hard_timeout)
         try:
             await self._pool.start()
         except BaseException:

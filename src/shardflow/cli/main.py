@@ -114,7 +114,7 @@ def graph(target: str, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10"]),
+@click.option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10", "limit50"]),
               default="forkjoin", show_default=True)
 @click.option("-n", "--instances", type=int, default=100_000, show_default=True)
 @click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")

@@ -37,7 +37,7 @@ def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, 
         display.close()
         sink.close()
     stats = outcome.stats
-    sys.stderr.write(stats.render() + "\n")
+    sys.stderr.write(outcome.render() + "\n")
     if summary_json:
         with open(summary_json, "wb") as fh:
             fh.write(orjson.dumps(summary_dict(outcome), option=orjson.OPT_INDENT_2))

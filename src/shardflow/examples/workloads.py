@@ -65,4 +65,28 @@ TARGETS = {
 }
 STEPS_PER_INSTANCE = {"forkjoin": 5, "forkjoin-io": 5, "linear10": 10}
 
-__all__ = ["TARGETS", "forkjoin", "forkjoin_io", "linear10"]
+
+
+class _LimitedIo(BaseMachineStep):
+    """An API call allowed 50 at a time across the whole run (``[limits] api = 50``)."""
+
+    name = "call_api"
+    limit = "api"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        await asyncio.sleep(0.02)
+
+
+limited_io = WorkflowDefinition(
+    name="limited_io",
+    steps={"call_api": _LimitedIo()},
+    edges=[],
+    initial_step="call_api",
+    terminal_steps={"call_api"},
+)
+
+TARGETS["limit50"] = "shardflow.examples.workloads:limited_io"
+STEPS_PER_INSTANCE["limit50"] = 1
+LIMITS = {"limit50": {"api": 50}}
+
+__all__ = ["LIMITS", "TARGETS", "forkjoin", "forkjoin_io", "limited_io", "linear10"]

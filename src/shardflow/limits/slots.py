@@ -5,13 +5,15 @@ worker processes) are built on it, so the rules are the same everywhere:
 
 * a request takes a slot of every limit it names at once, or waits holding none, so two
   steps naming the same limits in different orders cannot deadlock;
-* a release grants waiting requests immediately, in arrival order (a request that cannot
-  be granted yet does not block later ones that can);
+* a release grants waiting requests immediately, in arrival order; a request blocked by
+  another of its limits does not hold back later ones that can run (up to a bounded scan,
+  so a release costs O(1) for single-limit steps however many are waiting);
 * statistics per limit: peak in use, time spent at capacity, mean wait.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,14 +45,26 @@ class Request:
     cancelled: bool = False
 
 
+_SCAN = 64
+"""How many blocked multi-limit requests a release looks past, at most."""
+
+
 @dataclass(slots=True)
 class SlotTable:
     limits: dict[str, LimitStats] = field(default_factory=dict)
-    waiting: list[Request] = field(default_factory=list)
+    queues: dict[str, deque[Request]] = field(default_factory=dict)
+    """Waiting requests per limit name, in arrival order (granted or withdrawn ones are
+    dropped lazily when met)."""
 
     @classmethod
     def of(cls, sizes: Mapping[str, int]) -> SlotTable:
-        return cls({name: LimitStats(size) for name, size in sizes.items()})
+        return cls({name: LimitStats(size) for name, size in sizes.items()},
+                   {name: deque() for name in sizes})
+
+    @property
+    def waiting(self) -> int:
+        return len({id(r) for q in self.queues.values() for r in q
+                    if not r.granted and not r.cancelled})
 
     def _free(self, names: tuple[str, ...]) -> bool:
         limits = self.limits
@@ -70,14 +84,15 @@ class SlotTable:
         """Ask for a slot of each of ``names``; ``on_grant`` runs when they are taken (maybe
         before this returns)."""
         request = Request(names, on_grant, now)
-        if not self.waiting and self._free(names):
+        queues = self.queues
+        if self._free(names) and not any(_live(queues[n]) for n in names):
             self._take(request, now)
             on_grant()
-        else:
-            for name in names:
-                self.limits[name].waits += 1
-            self.waiting.append(request)
-            self._grant_waiting(now)
+            return request
+        for name in names:
+            self.limits[name].waits += 1
+            queues[name].append(request)
+        self._grant_waiting(names, now)
         return request
 
     def release(self, request: Request, now: float) -> None:
@@ -86,30 +101,41 @@ class SlotTable:
             return
         request.cancelled = True
         if not request.granted:
-            if request in self.waiting:
-                self.waiting.remove(request)
-            return
+            return  # withdrawn: its queue entries are dropped when met
         for name in request.names:
             lim = self.limits[name]
             lim.used -= 1
             if lim.full_since is not None and lim.used < lim.size:
                 lim.full_seconds += now - lim.full_since
                 lim.full_since = None
-        self._grant_waiting(now)
+        self._grant_waiting(request.names, now)
 
-    def _grant_waiting(self, now: float) -> None:
-        if not self.waiting:
-            return
-        still: list[Request] = []
-        for request in self.waiting:
-            if self._free(request.names):
+    def _grant_waiting(self, names: tuple[str, ...], now: float) -> None:
+        """Grant what the freed (or newly wanted) ``names`` allow, oldest first."""
+        for name in names:
+            queue = self.queues[name]
+            lim = self.limits[name]
+            index = 0
+            while index < len(queue) and index <= _SCAN and lim.used < lim.size:
+                request = queue[index]
+                if request.granted or request.cancelled:
+                    del queue[index]
+                    continue
+                if not self._free(request.names):
+                    index += 1  # blocked by another of its limits: look past it
+                    continue
+                del queue[index]
                 self._take(request, now)
-                for name in request.names:
-                    self.limits[name].wait_seconds += now - request.since
+                for each in request.names:
+                    self.limits[each].wait_seconds += now - request.since
                 request.on_grant()
-            else:
-                still.append(request)
-        self.waiting = still
 
     def report(self, now: float) -> dict[str, dict[str, Any]]:
         return {name: lim.to_dict(now) for name, lim in sorted(self.limits.items())}
+
+
+def _live(queue: deque[Request]) -> bool:
+    """Whether a queue holds a request still waiting (dropping dead ones at its head)."""
+    while queue and (queue[0].granted or queue[0].cancelled):
+        queue.popleft()
+    return bool(queue)
