@@ -9,7 +9,7 @@ from shardflow._clock import Clock, FakeClock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.local import LocalExecutionEngine
-from shardflow.engine.records import ErrorInfo, HumanTask, StepRecord, WorkflowInstance
+from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
 from shardflow.errors import (
     ConfigError,
@@ -32,6 +32,7 @@ from shardflow.model.definition import Edge, WorkflowDefinition
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
+from shardflow.model.tasks import HumanTask
 
 __version__ = "0.1.0"
 

@@ -19,6 +19,9 @@ class Job:
     attempt: int = 1
     crashes: int = 0
     hard_timeouts: int = 0
+    kind: int = 0
+    """0: a new instance (``line`` is its input); 1: a waiting instance to resume (``line``
+    holds its snapshot and the completed tasks' data)."""
 
 
 class Feed:
@@ -48,6 +51,11 @@ class Feed:
         """No more :meth:`put` calls will come."""
         self.closed = True
         self._notify()
+
+    def stop(self) -> None:
+        """Take nothing more from the source (an interrupt): jobs already queued still run."""
+        self._source = None
+        self.closed = True
 
     def _notify(self) -> None:
         for listener in self.listeners:

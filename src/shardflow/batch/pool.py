@@ -80,6 +80,8 @@ class WorkerPool:
         batch_size: int | None = None,
         max_crashes: int = 3,
         hard_timeout: float | None = None,
+        on_parked: Callable[[list[tuple[Job, bytes]]], None] | None = None,
+        after_results: Callable[[], None] | None = None,
     ) -> None:
         self.spec = replace(spec, hard_timeout=hard_timeout)
         self.size = max(1, workers)
@@ -88,6 +90,8 @@ class WorkerPool:
         self.batch = batch_size or max(1, min(256, spec.max_in_flight // 4))
         self.max_crashes = max_crashes
         self.hard_timeout = hard_timeout
+        self.on_parked = on_parked
+        self.after_results = after_results
         self.arbiter = (Arbiter(spec.limits, spec.rate_limits, self._send_grants)
                         if spec.limits or spec.rate_limits else None)
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
@@ -234,7 +238,7 @@ class WorkerPool:
         header = []
         for job in jobs:
             inflight[job.seq] = job
-            header.append([job.seq, job.id, job.attempt, len(job.line)])
+            header.append([job.seq, job.id, job.attempt, job.kind, len(job.line)])
         worker.writer.write(p.batch_frame(p.RUN, header, [j.line for j in jobs]))
 
     def _send_grants(self, worker: Any, rids: list[int]) -> None:
@@ -249,6 +253,8 @@ class WorkerPool:
                 kind, payload = await p.read_frame(worker.reader)
                 if kind == p.RESULTS:
                     self._on_results(worker, payload)
+                elif kind == p.PARKED:
+                    self._on_parked(worker, payload)
                 elif kind == p.ACQUIRE and arbiter is not None:
                     arbiter.on_acquire(worker, payload)
                 elif kind == p.RELEASE and arbiter is not None:
@@ -280,7 +286,18 @@ class WorkerPool:
             job = inflight.pop(seq, None)
             if job is not None:
                 on_result(job, status, duration, line)
+        if self.after_results is not None:
+            self.after_results()
         self.dispatch()
+
+    def _on_parked(self, worker: _Worker, payload: bytes) -> None:
+        """Snapshots of instances that are about to be reported ``waiting``: stored before
+        their result is, so a journalled ``waiting`` always has its snapshot."""
+        header, blobs = p.split_batch(payload)
+        parked = [(worker.inflight[seq], blob) for (seq, _), blob in zip(header, blobs, strict=True)
+                  if seq in worker.inflight]
+        if parked and self.on_parked is not None:
+            self.on_parked(parked)
 
     async def _on_exit(self, worker: _Worker) -> None:
         code = await _reap(worker.process)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 # Coordinator -> worker
-RUN = 1  # header: [[seq, instance id, attempt, len], ...]; body: the input lines
+RUN = 1  # header: [[seq, instance id, attempt, kind, len], ...]; body: inputs or snapshots
 STOP = 2  # finish what is in flight, report stats, exit
 GRANT = 3  # limit slots granted: {"grants": [[request id, ...]]}
 # Worker -> coordinator
@@ -27,6 +27,11 @@ STATS = 13  # {"steps": {node: [count, total ms, max ms]}}
 HEARTBEAT = 14  # {} : the worker's loop is alive
 ACQUIRE = 15  # ask for limit slots
 RELEASE = 16  # give limit slots back
+PARKED = 17  # header: [[seq, len], ...]; body: snapshots of instances now waiting for people
+
+# Job kinds in a RUN header
+NEW = 0  # the body is the instance's input object
+RESUME = 1  # the body is {"state": snapshot, "data": {task id: form data}}
 
 _PREFIX = struct.Struct("!IB")
 

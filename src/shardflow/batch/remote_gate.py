@@ -11,8 +11,6 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from shardflow.batch import protocol as p
 
 

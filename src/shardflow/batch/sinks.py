@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Container
 from typing import IO
 
 
@@ -50,9 +51,16 @@ class Reorder:
     write) is at its bound, so the buffer never holds more than that many lines.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, skip: Container[int] | None = None) -> None:
+        self._skip = skip or ()
         self.next_seq = 0
         self._held: dict[int, bytes] = {}
+        self._advance()
+
+    def _advance(self) -> None:
+        """Step over positions finished in an earlier session of a resumed run."""
+        while self.next_seq in self._skip:
+            self.next_seq += 1
 
     def push(self, seq: int, line: bytes) -> list[bytes]:
         if seq != self.next_seq:
@@ -60,10 +68,12 @@ class Reorder:
             return []
         ready = [line]
         self.next_seq += 1
+        self._advance()
         held = self._held
         while self.next_seq in held:
             ready.append(held.pop(self.next_seq))
             self.next_seq += 1
+            self._advance()
         return ready
 
     def __len__(self) -> int:

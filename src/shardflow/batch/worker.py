@@ -8,8 +8,10 @@ per loop iteration. The worker wakes only on data (stream reads), never on a pol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
+import signal
 import socket
 import sys
 import time
@@ -20,10 +22,11 @@ import orjson
 
 from shardflow.batch import protocol as p
 from shardflow.batch.loader import load_workflow
-from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.remote_gate import RemoteGate
+from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.watchdog import LoopWatchdog
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
+from shardflow.engine.snapshot import dump_state
 from shardflow.engine.stepexec import run_step
 
 _FLUSH_AT = 256
@@ -37,6 +40,8 @@ def main(fd: int, spec: dict[str, Any]) -> None:
     for entry in reversed(spec.pop("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    # Ctrl-C reaches the whole process group: the coordinator decides how workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     uvloop.run(_Worker(sock, WorkerSpec.from_dict(spec)).serve())
 
@@ -82,16 +87,23 @@ class _Worker:
                                     run_step.__code__, _Worker._run_one.__code__)
             watchdog.start()
         try:
-            await self._read_loop(reader)
+            stopped = await self._read_loop(reader)
         finally:
             heartbeat.cancel()
             if watchdog is not None:
                 watchdog.stop()
+        if not stopped:
+            # The coordinator is gone (killed, or it stopped us at once): results could not be
+            # delivered, and it re-runs what it did not receive. Stop now.
+            for task in self.in_flight:
+                task.cancel()
+            return
         if self.in_flight:
             await asyncio.wait(self.in_flight)
         self._flush()
         writer.write(self._stats_frame())
-        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
         writer.close()
 
     def _make_gate(self) -> RemoteGate | None:
@@ -100,30 +112,37 @@ class _Worker:
         assert self.writer is not None
         return RemoteGate(self.writer.write)
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+    async def _read_loop(self, reader: asyncio.StreamReader) -> bool:
+        """Serve frames until STOP (True) or until the coordinator goes away (False)."""
         loop = asyncio.get_running_loop()
         while True:
             try:
                 kind, payload = await p.read_frame(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
-                return  # the coordinator is gone: stop
+                return False
             if kind == p.RUN:
                 header, lines = p.split_batch(payload)
-                for (seq, instance_id, attempt, _), line in zip(header, lines, strict=True):
-                    task = loop.create_task(self._run_one(seq, instance_id, attempt, line))
+                for (seq, instance_id, attempt, kind, _), line in zip(header, lines, strict=True):
+                    task = loop.create_task(self._run_one(seq, instance_id, attempt, kind, line))
                     self.in_flight.add(task)
                     task.add_done_callback(self.in_flight.discard)
             elif kind == p.GRANT:
                 if self.gate is not None:
                     self.gate.on_grant(orjson.loads(payload))
             elif kind == p.STOP:
-                return
+                return True
 
-    async def _run_one(self, seq: int, instance_id: Any, attempt: int, line: bytes) -> None:
+    async def _run_one(self, seq: int, instance_id: Any, attempt: int, kind: int,
+                       line: bytes) -> None:
         assert self.runner is not None
-        data = orjson.loads(line)
-        outcome = await self.runner.run(str(instance_id), data)
+        if kind == p.RESUME:
+            job = orjson.loads(line)
+            outcome = await self.runner.resume(str(instance_id), job["state"], job["data"])
+        else:
+            outcome = await self.runner.run(str(instance_id), orjson.loads(line))
         self._record_steps(outcome)
+        if outcome.interpreter is not None:
+            self._park(seq, outcome)
         record: dict[str, Any] = {
             "id": instance_id,
             "status": outcome.status.value,
@@ -151,6 +170,15 @@ class _Worker:
         elif not self.flush_scheduled:
             self.flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _park(self, seq: int, outcome: InstanceOutcome) -> None:
+        """Send the snapshot of a waiting instance ahead of its result (same stream, so the
+        coordinator stores it before it journals the ``waiting`` result)."""
+        assert outcome.interpreter is not None and self.writer is not None
+        snapshot = orjson.dumps({"state": dump_state(outcome.interpreter),
+                                 "tasks": [t.to_dict() for t in outcome.tasks]})
+        self._flush()
+        self.writer.write(p.batch_frame(p.PARKED, [[seq, len(snapshot)]], [snapshot]))
 
     def _record_steps(self, outcome: InstanceOutcome) -> None:
         steps = self.steps

@@ -67,14 +67,27 @@ def _load(target: str) -> Any:
               help="Kill a worker whose event loop is blocked this long (seconds).")
 @click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@click.option("--run-dir", default=None,
+              help="Run directory (journal, tasks, summary); default .shardflow/runs/<run-id>.")
+@click.option("--resume", "resume_dir", default=None,
+              help="Continue the run in this directory instead of starting a new one.")
+@click.option("--grace-seconds", type=float, default=10.0, show_default=True,
+              help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
+@click.option("--no-journal", is_flag=True,
+              help="No run directory or journal (no resume): only to measure the journal's cost.")
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
         generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
         rate_flags: tuple[str, ...], hard_timeout: float | None, summary_json: str | None,
-        progress: bool) -> None:
+        progress: bool, run_dir: str | None, resume_dir: str | None, grace_seconds: float,
+        no_journal: bool) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input."""
-    from shardflow.cli.run_command import execute_run
+    from shardflow.cli.run_command import execute_resume, execute_run
 
+    if resume_dir is not None:
+        sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
+                                generate=generate, summary_json=summary_json, progress=progress,
+                                grace_seconds=grace_seconds))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = load_config(config_path) if config_path else RunConfig()
@@ -86,8 +99,30 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     definition = _load(target)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
-                       progress=progress)
+                       progress=progress, run_dir=run_dir, journal=not no_journal,
+                       grace_seconds=grace_seconds)
     sys.exit(code)
+
+
+@cli.command()
+@click.argument("run_dir")
+@click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
+@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@click.option("--grace-seconds", type=float, default=10.0, show_default=True,
+              help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
+def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds: float) -> None:
+    """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
+    instances whose human tasks are all completed."""
+    from shardflow.cli.run_command import execute_resume
+
+    sys.exit(execute_resume(run_dir, target=None, input_path=None, fmt=None, generate=None,
+                            summary_json=summary_json, progress=progress,
+                            grace_seconds=grace_seconds))
+
+
+from shardflow.cli.tasks_command import tasks  # noqa: E402  (registers the group below)
+
+cli.add_command(tasks)
 
 
 @cli.command()

@@ -28,13 +28,14 @@ from typing import Any
 from shardflow._clock import Clock
 from shardflow._types import new_id
 from shardflow.context import WorkflowContext, common_ancestor
-from shardflow.engine.records import HumanTask, StepRecord
+from shardflow.engine.records import StepRecord
 from shardflow.engine.stepexec import StepFailure, run_step
 from shardflow.errors import GroupFailedError, RaceLostError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.plan import HUMAN, MACHINE, PARALLEL, Plan
 from shardflow.model.steps import BaseHumanStep
+from shardflow.model.tasks import HumanTask
 
 Ready = list[tuple[str, WorkflowContext]]
 
@@ -97,13 +98,13 @@ class Interpreter:
         parked = self.parked.pop(node)
         await self._in_group(self._resume_parked(parked))
 
-    def final_context(self, fallback: WorkflowContext) -> WorkflowContext:
+    def final_context(self, fallback: WorkflowContext | None) -> WorkflowContext:
         """The instance context: the sinks' contexts (and parked inputs) merged in node order."""
         order = list(self.plan.nodes)
         found = sorted(self.sinks.items(), key=lambda kv: order.index(kv[0]))
         found += [(p.node, p.base) for p in self.parked.values()]
         if not found:
-            return fallback
+            return fallback if fallback is not None else WorkflowContext(instance_id=self.instance_id)
         if len(found) == 1:
             return found[0][1]
         base = common_ancestor([c for _, c in found])

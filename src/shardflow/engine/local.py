@@ -18,7 +18,7 @@ from shardflow._types import WorkflowStatus, new_id
 from shardflow.context import WorkflowContext
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.records import ErrorInfo, HumanTask, WorkflowInstance
+from shardflow.engine.records import ErrorInfo, WorkflowInstance
 from shardflow.engine.stepexec import StepFailure, run_step
 from shardflow.errors import (
     InstanceNotFoundError,
@@ -30,6 +30,7 @@ from shardflow.limits.gate import Gate
 from shardflow.limits.local import LocalGate, check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseStep
+from shardflow.model.tasks import HumanTask
 
 
 class LocalExecutionEngine:

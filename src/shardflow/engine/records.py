@@ -51,42 +51,6 @@ class StepRecord(NamedTuple):
         return (self.ended_at - self.started_at) * 1000.0
 
 
-@dataclass(slots=True)
-class HumanTask:
-    """Work for a person: complete it with form data that matches ``form_schema``."""
-
-    id: str
-    instance_id: str
-    node: str
-    step: str
-    title: str
-    form_schema: dict[str, Any] | None
-    assignee: str | None
-    due_at: float | None
-    created_at: float
-    completed_at: float | None = None
-    completed_by: str | None = None
-    data: dict[str, Any] | None = None
-
-    @property
-    def completed(self) -> bool:
-        return self.completed_at is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "instance_id": self.instance_id, "node": self.node,
-            "step": self.step, "title": self.title, "form_schema": self.form_schema,
-            "assignee": self.assignee, "due_at": self.due_at, "created_at": self.created_at,
-            "completed_at": self.completed_at, "completed_by": self.completed_by,
-            "data": self.data,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> HumanTask:
-        fields: dict[str, Any] = {k: d.get(k) for k in cls.__slots__}
-        return cls(**fields)
-
-
 @dataclass(eq=False)
 class WorkflowInstance:
     """One run of a workflow: its status, context, error and step history."""

@@ -15,10 +15,12 @@ from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.records import ErrorInfo, HumanTask, StepRecord
+from shardflow.engine.records import ErrorInfo, StepRecord
+from shardflow.engine.snapshot import load_state
 from shardflow.engine.stepexec import StepFailure
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.tasks import HumanTask
 
 
 @dataclass(slots=True)
@@ -51,26 +53,50 @@ class InstanceRunner:
 
     async def run(self, instance_id: str, data: dict[str, Any]) -> InstanceOutcome:
         """Run one instance to its end (or to its human tasks). Cancellation propagates."""
-        started = time.time()
         tasks: list[HumanTask] = []
         interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append)
+        return await self._drive(interpreter, tasks, data, None)
+
+    async def resume(self, instance_id: str, state: dict[str, Any],
+                     data: dict[str, dict[str, Any]]) -> InstanceOutcome:
+        """Continue a waiting instance from its snapshot, given the completed tasks' data
+        (task id -> form data); every parked node whose tasks are all done goes on."""
+        tasks: list[HumanTask] = []
+        interpreter = load_state(self.plan, state, self.clock, self.gate)
+        interpreter.on_task = tasks.append
+        for parked in interpreter.parked.values():
+            for task_id in parked.tasks:
+                if task_id in data:
+                    parked.data[task_id] = data[task_id]
+        ready = [node for node, parked in interpreter.parked.items() if parked.ready]
+        return await self._drive(interpreter, tasks, None, ready)
+
+    async def _drive(self, interpreter: Interpreter, tasks: list[HumanTask],
+                     data: dict[str, Any] | None, resume: list[str] | None) -> InstanceOutcome:
+        started = time.time()
         error: ErrorInfo | None = None
+        context: WorkflowContext | None = None
         try:
-            context = WorkflowContext(data, instance_id=instance_id)
-            await interpreter.run(context)
+            if resume is None:
+                assert data is not None
+                context = WorkflowContext(data, instance_id=interpreter.instance_id)
+                await interpreter.run(context)
+            else:
+                for node in resume:
+                    await interpreter.resume(node)
         except StepFailure as failure:
             error = ErrorInfo.from_exception(failure.node, failure.error)
-            final = failure.context.data if failure.context is not None else data
+            final = failure.context.data if failure.context is not None else (data or {})
             status = WorkflowStatus.FAILED
         except Exception as exc:  # a non-JSON input value, or a bug: this instance alone fails
             error = ErrorInfo.from_exception("<input>", exc)
-            final = data
+            final = data or {}
             status = WorkflowStatus.FAILED
         else:
             final = interpreter.final_context(context).data
             status = WorkflowStatus.WAITING if interpreter.parked else WorkflowStatus.COMPLETED
         return InstanceOutcome(
-            instance_id=instance_id, status=status, context=final, error=error,
+            instance_id=interpreter.instance_id, status=status, context=final, error=error,
             started_at=started, duration_ms=(time.time() - started) * 1000.0,
             history=interpreter.history, tasks=tasks,
             interpreter=interpreter if status is WorkflowStatus.WAITING else None,

@@ -1,0 +1,116 @@
+"""``shardflow tasks``: list, show and complete the human tasks of batch runs."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from shardflow.batch.rundir import latest_run_dirs
+from shardflow.engine.forms import form_violations
+from shardflow.errors import (
+    ConfigError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+)
+from shardflow.model.tasks import HumanTask
+from shardflow.store.tasks import SQLiteTaskStore
+
+
+def _store(run_dir: str | None) -> SQLiteTaskStore:
+    if run_dir is not None:
+        path = Path(run_dir) / "tasks.db"
+        if not path.exists():
+            raise ConfigError("run_dir", f"{run_dir} has no human tasks (no tasks.db)")
+        return SQLiteTaskStore(path)
+    for candidate in latest_run_dirs():
+        if (candidate / "tasks.db").exists():
+            return SQLiteTaskStore(candidate / "tasks.db")
+    raise ConfigError("run_dir", "no run with human tasks under .shardflow/runs; pass RUN_DIR")
+
+
+def _find(task_id: str, run_dir: str | None) -> tuple[SQLiteTaskStore, HumanTask]:
+    """The store holding ``task_id``: the given run, else every run, newest first."""
+    dirs = [Path(run_dir)] if run_dir else latest_run_dirs()
+    for candidate in dirs:
+        if (candidate / "tasks.db").exists():
+            store = SQLiteTaskStore(candidate / "tasks.db")
+            try:
+                return store, store.get_task(task_id)
+            except TaskNotFoundError:
+                store.close()
+    raise TaskNotFoundError(task_id)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+@click.group()
+def tasks() -> None:
+    """Human tasks of batch runs: list, show, complete."""
+
+
+@tasks.command("list")
+@click.argument("run_dir", required=False)
+@click.option("--assignee", default=None, help="Only tasks assigned to NAME.")
+@click.option("--all", "show_all", is_flag=True, help="Include completed tasks.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, one task per line.")
+def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, as_json: bool) -> None:
+    """Open tasks of RUN_DIR (default: the newest run with tasks)."""
+    store = _store(run_dir)
+    found = store.list_tasks(assignee=assignee, open_only=not show_all)
+    if as_json:
+        for task in found:
+            click.echo(orjson.dumps(task.to_dict()).decode())
+        return
+    if not found:
+        click.echo("no open tasks" if not show_all else "no tasks")
+        return
+    click.echo(f"{'TASK':32}  {'INSTANCE':12}  {'STEP':20}  {'ASSIGNEE':10}  {'DUE':16}  TITLE")
+    for task in found:
+        click.echo(f"{task.id:32}  {task.instance_id[:12]:12}  {task.step[:20]:20}  "
+                   f"{(task.assignee or '-')[:10]:10}  {_when(task.due_at):16}  {task.title}")
+
+
+@tasks.command("show")
+@click.argument("task_id")
+@click.option("--run-dir", default=None, help="The run holding the task (default: search).")
+def show_task(task_id: str, run_dir: str | None) -> None:
+    """Everything about one task, with its form schema."""
+    _, task = _find(task_id, run_dir)
+    click.echo(orjson.dumps(task.to_dict(), option=orjson.OPT_INDENT_2).decode())
+
+
+@tasks.command("complete")
+@click.argument("task_id")
+@click.option("--data", "data_text", default=None, help="Form data as a JSON object.")
+@click.option("--data-file", default=None, help="Form data from a JSON file.")
+@click.option("--user", default=None, help="Who completes the task.")
+@click.option("--run-dir", default=None, help="The run holding the task (default: search).")
+def complete_task(task_id: str, data_text: str | None, data_file: str | None, user: str | None,
+                  run_dir: str | None) -> None:
+    """Complete TASK_ID with form data (validated against its schema; exit 1 if invalid)."""
+    if (data_text is None) == (data_file is None):
+        raise click.UsageError("give exactly one of --data and --data-file")
+    raw = data_text if data_text is not None else Path(str(data_file)).read_text()
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise click.UsageError(f"form data is not JSON: {exc}") from None
+    store, task = _find(task_id, run_dir)
+    violations = form_violations(task.form_schema, data)
+    if violations:
+        click.echo(str(TaskValidationError(task_id, violations)), err=True)
+        sys.exit(1)
+    try:
+        store.complete_task(task_id, data, user)
+    except TaskAlreadyCompletedError as exc:
+        click.echo(f"shardflow: error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"completed task {task_id} ({task.step} of instance {task.instance_id})")

@@ -1,0 +1,103 @@
+"""Snapshots of a waiting instance: everything needed to continue it in another process.
+
+A parked instance is its interpreter state (edges still to resolve, contexts waiting at
+joins, parked nodes with their finished branches, contexts that reached the end) plus the
+contexts those refer to. Contexts form a tree (forks point to their parent, which joins need
+to find common ancestors), so the snapshot stores each context once, as its parent and its
+own writes, and rebuilds the same tree, sharing and all. Everything is JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shardflow._clock import Clock
+from shardflow.context import WorkflowContext
+from shardflow.engine.interpreter import Interpreter, Parked
+from shardflow.limits.gate import Gate
+from shardflow.model.plan import Plan
+
+FORMAT = 1
+
+
+class _Contexts:
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}
+        self.table: list[dict[str, Any]] = []
+
+    def ref(self, ctx: WorkflowContext | None) -> int | None:
+        if ctx is None:
+            return None
+        known = self.ids.get(id(ctx))
+        if known is not None:
+            return known
+        parent = self.ref(ctx._parent)
+        entry: dict[str, Any] = {"parent": parent, "writes": ctx.writes()}
+        if parent is None:
+            entry["data"] = ctx.data
+        self.ids[id(ctx)] = len(self.table)
+        self.table.append(entry)
+        return self.ids[id(ctx)]
+
+
+def dump_state(interpreter: Interpreter) -> dict[str, Any]:
+    """The JSON snapshot of a waiting instance."""
+    contexts = _Contexts()
+    return {
+        "format": FORMAT,
+        "workflow": interpreter.plan.name,
+        "version": interpreter.plan.version,
+        "instance_id": interpreter.instance_id,
+        "remaining": interpreter.remaining,
+        "arrivals": {node: [[i, src, contexts.ref(c)] for i, src, c in items]
+                     for node, items in interpreter.arrivals.items()},
+        "sinks": {node: contexts.ref(c) for node, c in interpreter.sinks.items()},
+        "parked": {node: {
+            "base": contexts.ref(p.base),
+            "branches": [contexts.ref(c) for c in p.branches],
+            "errors": {name: [type(e).__name__, str(e)] for name, e in p.errors.items()},
+            "tasks": p.tasks,
+            "data": p.data,
+        } for node, p in interpreter.parked.items()},
+        "contexts": contexts.table,
+    }
+
+
+def _error(type_name: str, message: str) -> BaseException:
+    """A stand-in for a tolerated branch failure: same type name and message."""
+    error: BaseException = type(type_name, (Exception,), {})(message)
+    return error
+
+
+def load_state(plan: Plan, state: dict[str, Any], clock: Clock, gate: Gate | None = None) -> Interpreter:
+    """An interpreter in the state :func:`dump_state` recorded, ready for ``resume``."""
+    if state.get("format") != FORMAT:
+        raise ValueError(f"unknown snapshot format {state.get('format')!r}")
+    instance_id = str(state["instance_id"])
+    built: list[WorkflowContext] = []
+    for entry in state["contexts"]:
+        if entry["parent"] is None:
+            ctx = WorkflowContext(entry["data"], instance_id=instance_id)
+            ctx._writes = dict(entry["writes"])
+        else:
+            ctx = built[entry["parent"]].child_with(entry["writes"])
+        built.append(ctx)
+
+    def get(ref: int | None) -> WorkflowContext | None:
+        return None if ref is None else built[ref]
+
+    interpreter = Interpreter(plan, instance_id, clock, gate)
+    interpreter.remaining = {k: int(v) for k, v in state["remaining"].items()}
+    interpreter.arrivals = {node: [(int(i), str(src), built[ref]) for i, src, ref in items]
+                            for node, items in state["arrivals"].items()}
+    interpreter.sinks = {node: built[ref] for node, ref in state["sinks"].items()}
+    for node, p in state["parked"].items():
+        base = get(p["base"])
+        assert base is not None
+        interpreter.parked[node] = Parked(
+            node=node, base=base, branches=[get(r) for r in p["branches"]],
+            errors={name: _error(t, m) for name, (t, m) in p["errors"].items()},
+            tasks={str(k): int(v) for k, v in p["tasks"].items()},
+            data=dict(p["data"]),
+        )
+    return interpreter
