@@ -15,9 +15,17 @@ from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
-from shardflow.examples.workloads import LIMITS, STEPS_PER_INSTANCE, TARGETS
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+TARGETS = {
+    "forkjoin": "shardflow.examples.notify:workflow",
+    "forkjoin-io": "shardflow.examples.workloads:forkjoin_io",
+    "linear10": "shardflow.examples.workloads:linear10",
+    "limit50": "shardflow.examples.workloads:limited_io",
+}
+STEPS_PER_INSTANCE = {"forkjoin": 5, "forkjoin-io": 5, "linear10": 10, "limit50": 1}
+LIMITS = {"limit50": {"api": 50}}
 
 
 def _children(pid: int) -> list[int]:

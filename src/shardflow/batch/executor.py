@@ -27,8 +27,8 @@ from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.errors import ContextValueError, ShardflowError
-from shardflow.limits.local import check_limits
 from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.plan import check_limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from shardflow.batch.sinks import JsonlSink
 from shardflow.batch.sources import generated, open_source
 from shardflow.cli.progress import Progress
 from shardflow.errors import ConfigError
-from shardflow.limits.local import check_limits
 from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.plan import check_limits
 from shardflow.store.journal import FileJournal, SeqSet, read_journal
 
 EXIT_INTERRUPTED = 130

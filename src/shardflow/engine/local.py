@@ -3,6 +3,10 @@
 Memory: finished instances are kept in a bounded window (``keep_finished``, default 1,000,
 oldest dropped first) so a long-running service does not grow per instance; running and
 waiting instances are always kept, since their tasks must stay completable.
+
+Durability: with a ``store`` (``SQLiteTaskStore(path)``) every waiting instance is saved as a
+snapshot with its tasks, so a restarted service lists the same pending tasks and completing
+one continues the instance where it stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from shardflow.context import WorkflowContext
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, WorkflowInstance
+from shardflow.engine.snapshot import dump_state, load_state
 from shardflow.engine.stepexec import StepFailure, run_step
 from shardflow.errors import (
     InstanceNotFoundError,
@@ -27,10 +32,12 @@ from shardflow.errors import (
     TaskValidationError,
 )
 from shardflow.limits.gate import Gate
-from shardflow.limits.local import LocalGate, check_limits
+from shardflow.limits.local import LocalGate
+from shardflow.model.plan import check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseStep
 from shardflow.model.tasks import HumanTask
+from shardflow.store.tasks import TaskStore, WaitingInstance
 
 
 class LocalExecutionEngine:
@@ -48,6 +55,7 @@ class LocalExecutionEngine:
         rate_limits: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         keep_finished: int = 1000,
+        store: TaskStore | None = None,
     ) -> None:
         self.registry = registry
         self.clock: Clock = clock or LoopClock()
@@ -64,6 +72,7 @@ class LocalExecutionEngine:
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._tasks: dict[str, HumanTask] = {}
         self._cancel_requested: set[str] = set()
+        self._store = store
 
     # -- starting and driving -----------------------------------------------------------------
     async def start_workflow(
@@ -113,8 +122,40 @@ class LocalExecutionEngine:
         instance.context = interpreter.final_context(instance.context)
         if interpreter.parked:
             instance.status = WorkflowStatus.WAITING
+            if self._store is not None:
+                self._save(instance, interpreter)
         else:
             self._finish(instance, WorkflowStatus.COMPLETED)
+
+    def _save(self, instance: WorkflowInstance, interpreter: Interpreter) -> None:
+        assert self._store is not None
+        open_tasks = [self._tasks[t] for p in interpreter.parked.values() for t in p.tasks
+                      if t in self._tasks and not self._tasks[t].completed]
+        self._store.save_waiting([WaitingInstance(
+            instance.id, instance.workflow_name, instance.workflow_version, 0,
+            dump_state(interpreter), open_tasks)])
+
+    def _restore(self, instance_id: str) -> WorkflowInstance | None:
+        """Bring a waiting instance saved by an earlier process back into memory."""
+        waiting = self._store.get_waiting(instance_id) if self._store is not None else None
+        if waiting is None:
+            return None
+        definition = self.registry.get_definition(waiting.workflow, waiting.version)
+        interpreter = load_state(definition.plan, waiting.state, self.clock, self._gate)
+        interpreter.on_task = self._add_task
+        for task in waiting.tasks:
+            self._tasks[task.id] = task
+            parked = interpreter.parked.get(task.node)
+            if parked is not None and task.data is not None and task.id in parked.tasks:
+                parked.data[task.id] = task.data
+        instance = WorkflowInstance(
+            id=instance_id, workflow_name=waiting.workflow, workflow_version=waiting.version,
+            context=interpreter.final_context(None), status=WorkflowStatus.WAITING,
+            started_at=time.time(),
+        )
+        self._active[instance_id] = instance
+        self._interpreters[instance_id] = interpreter
+        return instance
 
     def _finish(self, instance: WorkflowInstance, status: WorkflowStatus) -> None:
         instance.status = status
@@ -126,6 +167,8 @@ class LocalExecutionEngine:
             for parked in interpreter.parked.values():
                 for task_id in parked.tasks:
                     self._tasks.pop(task_id, None)
+        if self._store is not None:
+            self._store.mark_finished([instance.id])
         if self._keep_finished > 0:
             self._finished[instance.id] = instance
             while len(self._finished) > self._keep_finished:
@@ -150,7 +193,8 @@ class LocalExecutionEngine:
 
     # -- instances ---------------------------------------------------------------------------
     def get_instance(self, instance_id: str) -> WorkflowInstance:
-        instance = self._active.get(instance_id) or self._finished.get(instance_id)
+        instance = (self._active.get(instance_id) or self._finished.get(instance_id)
+                    or self._restore(instance_id))
         if instance is None:
             raise InstanceNotFoundError(instance_id)
         return instance
@@ -179,14 +223,19 @@ class LocalExecutionEngine:
 
     def pending_tasks(self, instance_id: str | None = None) -> list[HumanTask]:
         """Open human tasks, oldest first, optionally of one instance."""
+        if self._store is not None:
+            return [t for t in self._store.list_tasks()
+                    if instance_id is None or t.instance_id == instance_id]
         return [t for t in self._tasks.values()
                 if not t.completed and (instance_id is None or t.instance_id == instance_id)]
 
     def get_task(self, task_id: str) -> HumanTask:
-        try:
-            return self._tasks[task_id]
-        except KeyError:
-            raise TaskNotFoundError(task_id) from None
+        task = self._tasks.get(task_id)
+        if task is None and self._store is not None:
+            task = self._store.get_task(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        return task
 
     async def complete_human_task(
         self, task_id: str, data: Mapping[str, Any], user_id: str | None = None
@@ -199,9 +248,15 @@ class LocalExecutionEngine:
         violations = form_violations(task.form_schema, data)
         if violations:
             raise TaskValidationError(task_id, violations)
-        task.completed_at = time.time()
+        if self._store is not None:
+            # The store decides who completes a task, across processes: once.
+            stored = self._store.complete_task(task_id, dict(data), user_id)
+            task.completed_at = stored.completed_at
+        else:
+            task.completed_at = time.time()
         task.completed_by = user_id
         task.data = dict(data)
+        self._tasks[task_id] = task
         instance = self.get_instance(task.instance_id)
         interpreter = self._interpreters[task.instance_id]
         parked = interpreter.parked[task.node]

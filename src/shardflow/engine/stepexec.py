@@ -91,7 +91,7 @@ async def run_step(
                     StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
                 )
             if attempt <= retries and isinstance(exc, step.retry_on):
-                delay = retry_delay(step, attempt)
+                delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
                 if delay > 0:
                     await clock.sleep(delay)
                 continue

@@ -1,5 +1,6 @@
 """Benchmark workloads for ``shardflow bench``: ``forkjoin`` (the notify fork/join with no-op
-steps), ``forkjoin_io`` (the same with a 10 ms await in each branch) and ``linear10``."""
+steps), ``forkjoin_io`` (the same with a 10 ms await in each branch), ``linear10`` (ten no-op
+steps) and ``limited_io`` (one 20 ms call under a limit of 50)."""
 
 from __future__ import annotations
 
@@ -58,12 +59,6 @@ linear10 = WorkflowDefinition(
     terminal_steps={"s9"},
 )
 
-TARGETS = {
-    "forkjoin": "shardflow.examples.notify:workflow",
-    "forkjoin-io": "shardflow.examples.workloads:forkjoin_io",
-    "linear10": "shardflow.examples.workloads:linear10",
-}
-STEPS_PER_INSTANCE = {"forkjoin": 5, "forkjoin-io": 5, "linear10": 10}
 
 
 
@@ -85,8 +80,4 @@ limited_io = WorkflowDefinition(
     terminal_steps={"call_api"},
 )
 
-TARGETS["limit50"] = "shardflow.examples.workloads:limited_io"
-STEPS_PER_INSTANCE["limit50"] = 1
-LIMITS = {"limit50": {"api": 50}}
-
-__all__ = ["LIMITS", "TARGETS", "forkjoin", "forkjoin_io", "limited_io", "linear10"]
+__all__ = ["forkjoin", "forkjoin_io", "limited_io", "linear10"]

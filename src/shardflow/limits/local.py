@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from shardflow._clock import Clock
-from shardflow.errors import ConfigError, WorkflowValidationError
+from shardflow.errors import ConfigError
 from shardflow.limits.rates import RateSchedule, parse_rate
 from shardflow.limits.slots import Request, SlotTable
-from shardflow.model.plan import Plan, iter_steps, step_limits
 
 
 class LocalGate:
@@ -56,20 +55,3 @@ class LocalGate:
     def leave(self, token: Any) -> None:
         if token is not None:
             self.slots.release(token, self._clock.now())
-
-
-def check_limits(plan: Plan, limits: Mapping[str, int], rate_limits: Mapping[str, str]) -> None:
-    """Fail, naming the step and the limit, if a step uses a limit the run does not size."""
-    problems: list[str] = []
-    for node_id, node_plan in plan.nodes.items():
-        for step in iter_steps(node_plan.node):
-            where = f"{node_id}/{step.step_name}" if step is not node_plan.node else node_id
-            for name in step_limits(step):
-                if name not in limits:
-                    problems.append(f"step {where!r} declares limit {name!r}, but the run sets "
-                                    f"no size for it (add {name} = N under [limits] or --limit)")
-            if step.rate_limit and step.rate_limit not in rate_limits:
-                problems.append(f"step {where!r} declares rate_limit {step.rate_limit!r}, but the "
-                                f"run sets no rate for it (add it under [rate_limits])")
-    if problems:
-        raise WorkflowValidationError(plan.name, problems)

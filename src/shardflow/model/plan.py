@@ -6,10 +6,12 @@ of the per-instance hot path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import MergeRules
+from shardflow.errors import WorkflowValidationError
 from shardflow.model.groups import Node, ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseStep
 
@@ -111,3 +113,20 @@ def compile_plan(defn: WorkflowDefinition) -> Plan:
         rate_limit_names=frozenset(rates),
         has_human=has_human,
     )
+
+
+def check_limits(plan: Plan, limits: Mapping[str, int], rate_limits: Mapping[str, str]) -> None:
+    """Fail, naming the step and the limit, if a step uses a limit the run does not size."""
+    problems: list[str] = []
+    for node_id, node_plan in plan.nodes.items():
+        for step in iter_steps(node_plan.node):
+            where = f"{node_id}/{step.step_name}" if step is not node_plan.node else node_id
+            for name in step_limits(step):
+                if name not in limits:
+                    problems.append(f"step {where!r} declares limit {name!r}, but the run sets "
+                                    f"no size for it (add {name} = N under [limits] or --limit)")
+            if step.rate_limit and step.rate_limit not in rate_limits:
+                problems.append(f"step {where!r} declares rate_limit {step.rate_limit!r}, but the "
+                                f"run sets no rate for it (add it under [rate_limits])")
+    if problems:
+        raise WorkflowValidationError(plan.name, problems)

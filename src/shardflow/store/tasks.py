@@ -45,6 +45,8 @@ class TaskStore(Protocol):
 
     def ready_instances(self) -> list[WaitingInstance]: ...
 
+    def get_waiting(self, instance_id: str) -> WaitingInstance | None: ...
+
     def mark_finished(self, instance_ids: Iterable[str]) -> None: ...
 
 
@@ -161,6 +163,17 @@ class SQLiteTaskStore:
             ready.append(WaitingInstance(instance_id, workflow, version, seq,
                                          orjson.loads(state), tasks))
         return ready
+
+    def get_waiting(self, instance_id: str) -> WaitingInstance | None:
+        """A waiting instance with all its tasks (completed ones carry their data)."""
+        row = self._db.execute(
+            "SELECT instance_id, workflow, version, seq, state FROM instances "
+            "WHERE instance_id = ? AND status = 'waiting'", (instance_id,)).fetchone()
+        if row is None:
+            return None
+        tasks = [_task(r) for r in self._db.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE instance_id = ?", (instance_id,))]
+        return WaitingInstance(row[0], row[1], row[2], row[3], orjson.loads(row[4]), tasks)
 
     def waiting_count(self) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM instances WHERE status = 'waiting'").fetchone()
