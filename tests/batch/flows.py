@@ -211,3 +211,21 @@ broken = WorkflowDefinition(
     name="broken", steps={"double": Double()}, edges=[Edge("double", "nowhere")],
     initial_step="double", terminal_steps=set(),
 )
+
+
+class PauseAt(BaseMachineStep):
+    """Instance ``SHARDFLOW_PAUSE_AT`` tells the test (through a FIFO) that the run has got
+    that far, then waits to be killed or interrupted; on a re-run it goes straight through."""
+
+    name = "double"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if context.get("id") == int(os.environ.get("SHARDFLOW_PAUSE_AT", "-1")) and _once("pause"):
+            with open(_dir() / "pause.fifo", "w") as fifo:
+                fifo.write(str(os.getpid()))
+            await asyncio.sleep(3600)
+        await asyncio.sleep(0.001)
+        return {"value": context.get("value", 0) * 2}
+
+
+pausable = _two_step("pausable", PauseAt())

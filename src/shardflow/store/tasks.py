@@ -113,7 +113,7 @@ class SQLiteTaskStore:
                 db.execute("DELETE FROM tasks WHERE instance_id = ? AND completed_at IS NULL",
                            (inst.instance_id,))
                 db.executemany(
-                    f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES "
+                    f"INSERT OR IGNORE INTO tasks ({_TASK_COLUMNS}) VALUES "
                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)",
                     [(t.id, t.instance_id, t.node, t.step, t.title,
                       orjson.dumps(t.form_schema) if t.form_schema is not None else None,

@@ -1,0 +1,89 @@
+"""Human tasks in batch runs: instances wait in SQLite, people complete tasks from the CLI,
+``resume`` finishes them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from support.e2e import CliRun, read_results
+
+APPROVALS = "shardflow.examples.approvals:workflow"
+
+
+def _tasks(cli: CliRun, run_dir: Path) -> list[dict[str, Any]]:
+    proc = cli("tasks", "list", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return [orjson.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_approvals_batch_waits_then_resumes(cli: CliRun, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    run_dir = tmp_path / "run"
+    proc = cli("run", APPROVALS, "--generate", "6", "--output", str(out), "--workers", "2",
+               "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    first = read_results(out)
+    assert sorted(r["id"] for r in first) == list(range(6))
+    assert all(r["status"] == "waiting" for r in first)
+    assert "6 instances wait for people" in proc.stderr
+    tasks = _tasks(cli, run_dir)
+    assert len(tasks) == 18
+    assert {t["step"] for t in tasks} == {"legal_approval", "finance_approval", "security_approval"}
+
+    security = next(t for t in tasks if t["step"] == "security_approval")
+    invalid = cli("tasks", "complete", security["id"], "--data", '{"approved": "yes"}')
+    assert invalid.returncode == 1
+    assert "approved: 'yes' is not of type 'boolean'" in invalid.stderr
+    assert "'risk_level' is a required property" in invalid.stderr
+    assert len(_tasks(cli, run_dir)) == 18  # still open
+
+    shown = cli("tasks", "show", security["id"], "--run-dir", str(run_dir))
+    assert orjson.loads(shown.stdout)["form_schema"]["required"] == ["approved", "risk_level"]
+
+    for task in tasks:
+        instance = int(task["instance_id"])
+        approve = not (instance % 3 == 0 and task["step"] == "legal_approval")
+        data = {"approved": approve}
+        if task["step"] == "security_approval":
+            data["risk_level"] = "low"
+        data_file = tmp_path / f"{task['id']}.json"
+        data_file.write_bytes(orjson.dumps(data))
+        done = cli("tasks", "complete", task["id"], "--data-file", str(data_file),
+                   "--user", "ann", "--run-dir", str(run_dir))
+        assert done.returncode == 0, done.stderr
+    assert _tasks(cli, run_dir) == []
+
+    resumed = cli("resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    results = read_results(out)
+    final = {r["id"]: r for r in results if r["status"] != "waiting"}
+    waiting = [r["id"] for r in results if r["status"] == "waiting"]
+    assert sorted(waiting) == list(range(6)) and sorted(final) == list(range(6))
+    for i, result in final.items():
+        assert result["status"] == "completed"
+        assert result["context"]["all_approved"] is (i % 3 != 0)
+        assert result["context"]["legal_approval"]["approved"] is (i % 3 != 0)
+    again = cli("resume", str(run_dir))
+    assert again.returncode == 0 and "already finished" in again.stderr
+
+
+def test_two_concurrent_completions_succeed_once(cli: CliRun, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = cli("run", APPROVALS, "--generate", "1", "--output", str(tmp_path / "out.jsonl"),
+               "--workers", "1", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, proc.stderr
+    task = next(t for t in _tasks(cli, run_dir) if t["step"] == "legal_approval")
+    args = [sys.executable, "-m", "shardflow", "tasks", "complete", task["id"], "--data",
+            '{"approved": true}', "--run-dir", str(run_dir)]
+    racers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ)) for _ in range(2)]
+    outcomes = [(r.wait(timeout=60), r.communicate()[1]) for r in racers]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0, 1], outcomes
+    assert any("already completed" in err for _, err in outcomes)
