@@ -119,7 +119,7 @@ class SignalThenWait(BaseMachineStep):
 
     async def execute(self, context: WorkflowContext) -> Any:
         if context.get("id") == 200 and _once("signal"):
-            with open(_dir() / "pid.fifo", "w") as fifo:
+            with open(_dir() / "pid.fifo", "w") as fifo:  # noqa: ASYNC230 - blocks on purpose
                 fifo.write(str(os.getpid()))
             await asyncio.sleep(3600)
         await asyncio.sleep(0.002)
@@ -136,7 +136,7 @@ class BlockLoop(BaseMachineStep):
 
     async def execute(self, context: WorkflowContext) -> Any:
         if context.get("id") == 3:
-            time.sleep(30)
+            time.sleep(30)  # noqa: ASYNC251 - blocking the loop is the point
         await asyncio.sleep(0.001)
         return {"value": context.get("value", 0) * 2}
 
@@ -221,7 +221,7 @@ class PauseAt(BaseMachineStep):
 
     async def execute(self, context: WorkflowContext) -> Any:
         if context.get("id") == int(os.environ.get("SHARDFLOW_PAUSE_AT", "-1")) and _once("pause"):
-            with open(_dir() / "pause.fifo", "w") as fifo:
+            with open(_dir() / "pause.fifo", "w") as fifo:  # noqa: ASYNC230 - blocks on purpose
                 fifo.write(str(os.getpid()))
             await asyncio.sleep(3600)
         await asyncio.sleep(0.001)
