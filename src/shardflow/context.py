@@ -19,6 +19,7 @@ from shardflow.errors import ContextValueError, MergeConflictError
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _MISSING: Any = object()
+_new_object = object.__new__
 
 Reducer = Callable[[Any, Any], Any]
 
@@ -46,6 +47,9 @@ class WorkflowContext:
     """
 
     __slots__ = ("_data", "_owned", "_parent", "_writes", "current_step", "instance_id")
+    # _owned: ids of the dicts this context may change in place, its top dict among them; None
+    # when it owns none (a fresh fork, or a context that has been forked): the next write
+    # copies the top dict first. Forks are the hot path, so they allocate no set.
 
     def __init__(
         self,
@@ -61,7 +65,7 @@ class WorkflowContext:
         self._writes: dict[str, Any] = {}
         if _shared is not None:
             self._data = _shared
-            self._owned: set[int] = set()
+            self._owned: set[int] | None = None
         else:
             self._data = dict(data) if data else {}
             for key, value in self._data.items():
@@ -110,8 +114,14 @@ class WorkflowContext:
     # -- writing ---------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> None:
         """Store a JSON ``value`` at a dotted ``path``, creating intermediate dicts."""
-        check_json(path, value, self.current_step)
-        self._assign(path, value)
+        if type(value) not in _SCALARS:
+            check_json(path, value, self.current_step)
+        if "." in path:
+            self._assign(path, value)
+        elif self._owned is None:
+            self._take_top()[path] = value
+        else:
+            self._data[path] = value
         writes = self._writes
         if path in writes:
             del writes[path]  # keep the log in the order writes last happened
@@ -122,23 +132,25 @@ class WorkflowContext:
         for key, value in values.items():
             self.set(key, value)
 
-    def _own(self, node: dict[str, Any]) -> dict[str, Any]:
-        if id(node) in self._owned:
-            return node
-        copy = dict(node)
-        self._owned.add(id(copy))
-        return copy
+    def _take_top(self) -> dict[str, Any]:
+        """Copy the shared top dict so this context can change it; return the copy."""
+        data = self._data = dict(self._data)
+        self._owned = {id(data)}
+        return data
 
     def _assign(self, path: str, value: Any) -> None:
-        data = self._data
-        if id(data) not in self._owned:
-            data = self._data = self._own(data)
+        owned = self._owned
+        if owned is None:
+            data = self._take_top()
+            owned = self._owned
+            assert owned is not None
+        else:
+            data = self._data
         if "." not in path:
             data[path] = value
             return
         parts = path.split(".")
         node = data
-        owned = self._owned
         for part in parts[:-1]:
             child = node.get(part)
             if type(child) is not dict:
@@ -155,21 +167,34 @@ class WorkflowContext:
     # -- forking and merging ----------------------------------------------------------------
     def fork(self) -> WorkflowContext:
         """A child that sees this context's data and writes only to itself."""
-        child = WorkflowContext(instance_id=self.instance_id, _parent=self, _shared=self._data)
+        # What __init__(instance_id=..., _parent=self, _shared=self._data) does, without the
+        # call: one fork per branch per instance makes this the hottest constructor.
+        child: WorkflowContext = _new_object(WorkflowContext)
+        child.instance_id = self.instance_id
+        child.current_step = None
+        child._parent = self
+        child._writes = {}
+        child._data = self._data
+        child._owned = None
         # The parent must not change under its children: it gives up ownership too.
-        self._owned = set()
+        self._owned = None
         return child
 
     def child_with(self, writes: Mapping[str, Any]) -> WorkflowContext:
         """A child of this context with ``writes`` applied (used by joins and retries)."""
         child = self.fork()
-        for path, value in writes.items():
-            child._assign(path, value)
+        if any("." in path for path in writes):
+            for path, value in writes.items():
+                child._assign(path, value)
+        elif writes:
+            child._take_top().update(writes)  # top-level keys only: one copy, one update
         child._writes = dict(writes)
         return child
 
     def writes_since(self, ancestor: WorkflowContext | None) -> dict[str, Any]:
         """All writes on the chain from ``ancestor`` (exclusive) to this context, in order."""
+        if self._parent is ancestor:  # a branch forked straight from the fork point
+            return self._writes
         chain: list[WorkflowContext] = []
         node: WorkflowContext | None = self
         while node is not None and node is not ancestor:
@@ -196,7 +221,16 @@ class WorkflowContext:
 
 def common_ancestor(contexts: Sequence[WorkflowContext]) -> WorkflowContext | None:
     """The deepest context that every one of ``contexts`` descends from (or is)."""
-    first = list(contexts[0].ancestors())
+    head = contexts[0]
+    parent = head._parent
+    if parent is not None and len(contexts) > 1:
+        # The usual join: sibling forks of one context. Their parent, unless all are ``head``.
+        for ctx in contexts:
+            if ctx._parent is not parent:
+                break
+        else:
+            return parent if any(ctx is not head for ctx in contexts) else head
+    first = list(head.ancestors())
     depth = {id(c): i for i, c in enumerate(first)}
     deepest = 0
     for ctx in contexts[1:]:
@@ -263,14 +297,25 @@ class MergeRules:
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
         reduced: dict[str, list[Any]] = {}
+        reducers = self.reducers
+        check = self.policy != "last_wins"
+        dotted = False  # does a key of ``owner`` contain a dot?
         for name, ctx in branches:
-            for path, value in ctx.writes_since(base).items():
-                if path in self.reducers:
+            writes = ctx._writes if ctx._parent is base else ctx.writes_since(base)
+            for path, value in writes.items():
+                if reducers and path in reducers:
                     reduced.setdefault(path, []).append(value)
                     continue
-                if self.policy != "last_wins":
-                    self._check_conflict(path, value, name, merged, owner, step)
-                merged.pop(path, None)
+                if check:
+                    if dotted or "." in path:
+                        self._check_conflict(path, value, name, merged, owner, step)
+                    else:  # no dots on either side: only the same key can overlap
+                        other = owner.get(path)
+                        if other is not None and other != name and merged[path] != value:
+                            raise MergeConflictError(path, [other, name], step)
+                    if not dotted and "." in path:
+                        dotted = True
+                merged.pop(path, None)  # keep the order in which writes last happened
                 merged[path] = value
                 owner[path] = name
         for path, values in reduced.items():
