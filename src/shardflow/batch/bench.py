@@ -13,8 +13,11 @@ import uvloop
 from shardflow.batch.baseline import run_baseline
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
+from shardflow.batch.ledger import RunLedger
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
+from shardflow.store.journal import FileJournal
+from shardflow.store.tasks import SQLiteTaskStore
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -77,12 +80,20 @@ class PeakRss:
 
 
 def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *,
-              baseline: bool = False) -> dict[str, Any]:
+              baseline: bool = False, journal_dir: Path | None = None) -> dict[str, Any]:
+    """Run a built-in workload (results discarded; journalled to ``journal_dir`` if given)."""
     config = RunConfig(workers=workers, max_in_flight=max_in_flight,
                        limits=LIMITS.get(workload, {}))
-    coordinator = Coordinator(TARGETS[workload], config, NullSink())
+    ledger = None
+    if journal_dir is not None:
+        store = SQLiteTaskStore(journal_dir / "tasks.db")
+        ledger = RunLedger(FileJournal(journal_dir / "journal.jsonl"), lambda: store,
+                           workload, "bench")
+    coordinator = Coordinator(TARGETS[workload], config, NullSink(), ledger=ledger)
     with PeakRss() as rss:
         outcome = uvloop.run(coordinator.run(generated(instances)))
+    if ledger is not None:
+        ledger.close()
     stats = outcome.stats
     assert stats.ended is not None
     seconds = stats.ended - stats.ready_at

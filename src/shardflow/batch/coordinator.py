@@ -110,7 +110,7 @@ class Coordinator:
         feed = self._feed = Feed(itertools.chain(self._jobs(items), self._resume))
         if self._reorder is not None:
             reorder = self._reorder
-            feed.paused = lambda: self._read_seq - reorder.next_seq >= self._window
+            feed.room = lambda: self._window - (self._read_seq - reorder.next_seq)
         spec = WorkerSpec(
             target=self.target, max_in_flight=self.config.max_in_flight,
             limits=self.config.limits, rate_limits=self.config.rate_limits,
@@ -118,6 +118,7 @@ class Coordinator:
         hard_timeout = self.config.hard_timeout or default_hard_timeout(load_workflow(self.target))
         ledger = self.ledger
         pool = WorkerPool(spec, self.config.workers, feed, self._on_result,
+                          on_results=self._on_results,
                           batch_size=self.config.batch_size, hard_timeout=hard_timeout,
                           on_parked=ledger.parked if ledger is not None else None,
                           after_results=self._flush)
@@ -167,6 +168,17 @@ class Coordinator:
                            invalid_line(item, self.source_name), None)
                 continue
             yield item
+
+    def _on_results(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
+        """The hot path: one batch of results from a worker, handled as a batch."""
+        if self._resumed_ids or self._reorder is not None:
+            for job, row, line in zip(jobs, header, lines, strict=True):
+                self._on_result(job, row[1], row[2], line)
+            return
+        self.stats.add_batch(header)
+        if self.ledger is not None:
+            self.ledger.record_batch(jobs, header, lines)
+        self.sink.write_many(lines)
 
     def _on_result(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
         self._emit(job.seq, status, duration_ms, line, self._resumed_ids.get(job.seq))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from itertools import islice
 from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Job:
     """One instance: its position in the input, its id, its raw JSON line, and how many
     times it has been started (``attempt``) and has taken a worker down with it."""
@@ -37,7 +38,8 @@ class Feed:
         self._queued: deque[Job] = deque()
         self.closed = False
         self.listeners: list[Callable[[], None]] = []
-        self.paused: Callable[[], bool] = lambda: False
+        self.room: Callable[[], int] = lambda: 1 << 62
+        """How many more jobs may be read from the source now (the ordered mode's window)."""
 
     def put(self, job: Job) -> None:
         self._queued.append(job)
@@ -71,16 +73,14 @@ class Feed:
         while queued and len(taken) < count:
             taken.append(queued.popleft())
         source = self._source
-        if source is not None and not self.paused():
-            while len(taken) < count:
-                job = next(source, None)
-                if job is None:
+        if source is not None:
+            want = min(count - len(taken), self.room())
+            if want > 0:
+                got = list(islice(source, want))
+                taken += got
+                if len(got) < want:
                     self._source = None
                     self.closed = True
-                    break
-                taken.append(job)
-                if self.paused():
-                    break
         return taken
 
     @property
@@ -99,4 +99,4 @@ class Feed:
 
     @property
     def has_ready(self) -> bool:
-        return bool(self._retry or self._queued) or (self._source is not None and not self.paused())
+        return bool(self._retry or self._queued) or (self._source is not None and self.room() > 0)

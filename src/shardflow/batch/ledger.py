@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -38,6 +39,11 @@ class RunLedger:
         self.journal.append(job_seq, status, line)
         if resumed_id is not None and status != _WAITING:
             self._finished.append(resumed_id)
+
+    def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
+        """Journal a batch of new instances' results (none resumed) in one write."""
+        self.journal.append_many([(job.seq, row[1], line)
+                                  for job, row, line in zip(jobs, header, lines, strict=True)])
 
     def parked(self, items: list[tuple[Job, bytes]]) -> None:
         waiting = []

@@ -80,6 +80,7 @@ class WorkerPool:
         batch_size: int | None = None,
         max_crashes: int = 3,
         hard_timeout: float | None = None,
+        on_results: Callable[[list[Job], list[list[Any]], list[bytes]], None] | None = None,
         on_parked: Callable[[list[tuple[Job, bytes]]], None] | None = None,
         after_results: Callable[[], None] | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class WorkerPool:
         self.max_crashes = max_crashes
         self.hard_timeout = hard_timeout
         self.on_parked = on_parked
+        self.on_results = on_results
         self.after_results = after_results
         self.arbiter = (Arbiter(spec.limits, spec.rate_limits, self._send_grants)
                         if spec.limits or spec.rate_limits else None)
@@ -281,11 +283,15 @@ class WorkerPool:
     def _on_results(self, worker: _Worker, payload: bytes) -> None:
         header, lines = p.split_batch(payload)
         inflight = worker.inflight
-        on_result = self.on_result
-        for (seq, status, duration, _), line in zip(header, lines, strict=True):
-            job = inflight.pop(seq, None)
-            if job is not None:
-                on_result(job, status, duration, line)
+        pop = inflight.pop
+        jobs = [pop(row[0], None) for row in header]
+        if self.on_results is not None and None not in jobs:
+            self.on_results(jobs, header, lines)  # type: ignore[arg-type]
+        else:
+            on_result = self.on_result
+            for job, row, line in zip(jobs, header, lines, strict=True):
+                if job is not None:
+                    on_result(job, row[1], row[2], line)
         if self.after_results is not None:
             self.after_results()
         self.dispatch()

@@ -22,6 +22,9 @@ class JsonlSink:
     def write(self, line: bytes) -> None:
         self._stream.write(line + b"\n")
 
+    def write_many(self, lines: list[bytes]) -> None:
+        self._stream.write(b"\n".join(lines) + b"\n")
+
     def flush(self) -> None:
         self._stream.flush()
 
@@ -35,6 +38,9 @@ class NullSink:
     """Discards results (benchmarks measure the engine, not the disk)."""
 
     def write(self, line: bytes) -> None:
+        pass
+
+    def write_many(self, lines: list[bytes]) -> None:
         pass
 
     def flush(self) -> None:

@@ -29,6 +29,16 @@ class LatencyHistogram:
         if ms > self.max:
             self.max = ms
 
+    def add_many(self, durations: list[float]) -> None:
+        buckets = self.buckets
+        log = math.log
+        for ms in durations:
+            buckets[int(log(ms) / _LOG) if ms > 0.001 else -400] += 1
+        self.count += len(durations)
+        peak = max(durations, default=0.0)
+        if peak > self.max:
+            self.max = peak
+
     def percentile(self, q: float) -> float:
         if not self.count:
             return 0.0
@@ -57,6 +67,13 @@ class RunStats:
         self.counts[STATUS_CODES[status]] += 1
         if duration_ms > 0:
             self.latency.add(duration_ms)
+
+    def add_batch(self, header: list[list[Any]]) -> None:
+        """A worker's result header rows: ``[seq, status code, duration ms, length]``."""
+        counts = self.counts
+        for row in header:
+            counts[STATUS_CODES[row[1]]] += 1
+        self.latency.add_many([row[2] for row in header if row[2] > 0])
 
     @property
     def total(self) -> int:

@@ -15,6 +15,8 @@ from typing import IO, Protocol
 class JournalStore(Protocol):
     def append(self, seq: int, status: int, line: bytes) -> None: ...
 
+    def append_many(self, entries: list[tuple[int, int, bytes]]) -> None: ...
+
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
@@ -31,6 +33,9 @@ class FileJournal:
 
     def append(self, seq: int, status: int, line: bytes) -> None:
         self._file.write(b"%d\t%d\t%s\n" % (seq, status, line))
+
+    def append_many(self, entries: list[tuple[int, int, bytes]]) -> None:
+        self._file.write(b"".join([b"%d\t%d\t%s\n" % entry for entry in entries]))
 
     def flush(self) -> None:
         self._file.flush()
@@ -50,6 +55,9 @@ class MemoryJournal:
 
     def append(self, seq: int, status: int, line: bytes) -> None:
         self.entries.append((seq, status, line))
+
+    def append_many(self, entries: list[tuple[int, int, bytes]]) -> None:
+        self.entries.extend(entries)
 
     def flush(self) -> None:
         pass
