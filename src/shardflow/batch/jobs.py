@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 
