@@ -43,7 +43,15 @@ def main(fd: int, spec: dict[str, Any]) -> None:
     # Ctrl-C reaches the whole process group: the coordinator decides how workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
-    uvloop.run(_Worker(sock, WorkerSpec.from_dict(spec)).serve())
+    worker = _Worker(sock, WorkerSpec.from_dict(spec))
+    profile_to = os.environ.get("SHARDFLOW_WORKER_PROFILE")
+    if profile_to:  # a cProfile of this worker, for docs/PERFORMANCE.md
+        import cProfile
+
+        cProfile.runctx("uvloop.run(worker.serve())", globals(), {"uvloop": uvloop, "worker": worker},
+                        f"{profile_to}.{os.getpid()}")
+        return
+    uvloop.run(worker.serve())
 
 
 class _Worker:

@@ -38,6 +38,8 @@ class NodePlan:
     outgoing: tuple[EdgePlan, ...]
     unconditional_single: bool
     """Exactly one outgoing edge, with no condition: the hot path needs no evaluation."""
+    unconditional: bool = False
+    """No outgoing edge has a condition: every edge is taken, without awaiting anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ def compile_plan(defn: WorkflowDefinition) -> Plan:
             incoming=tuple(e for e in edges if e.target == node_id),
             outgoing=outgoing,
             unconditional_single=len(outgoing) == 1 and outgoing[0].condition is None,
+            unconditional=all(e.condition is None for e in outgoing),
         )
         for step in iter_steps(node):
             limits.update(step_limits(step))
