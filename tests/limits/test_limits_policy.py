@@ -25,7 +25,7 @@ def test_acquisition_is_all_or_nothing_and_fifo() -> None:
     table = SlotTable.of({"a": 1, "b": 1})
     granted: list[str] = []
     first = table.request(("a",), lambda: granted.append("a-holder"), 0.0)
-    both = table.request(("a", "b"), lambda: granted.append("both"), 0.0)  # waits, holds nothing
+    table.request(("a", "b"), lambda: granted.append("both"), 0.0)  # waits, holding nothing
     b_only = table.request(("b",), lambda: granted.append("b-only"), 0.0)
     assert granted == ["a-holder", "b-only"]  # "both" holds no b slot while it waits for a
     table.release(b_only, 1.0)
@@ -54,7 +54,7 @@ def test_rate_schedule_books_exact_start_times() -> None:
     assert delays[:3] == [0.0, 0.0, 0.0]
     assert delays[3:] == pytest.approx([0.1, 0.2, 0.3])
     assert parse_rate("x", "120/m").per_second == 2.0
-    with pytest.raises(ConfigError, match="rate_limits.bad"):
+    with pytest.raises(ConfigError, match=r"rate_limits\.bad"):
         parse_rate("bad", "fast")
 
 
@@ -78,10 +78,13 @@ class Call(BaseMachineStep):
     active = 0
     peak = 0
     release: asyncio.Event | None = None
+    three_running: asyncio.Event | None = None
 
     async def execute(self, context: Any) -> Any:
         Call.active += 1
         Call.peak = max(Call.peak, Call.active)
+        if Call.active == 3 and Call.three_running is not None:
+            Call.three_running.set()
         try:
             assert Call.release is not None
             await Call.release.wait()
@@ -93,14 +96,14 @@ def test_engine_limit_bounds_concurrent_steps(run: Any) -> None:
     async def main() -> int:
         Call.active = Call.peak = 0
         Call.release = asyncio.Event()
+        Call.three_running = asyncio.Event()
         definition = WorkflowDefinition(name="limited", steps={"call": Call()}, edges=[],
                                         initial_step="call", terminal_steps={"call"})
         registry = WorkflowRegistry()
         registry.register_definition(definition)
         engine = LocalExecutionEngine(registry, limits={"api": 3}, clock=FakeClock())
         runs = [asyncio.ensure_future(engine.start_workflow("limited")) for _ in range(10)]
-        while Call.active < 3:
-            await asyncio.sleep(0)
+        await Call.three_running.wait()
         for _ in range(20):  # give the other seven every chance to exceed the limit
             await asyncio.sleep(0)
         assert Call.active == 3
