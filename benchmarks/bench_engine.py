@@ -6,8 +6,8 @@ What is measured, each on one uvloop event loop in this process, with the notify
 (``process`` -> ``send_email`` | ``send_slack`` | ``send_sms`` -> ``complete``, no-op fake
 services, so the figures measure the engine and not sleeps):
 
-* ``engine``: ``LocalExecutionEngine.start_workflow`` per instance (the public API: a driver
-  task per instance, instance records, a bounded window of finished instances);
+* ``engine``: ``LocalExecutionEngine.start_workflow`` per instance (the public API: instance
+  records and ids, cancellation bookkeeping, a bounded window of finished instances);
 * ``runner``: ``InstanceRunner.run`` per instance (the lean path the batch workers use);
 * ``baseline``: the same five steps as plain async functions calling the same fake services,
   ``asyncio.gather`` for the three-way fork and one dict for the context: no engine at all.
@@ -16,9 +16,12 @@ Every round runs ``INSTANCES`` instances, ``in_flight`` at a time (each batch is
 ``asyncio.gather`` of that many instance tasks). Each subject runs with the interpreter's
 default garbage collector (``gc=default``) and tuned as the batch workers tune it
 (``gc=tuned``, :func:`shardflow.engine.tuning.tune_gc`). ``extra_info["instances_per_second"]``
-is ``INSTANCES`` divided by the median round time. The last test asserts the target of issue 2:
-the engine reaches at least ``TARGET_RATIO`` of the baseline's throughput, comparing like with
-like (same in-flight count and GC mode).
+is ``INSTANCES`` divided by the median round time.
+
+``test_engine_reaches_target_ratio`` asserts the target of issue 2: the engine (and the runner)
+reach at least ``TARGET_RATIO`` of the baseline's throughput, like with like (same in-flight
+count and GC mode), measured with the subjects taking turns round by round (see its docstring).
+Both tables are printed at the end of the run.
 """
 
 from __future__ import annotations
@@ -38,16 +41,18 @@ from shardflow.engine.runner import InstanceRunner
 from shardflow.engine.tuning import restore_gc, tune_gc
 from shardflow.examples import notify
 
-INSTANCES = 20_000
+INSTANCES = 10_000
 """Instances per timed round."""
 IN_FLIGHT = (1_000, 5_000)
 GC_MODES = ("default", "tuned")
 ROUNDS = 5
+RATIO_ROUNDS = 5
 TARGET_RATIO = 0.40
 CHANNELS = ["email", "slack", "sms"]
 
 RunOne = Callable[[int], Awaitable[Any]]
 Rates = dict[tuple[str, int, str], float]
+Ratios = dict[tuple[int, str], tuple[dict[str, float], dict[str, float]]]
 
 
 # -- the hand-written baseline -------------------------------------------------------------------
@@ -126,12 +131,15 @@ def _check(subject: str, result: Any) -> None:
 
 
 async def _drive(run_one: RunOne, total: int, in_flight: int) -> Any:
-    """Run ``total`` instances, ``in_flight`` at a time; return the last instance's result."""
-    results: list[Any] = []
+    """Run ``total`` instances, ``in_flight`` at a time; return the last instance's result.
+
+    Results are dropped as soon as a batch ends (as a worker drops them once written), so no
+    subject pays the garbage collector for a batch of results held during the next batch."""
+    last: Any = None
     for start in range(0, total, in_flight):
-        results = await asyncio.gather(*[run_one(i) for i in range(start, min(start + in_flight,
-                                                                                total))])
-    return results[-1]
+        last = (await asyncio.gather(*[run_one(i) for i in range(start, min(start + in_flight,
+                                                                              total))]))[-1]
+    return last
 
 
 @pytest.fixture
@@ -153,20 +161,6 @@ def gc_mode(request: pytest.FixtureRequest) -> Iterator[str]:
         if settings is not None:
             restore_gc(settings)
         gc.collect()
-
-
-def _measure(loop: asyncio.AbstractEventLoop, subject: str, in_flight: int,
-             rounds: int) -> float:
-    """Median instances/s over ``rounds`` rounds, without pytest-benchmark (for the ratio
-    test when the benchmarks were deselected or disabled)."""
-    run_one = SUBJECTS[subject]()
-    _check(subject, loop.run_until_complete(_drive(run_one, in_flight, in_flight)))  # warm-up
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        loop.run_until_complete(_drive(run_one, INSTANCES, in_flight))
-        times.append(time.perf_counter() - started)
-    return INSTANCES / statistics.median(times)
 
 
 # -- the benchmarks --------------------------------------------------------------------------------
@@ -191,19 +185,33 @@ def test_notify_throughput(benchmark: Any, loop: asyncio.AbstractEventLoop, gc_m
 
 @pytest.mark.parametrize("in_flight", IN_FLIGHT)
 def test_engine_reaches_target_ratio(loop: asyncio.AbstractEventLoop, gc_mode: str,
-                                     in_flight: int, rates: Rates,
-                                     record_property: Callable[[str, object], None]) -> None:
-    """Issue 2's target: the engine (and the runner) reach >= 40 % of the baseline."""
-    found: dict[str, float] = {}
-    for subject in ("baseline", "engine", "runner"):
-        rate = rates.get((subject, in_flight, gc_mode))
-        found[subject] = rate if rate is not None else _measure(loop, subject, in_flight, 3)
-    ratios = {s: found[s] / found["baseline"] for s in ("engine", "runner")}
+                                     in_flight: int, ratios: Ratios) -> None:
+    """Issue 2's target: the engine (and the runner) reach >= 40 % of the baseline.
+
+    Measured here, not taken from the tables above: this machine's speed drifts by tens of per
+    cent within minutes, so the subjects take turns, round by round (the order rotating), and
+    the ratio is the median of the per-round ratios. Each round gets a fresh subject, so no
+    subject's retained state (the engine's window of finished instances) sits in the heap the
+    garbage collector walks during another subject's round."""
+    order = ["baseline", "engine", "runner"]
+    per_round: dict[str, list[float]] = {s: [] for s in order}
+    for subject in order:  # warm-up
+        _check(subject, loop.run_until_complete(_drive(SUBJECTS[subject](), in_flight, in_flight)))
+    for turn in range(RATIO_ROUNDS):
+        for subject in order[turn % 3:] + order[:turn % 3]:
+            run_one = SUBJECTS[subject]()
+            gc.collect()
+            started = time.perf_counter()
+            loop.run_until_complete(_drive(run_one, INSTANCES, in_flight))
+            per_round[subject].append(INSTANCES / (time.perf_counter() - started))
+            del run_one
+    found = {s: statistics.median(per_round[s]) for s in order}
+    ratio = {s: statistics.median([r / b for r, b in zip(per_round[s], per_round["baseline"],
+                                                         strict=True)])
+             for s in ("engine", "runner")}
+    ratios[(in_flight, gc_mode)] = (found, ratio)
     summary = (f"in_flight={in_flight} gc={gc_mode}: "
-               + ", ".join(f"{s} {found[s]:,.0f}/s" for s in found)
-               + f"; engine/baseline {ratios['engine']:.2f}, runner/baseline "
-               f"{ratios['runner']:.2f}")
-    record_property("summary", summary)
-    print(summary)
-    assert ratios["engine"] >= TARGET_RATIO, summary
-    assert ratios["runner"] >= TARGET_RATIO, summary
+               + ", ".join(f"{s} {found[s]:,.0f}/s" for s in order)
+               + f"; engine/baseline {ratio['engine']:.2f}, runner/baseline {ratio['runner']:.2f}")
+    assert ratio["engine"] >= TARGET_RATIO, summary
+    assert ratio["runner"] >= TARGET_RATIO, summary

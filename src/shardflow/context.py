@@ -18,18 +18,26 @@ import orjson
 from shardflow.errors import ContextValueError, MergeConflictError
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+"""orjson encodes dates and dataclasses itself; with these options (and no ``default``) it
+refuses them instead: they are not JSON, and would come back as strings and dicts from any
+snapshot or result file, so a resumed instance would see other values than the first run."""
 _MISSING: Any = object()
 _new_object = object.__new__
+_TOP_ONLY: frozenset[int] = frozenset()
+"""``_owned`` of a context that owns its top dict and no nested one: no set to allocate (sets
+are tracked by the garbage collector, and every written fork needs this)."""
 
 Reducer = Callable[[Any, Any], Any]
 
 
 def check_json(key: str, value: Any, step: str | None = None) -> None:
-    """Raise :class:`ContextValueError` unless ``value`` is JSON (orjson-serialisable)."""
+    """Raise :class:`ContextValueError` unless ``value`` is JSON (dicts, lists, strings,
+    numbers, booleans and None, nested)."""
     if type(value) in _SCALARS:
         return
     try:
-        orjson.dumps(value)
+        orjson.dumps(value, option=_STRICT)
     except TypeError as exc:
         raise ContextValueError(key, _describe(value, exc), step) from None
 
@@ -47,9 +55,10 @@ class WorkflowContext:
     """
 
     __slots__ = ("_data", "_owned", "_parent", "_writes", "current_step", "instance_id")
-    # _owned: ids of the dicts this context may change in place, its top dict among them; None
-    # when it owns none (a fresh fork, or a context that has been forked): the next write
-    # copies the top dict first. Forks are the hot path, so they allocate no set.
+    # _owned: None when this context owns no dict (a fresh fork, or a context that has been
+    # forked): the next write copies the top dict first. Otherwise it owns its top dict and
+    # _owned holds the ids of the nested dicts it may change in place (_TOP_ONLY: none).
+    # Forks are the hot path, so they allocate no set.
 
     def __init__(
         self,
@@ -65,12 +74,12 @@ class WorkflowContext:
         self._writes: dict[str, Any] = {}
         if _shared is not None:
             self._data = _shared
-            self._owned: set[int] | None = None
+            self._owned: set[int] | frozenset[int] | None = None
         else:
             self._data = dict(data) if data else {}
             for key, value in self._data.items():
                 check_json(key, value)
-            self._owned = {id(self._data)}
+            self._owned = _TOP_ONLY
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, path: str, default: Any = None) -> Any:
@@ -135,15 +144,14 @@ class WorkflowContext:
     def _take_top(self) -> dict[str, Any]:
         """Copy the shared top dict so this context can change it; return the copy."""
         data = self._data = dict(self._data)
-        self._owned = {id(data)}
+        self._owned = _TOP_ONLY
         return data
 
     def _assign(self, path: str, value: Any) -> None:
         owned = self._owned
         if owned is None:
             data = self._take_top()
-            owned = self._owned
-            assert owned is not None
+            owned = _TOP_ONLY
         else:
             data = self._data
         if "." not in path:
@@ -155,12 +163,15 @@ class WorkflowContext:
             child = node.get(part)
             if type(child) is not dict:
                 child = {}
-                owned.add(id(child))
-                node[part] = child
-            elif id(child) not in owned:
-                child = dict(child)
-                owned.add(id(child))
-                node[part] = child
+            elif id(child) in owned:
+                node = child
+                continue
+            else:
+                child = dict(child)  # shared with a parent or sibling: copy the path
+            if not isinstance(owned, set):
+                owned = self._owned = set()
+            owned.add(id(child))
+            node[part] = child
             node = child
         node[parts[-1]] = value
 
@@ -182,13 +193,18 @@ class WorkflowContext:
 
     def child_with(self, writes: Mapping[str, Any]) -> WorkflowContext:
         """A child of this context with ``writes`` applied (used by joins and retries)."""
+        return self._child_applying(dict(writes), any("." in path for path in writes))
+
+    def _child_applying(self, writes: dict[str, Any], dotted: bool) -> WorkflowContext:
+        """``child_with`` for a ``writes`` dict the child keeps as its log; ``dotted`` says
+        whether a key has a dot (else one copy and one update apply them all)."""
         child = self.fork()
-        if any("." in path for path in writes):
+        if dotted:
             for path, value in writes.items():
                 child._assign(path, value)
         elif writes:
-            child._take_top().update(writes)  # top-level keys only: one copy, one update
-        child._writes = dict(writes)
+            child._take_top().update(writes)
+        child._writes = writes
         return child
 
     def writes_since(self, ancestor: WorkflowContext | None) -> dict[str, Any]:
@@ -299,22 +315,24 @@ class MergeRules:
         reduced: dict[str, list[Any]] = {}
         reducers = self.reducers
         check = self.policy != "last_wins"
-        dotted = False  # does a key of ``owner`` contain a dot?
+        dotted = False  # does a key of ``merged`` (and so of ``owner``) contain a dot?
         for name, ctx in branches:
             writes = ctx._writes if ctx._parent is base else ctx.writes_since(base)
             for path, value in writes.items():
                 if reducers and path in reducers:
                     reduced.setdefault(path, []).append(value)
                     continue
-                if check:
-                    if dotted or "." in path:
+                if "." in path:
+                    if check:
+                        self._check_conflict(path, value, name, merged, owner, step)
+                    dotted = True
+                elif check:
+                    if dotted:
                         self._check_conflict(path, value, name, merged, owner, step)
                     else:  # no dots on either side: only the same key can overlap
                         other = owner.get(path)
                         if other is not None and other != name and merged[path] != value:
                             raise MergeConflictError(path, [other, name], step)
-                    if not dotted and "." in path:
-                        dotted = True
                 merged.pop(path, None)  # keep the order in which writes last happened
                 merged[path] = value
                 owner[path] = name
@@ -325,7 +343,8 @@ class MergeRules:
                 acc = fold(acc, value)
             check_json(path, acc, step)
             merged[path] = acc
-        return base.child_with(merged)
+            dotted = dotted or "." in path
+        return base._child_applying(merged, dotted)
 
     @staticmethod
     def _check_conflict(

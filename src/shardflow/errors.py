@@ -5,7 +5,8 @@ carries the offending name as an attribute as well as in its message, so callers
 without parsing strings::
 
     ShardflowError
-    ├── WorkflowValidationError      a definition has problems (``.problems``: every one of them)
+    ├── WorkflowValidationError      a definition has problems (``.problems``: every one of them,
+    │                                each a ValidationProblem: ``.kind`` and the ``.names`` involved)
     ├── WorkflowNotFoundError        unknown workflow name or version (``.name``, ``.version``)
     ├── WorkflowLoadError            a ``module:attribute`` target cannot be loaded (``.target``)
     ├── ContextValueError            a non-JSON value written to a context (``.step``, ``.key``)
@@ -29,12 +30,32 @@ class ShardflowError(Exception):
     """Root of every error shardflow raises on purpose."""
 
 
+class ValidationProblem(str):
+    """One problem of a definition: a sentence naming what is wrong, which also carries what
+    kind of problem it is (``kind``, e.g. ``"cycle"``, ``"unknown_node"``) and the names it
+    concerns (``names``: node ids, a cycle node by node, a reducer key ...), so callers can
+    react without parsing the sentence."""
+
+    kind: str
+    names: tuple[str, ...]
+
+    def __new__(cls, text: str, kind: str = "", names: Sequence[str] = ()) -> ValidationProblem:
+        problem = super().__new__(cls, text)
+        problem.kind = kind
+        problem.names = tuple(names)
+        return problem
+
+    def __reduce__(self) -> tuple[type[ValidationProblem], tuple[str, str, tuple[str, ...]]]:
+        return (ValidationProblem, (str(self), self.kind, self.names))
+
+
 class WorkflowValidationError(ShardflowError):
     """A workflow definition has one or more problems; ``problems`` lists all of them."""
 
     def __init__(self, workflow: str, problems: Sequence[str]) -> None:
         self.workflow = workflow
-        self.problems = list(problems)
+        self.problems = [p if isinstance(p, ValidationProblem) else ValidationProblem(p)
+                         for p in problems]
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"workflow {workflow!r} is invalid ({len(self.problems)} problem(s)):\n{lines}")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import operator
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -33,11 +34,13 @@ from shardflow.engine.stepexec import StepFailure, run_step
 from shardflow.errors import GroupFailedError, RaceLostError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup, RaceGroup
-from shardflow.model.plan import HUMAN, MACHINE, PARALLEL, Plan
+from shardflow.model.plan import HUMAN, MACHINE, PARALLEL, EdgePlan, Plan
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
 
 Ready = list[tuple[str, WorkflowContext]]
+_BY_EDGE = operator.itemgetter(0)
+"""Sort key of a join's arrivals, (edge index, source, context): declaration order."""
 
 
 @dataclass(slots=True)
@@ -91,7 +94,19 @@ class Interpreter:
 
         Raises :class:`StepFailure` for the first failure; cancellation propagates.
         """
-        await self._in_group(self._path(self.plan.initial, context))
+        if not self.plan.can_fork:
+            # One path, no task to spawn: what the task group would report, without it.
+            await self._path(self.plan.initial, context)
+            return
+        # _in_group inlined: one coroutine less per instance.
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                await self._path(self.plan.initial, context)
+        except BaseExceptionGroup as group:
+            raise _first_failure(group) from None
+        finally:
+            self._tg = None
 
     async def resume(self, node: str) -> None:
         """Continue the parked ``node`` (all its tasks completed) and everything after it."""
@@ -99,7 +114,14 @@ class Interpreter:
         await self._in_group(self._resume_parked(parked))
 
     def final_context(self, fallback: WorkflowContext | None) -> WorkflowContext:
-        """The instance context: the sinks' contexts (and parked inputs) merged in node order."""
+        """The instance context: the contexts where paths ended (sinks, and nodes none of whose
+        edges was taken) and parked inputs, merged in node order.
+
+        Raises :class:`StepFailure` (node ``<end>``) if they cannot be merged.
+        """
+        if len(self.sinks) == 1 and not self.parked:  # one sink: nothing to order or merge
+            for ctx in self.sinks.values():
+                return ctx
         order = list(self.plan.nodes)
         found = sorted(self.sinks.items(), key=lambda kv: order.index(kv[0]))
         found += [(p.node, p.base) for p in self.parked.values()]
@@ -110,7 +132,10 @@ class Interpreter:
         base = common_ancestor([c for _, c in found])
         if base is None:
             return found[-1][1]
-        return self.plan.rules.merge(base, found, step="<end>")
+        try:
+            return self.plan.rules.merge(base, found, step="<end>")
+        except Exception as exc:
+            raise StepFailure("<end>", exc, base) from exc
 
     # -- the scheduler ------------------------------------------------------------------------
     async def _in_group(self, body: Coroutine[Any, Any, None]) -> None:
@@ -124,14 +149,34 @@ class Interpreter:
             self._tg = None
 
     async def _path(self, node: str, ctx: WorkflowContext) -> None:
+        # The hot loop: a machine step runs without the _exec_node coroutine, and edges
+        # without conditions are resolved without the _advance coroutine.
+        nodes = self.plan.nodes
         while True:
-            out = await self._exec_node(node, ctx)
-            if out is None:
+            plan = nodes[node]
+            if plan.kind == MACHINE:
+                out = await run_step(plan.node, ctx, node, node, self.clock,  # type: ignore[arg-type]
+                                     self.gate, self.history)
+            else:
+                exec_out = await self._exec_node(node, ctx)
+                if exec_out is None:
+                    return
+                out = exec_out
+            outgoing = plan.outgoing
+            if not outgoing:
+                self.sinks[node] = out
                 return
-            ready = await self._advance(node, out)
+            if plan.unconditional_single:
+                edge = outgoing[0]
+                ready = self._arrive(edge.target, edge.index, node, out)
+            elif plan.unconditional:
+                ready = self._fork(node, outgoing, out)
+            else:
+                ready = await self._advance(node, out)
             if not ready:
                 return
-            self._spawn(ready[1:])
+            if len(ready) > 1:
+                self._spawn(ready[1:])
             node, ctx = ready[0]
 
     def _spawn(self, ready: Ready) -> None:
@@ -147,6 +192,8 @@ class Interpreter:
             return []
         if plan.unconditional_single:
             return self._arrive(outgoing[0].target, outgoing[0].index, node, out)
+        if plan.unconditional:
+            return self._fork(node, outgoing, out)
         taken: list[bool] = []
         for edge in outgoing:
             if edge.condition is None:
@@ -160,10 +207,22 @@ class Interpreter:
                 raise StepFailure(f"{node} -> {edge.target}", exc, out) from exc
             taken.append(bool(result))
         fork = sum(taken) > 1
+        if not any(taken):  # the path ends here: its writes belong in the final context
+            self.sinks[node] = out
         ready: Ready = []
         for edge, ok in zip(outgoing, taken, strict=True):
             ctx = (out.fork() if fork else out) if ok else None
             ready.extend(self._arrive(edge.target, edge.index, node, ctx))
+        return ready
+
+    def _fork(self, node: str, outgoing: tuple[EdgePlan, ...], out: WorkflowContext) -> Ready:
+        """Every edge taken (none has a condition): what _advance does, without awaiting."""
+        if len(outgoing) == 1:
+            edge = outgoing[0]
+            return self._arrive(edge.target, edge.index, node, out)
+        ready: Ready = []
+        for edge in outgoing:
+            ready.extend(self._arrive(edge.target, edge.index, node, out.fork()))
         return ready
 
     def _arrive(
@@ -182,7 +241,7 @@ class Interpreter:
             return self._skip(target)
         if len(arrived) == 1:
             return [(target, arrived[0][2])]
-        arrived.sort(key=lambda item: item[0])
+        arrived.sort(key=_BY_EDGE)
         contexts = [c for _, _, c in arrived]
         base = common_ancestor(contexts)
         assert base is not None

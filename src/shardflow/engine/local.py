@@ -4,6 +4,12 @@ Memory: finished instances are kept in a bounded window (``keep_finished``, defa
 oldest dropped first) so a long-running service does not grow per instance; running and
 waiting instances are always kept, since their tasks must stay completable.
 
+Tasks: an instance runs in the task that awaits ``start_workflow`` (or ``complete_human_task``),
+not in a task of its own (that task cost ~25 % of the throughput); only the second and later
+branches of a fork get tasks. So a step sees the caller's context variables, and
+``cancel_workflow`` cancels the caller's task once and withdraws that request when the instance
+has unwound: the caller gets the instance back ``cancelled`` and carries on.
+
 Durability: with a ``store`` (``SQLiteTaskStore(path)``) every waiting instance is saved as a
 snapshot with its tasks, so a restarted service lists the same pending tasks and completing
 one continues the instance where it stopped.
@@ -33,7 +39,7 @@ from shardflow.errors import (
 )
 from shardflow.limits.gate import Gate
 from shardflow.limits.local import LocalGate
-from shardflow.model.plan import check_limits
+from shardflow.model.plan import Plan, check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseStep
 from shardflow.model.tasks import HumanTask
@@ -69,10 +75,21 @@ class LocalExecutionEngine:
         self._active: dict[str, WorkflowInstance] = {}
         self._finished: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._interpreters: dict[str, Interpreter] = {}
-        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._drivers: dict[str, asyncio.Task[Any]] = {}
+        """instance id -> the task running it (the caller of start_workflow or
+        complete_human_task): what cancel_workflow cancels."""
+        self._stopped: dict[str, asyncio.Future[None]] = {}
+        """instance id -> a future cancel_workflow waits on, set once the instance unwound."""
         self._tasks: dict[str, HumanTask] = {}
+        """Open tasks, and the completed tasks of instances still kept (so completing one twice
+        says so): forgotten with their instance."""
+        self._task_ids: dict[str, list[str]] = {}
+        """instance id -> ids of its tasks in ``_tasks``"""
         self._cancel_requested: set[str] = set()
         self._store = store
+        self._checked: dict[int, Plan] = {}
+        """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
+        stays its own): the limits never change, so each plan is checked once, not per start."""
 
     # -- starting and driving -----------------------------------------------------------------
     async def start_workflow(
@@ -82,7 +99,9 @@ class LocalExecutionEngine:
         """Start an instance and return it once it is completed, failed, cancelled or waiting."""
         definition = self.registry.get_definition(name, version)
         plan = definition.plan
-        check_limits(plan, self._limits, self._rate_limits)
+        if self._checked.get(id(plan)) is not plan:
+            check_limits(plan, self._limits, self._rate_limits)
+            self._checked[id(plan)] = plan
         instance_id = new_id()
         instance = WorkflowInstance(
             id=instance_id, workflow_name=definition.name,
@@ -97,12 +116,24 @@ class LocalExecutionEngine:
         return instance
 
     async def _drive(self, instance: WorkflowInstance, work: Any) -> None:
-        """Run ``work`` in a task of its own, so ``cancel_workflow`` can cancel just it."""
-        driver = asyncio.ensure_future(work)
-        self._drivers[instance.id] = driver
+        """Run ``work`` (the instance's interpreter) to its end, in the caller's task.
+
+        Why no task of its own: a driver task per instance cost ~25 % of the throughput (the
+        task, its context copy and weak reference stay alive as long as the instance and make
+        every garbage collection longer; see docs/PERFORMANCE.md). ``cancel_workflow`` instead
+        cancels the task running the instance, once, and this method withdraws exactly that
+        request (``Task.uncancel``, as ``asyncio.timeout`` does): the caller gets the instance
+        back ``cancelled``, while a cancellation of the caller itself still propagates.
+        """
+        task = asyncio.current_task()
+        if task is None:  # driven outside any task: give it one, so it can be cancelled
+            await asyncio.get_running_loop().create_task(self._drive(instance, work))
+            return
+        self._drivers[instance.id] = task
         interpreter = self._interpreters[instance.id]
         try:
-            await driver
+            await work
+            instance.context = interpreter.final_context(instance.context)  # may fail to merge
         except StepFailure as failure:
             instance.error = ErrorInfo.from_exception(failure.node, failure.error)
             instance.context = failure.context or instance.context
@@ -110,22 +141,31 @@ class LocalExecutionEngine:
             return
         except asyncio.CancelledError:
             self._finish(instance, WorkflowStatus.CANCELLED)
-            if instance.id in self._cancel_requested and driver.cancelled():
-                current = asyncio.current_task()
-                if current is None or not current.cancelling():
-                    self._cancel_requested.discard(instance.id)
-                    return
+            if self._withdraw_cancel(instance.id, task):
+                return
             raise
         finally:
             self._drivers.pop(instance.id, None)
             instance.history = interpreter.history
-        instance.context = interpreter.final_context(instance.context)
+            if self._cancel_requested:
+                self._withdraw_cancel(instance.id, task)
+            stopped = self._stopped.pop(instance.id, None)
+            if stopped is not None and not stopped.done():
+                stopped.set_result(None)
         if interpreter.parked:
             instance.status = WorkflowStatus.WAITING
             if self._store is not None:
                 self._save(instance, interpreter)
         else:
             self._finish(instance, WorkflowStatus.COMPLETED)
+
+    def _withdraw_cancel(self, instance_id: str, task: asyncio.Task[Any]) -> bool:
+        """Take back the cancellation ``cancel_workflow`` asked of ``task`` for this instance,
+        if it did; True if ``task`` then has no cancellation pending (the caller's own)."""
+        if instance_id not in self._cancel_requested:
+            return False
+        self._cancel_requested.discard(instance_id)
+        return task.uncancel() == 0
 
     def _save(self, instance: WorkflowInstance, interpreter: Interpreter) -> None:
         assert self._store is not None
@@ -144,7 +184,7 @@ class LocalExecutionEngine:
         interpreter = load_state(definition.plan, waiting.state, self.clock, self._gate)
         interpreter.on_task = self._add_task
         for task in waiting.tasks:
-            self._tasks[task.id] = task
+            self._add_task(task)
             parked = interpreter.parked.get(task.node)
             if parked is not None and task.data is not None and task.id in parked.tasks:
                 parked.data[task.id] = task.data
@@ -165,14 +205,23 @@ class LocalExecutionEngine:
         if interpreter is not None:
             instance.history = interpreter.history
             for parked in interpreter.parked.values():
-                for task_id in parked.tasks:
-                    self._tasks.pop(task_id, None)
+                for task_id in parked.tasks:  # open tasks can no longer be completed
+                    task = self._tasks.get(task_id)
+                    if task is not None and not task.completed:
+                        del self._tasks[task_id]
         if self._store is not None:
             self._store.mark_finished([instance.id])
         if self._keep_finished > 0:
             self._finished[instance.id] = instance
             while len(self._finished) > self._keep_finished:
-                self._finished.popitem(last=False)
+                evicted, _ = self._finished.popitem(last=False)
+                self._forget_tasks(evicted)
+        else:
+            self._forget_tasks(instance.id)
+
+    def _forget_tasks(self, instance_id: str) -> None:
+        for task_id in self._task_ids.pop(instance_id, ()):
+            self._tasks.pop(task_id, None)
 
     # -- one step ----------------------------------------------------------------------------
     async def execute_step(self, step: BaseStep, context: WorkflowContext) -> Any:
@@ -210,9 +259,13 @@ class LocalExecutionEngine:
             return instance
         driver = self._drivers.get(instance_id)
         if driver is not None:
-            self._cancel_requested.add(instance_id)
-            driver.cancel()
-            await asyncio.wait([driver])
+            if instance_id not in self._cancel_requested:  # one request per instance
+                self._cancel_requested.add(instance_id)
+                driver.cancel()
+            stopped = self._stopped.get(instance_id)
+            if stopped is None:
+                stopped = self._stopped[instance_id] = asyncio.get_running_loop().create_future()
+            await asyncio.wait([stopped])  # until the instance has unwound (finally blocks ran)
         else:
             self._finish(instance, WorkflowStatus.CANCELLED)
         return instance
@@ -220,6 +273,7 @@ class LocalExecutionEngine:
     # -- human tasks --------------------------------------------------------------------------
     def _add_task(self, task: HumanTask) -> None:
         self._tasks[task.id] = task
+        self._task_ids.setdefault(task.instance_id, []).append(task.id)
 
     def pending_tasks(self, instance_id: str | None = None) -> list[HumanTask]:
         """Open human tasks, oldest first, optionally of one instance."""
@@ -256,14 +310,12 @@ class LocalExecutionEngine:
             task.completed_at = time.time()
         task.completed_by = user_id
         task.data = dict(data)
+        instance = self.get_instance(task.instance_id)  # may restore it, and its open tasks
         self._tasks[task_id] = task
-        instance = self.get_instance(task.instance_id)
         interpreter = self._interpreters[task.instance_id]
         parked = interpreter.parked[task.node]
         parked.data[task_id] = task.data
         if parked.ready:
-            for done in parked.tasks:
-                self._tasks.pop(done, None)
             instance.status = WorkflowStatus.RUNNING
             await self._drive(instance, interpreter.resume(task.node))
         return instance

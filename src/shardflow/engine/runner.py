@@ -84,6 +84,7 @@ class InstanceRunner:
             else:
                 for node in resume:
                     await interpreter.resume(node)
+            final = interpreter.final_context(context).data  # may fail to merge
         except StepFailure as failure:
             error = ErrorInfo.from_exception(failure.node, failure.error)
             final = failure.context.data if failure.context is not None else (data or {})
@@ -93,7 +94,6 @@ class InstanceRunner:
             final = data or {}
             status = WorkflowStatus.FAILED
         else:
-            final = interpreter.final_context(context).data
             status = WorkflowStatus.WAITING if interpreter.parked else WorkflowStatus.COMPLETED
         return InstanceOutcome(
             instance_id=interpreter.instance_id, status=status, context=final, error=error,

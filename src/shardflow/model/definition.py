@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shardflow.errors import WorkflowValidationError
+from shardflow.errors import ValidationProblem, WorkflowValidationError
 from shardflow.model.groups import Node
 
 if TYPE_CHECKING:
@@ -54,8 +54,9 @@ class WorkflowDefinition:
         frame = sys._getframe(2)  # __post_init__ <- generated __init__ <- the defining code
         self.defined_in = str(frame.f_globals.get("__name__", ""))
 
-    def validate(self) -> list[str]:
-        """Every problem of this definition, as sentences naming the nodes involved."""
+    def validate(self) -> list[ValidationProblem]:
+        """Every problem of this definition: sentences naming the nodes involved, which also
+        carry the problem's ``kind`` and those ``names``."""
         from shardflow.model.validation import find_problems
 
         return find_problems(self)

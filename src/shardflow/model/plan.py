@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import MergeRules
-from shardflow.errors import WorkflowValidationError
+from shardflow.errors import ValidationProblem, WorkflowValidationError
 from shardflow.model.groups import Node, ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseStep
 
@@ -53,6 +53,9 @@ class Plan:
     limit_names: frozenset[str]
     rate_limit_names: frozenset[str]
     has_human: bool
+    can_fork: bool = True
+    """Some node has more than one outgoing edge, so paths may run concurrently. Without
+    one, an instance is a single path and needs no task group of its own."""
 
 
 def node_kind(node: Any) -> int:
@@ -115,21 +118,25 @@ def compile_plan(defn: WorkflowDefinition) -> Plan:
         limit_names=frozenset(limits),
         rate_limit_names=frozenset(rates),
         has_human=has_human,
+        can_fork=any(len(p.outgoing) > 1 for p in nodes.values()),
     )
 
 
 def check_limits(plan: Plan, limits: Mapping[str, int], rate_limits: Mapping[str, str]) -> None:
     """Fail, naming the step and the limit, if a step uses a limit the run does not size."""
-    problems: list[str] = []
+    problems: list[ValidationProblem] = []
     for node_id, node_plan in plan.nodes.items():
         for step in iter_steps(node_plan.node):
             where = f"{node_id}/{step.step_name}" if step is not node_plan.node else node_id
             for name in step_limits(step):
                 if name not in limits:
-                    problems.append(f"step {where!r} declares limit {name!r}, but the run sets "
-                                    f"no size for it (add {name} = N under [limits] or --limit)")
+                    problems.append(ValidationProblem(
+                        f"step {where!r} declares limit {name!r}, but the run sets no size for it "
+                        f"(add {name} = N under [limits] or --limit)", "unsized_limit", [where, name]))
             if step.rate_limit and step.rate_limit not in rate_limits:
-                problems.append(f"step {where!r} declares rate_limit {step.rate_limit!r}, but the "
-                                f"run sets no rate for it (add it under [rate_limits])")
+                problems.append(ValidationProblem(
+                    f"step {where!r} declares rate_limit {step.rate_limit!r}, but the run sets no "
+                    "rate for it (add it under [rate_limits])", "unsized_rate_limit",
+                    [where, step.rate_limit]))
     if problems:
         raise WorkflowValidationError(plan.name, problems)

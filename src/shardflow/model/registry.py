@@ -20,19 +20,27 @@ class WorkflowRegistry:
 
     def __init__(self) -> None:
         self._definitions: dict[str, dict[str, WorkflowDefinition]] = {}
+        self._latest: dict[str, WorkflowDefinition] = {}
+        """name -> highest version, kept up to date by ``register_definition``: starting an
+        instance by name alone must not parse and sort every version each time."""
 
     def register_definition(self, definition: WorkflowDefinition) -> None:
         """Validate ``definition`` (raising one error listing every problem) and keep it."""
         _ = definition.plan
-        self._definitions.setdefault(definition.name, {})[definition.version] = definition
+        versions = self._definitions.setdefault(definition.name, {})
+        versions[definition.version] = definition
+        self._latest[definition.name] = versions[max(versions, key=version_key)]
 
     def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
         """The definition ``name`` at ``version``, or its highest version when none is given."""
+        if version is None:
+            latest = self._latest.get(name)
+            if latest is None:
+                raise WorkflowNotFoundError(name, version)
+            return latest
         versions = self._definitions.get(name)
         if not versions:
             raise WorkflowNotFoundError(name, version)
-        if version is None:
-            return versions[max(versions, key=version_key)]
         try:
             return versions[version]
         except KeyError:

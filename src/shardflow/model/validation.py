@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from shardflow.errors import ValidationProblem as Problem
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
@@ -18,38 +19,44 @@ if TYPE_CHECKING:
 _REDUCER_NAMES = {"append", "extend", "sum", "max", "min", "merge"}
 
 
-def find_problems(defn: WorkflowDefinition) -> list[str]:
-    problems: list[str] = []
+def find_problems(defn: WorkflowDefinition) -> list[Problem]:
+    """Every problem of ``defn``: each a sentence that also carries its ``kind`` and ``names``."""
+    problems: list[Problem] = []
     nodes = defn.steps
     if not defn.name:
-        problems.append("the workflow has no name")
+        problems.append(Problem("the workflow has no name", "no_name"))
     if not nodes:
-        problems.append("the workflow has no steps")
+        problems.append(Problem("the workflow has no steps", "no_steps"))
     if defn.initial_step not in nodes:
-        problems.append(f"initial step {defn.initial_step!r} is not one of the steps")
+        problems.append(Problem(f"initial step {defn.initial_step!r} is not one of the steps",
+                                "unknown_initial_step", [defn.initial_step]))
     problems.extend(_node_problems(defn))
     problems.extend(_edge_problems(defn))
     for terminal in sorted(defn.terminal_steps):
         if terminal not in nodes:
-            problems.append(f"terminal step {terminal!r} is not one of the steps")
+            problems.append(Problem(f"terminal step {terminal!r} is not one of the steps",
+                                    "unknown_terminal", [terminal]))
         elif any(True for _ in defn.successors(terminal)):
-            problems.append(f"terminal step {terminal!r} has outgoing edges; a terminal must be a sink")
-    if not problems:
-        cycle = _find_cycle(defn)
-        if cycle:
-            problems.append("cycle: " + " -> ".join(cycle))
-        else:
-            problems.extend(_reachability_problems(defn))
+            problems.append(Problem(f"terminal step {terminal!r} has outgoing edges; a terminal "
+                                    "must be a sink", "terminal_not_sink", [terminal]))
+    # The graph checks look at the edges between known nodes only, so they still find what
+    # they can when other problems exist: every problem is listed at once.
+    cycle = _find_cycle(defn)
+    if cycle:
+        problems.append(Problem("cycle: " + " -> ".join(cycle), "cycle", cycle))
+    if defn.initial_step in nodes:
+        problems.extend(_reachability_problems(defn))
     if defn.merge_policy not in ("error", "last_wins"):
-        problems.append(f"merge_policy {defn.merge_policy!r} is not 'error' or 'last_wins'")
+        problems.append(Problem(f"merge_policy {defn.merge_policy!r} is not 'error' or 'last_wins'",
+                                "bad_merge_policy", [defn.merge_policy]))
     for key, reducer in defn.reducers.items():
         if isinstance(reducer, str) and reducer not in _REDUCER_NAMES:
-            problems.append(
+            problems.append(Problem(
                 f"reducer {reducer!r} for key {key!r} is unknown; use one of "
-                f"{sorted(_REDUCER_NAMES)} or a callable"
-            )
+                f"{sorted(_REDUCER_NAMES)} or a callable", "unknown_reducer", [key]))
         elif not isinstance(reducer, str) and not callable(reducer):
-            problems.append(f"reducer for key {key!r} is neither a name nor a callable")
+            problems.append(Problem(f"reducer for key {key!r} is neither a name nor a callable",
+                                    "bad_reducer", [key]))
     return problems
 
 
@@ -63,22 +70,21 @@ def _walk(node: Any, where: str) -> Iterator[tuple[Any, str]]:
             yield node.callback, f"{where}/callback"
 
 
-def _node_problems(defn: WorkflowDefinition) -> Iterator[str]:
+def _node_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
     seen: dict[int, str] = {}
     for node_id, node in defn.steps.items():
         yield from _misplaced_humans(node, node_id)
         for item, where in _walk(node, node_id):
             if id(item) in seen:
-                yield (
+                yield Problem(
                     f"the same {type(item).__name__} instance is used for {seen[id(item)]!r} and "
-                    f"{where!r}; create one instance per node"
-                )
+                    f"{where!r}; create one instance per node", "reused_step", [seen[id(item)], where])
                 continue
             seen[id(item)] = where
             yield from _item_problems(item, where)
 
 
-def _misplaced_humans(node: Any, node_id: str) -> Iterator[str]:
+def _misplaced_humans(node: Any, node_id: str) -> Iterator[Problem]:
     """Human steps may be nodes or direct branches of a top-level ParallelGroup: that is
     where the interpreter can park them and persist their state."""
     if not isinstance(node, ParallelGroup):
@@ -86,83 +92,91 @@ def _misplaced_humans(node: Any, node_id: str) -> Iterator[str]:
     for branch in node.branches:
         for item, where in _walk(branch, f"{node_id}/{getattr(branch, 'step_name', '?')}"):
             if isinstance(item, BaseHumanStep) and item is not branch:
-                yield (f"human step {where!r} is nested in an inner group; put human steps "
-                       "directly in a top-level ParallelGroup or make them nodes")
-    if node.callback is not None and isinstance(node.callback, BaseHumanStep):
-        yield f"ParallelGroup {node_id!r}: a human step cannot be the callback"
+                yield Problem(f"human step {where!r} is nested in an inner group; put human steps "
+                              "directly in a top-level ParallelGroup or make them nodes",
+                              "human_nested", [where])
 
 
-def _item_problems(item: Any, where: str) -> Iterator[str]:
+def _item_problems(item: Any, where: str) -> Iterator[Problem]:
     if isinstance(item, ParallelGroup | RaceGroup):
         kind = type(item).__name__
         if not item.branches:
-            yield f"{kind} {where!r} has no branches"
+            yield Problem(f"{kind} {where!r} has no branches", "no_branches", [where])
         names = [getattr(b, "step_name", "") for b in item.branches]
         for name in sorted({n for n in names if names.count(n) > 1}):
-            yield f"{kind} {where!r} has two branches named {name!r}; branch names must differ"
+            yield Problem(f"{kind} {where!r} has two branches named {name!r}; branch names must differ",
+                          "duplicate_branch", [where, name])
         if isinstance(item, RaceGroup):
             for branch in item.branches:
                 if isinstance(branch, BaseHumanStep):
-                    yield f"RaceGroup {where!r} contains human step {branch.step_name!r}; races take machine steps"
+                    yield Problem(f"RaceGroup {where!r} contains human step {branch.step_name!r}; "
+                                  "races take machine steps", "human_in_race", [where, branch.step_name])
         if isinstance(item, ParallelGroup):
             if item.max_concurrent is not None and item.max_concurrent < 1:
-                yield f"ParallelGroup {where!r}: max_concurrent must be at least 1"
+                yield Problem(f"ParallelGroup {where!r}: max_concurrent must be at least 1",
+                              "bad_max_concurrent", [where])
             if item.min_success is not None and not 0 <= item.min_success <= len(item.branches):
-                yield f"ParallelGroup {where!r}: min_success must be between 0 and {len(item.branches)}"
+                yield Problem(f"ParallelGroup {where!r}: min_success must be between 0 and "
+                              f"{len(item.branches)}", "bad_min_success", [where])
             if item.callback is not None and not isinstance(item.callback, BaseMachineStep):
-                yield f"ParallelGroup {where!r}: callback must be a machine step"
+                yield Problem(f"ParallelGroup {where!r}: callback must be a machine step (not a "
+                              f"{type(item.callback).__name__})", "bad_callback", [where])
         return
     if not isinstance(item, BaseStep):
-        yield (
+        yield Problem(
             f"node {where!r} is a {type(item).__name__}, not a step; use an instance of a "
-            "BaseMachineStep/BaseHumanStep subclass, a ParallelGroup or a RaceGroup"
-        )
+            "BaseMachineStep/BaseHumanStep subclass, a ParallelGroup or a RaceGroup",
+            "not_a_step", [where])
         return
     if isinstance(item, BaseMachineStep):
         execute = getattr(item, "execute", None)
         if not inspect.iscoroutinefunction(execute):
-            yield f"step {where!r}: execute must be an 'async def' method"
+            yield Problem(f"step {where!r}: execute must be an 'async def' method",
+                          "execute_not_async", [where])
     if item.timeout_seconds is not None and item.timeout_seconds <= 0:
-        yield f"step {where!r}: timeout_seconds must be positive"
+        yield Problem(f"step {where!r}: timeout_seconds must be positive", "bad_timeout", [where])
     if item.retries < 0:
-        yield f"step {where!r}: retries must not be negative"
+        yield Problem(f"step {where!r}: retries must not be negative", "bad_retries", [where])
     if isinstance(item, BaseHumanStep) and item.form_schema is not None:
         yield from _schema_problems(item.form_schema, where)
 
 
-def _schema_problems(schema: Any, where: str) -> Iterator[str]:
+def _schema_problems(schema: Any, where: str) -> Iterator[Problem]:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        yield f"human step {where!r}: form_schema is not a valid JSON Schema: {exc.message}"
+        yield Problem(f"human step {where!r}: form_schema is not a valid JSON Schema: {exc.message}",
+                      "bad_form_schema", [where])
 
 
-def _edge_problems(defn: WorkflowDefinition) -> Iterator[str]:
+def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
     for index, edge in enumerate(defn.edges):
         label = f"edge #{index} {edge.source!r} -> {edge.target!r}"
         if edge.source not in defn.steps:
-            yield f"{label}: unknown source node {edge.source!r}"
+            yield Problem(f"{label}: unknown source node {edge.source!r}", "unknown_node", [edge.source])
         if edge.target not in defn.steps:
-            yield f"{label}: unknown target node {edge.target!r}"
+            yield Problem(f"{label}: unknown target node {edge.target!r}", "unknown_node", [edge.target])
         if isinstance(edge.condition, str):
-            yield (
+            yield Problem(
                 f"{label}: condition is the string {edge.condition!r}; string conditions are "
-                "not evaluated, pass a callable such as lambda ctx: ctx.get('approved')"
-            )
+                "not evaluated, pass a callable such as lambda ctx: ctx.get('approved')",
+                "string_condition", [edge.source, edge.target])
         elif edge.condition is not None and not callable(edge.condition):
-            yield f"{label}: condition must be a callable taking the context"
+            yield Problem(f"{label}: condition must be a callable taking the context",
+                          "bad_condition", [edge.source, edge.target])
     pairs = [(e.source, e.target) for e in defn.edges]
     for pair in sorted({p for p in pairs if pairs.count(p) > 1}):
-        yield f"edge {pair[0]!r} -> {pair[1]!r} is declared twice"
+        yield Problem(f"edge {pair[0]!r} -> {pair[1]!r} is declared twice", "duplicate_edge", pair)
 
 
 def _find_cycle(defn: WorkflowDefinition) -> list[str]:
     adjacency: dict[str, list[str]] = {n: [] for n in defn.steps}
     for edge in defn.edges:
-        adjacency[edge.source].append(edge.target)
+        if edge.source in adjacency and edge.target in adjacency:
+            adjacency[edge.source].append(edge.target)
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -188,7 +202,7 @@ def _find_cycle(defn: WorkflowDefinition) -> list[str]:
     return []
 
 
-def _reachability_problems(defn: WorkflowDefinition) -> Iterator[str]:
+def _reachability_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
     reached = {defn.initial_step}
     frontier = [defn.initial_step]
     while frontier:
@@ -198,4 +212,5 @@ def _reachability_problems(defn: WorkflowDefinition) -> Iterator[str]:
                 frontier.append(nxt)
     for node in defn.steps:
         if node not in reached:
-            yield f"node {node!r} is unreachable from initial step {defn.initial_step!r}"
+            yield Problem(f"node {node!r} is unreachable from initial step {defn.initial_step!r}",
+                          "unreachable", [node])
