@@ -188,13 +188,6 @@ class WorkerPool:
                 await _reap(worker.process)
         self._tmp.cleanup()
 
-    def kill_worker(self, slot: int) -> int:
-        """SIGKILL one worker (as the OOM killer would); returns its pid."""
-        worker = self._workers[slot]
-        assert worker is not None
-        _kill(worker.process)
-        return worker.process.pid
-
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w is not None]
 

@@ -82,13 +82,6 @@ class Reorder:
             self._advance()
         return ready
 
-    def __len__(self) -> int:
-        return len(self._held)
-
 
 Sink = JsonlSink | NullSink
 
-
-def stderr_line(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import signal
 import socket
@@ -28,6 +27,7 @@ from shardflow.batch.watchdog import LoopWatchdog
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
 from shardflow.engine.snapshot import dump_state
 from shardflow.engine.stepexec import run_step
+from shardflow.engine.tuning import tune_gc
 
 _FLUSH_AT = 256
 
@@ -83,9 +83,7 @@ class _Worker:
         if self.spec.gc_freeze:
             # Start-up objects never die: keep them out of every collection, and collect
             # young objects less often (GC took 12-43 % of a fork/join run otherwise).
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(50_000, 50, 100)
+            tune_gc()
         writer.write(p.json_frame(p.READY, {"pid": os.getpid()}))
         loop = asyncio.get_running_loop()
         heartbeat = loop.create_task(self._heartbeat())

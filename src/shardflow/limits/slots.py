@@ -61,11 +61,6 @@ class SlotTable:
         return cls({name: LimitStats(size) for name, size in sizes.items()},
                    {name: deque() for name in sizes})
 
-    @property
-    def waiting(self) -> int:
-        return len({id(r) for q in self.queues.values() for r in q
-                    if not r.granted and not r.cancelled})
-
     def _free(self, names: tuple[str, ...]) -> bool:
         limits = self.limits
         return all(limits[n].used < limits[n].size for n in names)

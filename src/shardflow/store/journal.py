@@ -47,25 +47,6 @@ class FileJournal:
         self._file.close()
 
 
-class MemoryJournal:
-    """A journal in a list (tests, and runs that need no resume)."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[int, int, bytes]] = []
-
-    def append(self, seq: int, status: int, line: bytes) -> None:
-        self.entries.append((seq, status, line))
-
-    def append_many(self, entries: list[tuple[int, int, bytes]]) -> None:
-        self.entries.extend(entries)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def read_journal(path: Path, *, repair: bool = True) -> Iterator[tuple[int, int, bytes]]:
     """Every complete entry of a journal file, in order; a torn last line is skipped (and,
     with ``repair``, cut off the file so new entries start on a line of their own)."""
