@@ -18,11 +18,11 @@ import uvloop
 from shardflow.batch.bench import run_bench
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
-from shardflow.batch.ledger import RunLedger, resume_job
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
+from shardflow.run.ledger import JournalLedger, resume_job
 from shardflow.store.journal import FileJournal
-from shardflow.store.tasks import SQLiteTaskStore
+from shardflow.store.tasks import SQLiteTaskStore, WaitingInstance
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 
@@ -88,8 +88,8 @@ def test_journal_costs_at_most_10_percent(benchmark: Any, tmp_path: Path) -> Non
     plain, journalled = [], []
     for i in range(2):
         plain.append(run_bench("forkjoin", n, 2, 1000)["instances_per_second"])
-        journalled.append(run_bench("forkjoin", n, 2, 1000,
-                                    journal_dir=_fresh(tmp_path / f"j{i}"))["instances_per_second"])
+        journalled.append(run_bench("forkjoin", n, 2, 1000, ledger=_ledger(tmp_path / f"j{i}"))
+                          ["instances_per_second"])
     _once(benchmark, lambda: None)
     cost = 1 - max(journalled) / max(plain)
     _record(benchmark, without_journal=max(plain), with_journal=max(journalled),
@@ -97,9 +97,10 @@ def test_journal_costs_at_most_10_percent(benchmark: Any, tmp_path: Path) -> Non
     assert cost <= 0.10
 
 
-def _fresh(path: Path) -> Path:
+def _ledger(path: Path) -> JournalLedger:
     path.mkdir(parents=True)
-    return path
+    store = SQLiteTaskStore(path / "tasks.db")
+    return JournalLedger(FileJournal(path / "journal.jsonl"), lambda: store, "forkjoin", "bench")
 
 
 def test_parking_and_resuming_10000_waiting_instances(benchmark: Any, tmp_path: Path) -> None:
@@ -109,8 +110,9 @@ def test_parking_and_resuming_10000_waiting_instances(benchmark: Any, tmp_path: 
     config = RunConfig(workers=2, max_in_flight=1000)
     target = "shardflow.examples.approvals:workflow"
 
-    def ledger(name: str) -> RunLedger:
-        return RunLedger(FileJournal(tmp_path / name), lambda: store, "parallel_approvals", "1.0.0")
+    def ledger(name: str, resumed: list[WaitingInstance] | None = None) -> JournalLedger:
+        return JournalLedger(FileJournal(tmp_path / name), lambda: store, "parallel_approvals",
+                             "1.0.0", resumed=resumed)
 
     started = time.perf_counter()
     first = ledger("journal.jsonl")
@@ -128,8 +130,9 @@ def test_parking_and_resuming_10000_waiting_instances(benchmark: Any, tmp_path: 
     complete_seconds = time.perf_counter() - started
 
     def resume() -> Any:
-        jobs = [resume_job(w) for w in store.ready_instances()]
-        second = ledger("journal2.jsonl")
+        ready = store.ready_instances()
+        jobs = [resume_job(w) for w in ready]
+        second = ledger("journal2.jsonl", ready)
         coordinator = Coordinator(target, config, NullSink(), ledger=second, resume=jobs)
         outcome = uvloop.run(coordinator.run(iter(())))
         second.close()
@@ -144,5 +147,5 @@ def test_parking_and_resuming_10000_waiting_instances(benchmark: Any, tmp_path: 
             resume_seconds=round(resume_seconds, 2))
     assert park_seconds < 60 and resume_seconds < 60
     journal = (tmp_path / "journal2.jsonl").read_bytes().splitlines()
-    assert all(orjson.loads(line.split(b"\t", 2)[2])["context"]["all_approved"] for line in journal)
+    assert all(orjson.loads(line.split(b"\t", 3)[3])["context"]["all_approved"] for line in journal)
 

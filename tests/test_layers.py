@@ -15,9 +15,10 @@ LAYERS = {
     "store": 3,
     "engine": 4,
     "batch": 5,
-    "cli": 6,
-    "__init__": 7, "__main__": 7,
-    "examples": 8,  # written as users write workflows: against the public facade
+    "run": 6,
+    "cli": 7,
+    "__init__": 8, "__main__": 8,
+    "examples": 9,  # written as users write workflows: against the public facade
 }
 
 

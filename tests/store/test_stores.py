@@ -11,7 +11,7 @@ import pytest
 from shardflow import LocalExecutionEngine, TaskAlreadyCompletedError, WorkflowRegistry
 from shardflow.examples import approvals
 from shardflow.model.tasks import HumanTask
-from shardflow.store.journal import FileJournal, SeqSet, read_journal
+from shardflow.store.journal import Entry, FileJournal, SeqSet, cut_torn_tail, scan_journal
 from shardflow.store.tasks import SQLiteTaskStore, WaitingInstance
 
 
@@ -100,7 +100,10 @@ def test_journal_skips_and_repairs_a_torn_line(tmp_path: Path) -> None:
     journal.close()
     with open(path, "ab") as fh:
         fh.write(b'3\t0\t{"id":')
-    assert [seq for seq, _, _ in read_journal(path)] == [0, 1, 2]
+    items = list(scan_journal(path))
+    assert [i.seq for i in items if isinstance(i, Entry)] == [0, 1, 2]
+    assert items[-1].number == 4 and not isinstance(items[-1], Entry) and items[-1].torn
+    cut_torn_tail(path)
     assert path.read_bytes().endswith(b'{"id":2}\n')
     done = SeqSet()
     for seq in (0, 2, 1_000_000):

@@ -16,8 +16,6 @@ from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
-from shardflow.store.journal import FileJournal
-from shardflow.store.tasks import SQLiteTaskStore
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -80,15 +78,10 @@ class PeakRss:
 
 
 def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *,
-              baseline: bool = False, journal_dir: Path | None = None) -> dict[str, Any]:
-    """Run a built-in workload (results discarded; journalled to ``journal_dir`` if given)."""
+              baseline: bool = False, ledger: RunLedger | None = None) -> dict[str, Any]:
+    """Run a built-in workload (results discarded; journalled by ``ledger`` if given)."""
     config = RunConfig(workers=workers, max_in_flight=max_in_flight,
                        limits=LIMITS.get(workload, {}))
-    ledger = None
-    if journal_dir is not None:
-        store = SQLiteTaskStore(journal_dir / "tasks.db")
-        ledger = RunLedger(FileJournal(journal_dir / "journal.jsonl"), lambda: store,
-                           workload, "bench")
     coordinator = Coordinator(TARGETS[workload], config, NullSink(), ledger=ledger)
     with PeakRss() as rss:
         outcome = uvloop.run(coordinator.run(generated(instances)))

@@ -1,75 +1,27 @@
-"""RunLedger: the durable side of a run, so a crash or an interrupt loses nothing.
+"""What the coordinator needs from a run's durable side (journal and task store).
 
-* every result is appended to the journal, and the journal is flushed before the result is
-  written to the output and counted as done;
-* snapshots of instances that wait for people are saved to the task store before their
-  ``waiting`` result is journalled;
-* a resumed instance's final result is journalled before the store marks it finished, so a
-  crash in between makes resume find the result instead of running the instance again.
+The implementation is :class:`shardflow.run.ledger.JournalLedger` (the run layer owns the
+run directory); the coordinator, one layer below, only knows this Protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-import orjson
-
-from shardflow.batch import protocol as p
 from shardflow.batch.jobs import Job
-from shardflow.model.tasks import HumanTask
-from shardflow.store.journal import JournalStore, SeqSet
-from shardflow.store.tasks import TaskStore, WaitingInstance
-
-_WAITING = p.STATUS_INDEX["waiting"]
+from shardflow.store.journal import SeqSet
 
 
-class RunLedger:
-    def __init__(self, journal: JournalStore, tasks: Callable[[], TaskStore], workflow: str,
-                 version: str, done: SeqSet | None = None) -> None:
-        self.journal = journal
-        self._tasks = tasks
-        self.workflow = workflow
-        self.version = version
-        self.done = done or SeqSet()
-        """Input positions already journalled before this session (skipped when reading)."""
-        self._finished: list[str] = []
+class RunLedger(Protocol):
+    done: SeqSet
+    """Input positions journalled by an earlier session: the coordinator skips them."""
 
-    def record(self, job_seq: int, status: int, line: bytes, resumed_id: str | None) -> None:
-        self.journal.append(job_seq, status, line)
-        if resumed_id is not None and status != _WAITING:
-            self._finished.append(resumed_id)
+    def record(self, job_seq: int, status: int, line: bytes, resumed_id: str | None) -> None: ...
 
-    def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
-        """Journal a batch of new instances' results (none resumed) in one write."""
-        self.journal.append_many([(job.seq, row[1], line)
-                                  for job, row, line in zip(jobs, header, lines, strict=True)])
+    def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None: ...
 
-    def parked(self, items: list[tuple[Job, bytes]]) -> None:
-        waiting = []
-        for job, blob in items:
-            snapshot = orjson.loads(blob)
-            snapshot["state"]["input_id"] = job.id  # the id as the input spelled it
-            waiting.append(WaitingInstance(
-                instance_id=str(job.id), workflow=self.workflow, version=self.version,
-                seq=job.seq, state=snapshot["state"],
-                tasks=[HumanTask.from_dict(t) for t in snapshot["tasks"]]))
-        self._tasks().save_waiting(waiting)
+    def parked(self, items: list[tuple[Job, bytes]]) -> None: ...
 
-    def flush(self) -> None:
-        self.journal.flush()
-        if self._finished:
-            finished, self._finished = self._finished, []
-            self._tasks().mark_finished(finished)
+    def flush(self) -> None: ...
 
-    def close(self) -> None:
-        self.flush()
-        self.journal.close()
-
-
-def resume_job(instance: WaitingInstance) -> Job:
-    """A job that continues a waiting instance in a worker, with its tasks' data."""
-    data = {t.id: t.data for t in instance.tasks if t.data is not None}
-    line = orjson.dumps({"state": instance.state, "data": data})
-    return Job(instance.seq, instance.state.get("input_id", instance.instance_id), line,
-               kind=p.RESUME)
+    def close(self) -> None: ...

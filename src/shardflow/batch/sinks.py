@@ -1,37 +1,22 @@
-"""Result sinks: JSONL output in completion order or, with a bounded buffer, input order."""
+"""Result sinks: the Protocol the coordinator writes to, a null sink, and input-order release."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Container
-from typing import IO
+from typing import Protocol
 
 
-class JsonlSink:
-    """Appends result lines to a file (or stdout), buffered; ``flush`` makes them durable."""
+class Sink(Protocol):
+    """Where the coordinator writes result lines (:class:`shardflow.run.output.OutputWriter`
+    writes the output file; :class:`NullSink` discards). A failed write raises ``OSError``."""
 
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        if path is None or path == "-":
-            self._stream: IO[bytes] = sys.stdout.buffer
-            self._owned = False
-        else:
-            self._stream = open(path, "ab")  # noqa: SIM115 - closed by close()
-            self._owned = True
+    def write(self, line: bytes) -> None: ...
 
-    def write(self, line: bytes) -> None:
-        self._stream.write(line + b"\n")
+    def write_many(self, lines: list[bytes]) -> None: ...
 
-    def write_many(self, lines: list[bytes]) -> None:
-        self._stream.write(b"\n".join(lines) + b"\n")
+    def flush(self) -> None: ...
 
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def close(self) -> None:
-        self._stream.flush()
-        if self._owned:
-            self._stream.close()
+    def close(self) -> None: ...
 
 
 class NullSink:
@@ -82,6 +67,4 @@ class Reorder:
             self._advance()
         return ready
 
-
-Sink = JsonlSink | NullSink
 

@@ -1,7 +1,6 @@
-"""The ``shardflow`` command: run, validate, graph, bench.
+"""The ``shardflow`` command: run, resume, validate, graph, bench, tasks, runs.
 
-Exit codes: 0 every instance completed (or is waiting for people); 1 some failed or had
-invalid input (or ``validate`` found problems); 2 usage, config or workflow-load errors.
+Exit codes are :data:`EXIT_CODES_HELP` (``validate`` exits 1 when it finds problems).
 """
 
 from __future__ import annotations
@@ -17,15 +16,24 @@ import orjson
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.batch.loader import load_workflow
 from shardflow.errors import ShardflowError, WorkflowValidationError
+from shardflow.run.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    every instance completed, or waits for people
+  1    some instances failed or had invalid input
+  2    usage, config, input or run-directory error (nothing ran)
+  3    the run could not go on: its output, journal or tasks.db could
+       not be written (disk full, file size limit, I/O error)
+  130  interrupted (SIGINT), 143 terminated (SIGTERM): resume continues
+  141  the output's reader went away (| head); the run stays resumable"""
 
 
 class ShardflowGroup(click.Group):
-    """Turns a :class:`ShardflowError` into one clear line and exit code 2 (no traceback
-    unless ``--debug``)."""
+    """Turns a :class:`ShardflowError` into one clear line and exit code 2 (3 for a
+    :class:`StorageError`), no traceback unless ``--debug``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -34,10 +42,13 @@ class ShardflowGroup(click.Group):
             if ctx.params.get("debug"):
                 traceback.print_exc()
             click.echo(f"shardflow: error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
+            sys.exit(exc.exit_code if isinstance(exc, StorageError) else EXIT_USAGE)
+        except KeyboardInterrupt:  # Ctrl-C before a run started (loading, checking)
+            click.echo("\nshardflow: interrupted; nothing ran", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
-@click.group(cls=ShardflowGroup)
+@click.group(cls=ShardflowGroup, epilog=EXIT_CODES_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="shardflow")
 def cli(debug: bool) -> None:
@@ -50,7 +61,7 @@ def _load(target: str) -> Any:
     return definition
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("target")
 @click.option("--input", "input_path", default=None, help="JSONL (or .csv/.json) input; - for stdin.")
 @click.option("--output", "output_path", default="-", show_default=True, help="JSONL results; - for stdout.")
@@ -104,25 +115,35 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     sys.exit(code)
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("run_dir")
 @click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
 @click.option("--grace-seconds", type=float, default=10.0, show_default=True,
               help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
-def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds: float) -> None:
+@click.option("--repair", is_flag=True,
+              help="Journal damaged before its last line: keep every intact entry, drop the "
+                   "damaged ones and run their instances again.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run the failed instances again as new attempts; their new results "
+                   "replace the failed ones (every id still appears once).")
+def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds: float,
+           repair: bool, retry_failed: bool) -> None:
     """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
-    instances whose human tasks are all completed."""
+    instances whose human tasks are all completed. Only one process works on a run at a
+    time: a second one exits 2 naming the process that holds it."""
     from shardflow.cli.run_command import execute_resume
 
-    sys.exit(execute_resume(run_dir, target=None, input_path=None, fmt=None, generate=None,
-                            summary_json=summary_json, progress=progress,
-                            grace_seconds=grace_seconds))
+    sys.exit(execute_resume(run_dir, summary_json=summary_json, progress=progress,
+                            grace_seconds=grace_seconds, repair=repair,
+                            retry_failed=retry_failed))
 
 
-from shardflow.cli.tasks_command import tasks  # noqa: E402  (registers the group below)
+from shardflow.cli.runs_command import runs  # noqa: E402  (registers the groups below)
+from shardflow.cli.tasks_command import tasks  # noqa: E402
 
 cli.add_command(tasks)
+cli.add_command(runs)
 
 
 @cli.command()

@@ -10,7 +10,6 @@ from typing import Any
 import click
 import orjson
 
-from shardflow.batch.rundir import latest_run_dirs
 from shardflow.engine.forms import form_violations
 from shardflow.errors import (
     ConfigError,
@@ -19,6 +18,7 @@ from shardflow.errors import (
     TaskValidationError,
 )
 from shardflow.model.tasks import HumanTask
+from shardflow.run.rundir import latest_run_dirs
 from shardflow.store.tasks import SQLiteTaskStore
 
 
@@ -87,6 +87,14 @@ def show_task(task_id: str, run_dir: str | None) -> None:
     click.echo(orjson.dumps(task.to_dict(), option=orjson.OPT_INDENT_2).decode())
 
 
+def _read_data_file(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError("data_file", f"cannot read {path}: {reason}") from None
+
+
 @tasks.command("complete")
 @click.argument("task_id")
 @click.option("--data", "data_text", default=None, help="Form data as a JSON object.")
@@ -98,7 +106,7 @@ def complete_task(task_id: str, data_text: str | None, data_file: str | None, us
     """Complete TASK_ID with form data (validated against its schema; exit 1 if invalid)."""
     if (data_text is None) == (data_file is None):
         raise click.UsageError("give exactly one of --data and --data-file")
-    raw = data_text if data_text is not None else Path(str(data_file)).read_text()
+    raw = data_text if data_text is not None else _read_data_file(str(data_file))
     try:
         data: Any = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

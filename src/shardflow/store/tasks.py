@@ -8,6 +8,8 @@ two concurrent completions exactly one succeeds, whichever process they come fro
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -18,13 +20,26 @@ from typing import Any, Protocol
 
 import orjson
 
-from shardflow.errors import TaskAlreadyCompletedError, TaskNotFoundError
+from shardflow.errors import ShardflowError, TaskAlreadyCompletedError, TaskNotFoundError
 from shardflow.model.tasks import HumanTask
+
+
+class TaskStoreError(ShardflowError):
+    """``tasks.db`` cannot be read: it is damaged or not a SQLite database (``.path``)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {reason} (the human-task store is damaged or not a "
+                         "shardflow tasks.db)")
 
 
 @dataclass(frozen=True, slots=True)
 class WaitingInstance:
-    """A parked instance: its snapshot, its tasks, and where it came from (``seq``)."""
+    """A parked instance: its snapshot, its tasks, and where it came from (``seq``).
+
+    ``instance_id`` is the store's key. A batch run keys instances by their input id's JSON
+    text (``1`` and ``"1"`` are two instances) and keeps the id itself, typed as the input
+    spelled it, in ``input_id``, so the resumed instance's output line carries the same id."""
 
     instance_id: str
     workflow: str
@@ -32,6 +47,7 @@ class WaitingInstance:
     seq: int
     state: dict[str, Any]
     tasks: list[HumanTask]
+    input_id: Any = None
 
 
 class TaskStore(Protocol):
@@ -53,7 +69,8 @@ class TaskStore(Protocol):
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
     instance_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, version TEXT NOT NULL,
-    seq INTEGER NOT NULL, state BLOB NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL
+    seq INTEGER NOT NULL, state BLOB NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL,
+    input_id BLOB
 );
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, node TEXT NOT NULL, step TEXT NOT NULL,
@@ -77,28 +94,64 @@ def _task(row: tuple[Any, ...]) -> HumanTask:
     )
 
 
+_IO_ERRORS = (("disk is full", errno.ENOSPC), ("disk i/o error", errno.EIO))
+
+
+def storage_error(exc: sqlite3.Error, path: Path) -> OSError | None:
+    """SQLite's "database or disk is full" / "disk I/O error" as the :class:`OSError` the run
+    reports for every file it cannot write (``None`` for other SQLite errors)."""
+    text = str(exc).lower()
+    for needle, code in _IO_ERRORS:
+        if needle in text:
+            return OSError(code, os.strerror(code), str(path))
+    return None
+
+
 class SQLiteTaskStore:
-    """:class:`TaskStore` in one SQLite file (WAL mode, safe for several processes)."""
+    """:class:`TaskStore` in one SQLite file (WAL mode, safe for several processes).
+
+    A new file is created private (0600; SQLite gives its -wal and -shm files the same mode):
+    it holds every waiting instance's context."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("SELECT instance_id, input_id FROM instances LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> Exception:
+        return storage_error(exc, self.path) or TaskStoreError(self.path, str(exc))
 
     def close(self) -> None:
         self._db.close()
 
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        """A read query; a damaged page found by it becomes a :class:`TaskStoreError`."""
+        try:
+            return self._db.execute(sql, tuple(args)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from None
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from None
 
     def save_waiting(self, instances: Iterable[WaitingInstance]) -> None:
         """Store parked instances and their new tasks in one transaction. Saving an instance
@@ -107,9 +160,9 @@ class SQLiteTaskStore:
         with self._transaction() as db:
             for inst in instances:
                 db.execute(
-                    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, 'waiting', ?)",
+                    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)",
                     (inst.instance_id, inst.workflow, inst.version, inst.seq,
-                     orjson.dumps(inst.state), now))
+                     orjson.dumps(inst.state), now, orjson.dumps(inst.input_id)))
                 db.execute("DELETE FROM tasks WHERE instance_id = ? AND completed_at IS NULL",
                            (inst.instance_id,))
                 db.executemany(
@@ -127,14 +180,13 @@ class SQLiteTaskStore:
         if assignee is not None:
             query += " AND assignee = ?"
             args.append(assignee)
-        return [_task(row) for row in self._db.execute(query + " ORDER BY created_at, id", args)]
+        return [_task(row) for row in self._rows(query + " ORDER BY created_at, id", args)]
 
     def get_task(self, task_id: str) -> HumanTask:
-        row = self._db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?",
-                               (task_id,)).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        if not rows:
             raise TaskNotFoundError(task_id)
-        return _task(row)
+        return _task(rows[0])
 
     def complete_task(self, task_id: str, data: dict[str, Any], user: str | None) -> HumanTask:
         """Record the data once: a second completion, from any process, is refused."""
@@ -152,32 +204,34 @@ class SQLiteTaskStore:
 
     def ready_instances(self) -> list[WaitingInstance]:
         """Waiting instances none of whose tasks is still open."""
-        rows = self._db.execute(
-            "SELECT instance_id, workflow, version, seq, state FROM instances i "
+        rows = self._rows(
+            "SELECT instance_id, workflow, version, seq, state, input_id FROM instances i "
             "WHERE status = 'waiting' AND NOT EXISTS (SELECT 1 FROM tasks t WHERE "
-            "t.instance_id = i.instance_id AND t.completed_at IS NULL) ORDER BY seq").fetchall()
+            "t.instance_id = i.instance_id AND t.completed_at IS NULL) ORDER BY seq")
         ready = []
-        for instance_id, workflow, version, seq, state in rows:
-            tasks = [_task(r) for r in self._db.execute(
+        for instance_id, workflow, version, seq, state, input_id in rows:
+            tasks = [_task(r) for r in self._rows(
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE instance_id = ?", (instance_id,))]
             ready.append(WaitingInstance(instance_id, workflow, version, seq,
-                                         orjson.loads(state), tasks))
+                                         orjson.loads(state), tasks, orjson.loads(input_id)))
         return ready
 
     def get_waiting(self, instance_id: str) -> WaitingInstance | None:
         """A waiting instance with all its tasks (completed ones carry their data)."""
-        row = self._db.execute(
-            "SELECT instance_id, workflow, version, seq, state FROM instances "
-            "WHERE instance_id = ? AND status = 'waiting'", (instance_id,)).fetchone()
-        if row is None:
+        rows = self._rows(
+            "SELECT instance_id, workflow, version, seq, state, input_id FROM instances "
+            "WHERE instance_id = ? AND status = 'waiting'", (instance_id,))
+        if not rows:
             return None
-        tasks = [_task(r) for r in self._db.execute(
+        row = rows[0]
+        tasks = [_task(r) for r in self._rows(
             f"SELECT {_TASK_COLUMNS} FROM tasks WHERE instance_id = ?", (instance_id,))]
-        return WaitingInstance(row[0], row[1], row[2], row[3], orjson.loads(row[4]), tasks)
+        return WaitingInstance(row[0], row[1], row[2], row[3], orjson.loads(row[4]), tasks,
+                               orjson.loads(row[5]))
 
     def waiting_count(self) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM instances WHERE status = 'waiting'").fetchone()
-        return int(row[0])
+        rows = self._rows("SELECT COUNT(*) FROM instances WHERE status = 'waiting'")
+        return int(rows[0][0])
 
     def mark_finished(self, instance_ids: Iterable[str]) -> None:
         with self._transaction() as db:

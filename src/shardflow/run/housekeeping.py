@@ -1,0 +1,102 @@
+"""``shardflow runs``: what run directories there are, and removing old ones.
+
+Run directories pile up (each holds a journal with every result and a task store with every
+waiting context); ``runs list`` shows them and ``runs prune`` removes finished or abandoned
+ones older than a given age. A run held by a live process is never pruned.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from shardflow.errors import ConfigError, ShardflowError
+from shardflow.run.lock import holder
+from shardflow.run.record import RunRecord, parse_record
+from shardflow.run.rundir import DEFAULT_BASE, run_dirs
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` in seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip())
+    if match is None:
+        raise ConfigError("older_than", f"{text!r} is not an age like 30m, 12h, 7d or 2w")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    path: Path
+    run_id: str
+    started_at: float | None
+    status: str
+    """``running`` (a live process holds it), ``finished``, ``unfinished`` or ``damaged``."""
+    counts: dict[str, int]
+    size: int
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _counts(path: Path) -> dict[str, int]:
+    try:
+        summary = parse_json_object(path / "summary.json")
+    except (OSError, ValueError):
+        return {}
+    totals = summary.get("run_totals")
+    if not isinstance(totals, dict):
+        return {}
+    return {k: v for k, v in totals.items() if isinstance(v, int)}
+
+
+def parse_json_object(path: Path) -> dict[str, object]:
+    data = orjson.loads(path.read_bytes())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
+
+
+def describe_run(path: Path) -> RunInfo:
+    record: RunRecord | None
+    try:
+        record = parse_record(path / "run.json", (path / "run.json").read_bytes())
+    except (OSError, ShardflowError):
+        record = None
+    pid = holder(path)
+    if pid is not None:
+        status = "running"
+    elif record is None:
+        status = "damaged"
+    else:
+        status = "finished" if record.finished else "unfinished"
+    return RunInfo(path, record.run_id if record else path.name,
+                   record.started_at if record else None, status, _counts(path), _size(path))
+
+
+def list_runs(base: Path = DEFAULT_BASE) -> list[RunInfo]:
+    """Every run under ``base``, newest first (by when it started)."""
+    runs = [describe_run(path) for path in run_dirs(base)]
+    return sorted(runs, key=lambda r: r.started_at or r.path.stat().st_mtime, reverse=True)
+
+
+def prune_runs(base: Path, older_than: float, keep: int = 0, *,
+               now: float | None = None) -> list[RunInfo]:
+    """Remove runs that started more than ``older_than`` seconds ago, except the ``keep``
+    newest and any run a live process holds; returns the removed ones."""
+    now = time.time() if now is None else now
+    removed = []
+    for index, info in enumerate(list_runs(base)):
+        if index < keep or info.status == "running":
+            continue
+        if now - (info.started_at or info.path.stat().st_mtime) > older_than:
+            shutil.rmtree(info.path)
+            removed.append(info)
+    return removed

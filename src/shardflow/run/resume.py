@@ -1,0 +1,177 @@
+"""``shardflow resume``: one resume plan, from the run directory's journal and task store.
+
+The plan says what is done (skipped), what waits for people and is ready to go on, and what
+the output must hold. It refuses -- before anything runs or changes -- a run held by another
+process, a ``run.json`` that is damaged or not ours, a changed workflow or input, and a
+journal damaged before its last line (unless ``repair``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from shardflow.batch.loader import load_workflow
+from shardflow.errors import ConfigError
+from shardflow.run.errors import JournalDamagedError
+from shardflow.run.output import STDOUT, OutputWriter, reconcile
+from shardflow.run.record import RunRecord, input_fingerprint
+from shardflow.run.recovery import RETRY, JournalState, expected_output, read_state
+from shardflow.run.rundir import RunDir
+from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
+from shardflow.run.start import check_writable_file, items_of
+from shardflow.store.journal import FileJournal, cut_torn_tail, rewrite_journal
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequest:
+    path: str
+    target: str | None = None
+    input_path: str | None = None
+    fmt: str | None = None
+    generate: int | None = None
+    summary_json: str | None = None
+    grace_seconds: float = 10.0
+    repair: bool = False
+    retry_failed: bool = False
+
+
+def resume_run(request: ResumeRequest, hooks: Hooks | None = None) -> RunResult:
+    """Continue the run in ``request.path``: skip what its journal holds, run the rest, and
+    continue waiting instances whose tasks are all completed."""
+    hooks = hooks or Hooks()
+    if request.summary_json:
+        check_writable_file(request.summary_json, "summary_json")
+    run_dir = RunDir.open(Path(request.path))
+    try:
+        record = run_dir.record
+        hooks.notify(f"run {record.run_id} ran workflow {record.target}; importing it")
+        check_same_run(record, request)
+        definition = load_workflow(record.target)
+    except BaseException:
+        run_dir.close()
+        raise
+    session = Session(record.target, definition, record.run_config(), hooks,
+                      request.summary_json, request.grace_seconds, run_dir=run_dir)
+    return guarded(session, lambda: _resume(session, request))
+
+
+def check_same_run(record: RunRecord, request: ResumeRequest) -> None:
+    """The workflow and the input must be the ones the run started with."""
+    if request.target is not None and request.target != record.target:
+        raise ConfigError("resume", f"run {record.run_id} ran {record.target!r}, not "
+                          f"{request.target!r}")
+    if record.input.get("stdin"):
+        raise ConfigError("resume", "the run read its input from stdin, which cannot be read again")
+    recorded_path = record.input.get("path")
+    if request.input_path is not None or request.generate is not None:
+        given = input_fingerprint(request.input_path, request.fmt or record.input.get("format"),
+                                  request.generate)
+        if given != record.input:
+            raise ConfigError("resume", f"run {record.run_id} read a different input "
+                              f"({recorded_path or record.input}); resume with the same one")
+    if recorded_path is not None and not Path(recorded_path).is_file():
+        raise ConfigError("resume", f"input {recorded_path} of run {record.run_id} is gone")
+    current = input_fingerprint(recorded_path, record.input.get("format"),
+                                record.input.get("generate"))
+    if current != record.input:
+        raise ConfigError("resume", f"input {recorded_path} changed since run {record.run_id} "
+                          "started; resuming would mix two inputs")
+
+
+def _resume(session: Session, request: ResumeRequest) -> RunResult:
+    run_dir = session.run_dir
+    assert run_dir is not None
+    record = run_dir.record
+    fingerprint = session.definition.fingerprint()
+    if fingerprint != record.workflow:
+        raise ConfigError("resume", f"workflow {record.target!r} changed since run "
+                          f"{record.run_id} started (recorded {record.workflow}, now "
+                          f"{fingerprint}); resume with the same definition")
+    state = _journal_state(run_dir, request, session.hooks)
+    ready = []
+    if run_dir.tasks_path.exists():
+        store = run_dir.task_store()
+        already = [w.instance_id for w in store.ready_instances()
+                   if w.seq in state.finished_after_wait]
+        if already:
+            store.mark_finished(already)
+        ready = store.ready_instances()
+    changed = bool(state.damage) or (request.retry_failed and bool(state.withdrawn))
+    if record.finished and not ready and not changed:
+        session.hooks.notify(f"run {record.run_id} is already finished; nothing to resume "
+                             "(no waiting instance has all its tasks completed)")
+        run_dir.close()
+        return RunResult(0, run_dir.path, totals=state.counts)
+    session.hooks.notify(f"resuming run {record.run_id}: {state.done.count} instances "
+                         f"already done, {len(ready)} waiting instances ready to continue")
+    session.prior, session.done, session.ready = state.counts, state.done, ready
+    writer = _output(session, state)
+    items = items_of(record.input.get("path"), record.input.get("format"),
+                     record.input.get("generate"))
+    return drive(session, items, writer, source=record.input.get("path") or "<generated>",
+                 total=record.input.get("generate"))
+
+
+def _journal_state(run_dir: RunDir, request: ResumeRequest, hooks: Hooks) -> JournalState:
+    """Read the journal; stop on damage before its last line unless ``repair``; with
+    ``retry_failed``, withdraw the failed records so those instances run again."""
+    path = run_dir.journal_path
+    state = read_state(path, keep_entries=request.repair)
+    if state.damage and not request.repair:
+        first = state.damage[0]
+        raise JournalDamagedError(path, first.number, first.reason, len(state.damage) - 1)
+    if state.damage:
+        rewrite_journal(path, state.intact)
+        hooks.notify(f"repaired {path}: dropped {len(state.damage)} damaged line(s) "
+                     f"(first: line {state.damage[0].number}, {state.damage[0].reason}); "
+                     "their instances run again")
+    elif state.torn:
+        cut_torn_tail(path)
+    if request.retry_failed and state.failed_lines:
+        journal = FileJournal(path)
+        journal.append_many([(seq, RETRY, b"%d" % number)
+                             for seq, number in sorted(state.failed_lines.items())])
+        journal.close()
+        hooks.notify(f"retrying {len(state.failed_lines)} failed instance(s) as new attempts")
+        damage = state.damage
+        state = read_state(path)
+        state.damage = damage
+    return state
+
+
+def _output(session: Session, state: JournalState) -> OutputWriter:
+    """Open the output for this session, first making a regular file agree with the journal.
+    A stream (stdout, pipe, FIFO, device) cannot be read back: it gets this session's results."""
+    run_dir = session.run_dir
+    assert run_dir is not None
+    record = run_dir.record
+    path = record.output or STDOUT
+    ordered = record.run_config().ordered
+    if record.stream:
+        session.hooks.notify(f"output {record.output or 'stdout'} is a stream: this session "
+                             f"writes only its own results; the {state.done.count} earlier "
+                             f"ones are in {run_dir.journal_path}")
+        return OutputWriter(path, truncate=False)
+    def expected() -> Iterator[bytes]:
+        return expected_output(run_dir.journal_path, state.withdrawn, ordered=ordered)
+
+    if not Path(path).exists():  # deleted since: made again from the journal
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
+    done = reconcile(Path(path), expected)
+    if done != "unchanged":
+        session.hooks.notify(f"output {path}: {done} from the journal")
+    writer = OutputWriter(path, truncate=False)  # after a rebuild: the new file
+    if ordered:
+        session.after = lambda: _reorder(session, path, expected)
+    return writer
+
+
+def _reorder(session: Session, path: str, expected: Callable[[], Iterator[bytes]]) -> None:
+    """An ordered run's file is in input order once the run has finished: each session
+    writes its own results in order; where sessions overlap, the file is rebuilt."""
+    done = reconcile(Path(path), expected)
+    if done == "rebuilt":
+        session.hooks.notify(f"output {path}: put back in input order")

@@ -1,0 +1,206 @@
+"""One session of a run: open the output and the ledger, run the coordinator, close, score.
+
+Both ``run`` and ``resume`` end here (:func:`drive`). The order of the end matters: results
+are journalled before they are written; the journal is closed before ``run.json`` says the
+run is finished; and a failed write (output, journal, task store) leaves the run resumable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from shardflow.batch.config import RunConfig
+from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
+from shardflow.batch.sources import Item
+from shardflow.batch.stats import RunStats
+from shardflow.model.definition import WorkflowDefinition
+from shardflow.run.drive import (
+    Ended,
+    Terminated,
+    exit_code,
+    note_output_error,
+    run_coordinator,
+    terminate_by_exception,
+)
+from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, StorageError
+from shardflow.run.ledger import JournalLedger, resume_job
+from shardflow.run.output import OutputWriter
+from shardflow.run.record import write_private
+from shardflow.run.rundir import RunDir
+from shardflow.store.journal import SeqSet
+from shardflow.store.tasks import WaitingInstance
+
+
+class Display(Protocol):
+    """The progress display the CLI hands in (called about four times a second)."""
+
+    def __call__(self, stats: RunStats, in_flight: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(f"shardflow: {message}\n")
+
+
+def _no_display(total: int | None) -> Display | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """How a run talks to whoever started it: messages, and a progress display."""
+
+    notify: Callable[[str], None] = _to_stderr
+    progress: Callable[[int | None], Display | None] = _no_display
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    run_dir: Path | None = None
+    outcome: RunOutcome | None = None
+    totals: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Session:
+    """What one session works with; ``run_dir`` is known once it exists (an interrupt after
+    that point prints the resume hint)."""
+
+    target: str
+    definition: WorkflowDefinition
+    config: RunConfig
+    hooks: Hooks
+    summary_json: str | None
+    grace: float
+    run_dir: RunDir | None = None
+    prior: Counter[str] = field(default_factory=Counter)
+    """The whole run's counts before this session (from the journal)."""
+    done: SeqSet = field(default_factory=SeqSet)
+    ready: list[WaitingInstance] = field(default_factory=list)
+    after: Callable[[], None] | None = None
+    """Run after a session that went to its end (an ordered run's output check)."""
+
+
+def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
+    """Run ``body``; an interrupt at any moment (start-up included) ends with 130 (SIGINT) or
+    143 (SIGTERM) and, once the run directory exists, the resume hint; never a traceback."""
+    terminate_by_exception()
+    try:
+        return body()
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    except Terminated:
+        code = EXIT_TERMINATED
+    if session.run_dir is not None:
+        session.hooks.notify(f"run interrupted; continue it with: shardflow resume "
+                             f"{session.run_dir.path}")
+        session.run_dir.close()
+    else:
+        session.hooks.notify("interrupted before the run started; nothing ran")
+    return RunResult(code, session.run_dir.path if session.run_dir else None)
+
+
+def drive(session: Session, items: Iterator[Item], writer: OutputWriter, *, source: str,
+          total: int | None) -> RunResult:
+    run_dir = session.run_dir
+    ledger = None
+    if run_dir is not None:
+        ledger = run_dir.ledger(session.definition, session.done, session.ready)
+    display = session.hooks.progress(total)
+    coordinator = Coordinator(session.target, session.config, writer, source_name=source,
+                              progress=display, ledger=ledger,
+                              resume=[resume_job(w) for w in session.ready],
+                              grace_seconds=session.grace)
+    try:
+        ended = run_coordinator(coordinator, items)
+    finally:
+        if display is not None:
+            display.close()
+    _close(ended, writer, ledger)
+    return _finish(session, ended)
+
+
+def _close(ended: Ended, writer: OutputWriter, ledger: JournalLedger | None) -> None:
+    try:
+        writer.close()
+    except OSError as exc:
+        note_output_error(ended, exc)
+    note_output_error(ended, writer.error)
+    if ledger is not None:
+        try:
+            ledger.close()
+        except OSError as exc:
+            ended.storage = ended.storage or StorageError.of(exc, "journal")
+
+
+def _finish(session: Session, ended: Ended) -> RunResult:
+    hooks, run_dir = session.hooks, session.run_dir
+    outcome = ended.outcome
+    totals = Counter(session.prior)
+    if outcome is not None:
+        hooks.notify(outcome.render().removeprefix("shardflow: "))
+        totals.update(outcome.stats.counts)
+        totals["waiting"] -= outcome.resumed_finished
+    totals = +totals
+    result = RunResult(exit_code(ended, totals), run_dir.path if run_dir else None, outcome,
+                       totals)
+    try:
+        if outcome is not None:
+            _write_summaries(session, outcome, totals)
+        if ended.storage is None and not ended.broken_pipe and not outcome_interrupted(ended):
+            _mark_finished(session, totals)
+    except OSError as exc:
+        ended.storage = ended.storage or StorageError.of(exc, "summary")
+    finally:
+        if run_dir is not None:
+            run_dir.close()
+    if ended.storage is not None:
+        if run_dir is not None:
+            hooks.notify(f"what was journalled is kept; after fixing this, continue with: "
+                         f"shardflow resume {run_dir.path}")
+        raise ended.storage
+    if outcome_interrupted(ended) and run_dir is not None:
+        hooks.notify(f"run interrupted; continue it with: shardflow resume {run_dir.path}")
+    return result
+
+
+def outcome_interrupted(ended: Ended) -> bool:
+    return ended.outcome is not None and ended.outcome.interrupted
+
+
+def _write_summaries(session: Session, outcome: RunOutcome, totals: Counter[str]) -> None:
+    summary: dict[str, Any] = summary_dict(outcome, {"run_totals": dict(totals)})
+    if session.run_dir is not None:
+        summary["run_id"] = session.run_dir.record.run_id
+        write_private(session.run_dir.summary_path, _json(summary))
+    if session.summary_json:
+        Path(session.summary_json).write_bytes(_json(summary))
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2)
+
+
+def _mark_finished(session: Session, totals: Counter[str]) -> None:
+    run_dir, hooks = session.run_dir, session.hooks
+    if session.after is not None:
+        session.after()
+    if run_dir is None:
+        return
+    run_dir.record.finished = True
+    run_dir.save()
+    waiting = run_dir.task_store().waiting_count() if run_dir.tasks_path.exists() else 0
+    if waiting:
+        hooks.notify(f"{waiting} instances wait for people: see 'shardflow tasks list "
+                     f"{run_dir.path}', then 'shardflow resume {run_dir.path}'")
+    if session.prior:
+        hooks.notify("whole run: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))
