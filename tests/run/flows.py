@@ -25,29 +25,30 @@ def _effect(instance_id: Any) -> None:
         os.close(fd)
 
 
-def _hold_once() -> None:
-    """Tell the test (FIFO ``held.fifo``) that the run got here, then wait until the test
-    opens ``go.fifo`` for writing: an event both ways, no timer."""
+def _hold_once(tag: str) -> None:
+    """Tell the test (FIFO ``<tag>.fifo``) that the run got here, then wait until the test
+    writes to ``<tag>-go.fifo``: an event both ways, no timer. Once per tag and test."""
     try:
-        fd = os.open(_dir() / "held.marker", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(_dir() / f"{tag}.marker", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
     os.close(fd)
-    with open(_dir() / "held.fifo", "w") as fifo:
+    with open(_dir() / f"{tag}.fifo", "w") as fifo:
         fifo.write(str(os.getpid()))
-    with open(_dir() / "go.fifo") as go:
+    with open(_dir() / f"{tag}-go.fifo") as go:
         go.read()
 
 
 class Effect(BaseMachineStep):
-    """Records that it ran; instance ``SHARDFLOW_HOLD_AT`` holds the run (see _hold_once)."""
+    """Records that it ran; instance ``SHARDFLOW_HOLD_AT`` holds the run (see _hold_once,
+    tag ``SHARDFLOW_HOLD_TAG``)."""
 
     name = "effect"
 
     async def execute(self, context: WorkflowContext) -> Any:
         _effect(context.get("id"))
         if context.get("id") == int(os.environ.get("SHARDFLOW_HOLD_AT", "-1")):
-            _hold_once()
+            _hold_once(os.environ.get("SHARDFLOW_HOLD_TAG", "held"))
         return {"value": context.get("value", 0) * 2}
 
 

@@ -37,7 +37,7 @@ def test_a_flipped_byte_is_damage_named_by_line(tmp_path: Path) -> None:
 def test_a_garbage_line_does_not_hide_the_entries_after_it(tmp_path: Path) -> None:
     path = _journal(tmp_path / "j", [(i, Status.COMPLETED) for i in range(4)])
     lines = path.read_bytes().splitlines(keepends=True)
-    path.write_bytes(b"".join(lines[:2] + [b"garbage\n"] + lines[2:]))
+    path.write_bytes(b"".join([*lines[:2], b"garbage\n", *lines[2:]]))
     state = read_state(path)
     assert [d.number for d in state.damage] == [3]
     assert state.done.count == 4 and state.counts == {"completed": 4}

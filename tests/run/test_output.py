@@ -43,7 +43,7 @@ def test_reconcile_appends_to_a_prefix_in_place(tmp_path: Path) -> None:
 
 def test_reconcile_rebuilds_a_disagreeing_file_keeping_its_mode(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.write_bytes(_content(LINES + [b"extra"]))
+    out.write_bytes(_content([*LINES, b"extra"]))
     out.chmod(0o640)
     assert reconcile(out, _expected) == "rebuilt"
     assert out.read_bytes() == _content(LINES)

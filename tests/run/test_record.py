@@ -39,7 +39,7 @@ def test_a_tampered_record_is_refused_naming_the_key(change: object, message: st
 def test_a_truncated_record_is_named_as_such() -> None:
     record = _record()
     text = record.to_json()
-    with pytest.raises(RunRecordError, match="run.json: is truncated or not JSON"):
+    with pytest.raises(RunRecordError, match=r"run\.json: is truncated or not JSON"):
         parse_record(Path("run.json"), text[: len(text) // 2])
     assert parse_record(Path("run.json"), text) == record
 

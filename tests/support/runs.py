@@ -69,18 +69,21 @@ def effects(test_dir: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def hold(test_dir: Path) -> None:
-    """Make the FIFOs of ``flows._hold_once``."""
-    os.mkfifo(test_dir / "held.fifo")
-    os.mkfifo(test_dir / "go.fifo")
+class Hold:
+    """The FIFO handshake of ``flows._hold_once`` for one tag: ``env`` makes instance ``at``
+    hold; ``wait()`` blocks until it does (returns the worker's pid); ``release()`` lets it go."""
 
+    def __init__(self, test_dir: Path, at: int, tag: str = "held") -> None:
+        self.test_dir = test_dir
+        self.tag = tag
+        self.env = {"SHARDFLOW_HOLD_AT": str(at), "SHARDFLOW_HOLD_TAG": tag}
+        os.mkfifo(test_dir / f"{tag}.fifo")
+        os.mkfifo(test_dir / f"{tag}-go.fifo")
 
-def wait_held(test_dir: Path) -> int:
-    """Block until the held instance says so; returns its worker's pid."""
-    with open(test_dir / "held.fifo") as fifo:
-        return int(fifo.read().strip())
+    def wait(self) -> int:
+        with open(self.test_dir / f"{self.tag}.fifo") as fifo:
+            return int(fifo.read().strip())
 
-
-def release(test_dir: Path) -> None:
-    with open(test_dir / "go.fifo", "w") as go:
-        go.write("go")
+    def release(self) -> None:
+        with open(self.test_dir / f"{self.tag}-go.fifo", "w") as go:
+            go.write("go")

@@ -16,7 +16,14 @@ import orjson
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.batch.loader import load_workflow
 from shardflow.errors import ShardflowError, WorkflowValidationError
-from shardflow.run.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, StorageError
+from shardflow.run.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    StorageError,
+)
+from shardflow.run.signals import Terminated, terminate_by_exception
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +53,9 @@ class ShardflowGroup(click.Group):
         except KeyboardInterrupt:  # Ctrl-C before a run started (loading, checking)
             click.echo("\nshardflow: interrupted; nothing ran", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Terminated:
+            click.echo("shardflow: terminated; nothing ran", err=True)
+            sys.exit(EXIT_TERMINATED)
 
 
 @click.group(cls=ShardflowGroup, epilog=EXIT_CODES_HELP)
@@ -53,6 +63,7 @@ class ShardflowGroup(click.Group):
 @click.version_option(package_name="shardflow")
 def cli(debug: bool) -> None:
     """shardflow: run workflows of async steps, by the million, across processes."""
+    terminate_by_exception()
 
 
 def _load(target: str) -> Any:

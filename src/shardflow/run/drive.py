@@ -13,7 +13,7 @@ import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVarTuple
+from typing import TypeVarTuple
 
 import uvloop
 
@@ -27,22 +27,9 @@ from shardflow.run.errors import (
     EXIT_TERMINATED,
     StorageError,
 )
+from shardflow.run.signals import terminate_by_exception
 
 _Ts = TypeVarTuple("_Ts")
-
-
-class Terminated(BaseException):
-    """SIGTERM outside the coordinator's own handling (start-up, the end of a run): unwinds
-    like ``KeyboardInterrupt`` so what was journalled is closed properly, then exit 143."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
-def terminate_by_exception() -> None:
-    """Make SIGTERM raise :class:`Terminated` (the loop's own handler wins while it runs)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 class _SignalNotingLoop(uvloop.Loop):

@@ -21,19 +21,13 @@ from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
 from shardflow.model.definition import WorkflowDefinition
-from shardflow.run.drive import (
-    Ended,
-    Terminated,
-    exit_code,
-    note_output_error,
-    run_coordinator,
-    terminate_by_exception,
-)
+from shardflow.run.drive import Ended, exit_code, note_output_error, run_coordinator
 from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, StorageError
 from shardflow.run.ledger import JournalLedger, resume_job
 from shardflow.run.output import OutputWriter
 from shardflow.run.record import write_private
 from shardflow.run.rundir import RunDir
+from shardflow.run.signals import Terminated, terminate_by_exception
 from shardflow.store.journal import SeqSet
 from shardflow.store.tasks import WaitingInstance
 
