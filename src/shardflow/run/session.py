@@ -134,6 +134,8 @@ def _close(ended: Ended, writer: OutputWriter, ledger: JournalLedger | None) -> 
             ledger.close()
         except OSError as exc:
             ended.storage = ended.storage or StorageError.of(exc, "journal")
+        if ledger.error is not None:  # raised to the coordinator during the run
+            ended.storage = ended.storage or StorageError.of(ledger.error, "journal")
 
 
 def _finish(session: Session, ended: Ended) -> RunResult:
@@ -141,7 +143,8 @@ def _finish(session: Session, ended: Ended) -> RunResult:
     outcome = ended.outcome
     totals = Counter(session.prior)
     if outcome is not None:
-        hooks.notify(outcome.render().removeprefix("shardflow: "))
+        if not ended.broken_pipe:  # quiet, like `yes | head`
+            hooks.notify(outcome.render().removeprefix("shardflow: "))
         totals.update(outcome.stats.counts)
         totals["waiting"] -= outcome.resumed_finished
     totals = +totals

@@ -48,7 +48,8 @@ class FileJournal:
         self.fsync = fsync
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._file: IO[bytes] = open(fd, "ab")  # noqa: SIM115 - closed by close()
-        self._failed = False
+        self.error: OSError | None = None
+        """The first failed write (the run reports it even if the caller swallowed it)."""
 
     def append(self, seq: int, status: int, line: bytes) -> None:
         self._write(encode_entry(seq, status, line))
@@ -69,8 +70,9 @@ class FileJournal:
             raise self._error(exc) from None
 
     def _error(self, exc: OSError) -> OSError:
-        self._failed = True
-        return OSError(exc.errno, exc.strerror, str(self.path))
+        error = OSError(exc.errno, exc.strerror, str(self.path))
+        self.error = self.error or error
+        return error
 
     def flush(self) -> None:
         try:
@@ -83,7 +85,7 @@ class FileJournal:
     def close(self) -> None:
         """Flush and close; after a failed write the unwritten rest is dropped (the error was
         raised already, and the instances it held are not journalled, so they re-run)."""
-        if self._failed:
+        if self.error is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
             return
