@@ -36,6 +36,13 @@ def test_a_tampered_record_is_refused_naming_the_key(change: object, message: st
         parse_record(Path("run.json"), orjson.dumps(data))
 
 
+def test_a_record_of_an_older_shardflow_is_named_as_such() -> None:
+    data = asdict(_record())
+    del data["format"], data["stream"]
+    with pytest.raises(RunRecordError, match="older shardflow"):
+        parse_record(Path("run.json"), orjson.dumps(data))
+
+
 def test_a_truncated_record_is_named_as_such() -> None:
     record = _record()
     text = record.to_json()

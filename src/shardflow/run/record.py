@@ -87,6 +87,10 @@ def parse_record(path: Path, data: bytes) -> RunRecord:
         raise RunRecordError(path, what + "; it was damaged or edited by hand") from None
     if not isinstance(raw, dict):
         raise RunRecordError(path, f"expected a JSON object, got {type(raw).__name__}")
+    if "format" not in raw and "run_id" in raw and "target" in raw:
+        raise RunRecordError(path, "written by an older shardflow (run directory format 1, "
+                             f"this one reads format {FORMAT}); finish the run with that "
+                             "version", "format")
     unknown = sorted(set(raw) - set(_TYPES))
     if unknown:
         raise RunRecordError(path, "unknown key (this file was not written by shardflow)",

@@ -99,7 +99,7 @@ def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
                              f"{session.run_dir.path}")
         session.run_dir.close()
     else:
-        session.hooks.notify("interrupted before the run started; nothing ran")
+        session.hooks.notify("interrupted (no run directory: nothing to resume)")
     return RunResult(code, session.run_dir.path if session.run_dir else None)
 
 
