@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -85,3 +87,15 @@ def test_ids_1_and_string_1_wait_and_resume_as_two_instances(cli: CliRun, tmp_pa
     assert sorted((type(r["id"]).__name__, r["status"]) for r in final) == [
         ("int", "completed"), ("str", "completed")]
     assert by_id(final)
+
+
+def test_process_substitution_output_is_a_stream(tmp_path: Path, test_dir: Path) -> None:
+    copy = tmp_path / "copy.jsonl"
+    script = (f'{sys.executable} -m shardflow run {EFFECT} --generate 20 --workers 1 '
+              f'--no-progress --run-dir {tmp_path / "run"} --output >(cat > {copy}); '
+              'code=$?; wait; exit $code')
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SHARDFLOW_TEST_DIR": str(test_dir)}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(r["id"] for r in read_results(copy)) == list(range(20))
