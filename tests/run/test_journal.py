@@ -34,6 +34,15 @@ def test_a_flipped_byte_is_damage_named_by_line(tmp_path: Path) -> None:
     assert isinstance(damage, Damage) and damage.number == 3 and "checksum" in damage.reason
 
 
+def test_a_changed_seq_or_status_is_damage(tmp_path: Path) -> None:
+    path = _journal(tmp_path / "j", [(3, Status.FAILED)])
+    entry = path.read_bytes()
+    for forged in (b"4" + entry[1:], entry[:2] + b"0" + entry[3:]):
+        path.write_bytes(forged)
+        (item,) = scan_journal(path)
+        assert isinstance(item, Damage) and "checksum mismatch" in item.reason
+
+
 def test_a_garbage_line_does_not_hide_the_entries_after_it(tmp_path: Path) -> None:
     path = _journal(tmp_path / "j", [(i, Status.COMPLETED) for i in range(4)])
     lines = path.read_bytes().splitlines(keepends=True)
