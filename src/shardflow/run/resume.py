@@ -16,7 +16,7 @@ from pathlib import Path
 from shardflow.batch.loader import load_workflow
 from shardflow.errors import ConfigError
 from shardflow.run.errors import JournalDamagedError
-from shardflow.run.output import STDOUT, OutputWriter, reconcile
+from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
 from shardflow.run.record import RunRecord, input_fingerprint
 from shardflow.run.recovery import RETRY, JournalState, expected_output, read_state
 from shardflow.run.rundir import RunDir
@@ -150,7 +150,7 @@ def _output(session: Session, state: JournalState) -> OutputWriter:
     record = run_dir.record
     path = record.output or STDOUT
     ordered = record.run_config().ordered
-    if record.stream:
+    if record.stream or is_stream(path):  # never read back a FIFO or a device
         session.hooks.notify(f"output {record.output or 'stdout'} is a stream: this session "
                              f"writes only its own results; the {state.done.count} earlier "
                              f"ones are in {run_dir.journal_path}")

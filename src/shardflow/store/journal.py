@@ -5,9 +5,10 @@ the CRC32 of the result started from ``seq << 4 | status`` instead of 0, so it c
 seq and the status too (a different start value always gives a different CRC): a flipped
 byte, a line spliced in by hand or a garbled seq is found on read-back instead of being copied
 into the output or hiding the instance from the resume. (Measured with callgrind: hex digits
-cost ~400 more instructions per entry than decimal; a second CRC over the seq ~800.) A crash can only tear the *last* line (appends are
-sequential): :func:`scan_journal` reports it as ``torn`` and :func:`cut_torn_tail` cuts it
-off, so appending can go on. Damage anywhere else is reported with its line number; what to
+cost ~400 more instructions per entry than decimal; a second CRC over the seq ~800.)
+
+A crash can only tear the *last* line (appends are sequential): :func:`scan_journal` reports
+it as ``torn`` and :func:`cut_torn_tail` cuts it off, so appending can go on. Damage anywhere else is reported with its line number; what to
 do about it (stop, or keep every intact entry) is the run's decision, not the store's.
 """
 
