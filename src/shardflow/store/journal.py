@@ -8,8 +8,9 @@ into the output or hiding the instance from the resume. (Measured with callgrind
 cost ~400 more instructions per entry than decimal; a second CRC over the seq ~800.)
 
 A crash can only tear the *last* line (appends are sequential): :func:`scan_journal` reports
-it as ``torn`` and :func:`cut_torn_tail` cuts it off, so appending can go on. Damage anywhere else is reported with its line number; what to
-do about it (stop, or keep every intact entry) is the run's decision, not the store's.
+it as ``torn`` and :func:`cut_torn_tail` cuts it off, so appending can go on. Damage anywhere
+else is reported with its line number; what to do about it (stop, or keep every intact
+entry) is the run's decision, not the store's.
 """
 
 from __future__ import annotations
