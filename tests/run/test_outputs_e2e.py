@@ -99,3 +99,20 @@ def test_process_substitution_output_is_a_stream(tmp_path: Path, test_dir: Path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert sorted(r["id"] for r in read_results(copy)) == list(range(20))
+
+
+def test_resume_of_a_stream_output_writes_only_what_it_runs_and_says_so(
+        cli: CliRun, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = cli("run", EFFECT, "--generate", "20", "--workers", "1", "--no-progress",
+                "--run-dir", str(run_dir))
+    assert first.returncode == 0 and len(first.stdout.splitlines()) == 20
+    journal = run_dir / "journal.jsonl"
+    journal.write_bytes(b"".join(journal.read_bytes().splitlines(keepends=True)[:15]))
+    record = orjson.loads((run_dir / "run.json").read_bytes())
+    record["finished"] = False
+    (run_dir / "run.json").write_bytes(orjson.dumps(record))
+    resumed = cli("resume", str(run_dir), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "output stdout is a stream: this session writes only its own results" in resumed.stderr
+    assert len(resumed.stdout.splitlines()) == 5

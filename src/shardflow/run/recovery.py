@@ -92,11 +92,14 @@ class JournalState:
     withdrawn: set[int] = field(default_factory=set)
     failed_lines: dict[int, int] = field(default_factory=dict)
     """seq -> journal line of each failed first record (what ``--retry-failed`` re-runs)."""
-    intact: list[Entry] = field(default_factory=list)
-    """Every intact entry, kept only when asked for (``--repair`` rewrites the journal)."""
 
 
-def read_state(path: Path, *, keep_entries: bool = False) -> JournalState:
+def intact_entries(path: Path) -> Iterator[Entry]:
+    """Every entry that passes verification, lazily (``--repair`` rewrites the journal)."""
+    return (item for item in verified(path) if isinstance(item, Entry))
+
+
+def read_state(path: Path) -> JournalState:
     state = JournalState()
     rules = _Rules()
     for item in verified(path):
@@ -106,8 +109,6 @@ def read_state(path: Path, *, keep_entries: bool = False) -> JournalState:
             else:
                 state.damage.append(item)
             continue
-        if keep_entries:
-            state.intact.append(item)
         if item.status == RETRY:
             _withdraw(state, rules, item)
             continue

@@ -18,7 +18,13 @@ from shardflow.errors import ConfigError
 from shardflow.run.errors import JournalDamagedError
 from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
 from shardflow.run.record import RunRecord, input_fingerprint
-from shardflow.run.recovery import RETRY, JournalState, expected_output, read_state
+from shardflow.run.recovery import (
+    RETRY,
+    JournalState,
+    expected_output,
+    intact_entries,
+    read_state,
+)
 from shardflow.run.rundir import RunDir
 from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
 from shardflow.run.start import check_writable_file, items_of
@@ -119,12 +125,12 @@ def _journal_state(run_dir: RunDir, request: ResumeRequest, hooks: Hooks) -> Jou
     """Read the journal; stop on damage before its last line unless ``repair``; with
     ``retry_failed``, withdraw the failed records so those instances run again."""
     path = run_dir.journal_path
-    state = read_state(path, keep_entries=request.repair)
+    state = read_state(path)
     if state.damage and not request.repair:
         first = state.damage[0]
         raise JournalDamagedError(path, first.number, first.reason, len(state.damage) - 1)
     if state.damage:
-        rewrite_journal(path, state.intact)
+        rewrite_journal(path, intact_entries(path))
         hooks.notify(f"repaired {path}: dropped {len(state.damage)} damaged line(s) "
                      f"(first: line {state.damage[0].number}, {state.damage[0].reason}); "
                      "their instances run again")

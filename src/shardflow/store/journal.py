@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -164,9 +164,10 @@ def cut_torn_tail(path: Path) -> None:
             fh.truncate(keep)
 
 
-def rewrite_journal(path: Path, entries: list[Entry]) -> None:
-    """Replace the journal by ``entries`` (``--repair``: the damaged lines are left out).
-    A sibling file and ``os.replace``, so a crash leaves the old journal or the new one."""
+def rewrite_journal(path: Path, entries: Iterable[Entry]) -> None:
+    """Replace the journal by ``entries`` (``--repair``: the damaged lines are left out;
+    ``entries`` may be read from the journal itself, lazily). A sibling file and
+    ``os.replace``, so a crash leaves the old journal or the new one."""
     tmp = path.with_name(path.name + ".repair")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "wb") as fh:
