@@ -26,6 +26,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
+from shardflow.engine.results import parse_line
 from shardflow.errors import ContextValueError, ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.plan import check_limits
@@ -49,7 +50,8 @@ class BatchResult:
 
     @classmethod
     def from_line(cls, line: bytes) -> BatchResult:
-        d = orjson.loads(line)
+        """The result a worker's output line records (see :func:`parse_line`)."""
+        d = parse_line(line)
         return cls(d["id"], d["status"], d["context"], d["error"], d["attempts"],
                    d["started_at"], d["duration_ms"])
 
@@ -60,6 +62,8 @@ class BatchExecutor:
     ``workflow`` is a :class:`WorkflowDefinition` defined at module level, or its reference
     (``"package.module:attribute"``). Leaving the ``async with`` block waits for submitted work
     and stops the workers; leaving it with an exception (or cancellation) stops them at once.
+    It is its pool's :class:`~shardflow.batch.listener.ResultListener`: each result resolves
+    the future of its submission.
     """
 
     def __init__(
@@ -94,8 +98,9 @@ class BatchExecutor:
         spec = WorkerSpec(target=self.target, max_in_flight=self.config.max_in_flight,
                           limits=self.config.limits, rate_limits=self.config.rate_limits)
         hard_timeout = self.config.hard_timeout or default_hard_timeout(self.definition)
-        self._pool = WorkerPool(spec, self.config.workers, self._feed, self._on_result,
-                                batch_size=self.config.batch_size, hard_timeout=hard_timeout)
+        self._pool = WorkerPool(spec, self.config.workers, self._feed, self,
+                                batch_size=self.config.batch_size, hard_timeout=hard_timeout,
+                                startup_timeout=self.config.startup_timeout)
         try:
             await self._pool.start()
         except BaseException:
@@ -123,10 +128,19 @@ class BatchExecutor:
         """Process ids of the running workers."""
         return self._pool.worker_pids() if self._pool is not None else []
 
-    def _on_result(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
-        future = self._futures.pop(job.seq, None)
-        if future is not None and not future.done():
-            future.set_result(BatchResult.from_line(line))
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        futures = self._futures
+        for job, line in zip(jobs, lines, strict=True):
+            future = futures.pop(job.seq, None)
+            if future is not None and not future.done():
+                future.set_result(BatchResult.from_line(line))
+
+    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
+        """Nothing to store: an embedded instance that waits for people is reported
+        ``waiting`` (its snapshot is not kept without a run directory)."""
+
+    def on_settled(self) -> None:
+        """Futures are resolved as results arrive: nothing to flush."""
 
     def _enqueue(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
         if self._pool is None:
@@ -140,7 +154,7 @@ class BatchExecutor:
             raise ContextValueError("<input>", str(exc)) from None
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
         self._futures[seq] = future
-        self._feed.put(Job(seq, data.get("id", seq), line))
+        self._pool.submit(Job(seq, data.get("id", seq), line))
         return future
 
     async def submit(self, data: Mapping[str, Any]) -> BatchResult:
