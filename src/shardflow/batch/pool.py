@@ -10,8 +10,8 @@ frame it sent has been read, so what is still in flight is exactly what was lost
 becomes of it is decided by :func:`shardflow.batch.recovery.decide`.
 
 Start-up: a worker that dies before it is ready is replaced, up to ``start_attempts`` times
-in a row per slot; a workflow that fails to load (the worker reports ``FATAL``) or a worker
-that is not ready within ``startup_timeout`` stops the pool with :class:`WorkerStartError`.
+in a row per slot; a workflow that fails to load (``FATAL``) or a worker not ready within
+``startup_timeout`` stops the pool with :class:`WorkerStartError`.
 
 Everything the pool learns goes to one :class:`~shardflow.batch.listener.ResultListener`.
 An exception the listener raises stops the pool (``wait_idle`` re-raises it); it is never
@@ -21,7 +21,6 @@ mistaken for a worker's death, so nothing is re-run because of it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 from collections import deque
 from dataclasses import replace
@@ -40,10 +39,12 @@ from shardflow.batch.listener import ResultListener
 from shardflow.batch.recovery import Culprit, decide
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
-from shardflow.engine.results import Status, lost_line
+from shardflow.engine.results import Status
 from shardflow.errors import WorkerStartError
 
 __all__ = ["WorkerPool", "WorkerStartError"]
+
+_FAILED = int(Status.FAILED)
 
 
 class WorkerPool:
@@ -91,14 +92,15 @@ class WorkerPool:
         self._beats: HeartbeatWatch[WorkerProcess] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._exits: set[asyncio.Task[None]] = set()
-        # Watchdog reports go to the caller's directory (the run directory) when there is one,
-        # so a killed coordinator leaves nothing behind in $TMPDIR.
+        # Watchdog reports go to the caller's directory (the run directory), if any: a killed
+        # coordinator then leaves nothing behind in $TMPDIR.
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if scratch_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="shardflow-")
             scratch_dir = Path(self._tmp.name)
         self._scratch = scratch_dir
         self._started = False
+        self._dispatch_soon = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -136,19 +138,13 @@ class WorkerPool:
                     self.dispatch()
                 return
             worker.kill()
-            target = self.spec.target
-            if report.outcome is Start.FATAL:
-                raise WorkerStartError(target, report.detail)
-            if report.outcome is Start.TIMED_OUT:
-                raise WorkerStartError(target, (
-                    f"a worker was not ready {self.startup_timeout:g} s after it started "
-                    "(does importing the workflow hang in a worker process? see "
-                    "--startup-timeout)"))
+            if report.outcome is not Start.EXITED:  # FATAL or TIMED_OUT: no use trying again
+                raise WorkerStartError(self.spec.target, report.detail)
             failures += 1
             self.start_failures += 1
             if failures >= self.start_attempts:
-                raise WorkerStartError(target, f"{failures} workers in a row died during "
-                                       f"start-up (the last {report.detail})")
+                raise WorkerStartError(self.spec.target, f"{failures} workers in a row died "
+                                       f"during start-up (the last {report.detail})")
 
     async def _spawn(self, slot: int) -> WorkerProcess:
         self._incarnation += 1
@@ -157,8 +153,11 @@ class WorkerPool:
         spec = replace(self.spec, watchdog_file=watchdog_file).to_dict()
         worker = await launch(slot, spec, watchdog_file)
         self._workers[slot] = worker
-        timer = self.clock.call_later(self.startup_timeout, lambda: worker.settle_start(
-            StartReport(Start.TIMED_OUT)))
+        timed_out = StartReport(Start.TIMED_OUT, (
+            f"a worker was not ready {self.startup_timeout:g} s after it started (does "
+            "importing the workflow hang in a worker process? see --startup-timeout)"))
+        timer = self.clock.call_later(self.startup_timeout,
+                                      lambda: worker.settle_start(timed_out))
         worker.started.add_done_callback(lambda _: timer.cancel())
         loop = asyncio.get_running_loop()
         worker.reader_task = loop.create_task(self._read(worker, incarnation))
@@ -191,14 +190,8 @@ class WorkerPool:
         if self._watch_task is not None:
             self._watch_task.cancel()
         for worker in self._workers:
-            if worker is None:
-                continue
-            worker.stopping = True
-            if kill or not worker.running:
-                worker.kill()
-            else:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    worker.writer.write(p.frame(p.STOP, b""))
+            if worker is not None:
+                worker.stop(kill=kill or not worker.running)
         tasks = [w.reader_task for w in self._workers if w and w.reader_task]
         if tasks:
             await asyncio.wait(tasks)
@@ -216,8 +209,15 @@ class WorkerPool:
 
     # -- sending ------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
-        """Queue one job (the embedding API) and send it as soon as a worker has room."""
+        """Queue one job (the embedding API) and send it as soon as a worker has room.
+        Submissions of one loop iteration go out together, in batches, not one frame each."""
         self.feed.put(job)
+        if not self._dispatch_soon:
+            self._dispatch_soon = True
+            asyncio.get_running_loop().call_soon(self._dispatch_now)
+
+    def _dispatch_now(self) -> None:
+        self._dispatch_soon = False
         self.dispatch()
 
     def dispatch(self) -> None:
@@ -387,9 +387,8 @@ class WorkerPool:
             self.feed.requeue(job)
         self._suspects.extend(decision.suspects)
         if decision.failed:
-            jobs = [f.job for f in decision.failed]
-            lines = [lost_line(f.job.id, f.job.line, f.error_type, f.message,
-                               f.job.attempt - 1, f.step) for f in decision.failed]
-            self._deliver(jobs, [[j.seq, int(Status.FAILED), 0.0, len(line)]
-                                 for j, line in zip(jobs, lines, strict=True)], lines)
+            lines = [failure.result_line() for failure in decision.failed]
+            self._deliver([f.job for f in decision.failed],
+                          [[f.job.seq, _FAILED, 0.0, len(line)]
+                           for f, line in zip(decision.failed, lines, strict=True)], lines)
             self._settle()

@@ -9,7 +9,7 @@
   ``max_crashes`` workers is failed with ``WorkerLost``.
 
 No processes, files or clocks here: :func:`decide` maps its arguments to a :class:`Decision`
-and the pool carries it out.
+and the pool carries it out (a :class:`Failure` encodes its own result line when asked).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shardflow.batch.jobs import Job
+from shardflow.engine.results import lost_line
 from shardflow.errors import HARD_TIMEOUT, WORKER_LOST
 
 
@@ -48,6 +49,12 @@ class Failure:
     error_type: str
     message: str
     step: str | None = None
+
+    def result_line(self) -> bytes:
+        """The instance's output line: failed, its input as context, this error."""
+        job = self.job
+        return lost_line(job.id, job.line, self.error_type, self.message, job.attempt - 1,
+                         self.step)
 
 
 @dataclass(frozen=True, slots=True)

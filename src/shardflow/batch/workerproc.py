@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from shardflow.batch import protocol as p
 from shardflow.batch.jobs import Job
 
 SPEC_ENV = "SHARDFLOW_WORKER_SPEC"
@@ -58,6 +59,15 @@ class WorkerProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def stop(self, *, kill: bool) -> None:
+        """Ask the worker to finish what it has in flight and exit, or kill it."""
+        self.stopping = True
+        if kill:
+            self.kill()
+        else:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self.writer.write(p.frame(p.STOP, b""))
 
     def kill(self) -> None:
         if self.process.returncode is None:

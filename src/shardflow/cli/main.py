@@ -65,6 +65,8 @@ def _load(target: str) -> Any:
 @click.option("--rate-limit", "rate_flags", multiple=True, help="Rate limit NAME=RATE (100/s).")
 @click.option("--hard-timeout", type=float, default=None,
               help="Kill a worker whose event loop is blocked this long (seconds).")
+@click.option("--startup-timeout", type=float, default=None,
+              help="Seconds a worker may take to load the workflow (default 60).")
 @click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
 @click.option("--run-dir", default=None,
@@ -78,7 +80,8 @@ def _load(target: str) -> Any:
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
         generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
-        rate_flags: tuple[str, ...], hard_timeout: float | None, summary_json: str | None,
+        rate_flags: tuple[str, ...], hard_timeout: float | None, startup_timeout: float | None,
+        summary_json: str | None,
         progress: bool, run_dir: str | None, resume_dir: str | None, grace_seconds: float,
         no_journal: bool) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input."""
@@ -93,6 +96,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     config = load_config(config_path) if config_path else RunConfig()
     config = config.merged(
         workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
+        startup_timeout=startup_timeout,
         limits=parse_limit_flags(limit_flags, "limits") or None,
         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
     )

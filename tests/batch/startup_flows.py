@@ -1,0 +1,44 @@
+"""A workflow module whose import misbehaves in worker processes only (the coordinator,
+which imports it too, is unaffected): ``SHARDFLOW_STARTUP`` picks how.
+
+* ``signal-then-block``: the first ``SHARDFLOW_STARTUP_KILLS`` workers to import it each
+  write ``<pid>\\n`` to ``start.fifo`` in the test directory and block until killed;
+* ``hang``: every worker blocks on import forever;
+* ``crash``: every worker exits with code 3 on import.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from flows_core import counted
+
+IN_WORKER = "SHARDFLOW_WORKER_SPEC" in os.environ
+
+
+def _signal_then_block(directory: Path, kills: int) -> None:
+    for i in range(kills):
+        try:
+            fd = os.open(directory / f"start-{i}.marker", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        with open(directory / "start.fifo", "w") as fifo:
+            fifo.write(f"{os.getpid()}\n")
+        threading.Event().wait()  # until the test kills this worker
+    return
+
+
+if IN_WORKER:
+    mode = os.environ.get("SHARDFLOW_STARTUP", "")
+    if mode == "signal-then-block":
+        _signal_then_block(Path(os.environ["SHARDFLOW_TEST_DIR"]),
+                           int(os.environ.get("SHARDFLOW_STARTUP_KILLS", "3")))
+    elif mode == "hang":
+        threading.Event().wait()
+    elif mode == "crash":
+        os._exit(3)
+
+workflow = counted
