@@ -52,7 +52,16 @@ class CountRuns(BaseMachineStep):
 counted = _one_step("counted", CountRuns())
 
 
-def runs_log(directory: Path) -> list[int]:
-    """The ids ``counted`` executed, once per execution."""
-    path = directory / "runs.log"
-    return [int(line) for line in path.read_text().split()] if path.exists() else []
+class BlockLoop(BaseMachineStep):
+    """Instance 3 blocks its worker's event loop (``time.sleep``), which only the worker's
+    watchdog can end."""
+
+    name = "block"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if context.get("id") == 3:
+            time.sleep(60)  # noqa: ASYNC251 - blocking the loop is the point
+        return {"ok": True}
+
+
+blocking = _one_step("blocking", BlockLoop())

@@ -3,7 +3,7 @@ which imports it too, is unaffected): ``SHARDFLOW_STARTUP`` picks how.
 
 * ``signal-then-block``: the first ``SHARDFLOW_STARTUP_KILLS`` workers to import it each
   write ``<pid>\\n`` to ``start.fifo`` in the test directory and block until killed;
-* ``hang``: every worker blocks on import forever;
+* ``hang``: every worker writes its pid to ``hung.pid`` and blocks on import forever;
 * ``crash``: every worker exits with code 3 on import.
 """
 
@@ -28,7 +28,6 @@ def _signal_then_block(directory: Path, kills: int) -> None:
         with open(directory / "start.fifo", "w") as fifo:
             fifo.write(f"{os.getpid()}\n")
         threading.Event().wait()  # until the test kills this worker
-    return
 
 
 if IN_WORKER:
@@ -37,6 +36,7 @@ if IN_WORKER:
         _signal_then_block(Path(os.environ["SHARDFLOW_TEST_DIR"]),
                            int(os.environ.get("SHARDFLOW_STARTUP_KILLS", "3")))
     elif mode == "hang":
+        (Path(os.environ["SHARDFLOW_TEST_DIR"]) / "hung.pid").write_text(str(os.getpid()))
         threading.Event().wait()
     elif mode == "crash":
         os._exit(3)
