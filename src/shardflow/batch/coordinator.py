@@ -20,6 +20,7 @@ Nothing is re-run because of either; ``resume`` continues the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import signal
 import sqlite3
@@ -27,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
@@ -119,6 +120,8 @@ class Coordinator:
             await pool.start()
             self.stats.ready_at = time.monotonic()
             await _first(pool.wait_idle(), self._stop_now.wait())
+        except _JournalFailed:
+            pass  # the pool stopped dispatching the moment the listener raised it
         finally:
             if self._grace is not None:
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -126,7 +129,8 @@ class Coordinator:
             ticker.cancel()
             await pool.close(kill=self._stop_now.is_set())
             self.stats.finish(pool.step_stats)
-            self.on_settled()
+            with contextlib.suppress(_JournalFailed):
+                self.on_settled()
         if self.progress is not None:
             self.progress(self.stats, 0)
         return RunOutcome(self.stats, pool.restarts, sum(pool.cpu_seconds.values()),
@@ -174,37 +178,33 @@ class Coordinator:
             return  # not journalled: they run again on resume
         if self._one_by_one:
             for job, row, line in zip(jobs, rows, lines, strict=True):
-                if not self._one(job, row[1], row[2], line):
-                    return
+                self._one(job, row[1], row[2], line)
             return
         if self.ledger is not None:
             try:
                 self.ledger.record_batch(jobs, rows, lines)
             except _STORE_ERRORS as exc:
                 self._journal_failed(exc)
-                return
         self.stats.add_batch(rows)
         if self.output_error is None:
             self._pending += lines
 
-    def _one(self, job: Job, status: int, duration_ms: float, line: bytes) -> bool:
+    def _one(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
         resumed_id = self._resumed_ids.get(job.seq)
         if self.ledger is not None:
             try:
                 self.ledger.record(job.seq, status, line, resumed_id)
             except _STORE_ERRORS as exc:
                 self._journal_failed(exc)
-                return False
         self.stats.add(status, duration_ms)
         if resumed_id is not None and status != _WAITING:
             self._resumed_finished += 1
         if self.output_error is not None:
-            return True
+            return
         if self._reorder is None or resumed_id is not None:
             self._pending.append(line)
         else:
             self._pending += self._reorder.push(job.seq, line)
-        return True
 
     def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
         if self.ledger is None or self.journal_error is not None:
@@ -223,7 +223,6 @@ class Coordinator:
                 self.ledger.flush()
             except _STORE_ERRORS as exc:
                 self._journal_failed(exc)
-                return
         if self.output_error is not None:
             return
         pending, self._pending = self._pending, []
@@ -240,12 +239,12 @@ class Coordinator:
         if self._feed is not None:
             self._feed.stop()
 
-    def _journal_failed(self, exc: Exception, path: str | None = None) -> None:
+    def _journal_failed(self, exc: Exception, path: str | None = None) -> NoReturn:
+        """Record the failure and stop the pool at once: raised from a listener method, the
+        error makes the pool stop dispatching and kill its workers (see ``WorkerPool``)."""
         self.journal_error = RunIOError(path or self._journal_name(), exc)
         self._pending = []
-        if self._feed is not None:
-            self._feed.stop()
-        self._stop_now.set()
+        raise _JournalFailed from exc
 
     def _journal_name(self) -> str:
         journal = self.ledger.journal if self.ledger is not None else None
@@ -257,6 +256,10 @@ class Coordinator:
         while True:
             await asyncio.sleep(0.25)
             self.progress(self.stats, pool.in_flight)
+
+
+class _JournalFailed(Exception):
+    """Raised through the pool when the journal cannot be written: the run stops at once."""
 
 
 def _sink_name(sink: Sink) -> str:
