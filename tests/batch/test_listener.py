@@ -19,6 +19,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
+from shardflow.engine.results import Status, invalid_line, parse_line
 from shardflow.store.journal import FileJournal
 from support.e2e import write_jsonl
 
@@ -190,3 +191,52 @@ def test_output_closed_by_its_reader_ends_the_run_without_running_anything_twice
     runs = _runs(test_dir)
     assert len(runs) == len(set(runs)), "an instance ran twice"
     assert len(runs) < 20_000, "input kept being read after the output closed"
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.rows: dict[int, list[Any]] = {}
+        self.lines: dict[int, bytes] = {}
+        self.settled = 0
+
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        for job, row, line in zip(jobs, rows, lines, strict=True):
+            assert job.seq == row[0] and job.seq not in self.rows
+            self.rows[job.seq] = row
+            self.lines[job.seq] = line
+
+    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
+        pass
+
+    def on_settled(self) -> None:
+        self.settled += 1
+
+
+def test_pre_answered_jobs_reach_the_listener_without_a_worker(run: Any, test_dir: Path) -> None:
+    invalid = int(Status.INVALID_INPUT)
+
+    def jobs() -> Iterator[Job]:
+        for i in range(100):
+            if i % 10 == 3:
+                yield Job(i, i, b"", answer=(invalid, invalid_line(i, "bad", "in.jsonl", i + 1)))
+            else:
+                yield Job(i, i, b'{"id":%d}' % i)
+
+    listener = _Collect()
+
+    async def main() -> None:
+        pool = WorkerPool(WorkerSpec(COUNTED, max_in_flight=20), 2, Feed(jobs()), listener)
+        try:
+            await pool.start()
+            await pool.wait_idle()
+        finally:
+            await pool.close()
+
+    run(main())
+    assert sorted(listener.rows) == list(range(100))
+    answered = {seq for seq, row in listener.rows.items() if row[1] == invalid}
+    assert answered == {i for i in range(100) if i % 10 == 3}
+    assert parse_line(listener.lines[13])["error"]["line"] == 14
+    assert sorted(_runs(test_dir)) == sorted(set(range(100)) - answered), \
+        "pre-answered jobs never reach a worker"
+    assert listener.settled > 0
