@@ -4,6 +4,7 @@ while starting stops the run after a bounded number of attempts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shardflow._clock import FakeClock
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
@@ -89,6 +91,29 @@ def test_a_worker_that_always_dies_while_starting_stops_the_pool(
 
     pool = run(main())
     assert pool.start_failures == 2
+
+
+def test_start_up_timeout_runs_on_the_pools_clock(run: Any, test_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARDFLOW_STARTUP", "hang")
+    clock = FakeClock()
+
+    async def main() -> None:
+        pool = WorkerPool(WorkerSpec(TARGET), 1, Feed(iter([])), _Listener(),
+                          startup_timeout=600.0, clock=clock)
+        starting = asyncio.ensure_future(pool.start())
+        try:
+            await clock.wait_for_timers(1)  # the worker is starting, its deadline is set
+            clock.advance(599.9)
+            assert clock.pending_timers == 1, "the deadline has not fired early"
+            clock.advance(0.1)
+            assert clock.pending_timers == 0
+            with pytest.raises(WorkerStartError, match="not ready 600 s after it started"):
+                await starting
+        finally:
+            await pool.close()
+
+    run(main())
 
 
 class _Listener:
