@@ -153,6 +153,9 @@ class _RaisingListener:
     def on_settled(self) -> None:
         pass
 
+    def on_stopped(self, error: BaseException) -> None:
+        pass
+
 
 def test_a_listener_error_stops_the_pool_and_is_not_a_worker_death(run: Any,
                                                                    test_dir: Path) -> None:
@@ -214,6 +217,9 @@ class _Collect:
 
     def on_settled(self) -> None:
         self.settled += 1
+
+    def on_stopped(self, error: BaseException) -> None:
+        pass
 
 
 def test_pre_answered_jobs_reach_the_listener_without_a_worker(run: Any, test_dir: Path) -> None:

@@ -32,6 +32,9 @@ class _Collect:
     def on_settled(self) -> None:
         pass
 
+    def on_stopped(self, error: BaseException) -> None:
+        pass
+
 
 def test_watchdog_reports_go_to_the_scratch_dir(run: Any, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:

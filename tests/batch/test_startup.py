@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shardflow._clock import FakeClock
+from shardflow.batch.executor import BatchExecutor
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
@@ -116,6 +117,27 @@ def test_start_up_timeout_runs_on_the_pools_clock(run: Any, test_dir: Path,
     run(main())
 
 
+def test_submissions_fail_when_no_worker_can_start_again(run: Any, test_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedding API never leaves a submission waiting forever."""
+    monkeypatch.setenv("SHARDFLOW_STARTUP", "only-once")
+    target = TARGET.replace(":workflow", ":killer")
+
+    async def main() -> None:
+        with pytest.raises(WorkerStartError):
+            async with BatchExecutor(target, workers=1) as ex:
+                pending = [asyncio.ensure_future(ex.submit({"id": i})) for i in range(10)]
+                await asyncio.wait(pending)
+        for i, future in enumerate(pending):  # each answered: a result, or the error
+            if future.exception() is None:
+                assert i != 5 and future.result().status == "completed"
+            else:
+                assert isinstance(future.exception(), WorkerStartError)
+        assert isinstance(pending[5].exception(), WorkerStartError)
+
+    run(main())
+
+
 class _Listener:
     def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         raise AssertionError("nothing runs")
@@ -124,4 +146,7 @@ class _Listener:
         pass
 
     def on_settled(self) -> None:
+        pass
+
+    def on_stopped(self, error: BaseException) -> None:
         pass

@@ -233,6 +233,9 @@ class Coordinator:
         except OSError as exc:
             self._output_failed(exc)
 
+    def on_stopped(self, error: BaseException) -> None:
+        """Nothing to do: :meth:`WorkerPool.wait_idle` raises ``error`` in :meth:`run`."""
+
     def _output_failed(self, exc: OSError) -> None:
         self.output_error = RunIOError(self.output_name, exc)
         self._pending = []

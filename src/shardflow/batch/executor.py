@@ -142,9 +142,18 @@ class BatchExecutor:
     def on_settled(self) -> None:
         """Futures are resolved as results arrive: nothing to flush."""
 
+    def on_stopped(self, error: BaseException) -> None:
+        """The pool cannot go on: every submission still waiting fails with ``error``."""
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            if not future.done():
+                future.set_exception(error)
+
     def _enqueue(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
         if self._pool is None:
             raise ShardflowError("BatchExecutor is not running; use 'async with BatchExecutor(...)'")
+        if self._pool.error is not None:
+            raise self._pool.error
         if not isinstance(data, Mapping):
             raise TypeError(f"an instance's input must be a mapping, got {type(data).__name__}")
         seq = next(self._seq)

@@ -33,3 +33,8 @@ class ResultListener(Protocol):
     def on_settled(self) -> None:
         """The end of one frame's worth of results: make what was delivered durable."""
         ...
+
+    def on_stopped(self, error: BaseException) -> None:
+        """The pool stopped because of ``error`` (workers cannot start again, or a listener
+        method raised): no more results will come for the jobs still in flight."""
+        ...

@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import orjson
 
@@ -45,6 +46,7 @@ from shardflow.errors import WorkerStartError
 __all__ = ["WorkerPool", "WorkerStartError"]
 
 _FAILED = int(Status.FAILED)
+P = ParamSpec("P")
 
 
 class WorkerPool:
@@ -75,7 +77,7 @@ class WorkerPool:
         self.startup_timeout = startup_timeout
         self.start_attempts = max(1, start_attempts)
         self.clock = clock or LoopClock()
-        self.arbiter = (Arbiter(spec.limits, spec.rate_limits, self._send_grants, self.clock)
+        self.arbiter = (Arbiter(spec.limits, spec.rate_limits, WorkerProcess.grant, self.clock)
                         if spec.limits or spec.rate_limits else None)
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
         self.cpu_seconds: dict[tuple[int, int], float] = {}
@@ -179,6 +181,11 @@ class WorkerPool:
                 and not any(w and w.inflight for w in self._workers))
 
     @property
+    def error(self) -> BaseException | None:
+        """What stopped the pool, if something did (it takes no more work then)."""
+        return self._fatal
+
+    @property
     def in_flight(self) -> int:
         return sum(len(w.inflight) for w in self._workers if w)
 
@@ -259,10 +266,6 @@ class WorkerPool:
             self._deliver([job for job, _ in answered], rows, [line for _, (_, line) in answered])
             self._settle()
 
-    def _send_grants(self, worker: Any, rids: list[int]) -> None:
-        if not worker.dead and not worker.writer.is_closing():
-            worker.writer.write(p.json_frame(p.GRANT, rids))
-
     # -- receiving ----------------------------------------------------------------------------
     async def _read(self, worker: WorkerProcess, incarnation: int) -> None:
         arbiter = self.arbiter
@@ -330,33 +333,30 @@ class WorkerPool:
         inflight = worker.inflight
         parked = [(inflight[seq], blob) for (seq, _), blob in zip(header, blobs, strict=True)
                   if seq in inflight]
-        if parked and self._fatal is None:
+        if parked:
+            self._tell(self.listener.on_parked, parked)
+
+    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        if jobs:
+            self._tell(self.listener.on_batch, jobs, rows, lines)
+
+    def _settle(self) -> None:
+        self._tell(self.listener.on_settled)
+
+    def _tell(self, method: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Call the listener, unless the pool has stopped; what it raises stops the pool."""
+        if self._fatal is None:
             try:
-                self.listener.on_parked(parked)
+                method(*args, **kwargs)
             except Exception as exc:
                 self._fail(exc)
 
-    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
-        if self._fatal is not None or not jobs:
-            return
-        try:
-            self.listener.on_batch(jobs, rows, lines)
-        except Exception as exc:
-            self._fail(exc)
-
-    def _settle(self) -> None:
-        if self._fatal is not None:
-            return
-        try:
-            self.listener.on_settled()
-        except Exception as exc:
-            self._fail(exc)
-
     def _fail(self, exc: BaseException) -> None:
         """Stop the pool: no more dispatch or delivery; ``wait_idle`` raises ``exc``."""
+        self._idle.set()
         if self._fatal is None:
             self._fatal = exc
-        self._idle.set()
+            self.listener.on_stopped(exc)
 
     async def _on_exit(self, worker: WorkerProcess) -> None:
         code = await worker.reap()

@@ -60,6 +60,11 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def grant(self, rids: list[int]) -> None:
+        """Send limit grants (the arbiter's sender); a worker gone gets nothing."""
+        if not self.dead and not self.writer.is_closing():
+            self.writer.write(p.json_frame(p.GRANT, rids))
+
     def stop(self, *, kill: bool) -> None:
         """Ask the worker to finish what it has in flight and exit, or kill it."""
         self.stopping = True
