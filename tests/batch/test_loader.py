@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 import shardflow
-from shardflow.batch.loader import load_workflow
+from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.errors import WorkflowLoadError
 
 SRC = str(Path(shardflow.__file__).resolve().parents[1])
@@ -167,7 +167,7 @@ def test_a_script_starting_a_batch_of_its_own_workflow_without_a_guard_is_refuse
     proc = run_script(script, markers)
     assert proc.returncode == 1
     assert (f"WorkflowLoadError: cannot load workflow '{script}:workflow': {script} line 19 "
-            "starts a batch") in proc.stderr
+            "calls run_batch() when the file is imported") in proc.stderr
     assert GUARD_ADVICE in proc.stderr and "move the workflow into a module" in proc.stderr
     assert len(list(markers.iterdir())) == 1  # no worker ever imported the script
 
@@ -175,6 +175,10 @@ def test_a_script_starting_a_batch_of_its_own_workflow_without_a_guard_is_refuse
 def test_a_guarded_script_runs_its_batch_and_workers_import_it_without_running_it(
         tmp_path: Path, markers: Path) -> None:
     script = write(tmp_path / "myscript.py", SCRIPT + """\
+    from shardflow.batch.executor import BatchExecutor
+
+    idle = BatchExecutor(workflow)  # made at import, never started: harmless in a worker
+
     if __name__ == "__main__":
         results = run_batch(workflow, [{"id": 1}, {"id": 2}], workers=2)
         print(sorted(r.status for r in results))
@@ -208,7 +212,7 @@ def test_a_script_target_that_runs_its_entry_point_at_import_is_refused_before_r
     assert list(markers.iterdir()) == []  # refused before the file ran at all
 
 
-def test_a_module_starting_a_batch_while_it_is_imported_is_refused(
+def test_a_module_target_starting_a_batch_when_imported_is_refused_before_it_runs(
         tmp_path: Path, markers: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path / "starts_batch_on_import.py", SCRIPT + """\
     results = run_batch(workflow, [{"id": 1}])
@@ -219,7 +223,57 @@ def test_a_module_starting_a_batch_while_it_is_imported_is_refused(
     with pytest.raises(WorkflowLoadError) as caught:
         load_workflow("starts_batch_on_import:workflow")
     assert caught.value.target == "starts_batch_on_import:workflow"
-    assert (f"importing it tries to start a batch ({tmp_path / 'starts_batch_on_import.py'} "
-            "line 19)") in caught.value.reason
+    assert caught.value.reason.startswith(
+        f"{tmp_path / 'starts_batch_on_import.py'} line 19 calls run_batch() when the file is imported")
     assert GUARD_ADVICE in caught.value.reason
-    sys.modules.pop("starts_batch_on_import", None)
+    assert list(markers.iterdir()) == []  # refused before the module ran
+    assert "starts_batch_on_import" not in sys.modules
+
+
+@pytest.mark.parametrize(("tail", "refused"), [
+    ('if __name__ == "__main__":\n    main()\n', None),
+    ('if "__main__" == __name__:\n    asyncio.run(main())\nelse:\n    pass\n', None),
+    ("def main():\n    asyncio.run(go())\n\nasync def go():\n    run_batch(workflow, [])\n", None),
+    ("executor = BatchExecutor(workflow)\nrunner = lambda: run_batch(workflow, [])\n", None),
+    ("print(run_batch(workflow, []))\n", (1, "run_batch")),
+    ("with open(__file__):\n    asyncio.run(main())\n", (2, "asyncio.run")),
+    ("class Service:\n    started = main()\n", (2, "main")),
+    ('if __name__ != "__main__":\n    uvloop.run(main())\n', (2, "uvloop.run")),
+])
+def test_entry_points_called_at_import_are_found_wherever_they_run(
+        tmp_path: Path, markers: Path, monkeypatch: pytest.MonkeyPatch, tail: str,
+        refused: tuple[int, str] | None) -> None:
+    """``refused``: (line of ``tail``, callee) of the entry point named in the refusal."""
+    monkeypatch.setenv("MARKERS", str(markers))
+    head = SCRIPT + """\
+    import asyncio
+    import uvloop
+    from shardflow.batch.executor import BatchExecutor
+
+
+    def main():
+        pass
+
+
+"""
+    path = tmp_path / "flow.py"
+    path.write_text(textwrap.dedent(head) + tail)
+    first_line_of_tail = len(textwrap.dedent(head).splitlines()) + 1
+    if refused is None:
+        assert load_workflow(f"{path}:workflow").name == "s"
+        return
+    line, call = refused[0] + first_line_of_tail - 1, refused[1]
+    with pytest.raises(WorkflowLoadError) as caught:
+        load_workflow(f"{path}:workflow")
+    assert caught.value.reason.startswith(f"{path} line {line} calls {call}() when the file is imported")
+
+
+def test_a_workflow_loaded_from_a_file_is_referred_to_by_that_file(
+        tmp_path: Path, markers: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``BatchExecutor(workflow)`` hands its workers for a workflow loaded by path: the
+    path, which they can import, not the module name the loader made up for it."""
+    monkeypatch.setenv("MARKERS", str(markers))
+    path = write(tmp_path / "by_path.py", SCRIPT)
+    definition = load_workflow(f"{path}:workflow")
+    assert reference_of(definition) == f"{path}:workflow"
+    assert load_workflow(reference_of(definition)) is definition
