@@ -180,6 +180,8 @@ def _mermaid_edge_label(label: str) -> str:
 
 
 def to_mermaid(defn: WorkflowDefinition) -> str:
+    """A Mermaid flowchart: groups as subgraphs, callbacks as stadiums after every branch,
+    human steps as parallelograms of class ``human``."""
     diagram = _Diagram.of(defn)
     ids = diagram.ids(_mermaid_reserved)
     lines = ["flowchart TD"]
@@ -241,6 +243,9 @@ def _exit(item: _Item) -> _Leaf:
 
 
 def to_dot(defn: WorkflowDefinition) -> str:
+    """Graphviz DOT: groups as clusters (edges into and out of a group are clipped at its box),
+    callbacks as rounded boxes after every branch, human steps as parallelograms of class
+    ``human`` (a class attribute reaches SVG output)."""
     diagram = _Diagram.of(defn)
     ids = diagram.ids(_dot_reserved)
     lines = [f"digraph {_dot_string(defn.name)} {{", "    rankdir=TB;", "    compound=true;"]
