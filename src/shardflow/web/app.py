@@ -50,7 +50,7 @@ def is_loopback(host: str) -> bool:
 
 @get("/", include_in_schema=False)
 async def index() -> File:
-    return File(STATIC / "index.html", content_disposition_type="inline")
+    return File(STATIC / "index.html", content_disposition_type="inline", media_type="text/html")
 
 
 def create_app(config: ServeConfig, resumer: Resumer | None = None) -> Litestar:
