@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +44,17 @@ def env() -> dict[str, str]:
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
-def approvals_run(base: Path, n: int = 3, name: str = "run") -> tuple[Path, Path]:
-    """A real batch run of the guide's approvals: ``n`` instances waiting, 3 tasks each.
-    Runs with ``base`` as working directory, so ``.shardflow/`` stays inside it."""
-    run_dir, output = base / name, base / f"{name}-out.jsonl"
+def approvals_run(base: Path, n: int = 3, name: str | None = "run") -> tuple[Path, Path]:
+    """A real batch run of the guide's approvals: ``n`` instances waiting, 3 tasks each, in
+    ``base/name`` (``None``: the default ``.shardflow/runs/<run-id>``). Runs with ``base`` as
+    working directory, so ``.shardflow/`` stays inside it."""
+    output = base / f"{name or 'default'}-out.jsonl"
+    where = ["--run-dir", str(base / name)] if name else []
     subprocess.run([sys.executable, "-m", "shardflow", "run",
-                    "shardflow.examples.approvals:workflow", "--generate", str(n),
-                    "--run-dir", str(run_dir), "--output", str(output), "--no-progress",
-                    "--workers", "1"], cwd=base, env=env(), check=True, capture_output=True,
-                   timeout=60)
+                    "shardflow.examples.approvals:workflow", "--generate", str(n), *where,
+                    "--output", str(output), "--no-progress", "--workers", "1"],
+                   cwd=base, env=env(), check=True, capture_output=True, timeout=60)
+    run_dir = base / name if name else Path((base / ".shardflow" / "last-run").read_text().strip())
     return run_dir, output
 
 
@@ -95,3 +99,42 @@ class Api:
 def output_records(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
+
+
+class Server:
+    """``shardflow tasks serve`` as a real process in its own process group, on a free port
+    (``--port 0``); its start-up lines give the URL. Stop it with :meth:`stop`."""
+
+    def __init__(self, run_dirs: list[Path], *args: str, cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shardflow", "tasks", "serve", *map(str, run_dirs),
+             "--port", "0", *args],
+            cwd=cwd, env=env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        assert self.process.stderr is not None
+        self.lines: list[str] = []
+        for line in self.process.stderr:  # blocks until the server prints (or dies)
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("open "):
+                break
+        else:
+            raise AssertionError(f"server did not start: {self.lines}")
+        self.url = self.lines[-1].removeprefix("open ")
+        self.base = self.url.split("/?")[0].rstrip("/")
+        self.token = self.url.split("token=")[1] if "token=" in self.url else None
+        self._drain = threading.Thread(target=self._read_rest, daemon=True)
+        self._drain.start()
+
+    def _read_rest(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._drain.join(timeout=30)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        return code

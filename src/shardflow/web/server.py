@@ -39,12 +39,11 @@ def url(config: ServeConfig) -> str:
 
 def serve(config: ServeConfig, announce: Callable[[str], None]) -> None:
     """Serve until interrupted; ``announce`` prints the start-up lines."""
-    sock = bind(config.host, config.port)
-    config = replace(config, port=sock.getsockname()[1])
-    app: Litestar = create_app(config)
-    announce(f"shardflow inbox for {config.user}, runs: {', '.join(app.state.runs)}")
-    announce(f"open {url(config)}")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on"))
-    with sock:
+    with bind(config.host, config.port) as sock:
+        config = replace(config, port=sock.getsockname()[1])
+        app: Litestar = create_app(config)
+        announce(f"shardflow inbox for {config.user}, runs: {', '.join(app.state.runs)}")
+        announce(f"open {url(config)}")
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                               lifespan="on"))
         server.run(sockets=[sock])
