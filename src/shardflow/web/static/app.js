@@ -300,7 +300,16 @@ async function render() {
   const onTask = parts[0] === "task" && parts.length === 3;
   $("inbox-view").hidden = onTask;
   $("task-view").hidden = !onTask;
-  if (onTask) { await loadTask(parts[1], parts[2]); return; }
+  if (onTask) {
+    current = null;  // never show (or submit) the previous task while this one loads
+    $("task-title").textContent = "Loading…";
+    $("task-meta").replaceChildren();
+    $("fields").replaceChildren();
+    $("form-status").textContent = "";
+    $("submit").disabled = true;
+    await loadTask(parts[1], parts[2]);
+    return;
+  }
   current = null;
   $("assignee").value = params.get("assignee") || "";
   await Promise.all([loadRuns(), loadTasks()]);

@@ -62,7 +62,7 @@ export class GeneratedForm {
 
   addField(parent, schema, path, pointer, label, required, kind) {
     const id = `f-${++serial}`;
-    const wrap = el("div", { class: "field", "data-pointer": pointer });
+    const wrap = el("div", { class: kind === "boolean" ? "field check" : "field", "data-pointer": pointer });
     const error = el("p", { class: "error", id: `${id}-error` });
     let input;
     if (kind === "enum") {
@@ -154,12 +154,10 @@ export class GeneratedForm {
   showViolations(violations) {
     this.clearErrors();
     const rest = [];
-    let first = null;
     for (const v of violations) {
       const field = this.fields.find((f) => f.pointer === v.pointer);
       if (field) {
         this.mark(field.error, field.input, v.message);
-        first ??= field.input;
         continue;
       }
       let pointer = v.pointer;
@@ -168,7 +166,8 @@ export class GeneratedForm {
       if (group) this.mark(group.error, null, v.pointer === pointer ? v.message : `${v.pointer}: ${v.message}`);
       else rest.push(v);
     }
-    if (first) first.focus();
+    const first = this.fields.find((f) => f.input.getAttribute("aria-invalid") === "true");
+    if (first) first.input.focus();  // the first invalid field in the form's order
     return rest;
   }
 }
