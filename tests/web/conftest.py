@@ -1,25 +1,29 @@
-"""Fixtures for the web inbox tests (skipped without the web extra)."""
+"""Fixtures for the web inbox tests. The web extra is imported only inside the fixture, so
+the tests that need it skip (``needs_web``) instead of failing collection without it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-pytest.importorskip("litestar", reason="the web extra is not installed: pip install 'shardflow[web]'")
-
-from litestar.testing import TestClient
-
-from shardflow.web.app import ServeConfig, create_app
-from shardflow.web.resumer import Resumer
 from web.inbox_helpers import TOKEN, Api
+
+if TYPE_CHECKING:
+    from litestar.testing import TestClient
+
+    from shardflow.web.resumer import Resumer
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Api]]:
     """``serve(run_dirs, **config)``: an app over those runs and a client logged in to it."""
+    from litestar.testing import TestClient
+
+    from shardflow.web.app import ServeConfig, create_app
+
     clients: list[TestClient[Any]] = []
 
     def start(run_dirs: list[Path], resumer: Resumer | None = None, login: bool = True,
@@ -37,4 +41,3 @@ def serve() -> Iterator[Callable[..., Api]]:
     yield start
     for client in clients:
         client.__exit__(None, None, None)
-

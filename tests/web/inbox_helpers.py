@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
 
-pytest.importorskip("litestar", reason="the web extra is not installed: pip install 'shardflow[web]'")
-
-from litestar.testing import TestClient
-
 from shardflow.model.tasks import HumanTask
 from shardflow.store.tasks import SQLiteTaskStore, WaitingInstance
+
+if TYPE_CHECKING:
+    from litestar.testing import TestClient
+
+needs_web = pytest.mark.skipif(
+    importlib.util.find_spec("litestar") is None or importlib.util.find_spec("uvicorn") is None,
+    reason="the web extra is not installed: pip install 'shardflow[web]'")
 
 TOKEN = "test-token-0123456789"
 SRC = Path(__file__).resolve().parents[2] / "src"

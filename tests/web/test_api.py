@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from shardflow.store.tasks import SQLiteTaskStore
-from web.inbox_helpers import ORDER_SCHEMA, TOKEN, Api, made_run
+from web.inbox_helpers import ORDER_SCHEMA, TOKEN, Api, made_run, needs_web
+
+pytestmark = needs_web
 
 SIMPLE = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
 
@@ -274,3 +276,7 @@ def test_the_page_and_its_files_are_served(tmp_path: Path, serve: Any) -> None:
         response = api.get(f"/static/{name}")
         assert response.status_code == 200 and kind in response.headers["content-type"]
     assert api.get("/static/../app.py").status_code == 404
+    for response in (page, api.get("/api/tasks")):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "no-referrer"

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from shardflow.store.tasks import SQLiteTaskStore
-from web.inbox_helpers import ORDER_SCHEMA, Server, approvals_run, made_run, output_records
+from web.inbox_helpers import ORDER_SCHEMA, Server, approvals_run, made_run, needs_web, output_records
 
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="Playwright is not installed: pip install playwright")
+
+pytestmark = needs_web
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from shardflow.web.resumer import Resumer, resume_command
-from web.inbox_helpers import approvals_run, env, output_records
+from web.inbox_helpers import approvals_run, env, needs_web, output_records
+
+pytestmark = needs_web
 
 APPROVE = {"legal_approval": {"approved": True, "concerns": "none"},
            "finance_approval": {"approved": True, "budget_code": "B-7"},

@@ -14,7 +14,7 @@ import orjson
 from click.testing import CliRunner
 
 from shardflow.cli.main import cli
-from web.inbox_helpers import Server, approvals_run, made_run
+from web.inbox_helpers import Server, approvals_run, made_run, needs_web
 
 
 def _invoke(*args: str) -> Any:
@@ -30,6 +30,7 @@ def test_without_the_web_extra_it_exits_2_with_the_install_command(monkeypatch: 
     assert "litestar" in result.output
 
 
+@needs_web
 def test_no_token_is_refused_off_loopback(tmp_path: Path) -> None:
     made_run(tmp_path / "r", [("1", "s", None, None)])
     result = _invoke(str(tmp_path / "r"), "--host", "0.0.0.0", "--no-token")
@@ -37,12 +38,14 @@ def test_no_token_is_refused_off_loopback(tmp_path: Path) -> None:
     assert "--no-token is only allowed on a loopback host" in result.output
 
 
+@needs_web
 def test_a_run_without_tasks_is_one_clear_error(tmp_path: Path) -> None:
     result = _invoke(str(tmp_path))
     assert result.exit_code == 2
     assert f"{tmp_path.resolve()} has no human tasks (no tasks.db)" in result.output
 
 
+@needs_web
 def test_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
     made_run(tmp_path / "r", [("1", "s", None, None)])
     with socket.socket() as busy:
@@ -65,6 +68,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, Any]:
         return exc.code, orjson.loads(exc.read())
 
 
+@needs_web
 def test_a_real_server_prints_its_url_and_token_and_stops_on_sigterm(tmp_path: Path) -> None:
     run_dir, _ = approvals_run(tmp_path)
     server = Server([run_dir], "--user", "dora", cwd=tmp_path)
@@ -81,6 +85,7 @@ def test_a_real_server_prints_its_url_and_token_and_stops_on_sigterm(tmp_path: P
     assert not [line for line in server.lines if "token=" in line][1:]  # printed once, not logged
 
 
+@needs_web
 def test_runs_default_to_the_ones_with_tasks_here(tmp_path: Path) -> None:
     first, _ = approvals_run(tmp_path, name=None)
     second, _ = approvals_run(tmp_path, name=None)
