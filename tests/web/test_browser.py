@@ -169,3 +169,24 @@ def test_the_generated_form_covers_numbers_enums_objects_and_json(tmp_path: Path
         store.close()
     assert data == {"approved": True, "amount": 12.5, "count": 3, "risk": "high",
                     "owner": {"name": "Ann", "a/b~c": "slash and tilde"}, "tags": ["a", "b"]}
+
+
+def test_a_task_taken_meanwhile_says_who_took_it(tmp_path: Path, page: Any) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean", "title": "OK?"}}}
+    made_run(tmp_path / "race", [("1", "check", None, schema)])
+    server = Server([tmp_path / "race"], cwd=tmp_path)
+    try:
+        page.goto(server.url)
+        page.locator("a.task-link").first.click()
+        page.get_by_label("OK?").check()
+        store = SQLiteTaskStore(tmp_path / "race" / "tasks.db")  # another browser, or the shell
+        try:
+            store.complete_task("race-t0", {"ok": False}, "frank")
+        finally:
+            store.close()
+        page.get_by_role("button", name="Complete task").click()
+        sync_api.expect(page.locator("#form-status")).to_have_text(
+            "This task was already completed by frank.")
+        sync_api.expect(page.get_by_role("button", name="Complete task")).to_be_disabled()
+    finally:
+        server.stop()

@@ -39,7 +39,7 @@ def _web() -> tuple[Any, Any]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0: any free port).")
-@click.option("--user", default=None, help="Who completes tasks (default: your login name).")
+@click.option("--user", default=None, help="Recorded as completed_by (default: your login name).")
 @click.option("--assignee-only", is_flag=True, help="Only tasks assigned to --user.")
 @click.option("--auto-resume", is_flag=True,
               help="Resume a run as soon as an instance has all its tasks done.")
@@ -48,8 +48,11 @@ def serve(run_dirs: tuple[str, ...], host: str, port: int, user: str | None,
           assignee_only: bool, auto_resume: bool, no_token: bool) -> None:
     """Serve the human tasks of RUN_DIRs (default: every run with tasks here) in the browser."""
     app, server = _web()
-    if no_token and not app.is_loopback(host):
-        raise click.UsageError(f"--no-token is only allowed on a loopback host, not {host!r}")
+    if not app.is_loopback(host):
+        if no_token:
+            raise click.UsageError(f"--no-token is only allowed on a loopback host, not {host!r}")
+        click.echo(f"shardflow: warning: listening on {host}, beyond this machine; anyone who "
+                   "can reach it and has the token can complete tasks (plain HTTP)", err=True)
     paths = [Path(d) for d in run_dirs] or [p for p in latest_run_dirs()
                                              if (p / "tasks.db").exists()]
     config = app.ServeConfig(
