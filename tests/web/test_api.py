@@ -85,7 +85,7 @@ def test_unknown_runs_tasks_and_path_tricks_get_404(tmp_path: Path, serve: Any) 
     api = serve([a])
     for path in ("/api/runs/a/tasks/nope", "/api/runs/zz/tasks/a-t0", "/api/runs/%2E%2E/tasks/a-t0",
                  "/api/runs/..%2F..%2Fetc/tasks/a-t0", "/api/runs/a%2F..%2Fb", "/api/runs/zz",
-                 "/api/nothing"):
+                 "/api/nothing", "/api/tasks?run=zz"):
         response = api.get(path)
         assert response.status_code == 404, path
         assert "Traceback" not in response.text
@@ -93,6 +93,7 @@ def test_unknown_runs_tasks_and_path_tricks_get_404(tmp_path: Path, serve: Any) 
         "no run named 'zz' is served here (served: a)"
     assert api.get("/api/runs/a/tasks/nope").json()["detail"] == "no human task 'nope'"
     assert api.post("/api/runs/%2E%2E/tasks/a-t0/complete", json={"ok": True}).status_code == 404
+    assert api.post("/api/runs/zz/resume").status_code == 404
 
 
 def test_completing_a_task_records_data_and_user_in_the_clis_store(tmp_path: Path,

@@ -188,5 +188,10 @@ def test_a_task_taken_meanwhile_says_who_took_it(tmp_path: Path, page: Any) -> N
         sync_api.expect(page.locator("#form-status")).to_have_text(
             "This task was already completed by frank.")
         sync_api.expect(page.get_by_role("button", name="Complete task")).to_be_disabled()
+        page.keyboard.press("Escape")
+        sync_api.expect(page.locator("#inbox-view")).to_be_visible()
+        _open_rows(page, 0)
+        page.locator("body").press("/")
+        sync_api.expect(page.locator("#assignee")).to_be_focused()
     finally:
         server.stop()

@@ -18,7 +18,8 @@ APPROVE = {"legal_approval": {"approved": True, "concerns": "none"},
 
 
 def _complete_instance(api: Any, instance: str) -> list[dict[str, Any]]:
-    tasks = [t for t in api.get("/api/tasks?run=run").json()["tasks"] if t["instance_id"] == instance]
+    tasks = [t for t in api.get("/api/tasks?run=run").json()["tasks"]
+             if str(t["instance_id"]) == instance]
     replies = []
     for task in tasks:
         response = api.post(f"/api/runs/run/tasks/{task['id']}/complete", json=APPROVE[task["step"]])
