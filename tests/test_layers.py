@@ -16,6 +16,7 @@ LAYERS = {
     "engine": 4,
     "batch": 5,
     "cli": 6,
+    "web": 7,
     "__init__": 7, "__main__": 7,
     "examples": 8,  # written as users write workflows: against the public facade
 }

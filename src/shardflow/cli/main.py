@@ -15,7 +15,7 @@ import click
 import orjson
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
-from shardflow.batch.loader import load_workflow
+from shardflow.batch.loader import load_workflow, use_app_dir
 from shardflow.errors import ShardflowError, WorkflowValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +44,19 @@ def cli(debug: bool) -> None:
     """shardflow: run workflows of async steps, by the million, across processes."""
 
 
+# -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
+def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    use_app_dir(value)
+    return value
+
+
+app_dir_option = click.option(
+    "--app-dir", default=".", show_default="the current directory", is_eager=True,
+    expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
+    help="Import module:attribute targets from this directory first (workers too).")
+# ---------------------------------------------------------------------------------------------
+
+
 def _load(target: str) -> Any:
     definition = load_workflow(target)
     definition.check()
@@ -52,6 +65,7 @@ def _load(target: str) -> Any:
 
 @cli.command()
 @click.argument("target")
+@app_dir_option
 @click.option("--input", "input_path", default=None, help="JSONL (or .csv/.json) input; - for stdin.")
 @click.option("--output", "output_path", default="-", show_default=True, help="JSONL results; - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default=None,
@@ -110,6 +124,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
 
 @cli.command()
 @click.argument("run_dir")
+@app_dir_option
 @click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
 @click.option("--grace-seconds", type=float, default=10.0, show_default=True,
@@ -131,6 +146,7 @@ cli.add_command(tasks)
 
 @cli.command()
 @click.argument("target")
+@app_dir_option
 def validate(target: str) -> None:
     """List every problem of the workflow TARGET (exit 1 if there are any)."""
     definition = load_workflow(target)
@@ -145,6 +161,7 @@ def validate(target: str) -> None:
 
 @cli.command()
 @click.argument("target")
+@app_dir_option
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
 def graph(target: str, fmt: str) -> None:
     """Print the graph of the workflow TARGET as Mermaid or DOT."""
