@@ -1,8 +1,9 @@
 """BatchExecutor: the batch executor as a job processor inside an asyncio service.
 
     async with BatchExecutor("myapp.flows:workflow", workers=4) as ex:
-        result = await ex.submit({"id": 1, "email": "a@example.com"})
-        async for result in ex.map(records):
+        futures = [ex.submit(job) for job in jobs]        # returned at once, like Ray/Dask
+        results = await asyncio.gather(*futures)          # all run concurrently
+        async for result in ex.map(records):              # bounded streaming
             ...
 
 Each submission runs in a worker process; results come back as :class:`BatchResult`.
@@ -91,6 +92,7 @@ class BatchExecutor:
         self._futures: dict[int, asyncio.Future[BatchResult]] = {}
         self._feed = Feed()
         self._pool: WorkerPool | None = None
+        self._closed = False
 
     async def __aenter__(self) -> BatchExecutor:
         self.definition.check()
@@ -113,6 +115,7 @@ class BatchExecutor:
         pool = self._pool
         if pool is None:
             return
+        self._closed = True
         self._feed.close()
         try:
             if exc_type is None:
@@ -149,7 +152,12 @@ class BatchExecutor:
             if not future.done():
                 future.set_exception(error)
 
-    def _enqueue(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
+    def submit(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
+        """Queue one instance and return the future of its result at once (as
+        ``concurrent.futures``, Dask and Ray do): ``await`` it for the :class:`BatchResult`.
+        Submissions made in one loop iteration travel to the workers as one batch."""
+        if self._closed:
+            raise ShardflowError("BatchExecutor is closed: submit inside its 'async with' block")
         if self._pool is None:
             raise ShardflowError("BatchExecutor is not running; use 'async with BatchExecutor(...)'")
         if self._pool.error is not None:
@@ -165,10 +173,6 @@ class BatchExecutor:
         self._futures[seq] = future
         self._pool.submit(Job(seq, data.get("id", seq), line))
         return future
-
-    async def submit(self, data: Mapping[str, Any]) -> BatchResult:
-        """Run one instance in a worker and return its result."""
-        return await self._enqueue(data)
 
     async def map(self, inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
                   *, ordered: bool = True, window: int | None = None) -> AsyncIterator[BatchResult]:
@@ -186,7 +190,7 @@ class BatchExecutor:
             return future.result()
 
         async for data in _aiter(inputs):
-            future = self._enqueue(data)
+            future = self.submit(data)
             if not ordered:
                 future.add_done_callback(finished.put_nowait)
             pending.append(future)
@@ -207,8 +211,19 @@ async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any
 
 def run_batch(workflow: WorkflowDefinition | str, inputs: Iterable[Mapping[str, Any]],
               **options: Any) -> list[BatchResult]:
-    """Synchronous convenience: run every input and return the results in input order."""
+    """Synchronous convenience: run every input and return the results in input order.
+    It runs its own event loop, so it cannot be called from a running one (a Jupyter cell,
+    an asyncio service): use ``async with BatchExecutor(...)`` there."""
     import uvloop
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise ShardflowError("run_batch() cannot run inside a running event loop; there, use "
+                             "'async with BatchExecutor(workflow) as ex: await ex.submit(...)' "
+                             "or 'async for result in ex.map(inputs)'")
 
     async def collect() -> list[BatchResult]:
         async with BatchExecutor(workflow, **options) as executor:
