@@ -17,8 +17,9 @@ LAYERS = {
     "batch": 5,
     "run": 6,
     "cli": 7,
-    "__init__": 8, "__main__": 8,
-    "examples": 9,  # written as users write workflows: against the public facade
+    "web": 8,
+    "__init__": 9, "__main__": 9,
+    "examples": 10,  # written as users write workflows: against the public facade
 }
 
 

@@ -5,6 +5,8 @@ Define workflows as graphs of async steps and run them in process with
 executor (``shardflow run`` or :class:`BatchExecutor`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from shardflow._clock import Clock, FakeClock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
@@ -37,10 +39,27 @@ from shardflow.model.tasks import HumanTask
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from shardflow.batch.executor import BatchExecutor, BatchResult, run_batch
+
+_LAZY = {"BatchExecutor", "BatchResult", "run_batch"}
+"""Names of the batch layer, imported on first use: ``import shardflow`` for an in-process
+workflow need not load the process pool, the coordinator and their imports (~50 ms)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from shardflow.batch import executor
+
+        return getattr(executor, name)
+    raise AttributeError(f"module 'shardflow' has no attribute {name!r}")
+
 __all__ = [
     "BaseHumanStep",
     "BaseMachineStep",
     "BaseStep",
+    "BatchExecutor",
+    "BatchResult",
     "Clock",
     "ConfigError",
     "ContextValueError",
@@ -74,4 +93,5 @@ __all__ = [
     "WorkflowRegistry",
     "WorkflowStatus",
     "WorkflowValidationError",
+    "run_batch",
 ]

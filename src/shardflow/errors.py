@@ -13,12 +13,19 @@ without parsing strings::
     ├── MergeConflictError           two branches wrote different values (``.key``, ``.branches``)
     ├── StepTimeoutError             a step ran past ``timeout_seconds`` (``.step``, ``.timeout``)
     ├── RaceLostError                every branch of a race failed (``.step``, ``.errors``)
+    ├── GroupFailedError             too few branches of a tolerant group succeeded (``.step``)
     ├── InstanceNotFoundError        unknown instance id (``.instance_id``)
     ├── TaskNotFoundError            unknown human task id (``.task_id``)
     ├── TaskAlreadyCompletedError    a human task was completed before (``.task_id``)
     ├── TaskValidationError          form data violates the schema (``.task_id``, ``.violations``)
     ├── ConfigError                  a bad run configuration (``.key``)
-    └── InputError                   a bad input record (``.source``, ``.line``)
+    ├── InputError                   a bad input record (``.source``, ``.line``)
+    └── WorkerStartError             batch workers cannot start the workflow (``.target``)
+
+A batch result that failed for a reason outside the workflow's own steps names it in its
+``error.type``: :data:`INVALID_INPUT` (the input line cannot be an instance), :data:`WORKER_LOST`
+(the instance took its worker process down too often) or :data:`HARD_TIMEOUT` (a step blocked
+the worker's event loop). They are strings in output lines, not exceptions anyone raises.
 """
 
 from __future__ import annotations
@@ -192,3 +199,21 @@ class InputError(ShardflowError):
         self.source = source
         self.line = line
         super().__init__(f"{source}:{line}: {message}")
+
+
+class WorkerStartError(ShardflowError):
+    """Batch worker processes cannot run the workflow: it fails to load in them (the same
+    error in every attempt), or they never become ready within the start-up timeout."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"workers cannot start workflow {target!r}: {reason}")
+
+
+INVALID_INPUT = "InvalidInput"
+"""``error.type`` of a result whose input line cannot be an instance."""
+WORKER_LOST = "WorkerLost"
+"""``error.type`` of a result whose instance was running when its worker died, too often."""
+HARD_TIMEOUT = "HardTimeout"
+"""``error.type`` of a result whose step blocked the worker's event loop past the hard timeout."""

@@ -3,18 +3,19 @@
 Workers ask for slots (``ACQUIRE``) and give them back (``RELEASE``); the arbiter grants in
 the coordinator's loop, the moment a slot frees anywhere, and books rate-limited starts on one
 schedule for the whole run, sending each grant exactly when its start is due. Slots held by a
-worker that dies are released at once.
+worker that dies are released at once. Time comes from a :class:`~shardflow._clock.Clock`, so
+the rate timing is tested with a fake clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
+from shardflow._clock import Clock, LoopClock, TimerHandle
 from shardflow.limits.rates import RateSchedule, RateSpec, parse_rate
 from shardflow.limits.slots import Request, SlotTable
 
@@ -47,21 +48,18 @@ class Arbiter:
     """Grants limit slots and rate-limited starts to worker processes."""
 
     def __init__(self, limits: Mapping[str, int], rate_limits: Mapping[str, str],
-                 send: GrantSender) -> None:
+                 send: GrantSender, clock: Clock | None = None) -> None:
+        self.clock = clock or LoopClock()
         self.slots = SlotTable.of(limits)
         self._rates = {n: RateSchedule(parse_rate(n, s)) for n, s in rate_limits.items()}
         self._rate_stats = {n: _RateStats(parse_rate(n, s)) for n, s in rate_limits.items()}
         self._send = send
-        self._held: dict[tuple[int, int], tuple[Request | None, asyncio.TimerHandle | None]] = {}
+        self._held: dict[tuple[int, int], tuple[Request | None, TimerHandle | None]] = {}
         self._outbox: dict[int, tuple[Any, list[int]]] = {}
         self._flush_scheduled = False
 
-    @staticmethod
-    def _key(worker: Any) -> int:
-        return id(worker)
-
     def on_acquire(self, worker: Any, payload: bytes) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         for rid, names, rate in orjson.loads(payload):
             key = (id(worker), rid)
             self._held[key] = (None, None)
@@ -82,7 +80,7 @@ class Arbiter:
         if rate is None:
             self._queue(worker, rid)
             return
-        now = time.monotonic()
+        now = self.clock.now()
         delay = self._rates[rate].reserve(now)
         stats = self._rate_stats[rate]
         if delay <= 0:
@@ -93,10 +91,10 @@ class Arbiter:
         def due() -> None:
             request, _ = self._held.get(key, (None, None))
             self._held[key] = (request, None)
-            stats.started(time.monotonic())
+            stats.started(self.clock.now())
             self._queue(worker, rid)
 
-        timer = asyncio.get_running_loop().call_later(delay, due)
+        timer = self.clock.call_later(delay, due)
         request = self._held.get(key, (None, None))[0]
         self._held[key] = (request, timer)
 
@@ -114,7 +112,7 @@ class Arbiter:
             self._send(worker, rids)
 
     def on_release(self, worker: Any, payload: bytes) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         for rid in orjson.loads(payload):
             self._drop((id(worker), rid), now)
 
@@ -127,13 +125,13 @@ class Arbiter:
 
     def worker_gone(self, worker: Any) -> None:
         """Release every slot the worker held and withdraw its waiting requests."""
-        now = time.monotonic()
+        now = self.clock.now()
         for key in [k for k in self._held if k[0] == id(worker)]:
             self._drop(key, now)
         self._outbox.pop(id(worker), None)
 
     def report(self) -> dict[str, Any]:
         return {
-            "limits": self.slots.report(time.monotonic()),
+            "limits": self.slots.report(self.clock.now()),
             "rate_limits": {n: s.to_dict() for n, s in sorted(self._rate_stats.items())},
         }

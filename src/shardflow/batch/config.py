@@ -1,7 +1,7 @@
 """RunConfig: the settings of a batch run, from a TOML file, CLI flags or keyword arguments.
 
 A TOML file may hold a ``[run]`` table (workers, max_in_flight, ordered, hard_timeout,
-batch_size) and ``[limits]`` / ``[rate_limits]`` tables; flags given on the command line win.
+batch_size, startup_timeout) and ``[limits]`` / ``[rate_limits]`` tables; flags given on the command line win.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class RunConfig:
     ordered: bool = False
     hard_timeout: float | None = None
     batch_size: int | None = None
+    startup_timeout: float = 60.0
+    """Seconds a worker may take to load the workflow before the run stops, naming it."""
     limits: dict[str, int] = field(default_factory=dict)
     rate_limits: dict[str, str] = field(default_factory=dict)
 
@@ -32,6 +34,8 @@ class RunConfig:
             raise ConfigError("max_in_flight", f"must be at least 1, got {self.max_in_flight}")
         if self.hard_timeout is not None and self.hard_timeout <= 0:
             raise ConfigError("hard_timeout", "must be positive")
+        if not self.startup_timeout > 0:
+            raise ConfigError("startup_timeout", f"must be positive, got {self.startup_timeout}")
         for name, size in self.limits.items():
             if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                 raise ConfigError(f"limits.{name}", f"must be a positive integer, got {size!r}")

@@ -1,63 +1,56 @@
 """The coordinator: stream input to the worker pool, write results, keep the score.
 
 It never runs steps and never decodes a context: input lines go to workers as raw bytes and
-results come back as finished JSONL lines with a small header (seq, status, duration).
+results come back as finished JSONL lines with a small header (seq, status, duration). It is
+the pool's :class:`~shardflow.batch.listener.ResultListener`.
+
+Durability order: a frame's results are appended to the journal, the journal is flushed, and
+only then are they written to the output, so the output never holds a result the journal
+lacks. When a write fails the run ends cleanly instead of being mistaken for a dead worker:
+
+* the output (EPIPE from ``| head``, ENOSPC, EFBIG, EIO): no more input is read and nothing
+  more is written to the output; instances in flight finish into the journal;
+  :attr:`RunOutcome.output_error` says which file and why;
+* the journal or the task store: dispatch stops at once and the workers are stopped; what
+  was journalled stays (:attr:`RunOutcome.journal_error`).
+
+Nothing is re-run because of either; ``resume`` continues the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
-import orjson
-
-from shardflow.batch import protocol as p
 from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.loader import load_workflow
+from shardflow.batch.outcome import RunIOError, RunOutcome, summary_dict
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.sinks import Reorder, Sink
 from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.stats import RunStats
+from shardflow.engine.results import Status, invalid_line
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.plan import iter_steps
+from shardflow.store.journal import FileJournal
+
+__all__ = ["Coordinator", "RunIOError", "RunOutcome", "default_hard_timeout", "summary_dict"]
 
 ProgressCallback = Callable[[RunStats, int], None]
-_WAITING = p.STATUS_INDEX["waiting"]
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    stats: RunStats
-    restarts: int
-    worker_cpu_seconds: float
-    hard_timeouts: int = 0
-    limits: dict[str, Any] | None = None
-    interrupted: bool = False
-    resumed_finished: int = 0
-    """Waiting instances of an earlier session that this one brought to an end."""
-
-    def render(self) -> str:
-        """The end-of-run summary for stderr."""
-        lines = [self.stats.render()]
-        if self.restarts:
-            lines.append(f"  worker restarts: {self.restarts} ({self.hard_timeouts} hard timeouts)")
-        for name, lim in (self.limits or {}).get("limits", {}).items():
-            lines.append(f"  limit {name}: size {lim['size']}, peak {lim['peak']}, "
-                         f"mean wait {lim['mean_wait_ms']:.2f} ms, "
-                         f"{lim['seconds_at_capacity']:.2f} s at capacity")
-        for name, rate in (self.limits or {}).get("rate_limits", {}).items():
-            lines.append(f"  rate limit {name}: {rate['rate']}, achieved "
-                         f"{rate['achieved_per_second']:.1f}/s over {rate['starts']} starts")
-        return "\n".join(lines)
+_WAITING = int(Status.WAITING)
+_INVALID = int(Status.INVALID_INPUT)
+_STORE_ERRORS = (OSError, sqlite3.Error)
 
 
 def default_hard_timeout(definition: WorkflowDefinition) -> float:
@@ -67,38 +60,38 @@ def default_hard_timeout(definition: WorkflowDefinition) -> float:
     return max(timeouts) + 10.0 if timeouts else 60.0
 
 
-def invalid_line(record: InvalidRecord, source: str) -> bytes:
-    return orjson.dumps({
-        "id": record.id, "status": "invalid_input", "context": None,
-        "error": {"step": None, "type": "InvalidInput", "message": record.error,
-                  "source": source, "line": record.line, "traceback": ""},
-        "attempts": 0, "started_at": time.time(), "duration_ms": 0.0,
-    })
-
-
 class Coordinator:
     """One batch run (or the rest of one): ``await Coordinator(...).run(items)``.
 
     With a ``ledger`` every result is journalled (and input positions it already holds are
     skipped); with ``grace_seconds`` SIGINT/SIGTERM stop the run gracefully: no more input is
     read, instances in flight get that long to finish, and a second signal stops at once.
+    ``scratch_dir`` (the run directory) holds the workers' watchdog reports.
     """
 
     def __init__(self, target: str, config: RunConfig, sink: Sink, *, source_name: str = "input",
                  progress: ProgressCallback | None = None, ledger: RunLedger | None = None,
-                 resume: list[Job] | None = None, grace_seconds: float | None = None) -> None:
+                 resume: list[Job] | None = None, grace_seconds: float | None = None,
+                 scratch_dir: Path | None = None, output_name: str | None = None) -> None:
         self.target = target
         self.config = config
         self.sink = sink
         self.source_name = source_name
         self.progress = progress
         self.ledger = ledger
+        self.scratch_dir = scratch_dir
+        self.output_name = output_name or "<output>"
         self.stats = RunStats()
         self.interrupted = False
+        self.output_error: RunIOError | None = None
+        self.journal_error: RunIOError | None = None
         self._resume = resume or []
         self._resumed_ids = {job.seq: str(job.id) for job in self._resume}
         self._done = ledger.done if ledger is not None else None
         self._reorder = Reorder(self._done) if config.ordered else None
+        self._one_by_one = bool(self._resumed_ids) or self._reorder is not None
+        self._pending: list[bytes] = []
+        """Output lines of results journalled but not yet flushed to the journal."""
         self._read_seq = 0
         self._window = max(4 * config.workers * config.max_in_flight, 1024)
         self._grace = grace_seconds
@@ -107,21 +100,17 @@ class Coordinator:
         self._resumed_finished = 0
 
     async def run(self, items: Iterator[Item]) -> RunOutcome:
-        feed = self._feed = Feed(itertools.chain(self._jobs(items), self._resume))
-        if self._reorder is not None:
-            reorder = self._reorder
-            feed.room = lambda: self._window - (self._read_seq - reorder.next_seq)
+        feed = self._feed = Feed(itertools.chain(self._jobs(items), self._resume),
+                                 room=self._room if self._reorder is not None else None)
         spec = WorkerSpec(
             target=self.target, max_in_flight=self.config.max_in_flight,
             limits=self.config.limits, rate_limits=self.config.rate_limits,
         )
         hard_timeout = self.config.hard_timeout or default_hard_timeout(load_workflow(self.target))
-        ledger = self.ledger
-        pool = WorkerPool(spec, self.config.workers, feed, self._on_result,
-                          on_results=self._on_results,
+        pool = WorkerPool(spec, self.config.workers, feed, self,
                           batch_size=self.config.batch_size, hard_timeout=hard_timeout,
-                          on_parked=ledger.parked if ledger is not None else None,
-                          after_results=self._flush)
+                          startup_timeout=self.config.startup_timeout,
+                          scratch_dir=self.scratch_dir)
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick(pool))
         if self._grace is not None:
@@ -131,6 +120,8 @@ class Coordinator:
             await pool.start()
             self.stats.ready_at = time.monotonic()
             await _first(pool.wait_idle(), self._stop_now.wait())
+        except _JournalFailed:
+            pass  # the pool stopped dispatching the moment the listener raised it
         finally:
             if self._grace is not None:
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,12 +129,20 @@ class Coordinator:
             ticker.cancel()
             await pool.close(kill=self._stop_now.is_set())
             self.stats.finish(pool.step_stats)
-            self._flush()
+            with contextlib.suppress(_JournalFailed):
+                self.on_settled()
         if self.progress is not None:
             self.progress(self.stats, 0)
         return RunOutcome(self.stats, pool.restarts, sum(pool.cpu_seconds.values()),
                           pool.hard_timeouts, pool.arbiter.report() if pool.arbiter else None,
-                          interrupted=self.interrupted, resumed_finished=self._resumed_finished)
+                          interrupted=self.interrupted, resumed_finished=self._resumed_finished,
+                          output_error=self.output_error, journal_error=self.journal_error,
+                          start_failures=pool.start_failures)
+
+    def _room(self) -> int:
+        """How many more input lines may be read: the ordered mode's bounded window."""
+        assert self._reorder is not None
+        return self._window - (self._read_seq - self._reorder.next_seq)
 
     def _on_signal(self, pool: WorkerPool) -> None:
         if self.interrupted:
@@ -158,49 +157,101 @@ class Coordinator:
         asyncio.get_running_loop().call_later(self._grace, self._stop_now.set)
 
     def _jobs(self, items: Iterator[Item]) -> Iterator[Job]:
+        """Jobs of the input not yet done; a record that cannot be an instance becomes a
+        pre-answered job (its ``invalid_input`` line), answered by the pool in its turn."""
         done = self._done
+        source = self.source_name
         for item in items:
             self._read_seq = item.seq + 1
             if done is not None and item.seq in done:
                 continue
             if isinstance(item, InvalidRecord):
-                self._emit(item.seq, p.STATUS_INDEX["invalid_input"], 0.0,
-                           invalid_line(item, self.source_name), None)
+                yield Job(item.seq, item.id, b"", answer=(
+                    _INVALID, invalid_line(item.id, item.error, source, item.line)))
                 continue
             yield item
 
-    def _on_results(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
-        """The hot path: one batch of results from a worker, handled as a batch."""
-        if self._resumed_ids or self._reorder is not None:
-            for job, row, line in zip(jobs, header, lines, strict=True):
-                self._on_result(job, row[1], row[2], line)
+    # -- the pool's listener ---------------------------------------------------------------
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        """The hot path: one batch of results, journalled as a batch."""
+        if self.journal_error is not None:
+            return  # not journalled: they run again on resume
+        if self._one_by_one:
+            for job, row, line in zip(jobs, rows, lines, strict=True):
+                self._one(job, row[1], row[2], line)
             return
-        self.stats.add_batch(header)
         if self.ledger is not None:
-            self.ledger.record_batch(jobs, header, lines)
-        self.sink.write_many(lines)
+            try:
+                self.ledger.record_batch(jobs, rows, lines)
+            except _STORE_ERRORS as exc:
+                self._journal_failed(exc)
+        self.stats.add_batch(rows)
+        if self.output_error is None:
+            self._pending += lines
 
-    def _on_result(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
-        self._emit(job.seq, status, duration_ms, line, self._resumed_ids.get(job.seq))
-
-    def _emit(self, seq: int, status: int, duration_ms: float, line: bytes,
-              resumed_id: str | None) -> None:
+    def _one(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
+        resumed_id = self._resumed_ids.get(job.seq)
+        if self.ledger is not None:
+            try:
+                self.ledger.record(job.seq, status, line, resumed_id)
+            except _STORE_ERRORS as exc:
+                self._journal_failed(exc)
         self.stats.add(status, duration_ms)
-        if self.ledger is not None:
-            self.ledger.record(seq, status, line, resumed_id)
         if resumed_id is not None and status != _WAITING:
             self._resumed_finished += 1
+        if self.output_error is not None:
+            return
         if self._reorder is None or resumed_id is not None:
-            self.sink.write(line)
+            self._pending.append(line)
         else:
-            for ready in self._reorder.push(seq, line):
-                self.sink.write(ready)
+            self._pending += self._reorder.push(job.seq, line)
 
-    def _flush(self) -> None:
+    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
+        if self.ledger is None or self.journal_error is not None:
+            return
+        try:
+            self.ledger.parked(parked)
+        except _STORE_ERRORS as exc:
+            self._journal_failed(exc, "the task store")
+
+    def on_settled(self) -> None:
         """Journal first, then output: a result is in the output only once journalled."""
+        if self.journal_error is not None:
+            return
         if self.ledger is not None:
-            self.ledger.flush()
-        self.sink.flush()
+            try:
+                self.ledger.flush()
+            except _STORE_ERRORS as exc:
+                self._journal_failed(exc)
+        if self.output_error is not None:
+            return
+        pending, self._pending = self._pending, []
+        try:
+            if pending:
+                self.sink.write_many(pending)
+            self.sink.flush()
+        except OSError as exc:
+            self._output_failed(exc)
+
+    def on_stopped(self, error: BaseException) -> None:
+        """Nothing to do: :meth:`WorkerPool.wait_idle` raises ``error`` in :meth:`run`."""
+
+    def _output_failed(self, exc: OSError) -> None:
+        self.output_error = RunIOError(self.output_name, exc)
+        self._pending = []
+        if self._feed is not None:
+            self._feed.stop()
+
+    def _journal_failed(self, exc: Exception, path: str | None = None) -> NoReturn:
+        """Record the failure and stop the pool at once: raised from a listener method, the
+        error makes the pool stop dispatching and kill its workers (see ``WorkerPool``)."""
+        self.journal_error = RunIOError(path or self._journal_name(), exc)
+        self._pending = []
+        raise _JournalFailed from exc
+
+    def _journal_name(self) -> str:
+        journal = self.ledger.journal if self.ledger is not None else None
+        return str(journal.path) if isinstance(journal, FileJournal) else "the journal"
 
     async def _tick(self, pool: WorkerPool) -> None:
         if self.progress is None:
@@ -208,6 +259,10 @@ class Coordinator:
         while True:
             await asyncio.sleep(0.25)
             self.progress(self.stats, pool.in_flight)
+
+
+class _JournalFailed(Exception):
+    """Raised through the pool when the journal cannot be written: the run stops at once."""
 
 
 async def _first(*aws: Coroutine[Any, Any, Any]) -> None:
@@ -220,14 +275,3 @@ async def _first(*aws: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
     for task in done:
         task.result()
-
-
-def summary_dict(outcome: RunOutcome, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    data = outcome.stats.to_dict()
-    data["worker_restarts"] = outcome.restarts
-    data["hard_timeouts"] = outcome.hard_timeouts
-    if outcome.limits:
-        data.update(outcome.limits)
-    if extra:
-        data.update(extra)
-    return data

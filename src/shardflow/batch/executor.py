@@ -1,8 +1,9 @@
 """BatchExecutor: the batch executor as a job processor inside an asyncio service.
 
     async with BatchExecutor("myapp.flows:workflow", workers=4) as ex:
-        result = await ex.submit({"id": 1, "email": "a@example.com"})
-        async for result in ex.map(records):
+        futures = [ex.submit(job) for job in jobs]        # returned at once, like Ray/Dask
+        results = await asyncio.gather(*futures)          # all run concurrently
+        async for result in ex.map(records):              # bounded streaming
             ...
 
 Each submission runs in a worker process; results come back as :class:`BatchResult`.
@@ -26,6 +27,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
+from shardflow.engine.results import parse_line
 from shardflow.errors import ContextValueError, ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.plan import check_limits
@@ -49,7 +51,8 @@ class BatchResult:
 
     @classmethod
     def from_line(cls, line: bytes) -> BatchResult:
-        d = orjson.loads(line)
+        """The result a worker's output line records (see :func:`parse_line`)."""
+        d = parse_line(line)
         return cls(d["id"], d["status"], d["context"], d["error"], d["attempts"],
                    d["started_at"], d["duration_ms"])
 
@@ -60,6 +63,8 @@ class BatchExecutor:
     ``workflow`` is a :class:`WorkflowDefinition` defined at module level, or its reference
     (``"package.module:attribute"``). Leaving the ``async with`` block waits for submitted work
     and stops the workers; leaving it with an exception (or cancellation) stops them at once.
+    It is its pool's :class:`~shardflow.batch.listener.ResultListener`: each result resolves
+    the future of its submission.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class BatchExecutor:
         self._futures: dict[int, asyncio.Future[BatchResult]] = {}
         self._feed = Feed()
         self._pool: WorkerPool | None = None
+        self._closed = False
 
     async def __aenter__(self) -> BatchExecutor:
         self.definition.check()
@@ -94,8 +100,9 @@ class BatchExecutor:
         spec = WorkerSpec(target=self.target, max_in_flight=self.config.max_in_flight,
                           limits=self.config.limits, rate_limits=self.config.rate_limits)
         hard_timeout = self.config.hard_timeout or default_hard_timeout(self.definition)
-        self._pool = WorkerPool(spec, self.config.workers, self._feed, self._on_result,
-                                batch_size=self.config.batch_size, hard_timeout=hard_timeout)
+        self._pool = WorkerPool(spec, self.config.workers, self._feed, self,
+                                batch_size=self.config.batch_size, hard_timeout=hard_timeout,
+                                startup_timeout=self.config.startup_timeout)
         try:
             await self._pool.start()
         except BaseException:
@@ -108,6 +115,7 @@ class BatchExecutor:
         pool = self._pool
         if pool is None:
             return
+        self._closed = True
         self._feed.close()
         try:
             if exc_type is None:
@@ -123,14 +131,37 @@ class BatchExecutor:
         """Process ids of the running workers."""
         return self._pool.worker_pids() if self._pool is not None else []
 
-    def _on_result(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
-        future = self._futures.pop(job.seq, None)
-        if future is not None and not future.done():
-            future.set_result(BatchResult.from_line(line))
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        futures = self._futures
+        for job, line in zip(jobs, lines, strict=True):
+            future = futures.pop(job.seq, None)
+            if future is not None and not future.done():
+                future.set_result(BatchResult.from_line(line))
 
-    def _enqueue(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
+    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
+        """Nothing to store: an embedded instance that waits for people is reported
+        ``waiting`` (its snapshot is not kept without a run directory)."""
+
+    def on_settled(self) -> None:
+        """Futures are resolved as results arrive: nothing to flush."""
+
+    def on_stopped(self, error: BaseException) -> None:
+        """The pool cannot go on: every submission still waiting fails with ``error``."""
+        futures, self._futures = self._futures, {}
+        for future in futures.values():
+            if not future.done():
+                future.set_exception(error)
+
+    def submit(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
+        """Queue one instance and return the future of its result at once (as
+        ``concurrent.futures``, Dask and Ray do): ``await`` it for the :class:`BatchResult`.
+        Submissions made in one loop iteration travel to the workers as one batch."""
+        if self._closed:
+            raise ShardflowError("BatchExecutor is closed: submit inside its 'async with' block")
         if self._pool is None:
             raise ShardflowError("BatchExecutor is not running; use 'async with BatchExecutor(...)'")
+        if self._pool.error is not None:
+            raise self._pool.error
         if not isinstance(data, Mapping):
             raise TypeError(f"an instance's input must be a mapping, got {type(data).__name__}")
         seq = next(self._seq)
@@ -140,12 +171,8 @@ class BatchExecutor:
             raise ContextValueError("<input>", str(exc)) from None
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
         self._futures[seq] = future
-        self._feed.put(Job(seq, data.get("id", seq), line))
+        self._pool.submit(Job(seq, data.get("id", seq), line))
         return future
-
-    async def submit(self, data: Mapping[str, Any]) -> BatchResult:
-        """Run one instance in a worker and return its result."""
-        return await self._enqueue(data)
 
     async def map(self, inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
                   *, ordered: bool = True, window: int | None = None) -> AsyncIterator[BatchResult]:
@@ -163,7 +190,7 @@ class BatchExecutor:
             return future.result()
 
         async for data in _aiter(inputs):
-            future = self._enqueue(data)
+            future = self.submit(data)
             if not ordered:
                 future.add_done_callback(finished.put_nowait)
             pending.append(future)
@@ -184,8 +211,19 @@ async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any
 
 def run_batch(workflow: WorkflowDefinition | str, inputs: Iterable[Mapping[str, Any]],
               **options: Any) -> list[BatchResult]:
-    """Synchronous convenience: run every input and return the results in input order."""
+    """Synchronous convenience: run every input and return the results in input order.
+    It runs its own event loop, so it cannot be called from a running one (a Jupyter cell,
+    an asyncio service): use ``async with BatchExecutor(...)`` there."""
     import uvloop
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise ShardflowError("run_batch() cannot run inside a running event loop; there, use "
+                             "'async with BatchExecutor(workflow) as ex: await ex.submit(...)' "
+                             "or 'async for result in ex.map(inputs)'")
 
     async def collect() -> list[BatchResult]:
         async with BatchExecutor(workflow, **options) as executor:

@@ -23,45 +23,46 @@ class Job:
     kind: int = 0
     """0: a new instance (``line`` is its input); 1: a waiting instance to resume (``line``
     holds its snapshot and the completed tasks' data)."""
+    answer: tuple[int, bytes] | None = None
+    """A pre-answered job (an input line that cannot be an instance): its status code and
+    result line. The pool hands it to the listener in input order instead of to a worker, so
+    reading input never writes output."""
 
 
 class Feed:
-    """Where workers take jobs from: re-queued jobs first, then the source, lazily.
+    """Where the pool takes jobs from: re-queued jobs first, then queued ones, then the
+    source, lazily (bounded memory for any input size).
 
     ``source`` is a plain iterator (the CLI reads files) or ``None`` for a feed filled with
-    :meth:`put` (the embedding API). ``on_available`` is called when new jobs appear.
+    :meth:`put` (the embedding API). ``room`` says how many more jobs may be read from the
+    source now (the ordered mode's window); by default there is no bound. The feed never
+    calls anyone: whoever adds jobs tells the pool (:meth:`WorkerPool.submit`).
     """
 
-    def __init__(self, source: Iterator[Job] | None = None) -> None:
+    def __init__(self, source: Iterator[Job] | None = None, *,
+                 room: Callable[[], int] | None = None) -> None:
         self._source = source
         self._retry: deque[Job] = deque()
         self._queued: deque[Job] = deque()
+        self._room = room or _unbounded
         self.closed = False
-        self.listeners: list[Callable[[], None]] = []
-        self.room: Callable[[], int] = lambda: 1 << 62
-        """How many more jobs may be read from the source now (the ordered mode's window)."""
 
     def put(self, job: Job) -> None:
         self._queued.append(job)
-        self._notify()
 
     def requeue(self, job: Job) -> None:
+        """A job that must run again (its worker died): it goes before everything else."""
         self._retry.append(job)
-        self._notify()
 
     def close(self) -> None:
         """No more :meth:`put` calls will come."""
         self.closed = True
-        self._notify()
 
     def stop(self) -> None:
-        """Take nothing more from the source (an interrupt): jobs already queued still run."""
+        """Take nothing more from the source or from callers (an interrupt, a closed
+        output): jobs already queued or re-queued still run."""
         self._source = None
         self.closed = True
-
-    def _notify(self) -> None:
-        for listener in self.listeners:
-            listener()
 
     def take(self, count: int) -> list[Job]:
         """Up to ``count`` jobs, without waiting."""
@@ -74,7 +75,7 @@ class Feed:
             taken.append(queued.popleft())
         source = self._source
         if source is not None:
-            want = min(count - len(taken), self.room())
+            want = min(count - len(taken), self._room())
             if want > 0:
                 got = list(islice(source, want))
                 taken += got
@@ -99,4 +100,10 @@ class Feed:
 
     @property
     def has_ready(self) -> bool:
-        return bool(self._retry or self._queued) or (self._source is not None and self.room() > 0)
+        """Whether :meth:`take` may return something now."""
+        return bool(self._retry or self._queued) or (self._source is not None
+                                                     and self._room() > 0)
+
+
+def _unbounded() -> int:
+    return 1 << 62

@@ -9,10 +9,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from shardflow.batch.jobs import Job
-from shardflow.store.journal import SeqSet
+from shardflow.store.journal import JournalStore, SeqSet
 
 
 class RunLedger(Protocol):
+    @property
+    def journal(self) -> JournalStore:
+        """Where results are journalled (a failed write is reported with its path)."""
+
     done: SeqSet
     """Input positions journalled by an earlier session: the coordinator skips them."""
 

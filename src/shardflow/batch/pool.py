@@ -1,153 +1,173 @@
 """WorkerPool: worker processes, the batches sent to them, and what happens when one dies.
 
 Flow control is by credit: a worker holds at most ``max_in_flight`` jobs; each result that
-comes back frees one slot, and slots are refilled in batches, synchronously, from the feed.
+comes back frees one slot, and slots are refilled in batches, synchronously, from the feed,
+least-loaded worker first (:mod:`shardflow.batch.dispatch`).
 
 Crash safety: a job leaves a worker's in-flight table only when its result frame has been
 read in full. When a worker's stream ends (it exited, was killed, ran out of memory), every
-frame it sent has been read, so what is still in flight is exactly what was lost.
+frame it sent has been read, so what is still in flight is exactly what was lost; what
+becomes of it is decided by :func:`shardflow.batch.recovery.decide`.
 
-* If the worker's watchdog named the instance that blocked its loop, that instance is
-  retried (when its step has retries left) or failed with ``HardTimeout``; the others are
-  re-run without counting it against them.
-* Otherwise every lost job counts one crash and becomes a *suspect*: suspects re-run one at
-  a time, alone on a worker, so the next crash is blamed on exactly one instance and a
-  poison instance cannot take its neighbours down with it. A job that has crashed
-  ``max_crashes`` workers is failed with ``WorkerLost``.
+Start-up: a worker that dies before it is ready is replaced, up to ``start_attempts`` times
+in a row per slot; a workflow that fails to load (``FATAL``) or a worker not ready within
+``startup_timeout`` stops the pool with :class:`WorkerStartError`.
+
+Everything the pool learns goes to one :class:`~shardflow.batch.listener.ResultListener`.
+An exception the listener raises stops the pool (``wait_idle`` re-raises it); it is never
+mistaken for a worker's death, so nothing is re-run because of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import sys
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import orjson
 
+from shardflow._clock import Clock, LoopClock
 from shardflow.batch import protocol as p
 from shardflow.batch.arbiter import Arbiter
+from shardflow.batch.dispatch import fill
+from shardflow.batch.heartbeat import HeartbeatWatch
 from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.listener import ResultListener
+from shardflow.batch.recovery import Culprit, decide
 from shardflow.batch.spec import WorkerSpec
-from shardflow.errors import ShardflowError
+from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
+from shardflow.engine.results import Status
+from shardflow.errors import WorkerStartError
 
-ResultHandler = Callable[[Job, int, float, bytes], None]
-"""(job, status code, duration ms, output line) -> None"""
+__all__ = ["WorkerPool", "WorkerStartError"]
 
-_FAILED = p.STATUS_INDEX["failed"]
-
-
-class WorkerStartError(ShardflowError):
-    """A worker process could not start the workflow (import error, crash at start-up)."""
-
-
-@dataclass(eq=False)
-class _Worker:
-    slot: int
-    process: asyncio.subprocess.Process
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    watchdog_file: str
-    ready: asyncio.Future[dict[str, Any]]
-    inflight: dict[int, Job] = field(default_factory=dict)
-    last_beat: float = 0.0
-    exclusive: bool = False
-    stopping: bool = False
-    dead: bool = False
-    """Its stream has ended: nothing more may be sent to it (its in-flight jobs are about to
-    be recovered, and a job added after that would be lost)."""
-    reader_task: asyncio.Task[None] | None = None
+_FAILED = int(Status.FAILED)
+P = ParamSpec("P")
 
 
 class WorkerPool:
-    """Runs jobs from a :class:`Feed` on ``workers`` processes; results go to ``on_result``."""
+    """Runs jobs from a :class:`Feed` on ``workers`` processes; results go to ``listener``."""
 
     def __init__(
         self,
         spec: WorkerSpec,
         workers: int,
         feed: Feed,
-        on_result: ResultHandler,
+        listener: ResultListener,
         *,
         batch_size: int | None = None,
         max_crashes: int = 3,
         hard_timeout: float | None = None,
-        on_results: Callable[[list[Job], list[list[Any]], list[bytes]], None] | None = None,
-        on_parked: Callable[[list[tuple[Job, bytes]]], None] | None = None,
-        after_results: Callable[[], None] | None = None,
+        startup_timeout: float = 60.0,
+        start_attempts: int = 5,
+        scratch_dir: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.spec = replace(spec, hard_timeout=hard_timeout)
         self.size = max(1, workers)
         self.feed = feed
-        self.on_result = on_result
+        self.listener = listener
         self.batch = batch_size or max(1, min(256, spec.max_in_flight // 4))
         self.max_crashes = max_crashes
         self.hard_timeout = hard_timeout
-        self.on_parked = on_parked
-        self.on_results = on_results
-        self.after_results = after_results
-        self.arbiter = (Arbiter(spec.limits, spec.rate_limits, self._send_grants)
+        self.startup_timeout = startup_timeout
+        self.start_attempts = max(1, start_attempts)
+        self.clock = clock or LoopClock()
+        self.arbiter = (Arbiter(spec.limits, spec.rate_limits, WorkerProcess.grant, self.clock)
                         if spec.limits or spec.rate_limits else None)
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
         self.cpu_seconds: dict[tuple[int, int], float] = {}
         self.restarts = 0
         self.hard_timeouts = 0
-        self._workers: list[_Worker | None] = [None] * self.size
+        self.start_failures = 0
+        """Workers that died before they were ready (each one replaced)."""
+        self._workers: list[WorkerProcess | None] = [None] * self.size
         self._suspects: deque[Job] = deque()
         self._incarnation = 0
         self._closing = False
         self._idle = asyncio.Event()
         self._fatal: BaseException | None = None
-        self._watchdog: asyncio.Task[None] | None = None
+        self._beats: HeartbeatWatch[WorkerProcess] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._exits: set[asyncio.Task[None]] = set()
-        self._tmp = tempfile.TemporaryDirectory(prefix="shardflow-")
-        feed.listeners.append(self.dispatch)
+        # Watchdog reports go to the caller's directory (the run directory), if any: a killed
+        # coordinator then leaves nothing behind in $TMPDIR.
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if scratch_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="shardflow-")
+            scratch_dir = Path(self._tmp.name)
+        self._scratch = scratch_dir
+        self._started = False
+        self._dispatch_soon = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Start every worker and wait until each has loaded the workflow."""
-        await asyncio.gather(*(self._spawn(slot) for slot in range(self.size)))
+        self._scratch.mkdir(parents=True, exist_ok=True)
         if self.hard_timeout is not None:
-            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+            self._beats = HeartbeatWatch(self.clock, self.hard_timeout + 2.0, WorkerProcess.kill)
+            self._watch_task = asyncio.get_running_loop().create_task(self._beats.run())
+        starting = [asyncio.ensure_future(self._start(slot)) for slot in range(self.size)]
+        try:
+            await asyncio.gather(*starting)
+        except BaseException:
+            for task in starting:
+                task.cancel()
+            await asyncio.wait(starting)
+            raise
+        self._started = True
         self.dispatch()
 
-    async def _spawn(self, slot: int) -> None:
-        """Start a fresh interpreter running the worker (no fork of this process and no
-        re-import of the caller's ``__main__``), connected by a socket pair."""
+    async def _start(self, slot: int) -> None:
+        """Bring up a ready worker in ``slot``, replacing ones that die while they start."""
+        failures = 0
+        while not self._closing:
+            worker = await self._spawn(slot)
+            if self._closing:
+                worker.kill()
+                return
+            try:
+                report = await asyncio.shield(worker.started)
+            except asyncio.CancelledError:
+                worker.kill()
+                raise
+            if report.outcome is Start.READY:
+                if self._started:  # a replacement: put it to work at once
+                    self.dispatch()
+                return
+            worker.kill()
+            if report.outcome is not Start.EXITED:  # FATAL or TIMED_OUT: no use trying again
+                raise WorkerStartError(self.spec.target, report.detail)
+            failures += 1
+            self.start_failures += 1
+            if failures >= self.start_attempts:
+                raise WorkerStartError(self.spec.target, f"{failures} workers in a row died "
+                                       f"during start-up (the last {report.detail})")
+
+    async def _spawn(self, slot: int) -> WorkerProcess:
         self._incarnation += 1
         incarnation = self._incarnation
-        watchdog_file = str(Path(self._tmp.name) / f"watchdog-{slot}-{incarnation}.json")
-        spec = {**replace(self.spec, watchdog_file=watchdog_file).to_dict(), "sys_path": sys.path}
-        parent, child = socket.socketpair()
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
-                stdin=asyncio.subprocess.DEVNULL, stdout=_stderr_fd(),
-                pass_fds=(child.fileno(),),
-                env={**os.environ, "SHARDFLOW_WORKER_SPEC": orjson.dumps(spec).decode()},
-            )
-        finally:
-            child.close()
-        reader, writer = await asyncio.open_connection(sock=parent, limit=1 << 26)
-        loop = asyncio.get_running_loop()
-        worker = _Worker(slot, process, reader, writer, watchdog_file, loop.create_future(),
-                         last_beat=time.monotonic())
+        watchdog_file = str(self._scratch / f"watchdog-{slot}-{incarnation}.json")
+        spec = replace(self.spec, watchdog_file=watchdog_file).to_dict()
+        worker = await launch(slot, spec, watchdog_file)
         self._workers[slot] = worker
+        timed_out = StartReport(Start.TIMED_OUT, (
+            f"a worker was not ready {self.startup_timeout:g} s after it started (does "
+            "importing the workflow hang in a worker process? see --startup-timeout)"))
+        timer = self.clock.call_later(self.startup_timeout,
+                                      lambda: worker.settle_start(timed_out))
+        worker.started.add_done_callback(lambda _: timer.cancel())
+        loop = asyncio.get_running_loop()
         worker.reader_task = loop.create_task(self._read(worker, incarnation))
-        info = await worker.ready
-        if "error" in info:
-            raise WorkerStartError(f"worker could not load {self.spec.target!r}: {info['error']}")
+        return worker
 
     async def wait_idle(self) -> None:
-        """Return when the feed is exhausted and every job's result is in."""
+        """Return when the feed is exhausted and every job's result is in; raise what
+        stopped the pool (a worker that cannot start, an error of the listener)."""
         while True:
             if self._fatal is not None:
                 raise self._fatal
@@ -161,23 +181,24 @@ class WorkerPool:
                 and not any(w and w.inflight for w in self._workers))
 
     @property
+    def error(self) -> BaseException | None:
+        """What stopped the pool, if something did (it takes no more work then)."""
+        return self._fatal
+
+    @property
     def in_flight(self) -> int:
         return sum(len(w.inflight) for w in self._workers if w)
 
     async def close(self, *, kill: bool = False) -> None:
-        """Stop the workers: gracefully (finish in-flight work) or, with ``kill``, at once."""
+        """Stop the workers: gracefully (finish in-flight work) or, with ``kill``, at once.
+        A pool stopped by an error, and workers still starting, are always killed."""
         self._closing = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        kill = kill or self._fatal is not None
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         for worker in self._workers:
-            if worker is None:
-                continue
-            worker.stopping = True
-            if kill:
-                _kill(worker.process)
-            else:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    worker.writer.write(p.frame(p.STOP, b""))
+            if worker is not None:
+                worker.stop(kill=kill or not worker.running)
         tasks = [w.reader_task for w in self._workers if w and w.reader_task]
         if tasks:
             await asyncio.wait(tasks)
@@ -185,19 +206,33 @@ class WorkerPool:
             await asyncio.wait(set(self._exits))
         for worker in self._workers:
             if worker is not None:
-                await _reap(worker.process)
-        self._tmp.cleanup()
+                await worker.reap()
+                worker.discard_watchdog_report()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def worker_pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers if w is not None]
+        return [w.pid for w in self._workers if w is not None]
 
     # -- sending ------------------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Queue one job (the embedding API) and send it as soon as a worker has room.
+        Submissions of one loop iteration go out together, in batches, not one frame each."""
+        self.feed.put(job)
+        if not self._dispatch_soon:
+            self._dispatch_soon = True
+            asyncio.get_running_loop().call_soon(self._dispatch_now)
+
+    def _dispatch_now(self) -> None:
+        self._dispatch_soon = False
+        self.dispatch()
+
     def dispatch(self) -> None:
         """Fill every worker's free slots: suspects alone, then batches from the feed."""
         if self._closing or self._fatal is not None:
             return
         workers = [w for w in self._workers
-                   if w is not None and w.ready.done() and not w.stopping and not w.dead]
+                   if w is not None and w.running and not w.stopping and not w.dead]
         for worker in workers:
             if worker.exclusive and not worker.inflight:
                 worker.exclusive = False
@@ -207,45 +242,40 @@ class WorkerPool:
                     worker.exclusive = True
                     self._send(worker, [self._suspects.popleft()])
         else:
-            self._fill(workers)
+            fill(self.feed, workers, self.spec.max_in_flight, self.batch, self._send)
         if self._is_idle():
             self._idle.set()
 
-    def _fill(self, workers: list[_Worker]) -> None:
-        feed = self.feed
-        limit = self.spec.max_in_flight
-        for worker in workers:
-            if worker.exclusive:
-                continue
-            while feed.has_ready:
-                want = min(limit - len(worker.inflight), self.batch)
-                # Wait for a full batch while results are still coming back to free slots.
-                if want <= 0 or (want < self.batch and worker.inflight and feed.source_open
-                                 and not feed.has_queued):
-                    break
-                jobs = feed.take(want)
-                if not jobs:
-                    break
-                self._send(worker, jobs)
-
-    def _send(self, worker: _Worker, jobs: list[Job]) -> None:
+    def _send(self, worker: WorkerProcess, jobs: list[Job]) -> None:
         inflight = worker.inflight
         header = []
+        lines = []
+        answered: list[tuple[Job, tuple[int, bytes]]] = []
         for job in jobs:
+            if job.answer is not None:
+                answered.append((job, job.answer))
+                continue
             inflight[job.seq] = job
             header.append([job.seq, job.id, job.attempt, job.kind, len(job.line)])
-        worker.writer.write(p.batch_frame(p.RUN, header, [j.line for j in jobs]))
-
-    def _send_grants(self, worker: Any, rids: list[int]) -> None:
-        if not worker.dead and not worker.writer.is_closing():
-            worker.writer.write(p.json_frame(p.GRANT, rids))
+            lines.append(job.line)
+        if header:
+            worker.writer.write(p.batch_frame(p.RUN, header, lines))
+        if answered:
+            rows: list[list[Any]] = [[job.seq, status, 0.0, len(line)]
+                                     for job, (status, line) in answered]
+            self._deliver([job for job, _ in answered], rows, [line for _, (_, line) in answered])
+            self._settle()
 
     # -- receiving ----------------------------------------------------------------------------
-    async def _read(self, worker: _Worker, incarnation: int) -> None:
+    async def _read(self, worker: WorkerProcess, incarnation: int) -> None:
         arbiter = self.arbiter
+        reader = worker.reader
         try:
             while True:
-                kind, payload = await p.read_frame(worker.reader)
+                try:
+                    kind, payload = await p.read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return  # the worker's end of the stream: it is gone
                 if kind == p.RESULTS:
                     self._on_results(worker, payload)
                 elif kind == p.PARKED:
@@ -255,152 +285,110 @@ class WorkerPool:
                 elif kind == p.RELEASE and arbiter is not None:
                     arbiter.on_release(worker, payload)
                 elif kind == p.HEARTBEAT:
-                    worker.last_beat = time.monotonic()
+                    if self._beats is not None and worker.running and not worker.stopping:
+                        self._beats.beat(worker)
                 elif kind == p.STATS:
                     report = orjson.loads(payload)
                     self.step_stats[(worker.slot, incarnation)] = report["steps"]
                     self.cpu_seconds[(worker.slot, incarnation)] = report["cpu"]
-                elif kind in (p.READY, p.FATAL) and not worker.ready.done():
-                    worker.ready.set_result(orjson.loads(payload))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+                elif kind == p.READY:
+                    self._on_ready(worker)
+                elif kind == p.FATAL:
+                    info = orjson.loads(payload)
+                    worker.settle_start(StartReport(Start.FATAL, str(info.get("error"))))
         finally:
             worker.dead = True
             worker.writer.close()
+            if self._beats is not None:
+                self._beats.forget(worker)
             if arbiter is not None:
                 arbiter.worker_gone(worker)
             task = asyncio.get_running_loop().create_task(self._on_exit(worker))
             self._exits.add(task)
             task.add_done_callback(self._exits.discard)
 
-    def _on_results(self, worker: _Worker, payload: bytes) -> None:
+    def _on_ready(self, worker: WorkerProcess) -> None:
+        if worker.started.done():  # too late: it timed out, and is being killed
+            return
+        worker.running = True
+        if self._beats is not None:
+            self._beats.beat(worker)
+        worker.settle_start(StartReport(Start.READY))
+
+    def _on_results(self, worker: WorkerProcess, payload: bytes) -> None:
         header, lines = p.split_batch(payload)
-        inflight = worker.inflight
-        pop = inflight.pop
-        jobs = [pop(row[0], None) for row in header]
-        if self.on_results is not None and None not in jobs:
-            self.on_results(jobs, header, lines)  # type: ignore[arg-type]
-        else:
-            on_result = self.on_result
-            for job, row, line in zip(jobs, header, lines, strict=True):
-                if job is not None:
-                    on_result(job, row[1], row[2], line)
-        if self.after_results is not None:
-            self.after_results()
+        pop = worker.inflight.pop
+        found = [pop(row[0], None) for row in header]
+        jobs = [job for job in found if job is not None]
+        if len(jobs) != len(found):  # results of jobs no longer in flight: never deliver twice
+            kept = [i for i, job in enumerate(found) if job is not None]
+            header = [header[i] for i in kept]
+            lines = [lines[i] for i in kept]
+        self._deliver(jobs, header, lines)
+        self._settle()
         self.dispatch()
 
-    def _on_parked(self, worker: _Worker, payload: bytes) -> None:
-        """Snapshots of instances that are about to be reported ``waiting``: stored before
-        their result is, so a journalled ``waiting`` always has its snapshot."""
+    def _on_parked(self, worker: WorkerProcess, payload: bytes) -> None:
         header, blobs = p.split_batch(payload)
-        parked = [(worker.inflight[seq], blob) for (seq, _), blob in zip(header, blobs, strict=True)
-                  if seq in worker.inflight]
-        if parked and self.on_parked is not None:
-            self.on_parked(parked)
+        inflight = worker.inflight
+        parked = [(inflight[seq], blob) for (seq, _), blob in zip(header, blobs, strict=True)
+                  if seq in inflight]
+        if parked:
+            self._tell(self.listener.on_parked, parked)
 
-    async def _on_exit(self, worker: _Worker) -> None:
-        code = await _reap(worker.process)
-        if not worker.ready.done():
-            worker.ready.set_result({"error": f"worker exited with code {code} during start-up"})
+    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        if jobs:
+            self._tell(self.listener.on_batch, jobs, rows, lines)
+
+    def _settle(self) -> None:
+        self._tell(self.listener.on_settled)
+
+    def _tell(self, method: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Call the listener, unless the pool has stopped; what it raises stops the pool."""
+        if self._fatal is None:
+            try:
+                method(*args, **kwargs)
+            except Exception as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop the pool: no more dispatch or delivery; ``wait_idle`` raises ``exc``."""
+        self._idle.set()
+        if self._fatal is None:
+            self._fatal = exc
+            self.listener.on_stopped(exc)
+
+    async def _on_exit(self, worker: WorkerProcess) -> None:
+        code = await worker.reap()
+        if not worker.running:
+            worker.settle_start(StartReport(Start.EXITED, f"exited with code {code}"))
             return
-        if self._closing:
+        if self._closing or self._fatal is not None:
             return
         self._recover(worker)
+        worker.discard_watchdog_report()
+        self.dispatch()
         if self._workers[worker.slot] is not worker:
             return
         self.restarts += 1
         try:
-            await self._spawn(worker.slot)
+            await self._start(worker.slot)
         except Exception as exc:
-            self._fatal = exc
-            self._idle.set()
-            return
-        self.dispatch()
+            self._fail(exc)
 
-    def _recover(self, worker: _Worker) -> None:
-        """Decide the fate of every job the dead worker had in flight."""
+    def _recover(self, worker: WorkerProcess) -> None:
+        """Carry out the recovery policy for every job the dead worker had in flight."""
         lost = list(worker.inflight.values())
         worker.inflight.clear()
-        culprit = _read_culprit(worker.watchdog_file)
-        for job in lost:
-            job.attempt += 1
-            if culprit is not None and job.seq == culprit["seq"]:
-                self.hard_timeouts += 1
-                job.hard_timeouts += 1
-                if job.hard_timeouts > culprit.get("retries", 0):
-                    message = (f"step {culprit.get('step')!r} blocked the event loop for more "
-                               f"than {self.hard_timeout:g} s (hard timeout); its worker "
-                               "was replaced")
-                    self.on_result(job, _FAILED, 0.0,
-                                   lost_record(job, "HardTimeout", message, culprit.get("step")))
-                else:
-                    self.feed.requeue(job)
-            elif culprit is not None:
-                self.feed.requeue(job)  # an innocent neighbour: no crash counted
-            else:
-                job.crashes += 1
-                if job.crashes >= self.max_crashes:
-                    message = (f"instance {job.id!r} was running when its worker process died, "
-                               f"{job.crashes} times; giving up")
-                    self.on_result(job, _FAILED, 0.0, lost_record(job, "WorkerLost", message))
-                else:
-                    self._suspects.append(job)
-
-    async def _watch(self) -> None:
-        """Backup for the workers' own watchdog (which cannot run while C code holds the
-        GIL): kill a worker whose heartbeats stop for longer than the hard timeout + 2 s."""
-        assert self.hard_timeout is not None
-        limit = self.hard_timeout + 2.0
-        while True:
-            await asyncio.sleep(0.25)
-            now = time.monotonic()
-            for worker in self._workers:
-                if (worker is not None and not worker.stopping and worker.ready.done()
-                        and now - worker.last_beat > limit):
-                    _kill(worker.process)
-                    worker.last_beat = now
-
-
-def lost_record(job: Job, kind: str, message: str, step: str | None = None) -> bytes:
-    """The output line of a job that could not be run to an end by any worker."""
-    try:
-        context = orjson.loads(job.line)
-    except orjson.JSONDecodeError:
-        context = None
-    return orjson.dumps({
-        "id": job.id, "status": "failed", "context": context,
-        "error": {"step": step, "type": kind, "message": message, "traceback": ""},
-        "attempts": job.attempt - 1, "started_at": time.time(), "duration_ms": 0.0,
-    })
-
-
-def _read_culprit(path: str) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return data
-
-
-def _stderr_fd() -> int:
-    """Workers' stdout goes to our stderr: a ``print`` in a step must not corrupt JSONL
-    results written to stdout."""
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return 2
-
-
-def _kill(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-
-
-async def _reap(process: asyncio.subprocess.Process) -> int | None:
-    """Wait for a worker to exit; kill it if it lingers (its stream has already ended)."""
-    try:
-        return await asyncio.wait_for(process.wait(), 5.0)
-    except TimeoutError:
-        _kill(process)
-        return await process.wait()
+        decision = decide(lost, Culprit.from_report(worker.watchdog_report()),
+                          self.max_crashes, self.hard_timeout)
+        self.hard_timeouts += decision.hard_timeouts
+        for job in decision.requeue:
+            self.feed.requeue(job)
+        self._suspects.extend(decision.suspects)
+        if decision.failed:
+            lines = [failure.result_line() for failure in decision.failed]
+            self._deliver([f.job for f in decision.failed],
+                          [[f.job.seq, _FAILED, 0.0, len(line)]
+                           for f, line in zip(decision.failed, lines, strict=True)], lines)
+            self._settle()

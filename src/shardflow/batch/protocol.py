@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from shardflow.engine.results import LABELS, Status
+
 # Coordinator -> worker
 RUN = 1  # header: [[seq, instance id, attempt, kind, len], ...]; body: inputs or snapshots
 STOP = 2  # finish what is in flight, report stats, exit
@@ -22,7 +24,7 @@ GRANT = 3  # limit slots granted: {"grants": [[request id, ...]]}
 # Worker -> coordinator
 READY = 10  # {"pid": ...}
 FATAL = 11  # {"error": ..., "traceback": ...}: the worker cannot run this workflow
-RESULTS = 12  # header: [[seq, status code, duration ms, len], ...]; body: output lines
+RESULTS = 12  # header: [[seq, Status code, duration ms, len], ...]; body: output lines
 STATS = 13  # {"steps": {node: [count, total ms, max ms]}}
 HEARTBEAT = 14  # {} : the worker's loop is alive
 ACQUIRE = 15  # ask for limit slots
@@ -35,8 +37,10 @@ RESUME = 1  # the body is {"state": snapshot, "data": {task id: form data}}
 
 _PREFIX = struct.Struct("!IB")
 
-STATUS_CODES = ("completed", "failed", "waiting", "invalid_input", "cancelled")
-STATUS_INDEX = {name: i for i, name in enumerate(STATUS_CODES)}
+# Deprecated: status codes are :class:`shardflow.engine.results.Status` (kept one release for
+# modules not yet moved to it; to be removed).
+STATUS_CODES = LABELS
+STATUS_INDEX = {status.label: int(status) for status in Status}
 
 
 def frame(kind: int, payload: bytes) -> bytes:

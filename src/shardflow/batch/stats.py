@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from shardflow.batch.protocol import STATUS_CODES
+from shardflow.engine.results import LABELS
 
 _GROWTH = 1.02  # histogram buckets 2 % wide: percentiles within 1 %, ~700 buckets up to 1 h
 _LOG = math.log(_GROWTH)
@@ -64,7 +64,7 @@ class RunStats:
         self.steps: dict[str, list[float]] = {}
 
     def add(self, status: int, duration_ms: float) -> None:
-        self.counts[STATUS_CODES[status]] += 1
+        self.counts[LABELS[status]] += 1
         if duration_ms > 0:
             self.latency.add(duration_ms)
 
@@ -72,7 +72,7 @@ class RunStats:
         """A worker's result header rows: ``[seq, status code, duration ms, length]``."""
         counts = self.counts
         for row in header:
-            counts[STATUS_CODES[row[1]]] += 1
+            counts[LABELS[row[1]]] += 1
         self.latency.add_many([row[2] for row in header if row[2] > 0])
 
     @property

@@ -14,7 +14,7 @@ import click
 import orjson
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
-from shardflow.batch.loader import load_workflow
+from shardflow.batch.loader import load_workflow, use_app_dir
 from shardflow.errors import ShardflowError, WorkflowValidationError
 from shardflow.run.errors import (
     EXIT_FAILED,
@@ -63,7 +63,19 @@ class ShardflowGroup(click.Group):
 @click.version_option(package_name="shardflow")
 def cli(debug: bool) -> None:
     """shardflow: run workflows of async steps, by the million, across processes."""
-    terminate_by_exception()
+
+
+# -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
+def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    use_app_dir(value)
+    return value
+
+
+app_dir_option = click.option(
+    "--app-dir", default=".", show_default="the current directory", is_eager=True,
+    expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
+    help="Import module:attribute targets from this directory first (workers too).")
+# ---------------------------------------------------------------------------------------------
 
 
 def _load(target: str) -> Any:
@@ -74,6 +86,7 @@ def _load(target: str) -> Any:
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("target")
+@app_dir_option
 @click.option("--input", "input_path", default=None, help="JSONL (or .csv/.json) input; - for stdin.")
 @click.option("--output", "output_path", default="-", show_default=True, help="JSONL results; - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default=None,
@@ -87,6 +100,8 @@ def _load(target: str) -> Any:
 @click.option("--rate-limit", "rate_flags", multiple=True, help="Rate limit NAME=RATE (100/s).")
 @click.option("--hard-timeout", type=float, default=None,
               help="Kill a worker whose event loop is blocked this long (seconds).")
+@click.option("--startup-timeout", type=float, default=None,
+              help="Seconds a worker may take to load the workflow (default 60).")
 @click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
 @click.option("--run-dir", default=None,
@@ -100,10 +115,12 @@ def _load(target: str) -> Any:
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
         generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
-        rate_flags: tuple[str, ...], hard_timeout: float | None, summary_json: str | None,
+        rate_flags: tuple[str, ...], hard_timeout: float | None, startup_timeout: float | None,
+        summary_json: str | None,
         progress: bool, run_dir: str | None, resume_dir: str | None, grace_seconds: float,
         no_journal: bool) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input."""
+    terminate_by_exception()  # SIGTERM while loading the workflow: exit 143, no traceback
     from shardflow.cli.run_command import execute_resume, execute_run
 
     if resume_dir is not None:
@@ -115,6 +132,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     config = load_config(config_path) if config_path else RunConfig()
     config = config.merged(
         workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
+        startup_timeout=startup_timeout,
         limits=parse_limit_flags(limit_flags, "limits") or None,
         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
     )
@@ -128,6 +146,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("run_dir")
+@app_dir_option
 @click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
 @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
 @click.option("--grace-seconds", type=float, default=10.0, show_default=True,
@@ -143,6 +162,7 @@ def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds
     """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
     instances whose human tasks are all completed. Only one process works on a run at a
     time: a second one exits 2 naming the process that holds it."""
+    terminate_by_exception()
     from shardflow.cli.run_command import execute_resume
 
     sys.exit(execute_resume(run_dir, summary_json=summary_json, progress=progress,
@@ -159,6 +179,7 @@ cli.add_command(runs)
 
 @cli.command()
 @click.argument("target")
+@app_dir_option
 def validate(target: str) -> None:
     """List every problem of the workflow TARGET (exit 1 if there are any)."""
     definition = load_workflow(target)
@@ -173,6 +194,7 @@ def validate(target: str) -> None:
 
 @cli.command()
 @click.argument("target")
+@app_dir_option
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
 def graph(target: str, fmt: str) -> None:
     """Print the graph of the workflow TARGET as Mermaid or DOT."""

@@ -122,3 +122,8 @@ def complete_task(task_id: str, data_text: str | None, data_file: str | None, us
         click.echo(f"shardflow: error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"completed task {task_id} ({task.step} of instance {task.instance_id})")
+
+
+from shardflow.cli.serve_command import serve  # noqa: E402
+
+tasks.add_command(serve)

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from shardflow.errors import HARD_TIMEOUT, INVALID_INPUT, WORKER_LOST
+
 
 class Status(IntEnum):
     """The status of a result record; the int is its wire and journal code, the label is
@@ -44,12 +46,8 @@ _BY_LABEL = {label: status for status, label in _LABELS.items()}
 LABELS: tuple[str, ...] = tuple(_LABELS[s] for s in Status)
 """Labels indexed by code: ``LABELS[code]`` is the cheapest way from a wire int to a label."""
 
-INVALID_INPUT = "InvalidInput"
-"""Error type of an input line that cannot be an instance."""
-WORKER_LOST = "WorkerLost"
-"""Error type of an instance that took its worker down ``max_crashes`` times."""
-HARD_TIMEOUT = "HardTimeout"
-"""Error type of an instance whose step blocked the worker's event loop too long."""
+__all__ = ["HARD_TIMEOUT", "INVALID_INPUT", "LABELS", "WORKER_LOST", "Status", "invalid_line",
+           "lost_line", "parse_line", "result_line"]
 
 
 def result_line(instance_id: Any, status: Status, context: Any, error: dict[str, Any] | None,

@@ -51,37 +51,34 @@ class _SignalNotingLoop(uvloop.Loop):
 class Ended:
     """How a coordinator run ended."""
 
-    outcome: RunOutcome | None
+    outcome: RunOutcome
     signal: int | None
     storage: StorageError | None = None
     broken_pipe: bool = False
 
 
 def run_coordinator(coordinator: Coordinator, items: Iterator[Item]) -> Ended:
+    """Run the coordinator on a loop of our own; a failed write it reports (output, journal,
+    task store) becomes ``broken_pipe`` or ``storage``."""
     loop = _SignalNotingLoop()
     try:
         with asyncio.Runner(loop_factory=lambda: loop) as runner:
             outcome = runner.run(coordinator.run(items))
-    except OSError as exc:  # a write at the end of the run (the coordinator's last flush)
-        ended = Ended(None, loop.received)
-        _note_os_error(ended, exc, "output")
-        return ended
     finally:
         terminate_by_exception()  # the loop set SIGTERM back to its default
-    return Ended(outcome, loop.received)
+    ended = Ended(outcome, loop.received)
+    for failed in (outcome.output_error, outcome.journal_error):
+        if failed is not None:
+            note_write_error(ended, failed.error, failed.path)
+    return ended
 
 
-def _note_os_error(ended: Ended, exc: OSError, fallback: str) -> None:
-    if exc.errno == errno.EPIPE:
+def note_write_error(ended: Ended, exc: BaseException, path: str) -> None:
+    """Fold a failed write into how the run ended: EPIPE is the reader going away."""
+    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
         ended.broken_pipe = True
     elif ended.storage is None:
-        ended.storage = StorageError.of(exc, fallback)
-
-
-def note_output_error(ended: Ended, error: OSError | None) -> None:
-    """Fold a failed write to the output into how the run ended."""
-    if error is not None:
-        _note_os_error(ended, error, "output")
+        ended.storage = StorageError.of(exc, path)
 
 
 def exit_code(ended: Ended, totals: Counter[str]) -> int:
@@ -89,7 +86,7 @@ def exit_code(ended: Ended, totals: Counter[str]) -> int:
     raises it); 130/143 interrupted; 141 the output's reader went away."""
     if ended.broken_pipe:
         return EXIT_BROKEN_PIPE
-    if ended.outcome is not None and ended.outcome.interrupted:
+    if ended.outcome.interrupted:
         return EXIT_TERMINATED if ended.signal == signal.SIGTERM else EXIT_INTERRUPTED
     bad = totals.get("failed", 0) + totals.get("invalid_input", 0)
     return EXIT_FAILED if bad else EXIT_OK

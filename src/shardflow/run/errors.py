@@ -73,12 +73,18 @@ class StorageError(ShardflowError):
 
     exit_code = EXIT_STORAGE
 
-    def __init__(self, path: str, code: int | None) -> None:
+    def __init__(self, path: str, code: int | None, reason: str | None = None) -> None:
         self.path = path
         self.errno = code
-        name = errno_names.errorcode.get(code or 0, "error")
-        super().__init__(f"cannot write {path}: {os.strerror(code or 0)} ({name})")
+        if code:
+            text = f"{reason or os.strerror(code)} ({errno_names.errorcode.get(code, code)})"
+        else:
+            text = reason or "write failed"
+        super().__init__(f"cannot write {path}: {text}")
 
     @classmethod
-    def of(cls, exc: OSError, fallback_path: str) -> StorageError:
-        return cls(str(exc.filename or fallback_path), exc.errno)
+    def of(cls, exc: BaseException, path: str) -> StorageError:
+        """``exc`` (an ``OSError``, or the task store's own error) writing ``path``."""
+        if isinstance(exc, OSError):
+            return cls(str(exc.filename or path), exc.errno, exc.strerror)
+        return cls(path, None, str(exc))

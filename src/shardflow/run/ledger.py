@@ -36,8 +36,8 @@ def instance_key(instance_id: Any) -> str:
 class JournalLedger:
     """Journals results and parks waiting instances for a run directory's coordinator.
 
-    A failed write (journal or task store) is raised to the coordinator, which stops the run,
-    and kept in ``error`` so the run reports it even when the caller did not."""
+    A failed write (journal or task store) is raised to the coordinator, which stops the run
+    and reports it in ``RunOutcome.journal_error``."""
 
     def __init__(self, journal: FileJournal, tasks: Callable[[], TaskStore], workflow: str,
                  version: str, done: SeqSet | None = None,
@@ -51,11 +51,6 @@ class JournalLedger:
         self._resumed = {w.seq: w.instance_id for w in resumed or ()}
         """seq -> store key of the waiting instances this session continues."""
         self._finished: list[str] = []
-        self._store_error: OSError | None = None
-
-    @property
-    def error(self) -> OSError | None:
-        return self.journal.error or self._store_error
 
     def record(self, job_seq: int, status: int, line: bytes, resumed_id: str | None) -> None:
         self.journal.append(job_seq, status, line)
@@ -79,21 +74,13 @@ class JournalLedger:
                 state=snapshot["state"], input_id=job.id,
                 tasks=[replace(HumanTask.from_dict(t), instance_id=key)
                        for t in snapshot["tasks"]]))
-        try:
-            self._tasks().save_waiting(waiting)
-        except OSError as exc:
-            self._store_error = self._store_error or exc
-            raise
+        self._tasks().save_waiting(waiting)
 
     def flush(self) -> None:
         self.journal.flush()
         if self._finished:
             finished, self._finished = self._finished, []
-            try:
-                self._tasks().mark_finished(finished)
-            except OSError as exc:
-                self._store_error = self._store_error or exc
-                raise
+            self._tasks().mark_finished(finished)
 
     def close(self) -> None:
         self.flush()

@@ -21,8 +21,8 @@ from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
 from shardflow.model.definition import WorkflowDefinition
-from shardflow.run.drive import Ended, exit_code, note_output_error, run_coordinator
-from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, StorageError
+from shardflow.run.drive import Ended, exit_code, note_write_error, run_coordinator
+from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 from shardflow.run.ledger import JournalLedger, resume_job
 from shardflow.run.output import OutputWriter
 from shardflow.run.record import write_private
@@ -113,7 +113,8 @@ def drive(session: Session, items: Iterator[Item], writer: OutputWriter, *, sour
     coordinator = Coordinator(session.target, session.config, writer, source_name=source,
                               progress=display, ledger=ledger,
                               resume=[resume_job(w) for w in session.ready],
-                              grace_seconds=session.grace)
+                              grace_seconds=session.grace, output_name=writer.name,
+                              scratch_dir=run_dir.path if run_dir is not None else None)
     try:
         ended = run_coordinator(coordinator, items)
     finally:
@@ -127,36 +128,31 @@ def _close(ended: Ended, writer: OutputWriter, ledger: JournalLedger | None) -> 
     try:
         writer.close()
     except OSError as exc:
-        note_output_error(ended, exc)
-    note_output_error(ended, writer.error)
+        note_write_error(ended, exc, writer.name)
     if ledger is not None:
         try:
             ledger.close()
         except OSError as exc:
-            ended.storage = ended.storage or StorageError.of(exc, "journal")
-        if ledger.error is not None:  # raised to the coordinator during the run
-            ended.storage = ended.storage or StorageError.of(ledger.error, "journal")
+            note_write_error(ended, exc, str(ledger.journal.path))
 
 
 def _finish(session: Session, ended: Ended) -> RunResult:
     hooks, run_dir = session.hooks, session.run_dir
     outcome = ended.outcome
+    if not ended.broken_pipe:  # quiet, like `yes | head`
+        hooks.notify(outcome.render().removeprefix("shardflow: "))
     totals = Counter(session.prior)
-    if outcome is not None:
-        if not ended.broken_pipe:  # quiet, like `yes | head`
-            hooks.notify(outcome.render().removeprefix("shardflow: "))
-        totals.update(outcome.stats.counts)
-        totals["waiting"] -= outcome.resumed_finished
+    totals.update(outcome.stats.counts)
+    totals["waiting"] -= outcome.resumed_finished
     totals = +totals
     result = RunResult(exit_code(ended, totals), run_dir.path if run_dir else None, outcome,
                        totals)
     try:
-        if outcome is not None:
-            _write_summaries(session, outcome, totals)
+        _write_summaries(session, outcome, totals)
         if ended.storage is None and not ended.broken_pipe and not outcome_interrupted(ended):
             _mark_finished(session, totals)
     except OSError as exc:
-        ended.storage = ended.storage or StorageError.of(exc, "summary")
+        note_write_error(ended, exc, "the summary")
     finally:
         if run_dir is not None:
             run_dir.close()
@@ -171,7 +167,7 @@ def _finish(session: Session, ended: Ended) -> RunResult:
 
 
 def outcome_interrupted(ended: Ended) -> bool:
-    return ended.outcome is not None and ended.outcome.interrupted
+    return ended.outcome.interrupted
 
 
 def _write_summaries(session: Session, outcome: RunOutcome, totals: Counter[str]) -> None:

@@ -1,0 +1,135 @@
+"""One worker process as the pool sees it: how it is started, its stream, its jobs in
+flight, and how it is stopped and reaped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shardflow.batch import protocol as p
+from shardflow.batch.jobs import Job
+
+SPEC_ENV = "SHARDFLOW_WORKER_SPEC"
+"""The environment variable that carries the worker's spec (JSON)."""
+
+
+class Start(Enum):
+    """How a worker's start-up ended."""
+
+    READY = "ready"
+    FATAL = "fatal"  # the workflow failed to load: the same in every attempt
+    EXITED = "exited"  # killed or crashed before it was ready: try again
+    TIMED_OUT = "timed out"  # never became ready within the start-up timeout
+
+
+@dataclass(frozen=True, slots=True)
+class StartReport:
+    outcome: Start
+    detail: str = ""
+
+
+@dataclass(eq=False)
+class WorkerProcess:
+    slot: int
+    process: asyncio.subprocess.Process
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    watchdog_file: str
+    started: asyncio.Future[StartReport]
+    inflight: dict[int, Job] = field(default_factory=dict)
+    running: bool = False
+    """It has loaded the workflow (``READY``) and takes jobs."""
+    exclusive: bool = False
+    """It runs one suspect alone."""
+    stopping: bool = False
+    dead: bool = False
+    """Its stream has ended: nothing more may be sent to it (its in-flight jobs are about to
+    be recovered, and a job added after that would be lost)."""
+    reader_task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def grant(self, rids: list[int]) -> None:
+        """Send limit grants (the arbiter's sender); a worker gone gets nothing."""
+        if not self.dead and not self.writer.is_closing():
+            self.writer.write(p.json_frame(p.GRANT, rids))
+
+    def stop(self, *, kill: bool) -> None:
+        """Ask the worker to finish what it has in flight and exit, or kill it."""
+        self.stopping = True
+        if kill:
+            self.kill()
+        else:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self.writer.write(p.frame(p.STOP, b""))
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    def settle_start(self, report: StartReport) -> None:
+        """End the start-up with ``report`` (the first report wins)."""
+        if not self.started.done():
+            self.started.set_result(report)
+
+    def watchdog_report(self) -> dict[str, Any] | None:
+        """What the worker's watchdog wrote before it ended the worker, if anything."""
+        try:
+            data = orjson.loads(Path(self.watchdog_file).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def discard_watchdog_report(self) -> None:
+        with contextlib.suppress(OSError):
+            Path(self.watchdog_file).unlink()
+
+    async def reap(self) -> int | None:
+        """Wait for the process to exit; kill it if it lingers (its stream has ended)."""
+        try:
+            return await asyncio.wait_for(self.process.wait(), 5.0)
+        except TimeoutError:
+            self.kill()
+            return await self.process.wait()
+
+
+async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerProcess:
+    """Start a fresh interpreter running the worker (no fork of this process and no
+    re-import of the caller's ``__main__``), connected by a socket pair."""
+    parent, child = socket.socketpair()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
+            stdin=asyncio.subprocess.DEVNULL, stdout=_stderr_fd(),
+            pass_fds=(child.fileno(),),
+            env={**os.environ, SPEC_ENV: orjson.dumps({**spec, "sys_path": sys.path}).decode()},
+        )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    reader, writer = await asyncio.open_connection(sock=parent, limit=1 << 26)
+    started: asyncio.Future[StartReport] = asyncio.get_running_loop().create_future()
+    return WorkerProcess(slot, process, reader, writer, watchdog_file, started)
+
+
+def _stderr_fd() -> int:
+    """Workers' stdout goes to our stderr: a ``print`` in a step must not corrupt JSONL
+    results written to stdout."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return 2

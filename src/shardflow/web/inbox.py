@@ -1,0 +1,148 @@
+"""What the inbox may do, without HTTP: list, count, show and complete the tasks of the served
+runs, and tell each run's resume state. Every method is blocking (SQLite) and opens its own
+connection, so the API calls them on worker threads.
+
+The store is the same ``tasks.db`` the CLI uses: completing a task is the store's conditional
+UPDATE, so of two completions, from this server or from ``shardflow tasks complete``, exactly
+one wins and the other gets :class:`~shardflow.errors.TaskAlreadyCompletedError`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shardflow.errors import ShardflowError, TaskAlreadyCompletedError
+from shardflow.model.tasks import HumanTask
+from shardflow.web.runs import RunTable, ServedRun
+from shardflow.web.violations import Violation, form_violations
+
+
+class NotAssignedError(ShardflowError):
+    """With ``--assignee-only``, a user acted on a task (or a list) that is not theirs."""
+
+    def __init__(self, user: str, what: str) -> None:
+        self.user = user
+        super().__init__(f"{what} is not assigned to {user!r} (the server runs with --assignee-only)")
+
+
+class InvalidFormError(ShardflowError):
+    """Form data violates the task's schema; ``violations`` lists every one, with its pointer."""
+
+    def __init__(self, task_id: str, violations: Sequence[Violation]) -> None:
+        self.task_id = task_id
+        self.violations = list(violations)
+        super().__init__(f"data for human task {task_id!r} is invalid "
+                         f"({len(self.violations)} problem(s)); the task stays open")
+
+
+class TakenError(ShardflowError):
+    """The task was completed before; ``task`` says by whom and when."""
+
+    def __init__(self, task: HumanTask) -> None:
+        self.task = task
+        super().__init__(f"human task {task.id!r} was already completed"
+                         f" by {task.completed_by or 'someone'}")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    run: str | None = None
+    node: str | None = None
+    step: str | None = None
+    assignee: str | None = None
+
+
+def task_summary(run: ServedRun, task: HumanTask) -> dict[str, Any]:
+    return {"run": run.name, "id": task.id, "instance_id": task.instance_id, "node": task.node,
+            "step": task.step, "title": task.title, "assignee": task.assignee,
+            "due_at": task.due_at, "created_at": task.created_at}
+
+
+def task_detail(run: ServedRun, task: HumanTask) -> dict[str, Any]:
+    """Everything the task view shows. ``BaseHumanStep`` has no way yet to choose context
+    fields to show (and a task records no description), so ``context`` is always empty."""
+    return {**task_summary(run, task), "form_schema": task.form_schema, "context": {},
+            "completed_at": task.completed_at, "completed_by": task.completed_by,
+            "data": task.data}
+
+
+class Inbox:
+    def __init__(self, runs: RunTable, *, user: str, assignee_only: bool = False) -> None:
+        self.runs = runs
+        self.user = user
+        self.assignee_only = assignee_only
+
+    def _assignee(self, asked: str | None) -> str | None:
+        if not self.assignee_only:
+            return asked
+        if asked is not None and asked != self.user:
+            raise NotAssignedError(self.user, f"the list of {asked!r}")
+        return self.user
+
+    def _open_tasks(self, flt: TaskFilter) -> list[tuple[ServedRun, HumanTask]]:
+        """Open tasks of the chosen runs, oldest first across runs."""
+        assignee = self._assignee(flt.assignee)
+        runs = [self.runs.get(flt.run)] if flt.run is not None else list(self.runs)
+        per_run = []
+        for run in runs:
+            with run.store() as store:
+                found = store.list_tasks(assignee=assignee)
+            per_run.append([(run, t) for t in found
+                            if (flt.node is None or t.node == flt.node)
+                            and (flt.step is None or t.step == flt.step)])
+        return list(heapq.merge(*per_run, key=lambda pair: (pair[1].created_at, pair[1].id)))
+
+    def list_tasks(self, flt: TaskFilter, offset: int, limit: int) -> dict[str, Any]:
+        found = self._open_tasks(flt)
+        page = found[offset:offset + limit]
+        return {"total": len(found), "offset": offset, "limit": limit,
+                "tasks": [task_summary(run, task) for run, task in page]}
+
+    def counts(self, assignee: str | None) -> list[dict[str, Any]]:
+        """Open tasks per run and per node/step, each group with its oldest task's time."""
+        groups: dict[str, dict[tuple[str, str], dict[str, Any]]] = {r.name: {} for r in self.runs}
+        for run, task in self._open_tasks(TaskFilter(assignee=assignee)):
+            group = groups[run.name].setdefault(
+                (task.node, task.step),
+                {"node": task.node, "step": task.step, "open": 0, "oldest": task.created_at})
+            group["open"] += 1
+        return [{"run": name, "open": sum(g["open"] for g in nodes.values()),
+                 "nodes": list(nodes.values())} for name, nodes in groups.items()]
+
+    def task(self, run_name: str, task_id: str) -> dict[str, Any]:
+        run = self.runs.get(run_name)
+        with run.store() as store:
+            return task_detail(run, store.get_task(task_id))
+
+    def complete(self, run_name: str, task_id: str, data: Any) -> tuple[dict[str, Any], bool]:
+        """Complete the task as this server's user; returns the task and whether its instance
+        now has every task done (it can be resumed)."""
+        run = self.runs.get(run_name)
+        with run.store() as store:
+            task = store.get_task(task_id)
+            if self.assignee_only and task.assignee != self.user:
+                raise NotAssignedError(self.user, f"task {task_id!r}")
+            if task.completed:
+                raise TakenError(task)
+            violations = form_violations(task.form_schema, data)
+            if violations:
+                raise InvalidFormError(task_id, violations)
+            try:
+                done = store.complete_task(task_id, data, self.user)
+            except TaskAlreadyCompletedError:
+                raise TakenError(store.get_task(task_id)) from None
+            waiting = store.get_waiting(task.instance_id)
+            ready = waiting is not None and all(t.completed for t in waiting.tasks)
+        return task_detail(run, done), ready
+
+    def run_state(self, run_name: str) -> dict[str, Any]:
+        run = self.runs.get(run_name)
+        with run.store() as store:
+            open_tasks = len(store.list_tasks())
+            waiting = store.waiting_count()
+            ready = len(store.ready_instances())
+        return {"name": run.name, "path": str(run.path), "open_tasks": open_tasks,
+                "waiting_instances": waiting, "ready_instances": ready}

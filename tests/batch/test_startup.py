@@ -1,0 +1,152 @@
+"""Start-up that survives: workers killed while they start are replaced; a workflow whose
+import hangs in workers is named after ``--startup-timeout``; a worker that always dies
+while starting stops the run after a bounded number of attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shardflow._clock import FakeClock
+from shardflow.batch.executor import BatchExecutor
+from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.pool import WorkerPool
+from shardflow.batch.spec import WorkerSpec
+from shardflow.errors import WorkerStartError
+from support.e2e import by_id, read_results
+
+TARGET = f"{Path(__file__).parent / 'startup_flows.py'}:workflow"
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "shardflow", "run", TARGET, *args,
+                             "--no-progress"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+
+
+def test_workers_killed_during_start_up_are_replaced(test_dir: Path, tmp_path: Path) -> None:
+    kills = 3
+    fifo = test_dir / "start.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "out.jsonl"
+    killed: list[int] = []
+
+    def kill_starting_workers() -> None:
+        while len(killed) < kills:
+            with open(fifo) as pipe:  # blocks until a starting worker writes its pid
+                for line in pipe:
+                    os.kill(int(line), signal.SIGKILL)
+                    killed.append(int(line))
+
+    killer = threading.Thread(target=kill_starting_workers, daemon=True)
+    killer.start()
+    proc = _cli("--generate", "200", "--workers", "2", "--output", str(out), "--no-journal",
+                env={"SHARDFLOW_STARTUP": "signal-then-block",
+                     "SHARDFLOW_STARTUP_KILLS": str(kills)})
+    _, stderr = proc.communicate(timeout=120)
+    killer.join(timeout=10)
+    assert len(killed) == kills
+    assert proc.returncode == 0, stderr
+    results = by_id(read_results(out))
+    assert sorted(results) == list(range(200))
+    assert all(r["status"] == "completed" for r in results.values())
+    runs = sorted(int(x) for x in (test_dir / "runs.log").read_text().split())
+    assert runs == list(range(200)), "every instance ran exactly once"
+
+
+def test_a_workflow_that_hangs_on_import_in_workers_is_named(test_dir: Path,
+                                                              tmp_path: Path) -> None:
+    proc = _cli("--generate", "5", "--workers", "1", "--startup-timeout", "2",
+                "--output", str(tmp_path / "out.jsonl"), "--no-journal",
+                env={"SHARDFLOW_STARTUP": "hang"})
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stderr
+    assert "startup_flows.py:workflow" in stderr and "not ready 2 s after it started" in stderr
+    assert "Traceback" not in stderr
+    hung = int((test_dir / "hung.pid").read_text())
+    assert not Path(f"/proc/{hung}").exists(), "the hung worker was left running"
+
+
+def test_a_worker_that_always_dies_while_starting_stops_the_pool(
+        run: Any, test_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARDFLOW_STARTUP", "crash")
+
+    async def main() -> WorkerPool:
+        pool = WorkerPool(WorkerSpec(TARGET), 1, Feed(iter([Job(0, 0, b"{}")])), _Listener(),
+                          start_attempts=2)
+        try:
+            with pytest.raises(WorkerStartError, match="2 workers in a row died during start-up"
+                               r" \(the last exited with code 3\)"):
+                await pool.start()
+        finally:
+            await pool.close()
+        return pool
+
+    pool = run(main())
+    assert pool.start_failures == 2
+
+
+def test_start_up_timeout_runs_on_the_pools_clock(run: Any, test_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARDFLOW_STARTUP", "hang")
+    clock = FakeClock()
+
+    async def main() -> None:
+        pool = WorkerPool(WorkerSpec(TARGET), 1, Feed(iter([])), _Listener(),
+                          startup_timeout=600.0, clock=clock)
+        starting = asyncio.ensure_future(pool.start())
+        try:
+            await clock.wait_for_timers(1)  # the worker is starting, its deadline is set
+            clock.advance(599.9)
+            assert clock.pending_timers == 1, "the deadline has not fired early"
+            clock.advance(0.1)
+            assert clock.pending_timers == 0
+            with pytest.raises(WorkerStartError, match="not ready 600 s after it started"):
+                await starting
+        finally:
+            await pool.close()
+
+    run(main())
+
+
+def test_submissions_fail_when_no_worker_can_start_again(run: Any, test_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedding API never leaves a submission waiting forever."""
+    monkeypatch.setenv("SHARDFLOW_STARTUP", "only-once")
+    target = TARGET.replace(":workflow", ":killer")
+
+    async def main() -> None:
+        with pytest.raises(WorkerStartError):
+            async with BatchExecutor(target, workers=1) as ex:
+                pending = [asyncio.ensure_future(ex.submit({"id": i})) for i in range(10)]
+                await asyncio.wait(pending)
+        for i, future in enumerate(pending):  # each answered: a result, or the error
+            if future.exception() is None:
+                assert i != 5 and future.result().status == "completed"
+            else:
+                assert isinstance(future.exception(), WorkerStartError)
+        assert isinstance(pending[5].exception(), WorkerStartError)
+
+    run(main())
+
+
+class _Listener:
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        raise AssertionError("nothing runs")
+
+    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
+        pass
+
+    def on_settled(self) -> None:
+        pass
+
+    def on_stopped(self, error: BaseException) -> None:
+        pass

@@ -1,0 +1,197 @@
+"""The page in real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Skipped, with the reason, where Playwright or a Chromium binary is missing or cannot start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shardflow.store.tasks import SQLiteTaskStore
+from web.inbox_helpers import ORDER_SCHEMA, Server, approvals_run, made_run, needs_web, output_records
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="Playwright is not installed: pip install playwright")
+
+pytestmark = needs_web
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+APPROVALS = {
+    "legal_approval": ("Legal Approved?", ("Legal Concerns", "none")),
+    "finance_approval": ("Finance Approved?", ("Budget Code", "B-7")),
+    "security_approval": ("Security Approved?", None),
+}
+
+
+def _chromium() -> str | None:
+    return os.environ.get("SHARDFLOW_CHROMIUM") or shutil.which("chromium") or \
+        shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("no Chromium binary (apt-get install chromium, or set SHARDFLOW_CHROMIUM)")
+    with sync_api.sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except sync_api.Error as exc:
+            pytest.skip(f"Chromium at {executable} cannot start: {str(exc).splitlines()[0]}")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+def _open_rows(page: Any, expected: int) -> None:
+    rows = page.locator("a.task-link")
+    sync_api.expect(rows).to_have_count(expected)
+
+
+def test_approvals_are_completed_and_the_run_resumed_from_the_page(tmp_path: Path,
+                                                                  page: Any) -> None:
+    run_dir, output = approvals_run(tmp_path, n=3)
+    server = Server([run_dir], "--user", "erin", cwd=tmp_path)
+    try:
+        page.goto(server.url)
+        assert "token=" not in page.url  # the token became a cookie
+        _open_rows(page, 9)
+        counts = page.locator("#counts")
+        sync_api.expect(counts).to_contain_text("approvals / security_approval")
+        sync_api.expect(page.locator(".run")).to_contain_text("9 open task(s)")
+
+        saw_validation_error = False
+        for remaining in range(9, 0, -1):
+            first = page.locator("a.task-link").first
+            title = first.inner_text()
+            first.focus()
+            page.keyboard.press("Enter")  # the list is keyboard-driven
+            sync_api.expect(page.locator("#task-title")).to_have_text(title)
+            step = page.locator("#task-meta dd").nth(1).inner_text().split(" / ")[1]
+            approved_label, text_field = APPROVALS[step]
+            page.get_by_label(approved_label).check()
+            if text_field is not None:
+                page.get_by_label(text_field[0]).fill(text_field[1])
+            if step == "security_approval" and not saw_validation_error:
+                page.get_by_role("button", name="Complete task").click()
+                error = page.locator('.field[data-pointer="/risk_level"] .error')
+                sync_api.expect(error).to_have_text("'risk_level' is a required property")
+                sync_api.expect(page.locator('.field[data-pointer="/risk_level"] select')) \
+                    .to_have_attribute("aria-invalid", "true")
+                saw_validation_error = True
+            if step == "security_approval":
+                page.locator('.field[data-pointer="/risk_level"] select').select_option(label="low")
+            page.keyboard.press("Control+Enter")
+            sync_api.expect(page.locator("#inbox-view")).to_be_visible()
+            _open_rows(page, remaining - 1)
+        assert saw_validation_error
+
+        run_box = page.locator(".run")
+        sync_api.expect(run_box).to_contain_text("3 ready to resume")
+        run_box.get_by_role("button", name="Resume run").click()
+        sync_api.expect(page.locator(".run.succeeded")).to_contain_text("resume: succeeded",
+                                                                       timeout=60_000)
+        sync_api.expect(run_box).to_contain_text("0 waiting instance(s)")
+    finally:
+        server.stop()
+
+    records = output_records(output)
+    assert {r["id"] for r in records} == {0, 1, 2}
+    assert all(r["status"] in ("waiting", "completed") for r in records)
+    for instance in (0, 1, 2):
+        final = [r for r in records if r["id"] == instance and r["status"] == "completed"]
+        assert len(final) == 1, f"id {instance}: {len(final)} completed records"
+        context = final[0]["context"]
+        assert context["legal_approval"] == {"approved": True, "concerns": "none"}
+        assert context["finance_approval"] == {"approved": True, "budget_code": "B-7"}
+        assert context["security_approval"] == {"approved": True, "risk_level": "low"}
+        assert context["all_approved"] is True
+    store = SQLiteTaskStore(run_dir / "tasks.db")
+    try:
+        assert {t.completed_by for t in store.list_tasks(open_only=False)} == {"erin"}
+    finally:
+        store.close()
+
+
+def test_the_generated_form_covers_numbers_enums_objects_and_json(tmp_path: Path,
+                                                                  page: Any) -> None:
+    made_run(tmp_path / "forms", [("7", "order", None, ORDER_SCHEMA)])
+    server = Server([tmp_path / "forms"], cwd=tmp_path)
+    try:
+        page.goto(server.url)
+        _open_rows(page, 1)
+        page.locator("a.task-link").first.click()
+        field = lambda pointer: page.locator(f'.field[data-pointer="{pointer}"]')  # noqa: E731
+        field("/amount").locator("input").fill("abc")
+        field("/count").locator("input").fill("3")
+        field("/owner/a~1b~0c").locator("input").fill("slash and tilde")
+        field("/tags").locator("textarea").fill('["a", "b"]')
+        page.get_by_role("button", name="Complete task").click()
+        sync_api.expect(field("/amount").locator(".error")).to_have_text(
+            "'abc' is not of type 'number'")
+        sync_api.expect(field("/owner/name").locator(".error")).to_have_text(
+            "'name' is a required property")
+        sync_api.expect(field("/risk").locator(".error")).to_have_text(
+            "'risk' is a required property")
+        sync_api.expect(field("/amount").locator("input")).to_be_focused()  # first invalid
+
+        field("/amount").locator("input").fill("12.5")
+        field("/owner/name").locator("input").fill("Ann")
+        field("/risk").locator("select").select_option(label="high")
+        page.get_by_label("Approved?").check()
+        field("/tags").locator("textarea").fill("[oops")
+        page.get_by_role("button", name="Complete task").click()
+        sync_api.expect(field("/tags").locator(".error")).to_contain_text("not valid JSON")
+        field("/tags").locator("textarea").fill('["a", "b"]')
+        page.get_by_role("button", name="Complete task").click()
+        _open_rows(page, 0)
+    finally:
+        server.stop()
+    store = SQLiteTaskStore(tmp_path / "forms" / "tasks.db")
+    try:
+        data = store.get_task("forms-t0").data
+    finally:
+        store.close()
+    assert data == {"approved": True, "amount": 12.5, "count": 3, "risk": "high",
+                    "owner": {"name": "Ann", "a/b~c": "slash and tilde"}, "tags": ["a", "b"]}
+
+
+def test_a_task_taken_meanwhile_says_who_took_it(tmp_path: Path, page: Any) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean", "title": "OK?"}}}
+    made_run(tmp_path / "race", [("1", "check", None, schema)])
+    server = Server([tmp_path / "race"], cwd=tmp_path)
+    try:
+        page.goto(server.url)
+        page.locator("a.task-link").first.click()
+        page.get_by_label("OK?").check()
+        store = SQLiteTaskStore(tmp_path / "race" / "tasks.db")  # another browser, or the shell
+        try:
+            store.complete_task("race-t0", {"ok": False}, "frank")
+        finally:
+            store.close()
+        page.get_by_role("button", name="Complete task").click()
+        sync_api.expect(page.locator("#form-status")).to_have_text(
+            "This task was already completed by frank.")
+        sync_api.expect(page.get_by_role("button", name="Complete task")).to_be_disabled()
+        page.keyboard.press("Escape")
+        sync_api.expect(page.locator("#inbox-view")).to_be_visible()
+        _open_rows(page, 0)
+        page.locator("body").press("/")
+        sync_api.expect(page.locator("#assignee")).to_be_focused()
+    finally:
+        server.stop()
