@@ -2,6 +2,12 @@
 
 Both the interpreter and ``LocalExecutionEngine.execute_step`` call :func:`run_step`, so a step
 behaves the same however it is reached.
+
+It is also the error boundary of a step: whatever a step raises, ``BaseException`` subclasses
+included, ends as a :class:`StepFailure` naming it, except the cancellation of the task
+running it (a timeout, a failed sibling, a lost race, the host shutting down), which always
+propagates. ``KeyboardInterrupt`` or ``SystemExit`` escaping a task would stop the whole event
+loop, and with it every other instance of a batch worker.
 """
 
 from __future__ import annotations
@@ -18,12 +24,28 @@ from shardflow.limits.gate import Gate
 from shardflow.limits.retry import retry_delay
 from shardflow.limits.timeouts import enforced_after
 from shardflow.model.plan import step_limits
-from shardflow.model.steps import BaseStep
+from shardflow.model.steps import BaseMachineStep
 
 _now = time.time
+_current_task = asyncio.current_task
 _record = tuple.__new__
 """``_record(StepRecord, (...))`` builds a record without the Python-level ``__new__`` that
 NamedTuple generates (half the cost; one record per step execution)."""
+
+RunningStep = tuple[str, BaseMachineStep, str]
+"""(step path, step, instance id): what a task is running, for a watchdog."""
+_running: dict[asyncio.Task[Any], RunningStep] | None = None
+
+
+def record_running_steps() -> dict[asyncio.Task[Any], RunningStep]:
+    """From now on, every :func:`run_step` records the step it runs under its task, until
+    the step ends: ``registry[task]`` names the step a task is in. A watchdog thread reads it
+    for ``asyncio.current_task(loop)`` to name the step that blocks the loop (a dict read is
+    atomic under the GIL). Off by default: it costs a dict write and delete per step."""
+    global _running
+    if _running is None:
+        _running = {}
+    return _running
 
 
 class StepFailure(Exception):
@@ -36,7 +58,17 @@ class StepFailure(Exception):
         self.context = context
 
 
-async def _call(step: Any, ctx: WorkflowContext, path: str, clock: Clock) -> Any:
+def is_cancellation(exc: BaseException) -> bool:
+    """True if ``exc`` is the running task being cancelled, not a ``CancelledError`` that
+    code raised on its own (a step doing ``raise asyncio.CancelledError``, or awaiting a
+    future someone else cancelled): only a real cancellation leaves a request on the task."""
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = _current_task()
+    return task is None or task.cancelling() > 0
+
+
+async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: Clock) -> Any:
     timeout = step.timeout_seconds
     if timeout is None:
         return await step.execute(ctx)
@@ -51,7 +83,7 @@ async def _call(step: Any, ctx: WorkflowContext, path: str, clock: Clock) -> Any
 
 
 async def run_step(
-    step: BaseStep,
+    step: BaseMachineStep,
     ctx: WorkflowContext,
     key: str,
     path: str,
@@ -65,50 +97,67 @@ async def run_step(
     on a fork, so a failed attempt leaves no trace; the successful fork is returned.
     A return value other than ``None`` is stored under ``key``.
     """
-    retries = step.retries
-    limits: tuple[str, ...] = ()
-    rate: str | None = None
-    if gate is not None:  # limits mean nothing without a gate: skip them on the hot path
-        limits = step_limits(step) if step.limit is not None else ()
-        rate = step.rate_limit
-    throttled = bool(limits or rate)
-    attempt = 0
-    while True:
-        attempt += 1
-        work = ctx.fork() if retries else ctx
-        work.current_step = key
-        started = _now()
-        try:
-            if throttled:
-                assert gate is not None
-                token = await gate.enter(limits, rate)
-                try:
+    running = _running
+    task = _current_task() if running is not None else None
+    if running is not None and task is not None:
+        outer = running.get(task)
+        running[task] = (path, step, ctx.instance_id)
+    try:
+        retries = step.retries
+        limits: tuple[str, ...] = ()
+        rate: str | None = None
+        if gate is not None:  # limits mean nothing without a gate: skip them on the hot path
+            limits = step_limits(step) if step.limit is not None else ()
+            rate = step.rate_limit
+        throttled = bool(limits or rate)
+        attempt = 0
+        while True:
+            attempt += 1
+            work = ctx.fork() if retries else ctx
+            work.current_step = key
+            started = _now()
+            try:
+                if throttled:
+                    assert gate is not None
+                    token = await gate.enter(limits, rate)
+                    try:
+                        result = await _call(step, work, path, clock)
+                    finally:
+                        gate.leave(token)
+                elif step.timeout_seconds is None:  # _call inlined: one coroutine less per step
+                    result = await step.execute(work)
+                else:
                     result = await _call(step, work, path, clock)
-                finally:
-                    gate.leave(token)
-            elif step.timeout_seconds is None:  # _call inlined: one coroutine less per step
-                result = await step.execute(work)  # type: ignore[attr-defined]
-            else:
-                result = await _call(step, work, path, clock)
-            if result is not None:
-                work.set(key, result)
-        except asyncio.CancelledError:
+                if result is not None:
+                    work.set(key, result)
+            except Exception as exc:
+                if history is not None:
+                    history.append(
+                        StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
+                    )
+                if attempt <= retries and isinstance(exc, step.retry_on):
+                    delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
+                    if delay > 0:
+                        await clock.sleep(delay)
+                    continue
+                raise StepFailure(path, exc, ctx) from exc
+            except BaseException as exc:
+                cancelled = is_cancellation(exc)
+                if history is not None:
+                    history.append(StepRecord(path, "cancelled" if cancelled else "failed", attempt,
+                                              started, time.time(),
+                                              None if cancelled else type(exc).__name__))
+                if cancelled:
+                    raise
+                raise StepFailure(path, exc, ctx) from exc
+            finally:
+                work.current_step = None
             if history is not None:
-                history.append(StepRecord(path, "cancelled", attempt, started, time.time()))
-            raise
-        except Exception as exc:
-            if history is not None:
-                history.append(
-                    StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
-                )
-            if attempt <= retries and isinstance(exc, step.retry_on):
-                delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
-                if delay > 0:
-                    await clock.sleep(delay)
-                continue
-            raise StepFailure(path, exc, ctx) from exc
-        finally:
-            work.current_step = None
-        if history is not None:
-            history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
-        return work
+                history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
+            return work
+    finally:
+        if running is not None and task is not None:
+            if outer is None:
+                del running[task]
+            else:  # a step running a step (LocalExecutionEngine.execute_step)
+                running[task] = outer
