@@ -111,3 +111,23 @@ def test_orphaned_workers_exit_quickly_and_quietly(test_dir: Path, tmp_path: Pat
     text = stderr.read_text()  # before the shard runner: RemoteGate._flush RuntimeError tracebacks
     assert "Traceback" not in text, text
     assert "Error" not in text, text
+
+
+@pytest.mark.timeout(90)
+def test_a_module_exiting_on_import_in_workers_stops_the_run_with_its_message(
+        cli: CliRun, tmp_path: Path) -> None:
+    """``sys.exit`` while the worker imports the workflow is a load failure like any other
+    exception: exit 2 and the loader's message, not a worker that died during start-up."""
+    module = tmp_path / "exits_in_worker.py"
+    module.write_text(
+        "import os, sys\n"
+        "from shardflow.examples.notify import build\n"
+        "if 'SHARDFLOW_WORKER_SPEC' in os.environ:\n"
+        "    sys.exit('this module refuses to load in a worker')\n"
+        "workflow = build('exits_in_worker')\n")
+    proc = cli("run", f"{module}:workflow", "--generate", "10", "--workers", "1",
+               "--output", str(tmp_path / "out.jsonl"), "--run-dir", str(tmp_path / "run"),
+               "--no-progress", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "SystemExit: this module refuses to load in a worker" in proc.stderr
+    assert "Traceback" not in proc.stderr
