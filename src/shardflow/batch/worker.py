@@ -29,7 +29,7 @@ from shardflow.batch.loader import load_workflow
 from shardflow.batch.remote_gate import RemoteGate
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.watchdog import LoopWatchdog
-from shardflow.engine.shard import ShardJob, ShardOutput, ShardRunner
+from shardflow.engine.shard import ShardOutput, ShardRunner
 from shardflow.engine.tuning import tune_gc
 
 _UNWIND_SECONDS = 1.0
@@ -120,10 +120,7 @@ class _Worker:
             except (asyncio.IncompleteReadError, ConnectionError):
                 return False
             if kind == p.RUN:
-                header, lines = p.split_batch(payload)
-                shard.submit(ShardJob(seq, instance_id, attempt, job_kind, line)
-                             for (seq, instance_id, attempt, job_kind, _), line
-                             in zip(header, lines, strict=True))
+                shard.submit(*p.split_batch(payload))
             elif kind == p.GRANT:
                 if self.gate is not None:
                     self.gate.on_grant(orjson.loads(payload))

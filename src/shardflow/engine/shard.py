@@ -84,12 +84,16 @@ class ShardOutput:
         if snapshot is not None:
             self.parked_rows.append([seq, len(snapshot)])
             self.snapshots.append(snapshot)
-        self.rows.append([seq, status.value, duration_ms, len(line)])
+        self.rows.append([seq, status, duration_ms, len(line)])  # orjson writes an IntEnum as its int
         self.lines.append(line)
 
 
 _STATUS = {WorkflowStatus.COMPLETED: Status.COMPLETED, WorkflowStatus.FAILED: Status.FAILED,
            WorkflowStatus.WAITING: Status.WAITING, WorkflowStatus.CANCELLED: Status.CANCELLED}
+
+_RESUME = int(JobKind.RESUME)
+_Answer = tuple[Status, float, bytes, bytes | None]
+"""status, duration ms, result line, snapshot (of a waiting instance)"""
 
 StepStats = dict[str, list[float]]
 """node -> [executions, total ms, max ms]: what a worker reports in its STATS frame."""
@@ -113,16 +117,20 @@ class ShardRunner:
         self.steps: StepStats = {}
 
     # -- push ------------------------------------------------------------------------------
-    def submit(self, jobs: Iterable[ShardJob]) -> None:
-        """Start every job, each in a task of its own; answers go to ``on_output``."""
+    def submit(self, header: list[list[Any]], lines: list[bytes]) -> None:
+        """Start one task per job; answers go to ``on_output``. ``header`` rows are
+        ``[seq, instance id, attempt, kind, ...]`` (as a RUN frame carries them, so a
+        streaming host builds nothing per job), ``lines`` the jobs' raw lines."""
         if self._on_output is None:
             raise RuntimeError("submit needs an on_output callback; use run_batch otherwise")
-        loop = asyncio.get_running_loop()
+        create_task = asyncio.get_running_loop().create_task
         tasks = self._tasks
-        for job in jobs:
-            task = loop.create_task(self._answer(job, None))
+        discard = tasks.discard
+        answer = self._answer
+        for row, line in zip(header, lines, strict=True):
+            task = create_task(answer(row[0], row[1], row[2], row[3], line, None))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(discard)
 
     @property
     def in_flight(self) -> int:
@@ -153,7 +161,7 @@ class ShardRunner:
         """Run ``jobs`` concurrently and return all their answers at once."""
         out = ShardOutput()
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(self._answer(job, out)) for job in jobs]
+        tasks = [loop.create_task(self._answer(*job, out)) for job in jobs]
         try:
             if tasks:
                 await asyncio.wait(tasks)
@@ -180,45 +188,48 @@ class ShardRunner:
         return {"seq": seq, "step": path, "retries": int(step.retries)}
 
     # -- one job ---------------------------------------------------------------------------
-    async def _answer(self, job: ShardJob, out: ShardOutput | None) -> None:
+    async def _answer(self, seq: int, instance_id: Any, attempt: int, kind: int, line: bytes,
+                      out: ShardOutput | None) -> None:
         try:
-            status, duration, line, snapshot = await self._run(job)
+            answer = await self._run(seq, instance_id, attempt, kind, line)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):
                 raise
-            status, duration, line, snapshot = _failure(job, "<runner>", exc, None)
+            answer = _failure(instance_id, attempt, "<runner>", exc, None)
         if out is not None:
-            out.add(job.seq, status, duration, line, snapshot)
+            out.add(seq, *answer)
             return
-        self._out.add(job.seq, status, duration, line, snapshot)
-        if len(self._out.rows) >= self._flush_at:
+        out = self._out
+        out.add(seq, *answer)
+        if len(out.rows) >= self._flush_at:
             self.flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
-    async def _run(self, job: ShardJob) -> tuple[Status, float, bytes, bytes | None]:
+    async def _run(self, seq: int, instance_id: Any, attempt: int, kind: int,
+                   line: bytes) -> _Answer:
         try:
-            payload = orjson.loads(job.line)
-            if job.kind == JobKind.RESUME:
+            payload = orjson.loads(line)
+            if kind == _RESUME:
                 state, data = payload["state"], payload["data"]
-            elif not isinstance(payload, dict):
+            elif type(payload) is not dict:
                 raise TypeError(f"an instance's input must be a JSON object, not {type(payload).__name__}")
         except Exception as exc:
-            return _failure(job, "<input>", exc, None)
-        instance_id = str(job.instance_id)
+            return _failure(instance_id, attempt, "<input>", exc, None)
+        key = str(instance_id)
         seqs = self._seqs
-        seqs[instance_id] = job.seq
+        seqs[key] = seq
         try:
-            if job.kind == JobKind.RESUME:
-                outcome = await self._runner.resume(instance_id, state, data)
+            if kind == _RESUME:
+                outcome = await self._runner.resume(key, state, data)
             else:
-                outcome = await self._runner.run(instance_id, payload)
+                outcome = await self._runner.run(key, payload)
         finally:
-            if seqs.get(instance_id) == job.seq:
-                del seqs[instance_id]
+            if seqs.get(key) == seq:
+                del seqs[key]
         self._count_steps(outcome)
-        return _encode(job, outcome)
+        return _encode(instance_id, attempt, outcome)
 
     def _count_steps(self, outcome: InstanceOutcome) -> None:
         steps = self.steps
@@ -236,7 +247,7 @@ class ShardRunner:
                     stat[2] = ms
 
 
-def _encode(job: ShardJob, outcome: InstanceOutcome) -> tuple[Status, float, bytes, bytes | None]:
+def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer:
     """The result line (and snapshot) of ``outcome``; a value that cannot be encoded fails
     the instance, naming the human step or ``<output>``."""
     duration = round(outcome.duration_ms, 3)
@@ -246,15 +257,17 @@ def _encode(job: ShardJob, outcome: InstanceOutcome) -> tuple[Status, float, byt
         try:
             snapshot = orjson.dumps({"state": outcome.snapshot, "tasks": tasks})
         except TypeError as exc:
-            return _failure(job, _unencodable_task(outcome.tasks) or "<snapshot>", exc,
-                            outcome, duration)
+            return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<snapshot>",
+                            exc, outcome, duration)
     error = outcome.error.to_dict() if outcome.error is not None else None
+    status = _STATUS[outcome.status]
     try:
-        line = result_line(job.instance_id, _STATUS[outcome.status], outcome.context, error,
-                           job.attempt, outcome.started_at, duration, tasks)
+        line = result_line(instance_id, status, outcome.context, error, attempt,
+                           outcome.started_at, duration, tasks)
     except TypeError as exc:
-        return _failure(job, _unencodable_task(outcome.tasks) or "<output>", exc, None, duration)
-    return _STATUS[outcome.status], duration, line, snapshot
+        return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<output>", exc,
+                        None, duration)
+    return status, duration, line, snapshot
 
 
 def _unencodable_task(tasks: list[HumanTask]) -> str | None:
@@ -268,12 +281,12 @@ def _unencodable_task(tasks: list[HumanTask]) -> str | None:
     return None
 
 
-def _failure(job: ShardJob, where: str, exc: BaseException, outcome: InstanceOutcome | None,
-             duration: float = 0.0) -> tuple[Status, float, bytes, None]:
-    """A ``failed`` answer for ``job``: the error names ``where`` and the exception type."""
+def _failure(instance_id: Any, attempt: int, where: str, exc: BaseException,
+             outcome: InstanceOutcome | None, duration: float = 0.0) -> _Answer:
+    """A ``failed`` answer: the error names ``where`` and the exception type."""
     info = ErrorInfo.from_exception(where, exc)
     context = outcome.context if outcome is not None else None
     started = outcome.started_at if outcome is not None else time.time()
-    line = result_line(job.instance_id, Status.FAILED, context, info.to_dict(), job.attempt,
+    line = result_line(instance_id, Status.FAILED, context, info.to_dict(), attempt,
                        started, duration)
     return Status.FAILED, duration, line, None
