@@ -205,8 +205,12 @@ def test_blocking_job_names_the_step_blocking_the_loop_from_another_thread(run: 
             probe.join()  # the loop is blocked (in this step) while the thread looks
         await asyncio.sleep(0)
 
-    shard = holder["shard"] = ShardRunner(_fork(blocks, retries=2), watched=True)
-    run(within(shard.run_batch(_jobs(4))))
+    async def main() -> ShardRunner:
+        shard = holder["shard"] = ShardRunner(_fork(blocks, retries=2), watched=True)
+        await within(shard.run_batch(_jobs(4)))
+        return shard
+
+    shard = run(main())
     assert seen == [{"seq": 2, "step": "branch", "retries": 2}]
     idle = asyncio.new_event_loop()
     try:
