@@ -84,7 +84,7 @@ class ShardOutput:
         if snapshot is not None:
             self.parked_rows.append([seq, len(snapshot)])
             self.snapshots.append(snapshot)
-        self.rows.append([seq, status, duration_ms, len(line)])  # orjson writes an IntEnum as its int
+        self.rows.append([seq, int(status), duration_ms, len(line)])
         self.lines.append(line)
 
 

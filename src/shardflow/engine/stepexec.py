@@ -13,7 +13,9 @@ loop, and with it every other instance of a batch worker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shardflow._clock import Clock, TimeoutScope
@@ -35,7 +37,20 @@ NamedTuple generates (half the cost; one record per step execution)."""
 RunningStep = tuple[str, BaseMachineStep, str]
 """(step path, step, instance id): what a task is running, for a watchdog."""
 _running: dict[asyncio.Task[Any], RunningStep] | None = None
-_loop: asyncio.AbstractEventLoop | None = None
+_task_of: Callable[[], asyncio.Task[Any] | None] = _current_task
+"""The running task, as cheaply as this Python allows (set with the registry)."""
+
+
+def _task_getter(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Task[Any] | None]:
+    """``lambda: asyncio.current_task(loop)`` at the price of one dict lookup. On Python 3.11
+    ``current_task`` is written in Python (~1 us per call here, more than the rest of the
+    record); asyncio keeps the answer in ``asyncio.tasks._current_tasks`` (loop -> task), so
+    read it there when it exists, else call the public function."""
+    table = getattr(asyncio.tasks, "_current_tasks", None)
+    if isinstance(table, dict):
+        get: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = table.get
+        return functools.partial(get, loop)
+    return functools.partial(asyncio.current_task, loop)
 
 
 def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any], RunningStep]:
@@ -43,11 +58,11 @@ def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[A
     task until the step ends: ``registry[task]`` names the step a task is in. A watchdog
     thread reads it for ``asyncio.current_task(loop)`` to name the step that blocks the loop
     (a dict read is atomic under the GIL). Off by default: it costs a dict write and delete
-    per step, and ``current_task`` with the loop given (without it, Python 3.11 looks the
-    running loop up first: ~1 us, more than all the rest of the record)."""
-    global _running, _loop
-    if _running is None or _loop is not loop:
-        _running, _loop = {}, loop
+    per step."""
+    global _running, _task_of
+    if _running is None:
+        _running = {}
+    _task_of = _task_getter(loop)
     return _running
 
 
@@ -101,7 +116,7 @@ async def run_step(
     A return value other than ``None`` is stored under ``key``.
     """
     running = _running
-    task = _current_task(_loop) if running is not None else None
+    task = _task_of() if running is not None else None
     if running is not None and task is not None:
         outer = running.get(task)
         running[task] = (path, step, ctx.instance_id)
