@@ -96,20 +96,30 @@ def test_a_step_raising_in_a_single_path_instance_is_answered(run: Any) -> None:
 
 
 def test_cancelling_the_host_still_cancels(run: Any) -> None:
-    started = asyncio.Event()
+    """A real cancellation is not an instance failure: nothing is answered, and every
+    instance has unwound (its ``finally`` ran) when ``run_batch`` raises."""
+    started: list[int] = []
+    unwound: list[int] = []
+    all_started = asyncio.Event()
 
     async def forever(ctx: WorkflowContext) -> Any:
-        started.set()
-        await asyncio.Event().wait()
+        started.append(ctx.get("id"))
+        if len(started) == 3:
+            all_started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            unwound.append(ctx.get("id"))
 
     shard = ShardRunner(_fork(forever))
 
     async def main() -> None:
         batch = asyncio.ensure_future(shard.run_batch(_jobs(3)))
-        await within(started.wait())
+        await within(all_started.wait())
         batch.cancel()
         with pytest.raises(asyncio.CancelledError):
             await batch
+        assert sorted(unwound) == [0, 1, 2]
 
     run(main())
 

@@ -164,12 +164,15 @@ class ShardRunner:
         out = ShardOutput()
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self._answer(*job, out)) for job in jobs]
+        if not tasks:
+            return out
         try:
-            if tasks:
-                await asyncio.wait(tasks)
-        finally:
-            for task in tasks:  # cancelled ourselves: take the instances with us
+            await asyncio.wait(tasks)
+        except BaseException:  # cancelled ourselves: the instances go too, and end first
+            for task in tasks:
                 task.cancel()
+            await asyncio.wait(tasks)
+            raise
         return out
 
     # -- the watchdog's question -----------------------------------------------------------
