@@ -36,7 +36,8 @@ NamedTuple generates (half the cost; one record per step execution)."""
 
 RunningStep = tuple[str, BaseMachineStep, str]
 """(step path, step, instance id): what a task is running, for a watchdog."""
-_running: dict[asyncio.Task[Any], RunningStep] | None = None
+_running: dict[asyncio.Task[Any], RunningStep] = {}
+_recording = False
 _task_of: Callable[[], asyncio.Task[Any] | None] = _current_task
 """The running task, as cheaply as this Python allows (set with the registry)."""
 
@@ -59,10 +60,9 @@ def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[A
     thread reads it for ``asyncio.current_task(loop)`` to name the step that blocks the loop
     (a dict read is atomic under the GIL). Off by default: it costs a dict write and delete
     per step."""
-    global _running, _task_of
-    if _running is None:
-        _running = {}
+    global _recording, _task_of
     _task_of = _task_getter(loop)
+    _recording = True
     return _running
 
 
@@ -115,11 +115,10 @@ async def run_step(
     on a fork, so a failed attempt leaves no trace; the successful fork is returned.
     A return value other than ``None`` is stored under ``key``.
     """
-    running = _running
-    task = _task_of() if running is not None else None
-    if running is not None and task is not None:
-        outer = running.get(task)
-        running[task] = (path, step, ctx.instance_id)
+    task = _task_of() if _recording else None
+    if task is not None:
+        outer = _running.get(task)
+        _running[task] = (path, step, ctx.instance_id)
     try:
         retries = step.retries
         limits: tuple[str, ...] = ()
@@ -174,8 +173,8 @@ async def run_step(
                 history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
             return work
     finally:
-        if running is not None and task is not None:
+        if task is not None:
             if outer is None:
-                del running[task]
+                _running.pop(task, None)
             else:  # a step running a step (LocalExecutionEngine.execute_step)
-                running[task] = outer
+                _running[task] = outer
