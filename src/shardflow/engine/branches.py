@@ -40,7 +40,7 @@ async def run_branch(interp: Interpreter, path: str, branch: Branch,
     if not isinstance(branch, BaseMachineStep):  # validation keeps human steps out of races
         raise StepFailure(path, TypeError(f"{type(branch).__name__} cannot run here"), ctx)
     return await run_step(branch, ctx, branch.step_name, path, interp.clock, interp.gate,
-                          interp.history)
+                          interp.step_log, interp.stats)
 
 
 async def run_parallel(interp: Interpreter, path: str, key: str, group: ParallelGroup,
@@ -104,7 +104,7 @@ async def finish_parallel(interp: Interpreter, path: str, key: str, group: Paral
     if group.callback is not None:
         cb = group.callback
         merged = await run_step(cb, merged, cb.step_name, f"{path}/{cb.step_name}",
-                                interp.clock, interp.gate, interp.history)
+                                interp.clock, interp.gate, interp.step_log, interp.stats)
     return merged
 
 

@@ -34,7 +34,7 @@ from shardflow.engine import snapshot
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.parking import Parked, new_task
 from shardflow.engine.records import StepRecord
-from shardflow.engine.stepexec import StepFailure, is_cancellation, run_step
+from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation, run_step
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup
@@ -50,8 +50,21 @@ _BY_EDGE = operator.itemgetter(0)
 class Interpreter:
     """The state of one instance as it runs; see the module docstring for the rules."""
 
-    __slots__ = ("_tg", "arrivals", "clock", "gate", "history", "instance_id", "on_task",
-                 "parked", "plan", "remaining", "sinks")
+    __slots__ = (
+        "_tg",
+        "arrivals",
+        "clock",
+        "gate",
+        "history",
+        "instance_id",
+        "on_task",
+        "parked",
+        "plan",
+        "remaining",
+        "sinks",
+        "stats",
+        "step_log",
+    )
 
     def __init__(
         self,
@@ -60,7 +73,10 @@ class Interpreter:
         clock: Clock,
         gate: Gate | None = None,
         on_task: Callable[[HumanTask], None] | None = None,
+        stats: StepStats | None = None,
     ) -> None:
+        """With ``stats``, step executions are counted there and ``history`` records only
+        skipped nodes (a batch worker reports statistics, not histories)."""
         self.plan = plan
         self.instance_id = instance_id
         self.clock = clock
@@ -71,6 +87,9 @@ class Interpreter:
         self.parked: dict[str, Parked] = {}
         self.sinks: dict[str, WorkflowContext] = {}
         self.history: list[StepRecord] = []
+        self.stats = stats
+        self.step_log: list[StepRecord] | None = None if stats is not None else self.history
+        """What run_step appends a record of each execution to."""
         self._tg: asyncio.TaskGroup | None = None
 
     # -- snapshots and tasks ------------------------------------------------------------------
@@ -82,12 +101,13 @@ class Interpreter:
     @classmethod
     def from_snapshot(cls, plan: Plan, state: dict[str, Any], clock: Clock,
                       gate: Gate | None = None,
-                      on_task: Callable[[HumanTask], None] | None = None) -> Interpreter:
+                      on_task: Callable[[HumanTask], None] | None = None,
+                      stats: StepStats | None = None) -> Interpreter:
         """An interpreter in the state :meth:`to_snapshot` recorded, ready for
         :meth:`complete_task` and :meth:`resume`; raises ``ValueError`` for a snapshot of
         an unknown format."""
         decoded = snapshot.decode(state)
-        interpreter = cls(plan, decoded.instance_id, clock, gate, on_task)
+        interpreter = cls(plan, decoded.instance_id, clock, gate, on_task, stats)
         interpreter.remaining = decoded.remaining
         interpreter.arrivals = decoded.arrivals
         interpreter.sinks = decoded.sinks
@@ -187,7 +207,7 @@ class Interpreter:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
                 out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
-                                     self.history)
+                                     self.step_log, self.stats)
             else:
                 exec_out = await self._exec_node(node, ctx)
                 if exec_out is None:
@@ -297,7 +317,7 @@ class Interpreter:
         plan = self.plan.nodes[node]
         if isinstance(plan, MachinePlan):
             return await run_step(plan.step, ctx, node, node, self.clock, self.gate,
-                                  self.history)
+                                  self.step_log, self.stats)
         if isinstance(plan, HumanPlan):
             parked = Parked(node, ctx, [ctx])
             self.open_task(parked, node, plan.step, -1)

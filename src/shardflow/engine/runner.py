@@ -21,7 +21,7 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, StepRecord
-from shardflow.engine.stepexec import StepFailure, is_cancellation
+from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.tasks import HumanTask
@@ -47,19 +47,23 @@ class InstanceOutcome:
 class InstanceRunner:
     """Runs instances of one definition, one call per instance, on the running loop."""
 
-    __slots__ = ("clock", "definition", "gate", "plan")
+    __slots__ = ("clock", "definition", "gate", "plan", "stats")
 
     def __init__(self, definition: WorkflowDefinition, *, gate: Gate | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, stats: StepStats | None = None) -> None:
+        """With ``stats``, every step execution of every instance is counted there, and
+        outcomes' ``history`` lists only skipped nodes."""
         self.definition = definition
         self.plan = definition.plan
         self.gate = gate
         self.clock: Clock = clock or LoopClock()
+        self.stats = stats
 
     async def run(self, instance_id: str, data: dict[str, Any]) -> InstanceOutcome:
         """Run one instance to its end (or to its human tasks). Cancellation propagates."""
         tasks: list[HumanTask] = []
-        interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append)
+        interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
+                                  self.stats)
         return await self._drive(interpreter, tasks, data, None)
 
     async def resume(self, instance_id: str, state: dict[str, Any],
@@ -70,7 +74,7 @@ class InstanceRunner:
         started = time.time()
         try:
             interpreter = Interpreter.from_snapshot(self.plan, state, self.clock, self.gate,
-                                                    tasks.append)
+                                                    tasks.append, self.stats)
             for task_id, form in data.items():
                 if interpreter.waits_on(task_id):
                     interpreter.complete_task(task_id, form)

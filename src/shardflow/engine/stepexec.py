@@ -66,6 +66,23 @@ def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[A
     return _running
 
 
+StepStats = dict[str, list[float]]
+"""step path -> [executions, total seconds, max seconds]: statistics without a record per
+step (building and then reading a record per step cost ~4 % of a notify instance)."""
+
+
+def count_step(stats: StepStats, path: str, seconds: float) -> None:
+    """Count one execution of the step at ``path`` that took ``seconds``."""
+    stat = stats.get(path)
+    if stat is None:
+        stats[path] = [1, seconds, seconds]
+    else:
+        stat[0] += 1
+        stat[1] += seconds
+        if seconds > stat[2]:
+            stat[2] = seconds
+
+
 class StepFailure(Exception):
     """Internal: a step (or join) failed for good. Carries where, why, and the context it had."""
 
@@ -108,12 +125,16 @@ async def run_step(
     clock: Clock,
     gate: Gate | None,
     history: list[StepRecord] | None,
+    stats: StepStats | None = None,
 ) -> WorkflowContext:
     """Run ``step`` on ``ctx`` and return the context holding its writes.
 
     A step without retries writes straight into ``ctx``. A step with retries runs each attempt
     on a fork, so a failed attempt leaves no trace; the successful fork is returned.
     A return value other than ``None`` is stored under ``key``.
+
+    Each attempt is appended to ``history`` (a :class:`StepRecord`) and/or counted in
+    ``stats`` under ``path``.
     """
     task = _task_of() if _recording else None
     if task is not None:
@@ -152,6 +173,8 @@ async def run_step(
                     history.append(
                         StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
                     )
+                if stats is not None:
+                    count_step(stats, path, _now() - started)
                 if attempt <= retries and isinstance(exc, step.retry_on):
                     delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
                     if delay > 0:
@@ -164,6 +187,8 @@ async def run_step(
                     history.append(StepRecord(path, "cancelled" if cancelled else "failed", attempt,
                                               started, time.time(),
                                               None if cancelled else type(exc).__name__))
+                if stats is not None:
+                    count_step(stats, path, _now() - started)
                 if cancelled:
                     raise
                 raise StepFailure(path, exc, ctx) from exc
@@ -171,6 +196,16 @@ async def run_step(
                 work.current_step = None
             if history is not None:
                 history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
+            if stats is not None:  # count_step inlined: once per step on the batch hot path
+                seconds = _now() - started
+                stat = stats.get(path)
+                if stat is None:
+                    stats[path] = [1, seconds, seconds]
+                else:
+                    stat[0] += 1
+                    stat[1] += seconds
+                    if seconds > stat[2]:
+                        stat[2] = seconds
             return work
     finally:
         if task is not None:
