@@ -79,21 +79,16 @@ class ShardOutput:
     snapshots: list[bytes] = field(default_factory=list)
     """``{"state": ..., "tasks": [...]}`` of each instance now waiting"""
 
-    def add(self, seq: int, status: Status, duration_ms: float, line: bytes,
-            snapshot: bytes | None) -> None:
-        if snapshot is not None:
-            self.parked_rows.append([seq, len(snapshot)])
-            self.snapshots.append(snapshot)
-        self.rows.append([seq, int(status), duration_ms, len(line)])
-        self.lines.append(line)
-
 
 _STATUS = {WorkflowStatus.COMPLETED: Status.COMPLETED, WorkflowStatus.FAILED: Status.FAILED,
            WorkflowStatus.WAITING: Status.WAITING, WorkflowStatus.CANCELLED: Status.CANCELLED}
 
+_CODES = {status: int(status) for status in Status}
+"""Status -> its wire code, as the plain int the header carries."""
 _RESUME = int(JobKind.RESUME)
 _Answer = tuple[Status, float, bytes, bytes | None]
 """status, duration ms, result line, snapshot (of a waiting instance)"""
+
 
 class ShardRunner:
     """Runs the jobs of one workflow on the running loop; see the module docstring."""
@@ -220,11 +215,17 @@ class ShardRunner:
             if is_cancellation(exc):
                 raise
             answer = _failure(instance_id, attempt, "<runner>", exc, None)
-        if out is not None:
-            out.add(seq, *answer)
+        status, duration, result, snapshot = answer
+        push = out is None
+        if out is None:
+            out = self._out
+        if snapshot is not None:
+            out.parked_rows.append([seq, len(snapshot)])
+            out.snapshots.append(snapshot)
+        out.rows.append([seq, _CODES[status], duration, len(result)])
+        out.lines.append(result)
+        if not push:
             return
-        out = self._out
-        out.add(seq, *answer)
         if len(out.rows) >= self._flush_at:
             self.flush()
         elif not self._flush_scheduled:
