@@ -36,7 +36,9 @@ NamedTuple generates (half the cost; one record per step execution)."""
 
 RunningStep = tuple[str, BaseMachineStep, str]
 """(step path, step, instance id): what a task is running, for a watchdog."""
-_running: dict[asyncio.Task[Any], RunningStep] = {}
+_running: dict[asyncio.Task[Any] | None, RunningStep] = {}
+"""task -> the step it runs. Steps on a loop other than the recorded one land under None,
+which no watchdog asks about."""
 _recording = False
 _task_of: Callable[[], asyncio.Task[Any] | None] = _current_task
 """The running task, as cheaply as this Python allows (set with the registry)."""
@@ -54,7 +56,7 @@ def _task_getter(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Task[A
     return functools.partial(asyncio.current_task, loop)
 
 
-def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any], RunningStep]:
+def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any] | None, RunningStep]:
     """From now on, every :func:`run_step` on ``loop`` records the step it runs under its
     task until the step ends: ``registry[task]`` names the step a task is in. A watchdog
     thread reads it for ``asyncio.current_task(loop)`` to name the step that blocks the loop
@@ -136,8 +138,9 @@ async def run_step(
     Each attempt is appended to ``history`` (a :class:`StepRecord`) and/or counted in
     ``stats`` under ``path``.
     """
-    task = _task_of() if _recording else None
-    if task is not None:
+    recording = _recording  # a few bytecodes per step when off
+    if recording:
+        task = _task_of()
         outer = _running.get(task)
         _running[task] = (path, step, ctx.instance_id)
     try:
@@ -208,7 +211,7 @@ async def run_step(
                         stat[2] = seconds
             return work
     finally:
-        if task is not None:
+        if recording:
             if outer is None:
                 _running.pop(task, None)
             else:  # a step running a step (LocalExecutionEngine.execute_step)
