@@ -187,8 +187,8 @@ class ShardRunner:
     # -- one job ---------------------------------------------------------------------------
     async def _answer(self, seq: int, instance_id: Any, attempt: int, kind: int, line: bytes,
                       out: ShardOutput | None) -> None:
-        # One coroutine per job (a coroutine level costs ~1 % of a short instance): decode,
-        # run, encode, every failure answered.
+        # Decode, run, encode, and answer whatever fails, in one coroutine: each coroutine
+        # level is paid once per instance.
         try:
             try:
                 payload = orjson.loads(line)
@@ -236,6 +236,7 @@ class ShardRunner:
         """Per step path: ``[executions, total ms, max ms]`` (what a STATS frame reports)."""
         return {node: [count, total * 1000.0, most * 1000.0]
                 for node, (count, total, most) in self._steps.items()}
+
 
 def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer:
     """The result line (and snapshot) of ``outcome``; a value that cannot be encoded fails
