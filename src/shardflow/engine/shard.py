@@ -9,11 +9,14 @@ and, for an instance now waiting for people, its snapshot first. The host only f
 
 Two ways to drive it:
 
-* push (a streaming host): :meth:`ShardRunner.submit` jobs as they arrive; ``on_output``
-  receives a :class:`ShardOutput` once per loop iteration, or as soon as ``flush_at``
-  results are ready, whichever comes first (per-instance messages cap IPC at ~85k/s;
-  batches of 64+ reach 330k+/s);
+* push (a streaming host): :meth:`ShardRunner.submit` each batch (header rows and lines) as
+  it arrives; ``on_output`` receives a :class:`ShardOutput` once per loop iteration, or as
+  soon as ``flush_at`` results are ready, whichever comes first (per-instance messages cap
+  IPC at ~85k/s; batches of 64+ reach 330k+/s);
 * request/response: ``await runner.run_batch(jobs)`` returns the whole batch's output.
+
+It also counts step executions (:meth:`ShardRunner.step_stats`) and, with ``watched=True``,
+tells a watchdog thread which job's step blocks the loop (:meth:`ShardRunner.blocking_job`).
 
 It is the per-instance error boundary: whatever happens to one instance (an undecodable
 line, a step raising anything, ``BaseException`` subclasses and a step's own
