@@ -145,12 +145,11 @@ async def run_step(
         _running[task] = (path, step, ctx.instance_id)
     try:
         retries = step.retries
-        limits: tuple[str, ...] = ()
-        rate: str | None = None
-        if gate is not None:  # limits mean nothing without a gate: skip them on the hot path
-            limits = step_limits(step) if step.limit is not None else ()
+        # Limits mean nothing without a gate: a step without one pays one test, not four.
+        throttled = gate is not None and bool(step.limit or step.rate_limit)
+        if throttled:
+            limits = step_limits(step)
             rate = step.rate_limit
-        throttled = bool(limits or rate)
         attempt = 0
         while True:
             attempt += 1
