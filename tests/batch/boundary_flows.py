@@ -75,7 +75,7 @@ class Approve(BaseHumanStep):
 
     name = "approve"
 
-    @property  # type: ignore[misc]
+    @property
     def form_schema(self) -> dict[str, Any]:
         if "SHARDFLOW_WORKER_SPEC" in os.environ:
             return {"type": "object", "default": {1, 2}}
