@@ -11,9 +11,12 @@ How the graph runs (ARCHITECTURE.md section 2):
 * Every task of an instance lives in one ``asyncio.TaskGroup``: a failure cancels the running
   siblings (their ``finally`` runs) before the instance reports ``failed``.
 * Branches write to forks of the context; a join merges them in edge declaration order.
-* A human step *parks* its node: the path stops, the rest of the graph goes on, and the
-  instance ends ``waiting``. :meth:`Interpreter.resume` continues a parked node once all its
-  tasks are completed.
+  Groups run in ``engine/branches.py``.
+* A human step *parks* its node (``engine/parking.py``): the path stops, the rest of the graph
+  goes on, and the instance ends ``waiting``. :meth:`Interpreter.to_snapshot` records that
+  state as JSON, :meth:`Interpreter.from_snapshot` brings it back (in any process),
+  :meth:`Interpreter.complete_task` takes a task's form data and :meth:`Interpreter.resume`
+  continues a node once all its tasks are completed.
 """
 
 from __future__ import annotations
@@ -23,18 +26,19 @@ import inspect
 import operator
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from shardflow._clock import Clock
-from shardflow._types import new_id
 from shardflow.context import WorkflowContext, common_ancestor
+from shardflow.engine import snapshot
+from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
+from shardflow.engine.parking import Parked, new_task
 from shardflow.engine.records import StepRecord
-from shardflow.engine.stepexec import StepFailure, run_step
-from shardflow.errors import GroupFailedError, RaceLostError
+from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation, run_step
+from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
-from shardflow.model.groups import ParallelGroup, RaceGroup
-from shardflow.model.plan import HUMAN, MACHINE, PARALLEL, EdgePlan, Plan
+from shardflow.model.groups import ParallelGroup
+from shardflow.model.plan import EdgePlan, HumanPlan, MachinePlan, ParallelPlan, Plan
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
 
@@ -43,30 +47,24 @@ _BY_EDGE = operator.itemgetter(0)
 """Sort key of a join's arrivals, (edge index, source, context): declaration order."""
 
 
-@dataclass(slots=True)
-class Parked:
-    """A node waiting for people: its input context, every branch's context so far, the
-    errors of tolerated failed branches, and the open task of each human branch."""
-
-    node: str
-    base: WorkflowContext
-    branches: list[WorkflowContext | None]
-    errors: dict[str, BaseException] = field(default_factory=dict)
-    tasks: dict[str, int] = field(default_factory=dict)
-    """task id -> branch index (-1 for a human step that is the node itself)"""
-    data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """task id -> submitted form data"""
-
-    @property
-    def ready(self) -> bool:
-        return len(self.data) == len(self.tasks)
-
-
 class Interpreter:
     """The state of one instance as it runs; see the module docstring for the rules."""
 
-    __slots__ = ("_tg", "arrivals", "clock", "gate", "history", "instance_id", "on_task",
-                 "parked", "plan", "remaining", "sinks")
+    __slots__ = (
+        "_tg",
+        "arrivals",
+        "clock",
+        "gate",
+        "history",
+        "instance_id",
+        "on_task",
+        "parked",
+        "plan",
+        "remaining",
+        "sinks",
+        "stats",
+        "step_log",
+    )
 
     def __init__(
         self,
@@ -75,7 +73,10 @@ class Interpreter:
         clock: Clock,
         gate: Gate | None = None,
         on_task: Callable[[HumanTask], None] | None = None,
+        stats: StepStats | None = None,
     ) -> None:
+        """With ``stats``, step executions are counted there and ``history`` records only
+        skipped nodes (a batch worker reports statistics, not histories)."""
         self.plan = plan
         self.instance_id = instance_id
         self.clock = clock
@@ -86,7 +87,57 @@ class Interpreter:
         self.parked: dict[str, Parked] = {}
         self.sinks: dict[str, WorkflowContext] = {}
         self.history: list[StepRecord] = []
+        self.stats = stats
+        self.step_log: list[StepRecord] | None = None if stats is not None else self.history
+        """What run_step appends a record of each execution to."""
         self._tg: asyncio.TaskGroup | None = None
+
+    # -- snapshots and tasks ------------------------------------------------------------------
+    def to_snapshot(self) -> dict[str, Any]:
+        """The JSON-ready state of this (waiting) instance: enough to continue it anywhere."""
+        return snapshot.encode(self.plan, self.instance_id, self.remaining, self.arrivals,
+                               self.sinks, self.parked)
+
+    @classmethod
+    def from_snapshot(cls, plan: Plan, state: dict[str, Any], clock: Clock,
+                      gate: Gate | None = None,
+                      on_task: Callable[[HumanTask], None] | None = None,
+                      stats: StepStats | None = None) -> Interpreter:
+        """An interpreter in the state :meth:`to_snapshot` recorded, ready for
+        :meth:`complete_task` and :meth:`resume`; raises ``ValueError`` for a snapshot of
+        an unknown format."""
+        decoded = snapshot.decode(state)
+        interpreter = cls(plan, decoded.instance_id, clock, gate, on_task, stats)
+        interpreter.remaining = decoded.remaining
+        interpreter.arrivals = decoded.arrivals
+        interpreter.sinks = decoded.sinks
+        interpreter.parked = decoded.parked
+        return interpreter
+
+    def waits_on(self, task_id: str) -> bool:
+        """True if a parked node of this instance waits for the task ``task_id``."""
+        return any(task_id in parked.tasks for parked in self.parked.values())
+
+    def complete_task(self, task_id: str, data: dict[str, Any]) -> str | None:
+        """Record the form data of a completed task; the node to :meth:`resume` if that was
+        its last open task, else None. Raises :class:`TaskNotFoundError` if no parked node
+        waits for ``task_id``."""
+        for node, parked in self.parked.items():
+            if task_id in parked.tasks:
+                parked.data[task_id] = data
+                return node if parked.ready else None
+        raise TaskNotFoundError(task_id)
+
+    def ready_nodes(self) -> list[str]:
+        """Parked nodes whose tasks are all completed, in the order they parked."""
+        return [node for node, parked in self.parked.items() if parked.ready]
+
+    def open_task(self, parked: Parked, key: str, step: BaseHumanStep, branch: int) -> None:
+        """Open the task of human ``step`` (branch ``branch`` of ``parked``, -1 for the node)."""
+        task = new_task(self.instance_id, parked.node, key, step)
+        parked.tasks[task.id] = branch
+        if self.on_task is not None:
+            self.on_task(task)
 
     # -- entry points -------------------------------------------------------------------------
     async def run(self, context: WorkflowContext) -> None:
@@ -104,7 +155,7 @@ class Interpreter:
                 self._tg = tg
                 await self._path(self.plan.initial, context)
         except BaseExceptionGroup as group:
-            raise _first_failure(group) from None
+            raise first_failure(group) from None
         finally:
             self._tg = None
 
@@ -144,7 +195,7 @@ class Interpreter:
                 self._tg = tg
                 await body
         except BaseExceptionGroup as group:
-            raise _first_failure(group) from None
+            raise first_failure(group) from None
         finally:
             self._tg = None
 
@@ -154,9 +205,9 @@ class Interpreter:
         nodes = self.plan.nodes
         while True:
             plan = nodes[node]
-            if plan.kind == MACHINE:
-                out = await run_step(plan.node, ctx, node, node, self.clock,  # type: ignore[arg-type]
-                                     self.gate, self.history)
+            if isinstance(plan, MachinePlan):
+                out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
+                                     self.step_log, self.stats)
             else:
                 exec_out = await self._exec_node(node, ctx)
                 if exec_out is None:
@@ -203,7 +254,9 @@ class Interpreter:
                 result = edge.condition(out)
                 if inspect.isawaitable(result):
                     result = await result
-            except Exception as exc:
+            except BaseException as exc:  # whatever a condition raises fails this instance
+                if is_cancellation(exc):
+                    raise
                 raise StepFailure(f"{node} -> {edge.target}", exc, out) from exc
             taken.append(bool(result))
         fork = sum(taken) > 1
@@ -262,124 +315,17 @@ class Interpreter:
     # -- nodes ---------------------------------------------------------------------------------
     async def _exec_node(self, node: str, ctx: WorkflowContext) -> WorkflowContext | None:
         plan = self.plan.nodes[node]
-        kind = plan.kind
-        if kind == MACHINE:
-            return await run_step(plan.node, ctx, node, node, self.clock, self.gate,  # type: ignore[arg-type]
-                                  self.history)
-        if kind == HUMAN:
+        if isinstance(plan, MachinePlan):
+            return await run_step(plan.step, ctx, node, node, self.clock, self.gate,
+                                  self.step_log, self.stats)
+        if isinstance(plan, HumanPlan):
             parked = Parked(node, ctx, [ctx])
-            self._open_task(parked, node, node, plan.node, -1)  # type: ignore[arg-type]
+            self.open_task(parked, node, plan.step, -1)
             self.parked[node] = parked
             return None
-        if kind == PARALLEL:
-            return await self._parallel(node, node, plan.node, ctx)  # type: ignore[arg-type]
-        return await self._race(node, node, plan.node, ctx)  # type: ignore[arg-type]
-
-    async def _branch(self, path: str, branch: Any, ctx: WorkflowContext) -> WorkflowContext:
-        if isinstance(branch, ParallelGroup):
-            out = await self._parallel(path, branch.step_name, branch, ctx)
-            assert out is not None
-            return out
-        if isinstance(branch, RaceGroup):
-            return await self._race(path, branch.step_name, branch, ctx)
-        return await run_step(branch, ctx, branch.step_name, path, self.clock, self.gate,
-                              self.history)
-
-    def _open_task(self, parked: Parked, node: str, key: str, step: BaseHumanStep,
-                   branch: int) -> None:
-        now = time.time()
-        due = step.due_in_seconds
-        task = HumanTask(
-            id=new_id(), instance_id=self.instance_id, node=node, step=key,
-            title=step.title or key, form_schema=step.form_schema, assignee=step.assignee,
-            due_at=now + due if due is not None else None, created_at=now,
-        )
-        parked.tasks[task.id] = branch
-        if self.on_task is not None:
-            self.on_task(task)
-
-    async def _parallel(self, path: str, key: str, group: ParallelGroup,
-                        ctx: WorkflowContext) -> WorkflowContext | None:
-        branches = group.branches
-        children: list[WorkflowContext | None] = [ctx.fork() for _ in branches]
-        errors: dict[str, BaseException] = {}
-        limit = group.max_concurrent
-        semaphore = asyncio.Semaphore(limit) if limit and limit < len(branches) else None
-        tolerant = group.tolerate_failures
-
-        async def run(index: int, branch: Any) -> None:
-            child = children[index]
-            assert child is not None
-            try:
-                if semaphore is None:
-                    children[index] = await self._branch(f"{path}/{branch.step_name}", branch, child)
-                else:
-                    async with semaphore:
-                        children[index] = await self._branch(
-                            f"{path}/{branch.step_name}", branch, child)
-            except StepFailure as failure:
-                if not tolerant:
-                    raise
-                errors[branch.step_name] = failure.error
-                children[index] = None
-
-        humans = [i for i, b in enumerate(branches) if isinstance(b, BaseHumanStep)]
-        await _run_all([run(i, b) for i, b in enumerate(branches) if i not in humans])
-        if humans:
-            parked = Parked(path, ctx, children, errors)
-            for i in humans:
-                self._open_task(parked, path, branches[i].step_name, branches[i], i)  # type: ignore[arg-type]
-            self.parked[path] = parked
-            return None
-        return await self._finish_parallel(path, key, group, ctx, children, errors)
-
-    async def _finish_parallel(self, path: str, key: str, group: ParallelGroup,
-                               ctx: WorkflowContext, children: list[WorkflowContext | None],
-                               errors: dict[str, BaseException]) -> WorkflowContext:
-        done = [(b.step_name, c) for b, c in zip(group.branches, children, strict=True)
-                if c is not None]
-        try:
-            merged = self.plan.rules.merge(ctx, done, step=path)
-            if errors:
-                merged.set(f"{key}.errors", {
-                    name: {"type": type(e).__name__, "message": str(e)}
-                    for name, e in errors.items()
-                })
-            required = group.min_success or 0
-            if len(done) < required:
-                raise GroupFailedError(path, len(done), required)
-        except StepFailure:
-            raise
-        except Exception as exc:
-            raise StepFailure(path, exc, ctx) from exc
-        if group.callback is not None:
-            cb = group.callback
-            merged = await run_step(cb, merged, cb.step_name, f"{path}/{cb.step_name}",
-                                    self.clock, self.gate, self.history)
-        return merged
-
-    async def _race(self, path: str, key: str, group: RaceGroup,
-                    ctx: WorkflowContext) -> WorkflowContext:
-        names = [b.step_name for b in group.branches]
-        tasks = [
-            asyncio.ensure_future(self._branch(f"{path}/{name}", branch, ctx.fork()))
-            for name, branch in zip(names, group.branches, strict=True)
-        ]
-        order = {id(t): i for i, t in enumerate(tasks)}
-        errors: dict[str, BaseException] = {}
-        pending: set[asyncio.Future[WorkflowContext]] = set(tasks)
-        try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=lambda t: order[id(t)]):
-                    exc = task.exception()
-                    if exc is None:
-                        return task.result()
-                    error = exc.error if isinstance(exc, StepFailure) else exc
-                    errors[names[order[id(task)]]] = error
-            raise StepFailure(path, RaceLostError(path, errors), ctx)
-        finally:
-            await _cancel_and_wait(pending)
+        if isinstance(plan, ParallelPlan):
+            return await run_parallel(self, node, node, plan.group, ctx)
+        return await run_race(self, node, node, plan.group, ctx)
 
     async def _resume_parked(self, parked: Parked) -> None:
         node = parked.node
@@ -395,64 +341,11 @@ class Interpreter:
         if parked.tasks and min(parked.tasks.values()) < 0:
             out = parked.base
         else:
-            out = await self._finish_parallel(node, node, self._group(node), parked.base,
-                                              parked.branches, parked.errors)
+            out = await finish_parallel(self, node, node, self._group(node), parked.base,
+                                        parked.branches, parked.errors)
         self._spawn(await self._advance(node, out))
 
     def _group(self, node: str) -> ParallelGroup:
-        group = self.plan.nodes[node].node
-        assert isinstance(group, ParallelGroup)
-        return group
-
-
-async def _run_all(coros: list[Coroutine[Any, Any, None]]) -> None:
-    """Run coroutines concurrently; the first runs inline, so one branch costs no task."""
-    if not coros:
-        return
-    if len(coros) == 1:
-        await coros[0]
-        return
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for coro in coros[1:]:
-                tg.create_task(coro)
-            await coros[0]
-    except BaseExceptionGroup as group:
-        raise _first_failure(group) from None
-
-
-async def _cancel_and_wait(pending: set[asyncio.Future[WorkflowContext]]) -> None:
-    """Cancel the losers and wait until each has finished (its ``finally`` has run)."""
-    for task in pending:
-        task.cancel()
-    while pending:
-        try:
-            _, pending = await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            for task in pending:
-                task.cancel()
-            raise
-    return None
-
-
-def _first_failure(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The exception to report for a task group's failure: the first :class:`StepFailure`,
-    else the first other exception (a bug, reported as such)."""
-    leaves: list[BaseException] = []
-
-    def collect(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                collect(inner)
-        else:
-            leaves.append(exc)
-
-    collect(group)
-    for leaf in leaves:
-        if isinstance(leaf, StepFailure):
-            return leaf
-    for leaf in leaves:
-        if not isinstance(leaf, asyncio.CancelledError):
-            return leaf
-    return leaves[0]
-
+        plan = self.plan.nodes[node]
+        assert isinstance(plan, ParallelPlan)
+        return plan.group

@@ -29,7 +29,6 @@ from shardflow.context import WorkflowContext
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, WorkflowInstance
-from shardflow.engine.snapshot import dump_state, load_state
 from shardflow.engine.stepexec import StepFailure, run_step
 from shardflow.errors import (
     InstanceNotFoundError,
@@ -41,7 +40,7 @@ from shardflow.limits.gate import Gate
 from shardflow.limits.local import LocalGate
 from shardflow.model.plan import Plan, check_limits
 from shardflow.model.registry import WorkflowRegistry
-from shardflow.model.steps import BaseStep
+from shardflow.model.steps import BaseMachineStep
 from shardflow.model.tasks import HumanTask
 from shardflow.store.tasks import TaskStore, WaitingInstance
 
@@ -173,7 +172,7 @@ class LocalExecutionEngine:
                       if t in self._tasks and not self._tasks[t].completed]
         self._store.save_waiting([WaitingInstance(
             instance.id, instance.workflow_name, instance.workflow_version, 0,
-            dump_state(interpreter), open_tasks)])
+            interpreter.to_snapshot(), open_tasks)])
 
     def _restore(self, instance_id: str) -> WorkflowInstance | None:
         """Bring a waiting instance saved by an earlier process back into memory."""
@@ -181,13 +180,12 @@ class LocalExecutionEngine:
         if waiting is None:
             return None
         definition = self.registry.get_definition(waiting.workflow, waiting.version)
-        interpreter = load_state(definition.plan, waiting.state, self.clock, self._gate)
-        interpreter.on_task = self._add_task
+        interpreter = Interpreter.from_snapshot(definition.plan, waiting.state, self.clock,
+                                                self._gate, self._add_task)
         for task in waiting.tasks:
             self._add_task(task)
-            parked = interpreter.parked.get(task.node)
-            if parked is not None and task.data is not None and task.id in parked.tasks:
-                parked.data[task.id] = task.data
+            if task.data is not None and interpreter.waits_on(task.id):
+                interpreter.complete_task(task.id, task.data)
         instance = WorkflowInstance(
             id=instance_id, workflow_name=waiting.workflow, workflow_version=waiting.version,
             context=interpreter.final_context(None), status=WorkflowStatus.WAITING,
@@ -224,7 +222,7 @@ class LocalExecutionEngine:
             self._tasks.pop(task_id, None)
 
     # -- one step ----------------------------------------------------------------------------
-    async def execute_step(self, step: BaseStep, context: WorkflowContext) -> Any:
+    async def execute_step(self, step: BaseMachineStep, context: WorkflowContext) -> Any:
         """Run one step under the engine's timeout, retry and limit policies.
 
         Its writes land in ``context``; returns what the step returned. Raises the step's own
@@ -313,9 +311,8 @@ class LocalExecutionEngine:
         instance = self.get_instance(task.instance_id)  # may restore it, and its open tasks
         self._tasks[task_id] = task
         interpreter = self._interpreters[task.instance_id]
-        parked = interpreter.parked[task.node]
-        parked.data[task_id] = task.data
-        if parked.ready:
+        ready = interpreter.complete_task(task_id, task.data)
+        if ready is not None:
             instance.status = WorkflowStatus.RUNNING
-            await self._drive(instance, interpreter.resume(task.node))
+            await self._drive(instance, interpreter.resume(ready))
         return instance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback as _traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from shardflow._types import WorkflowStatus
 
@@ -24,16 +24,21 @@ class ErrorInfo:
     @classmethod
     def from_exception(cls, step: str, exc: BaseException) -> ErrorInfo:
         text = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(step=step, type=type(exc).__name__, message=str(exc), traceback=text)
+        return cls(step=step, type=type(exc).__name__, message=_message(exc), traceback=text)
 
     def to_dict(self) -> dict[str, str]:
         return {"step": self.step, "type": self.type, "message": self.message,
                 "traceback": self.traceback}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ErrorInfo:
-        return cls(str(data.get("step", "")), str(data.get("type", "")),
-                   str(data.get("message", "")), str(data.get("traceback", "")))
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, which runs user code: an exception whose ``__str__`` fails still gets a
+    record (the error boundary must not fail on the error it reports)."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<str() of the exception failed: {type(inner).__name__}>"
 
 
 class StepRecord(NamedTuple):

@@ -1,8 +1,13 @@
-"""InstanceRunner: the lean entry point the batch workers use.
+"""InstanceRunner: the lean entry point for hosts that run many instances (batch workers).
 
 Unlike :class:`LocalExecutionEngine` it keeps nothing between instances and creates no task of
 its own: the caller's task runs the instance, and the outcome is a plain record ready to be
-encoded as one JSONL line.
+encoded as one JSONL line. A waiting instance's outcome carries its snapshot (JSON-ready
+data), never the live interpreter, so a host needs to know nothing of the engine's insides.
+
+It is the error boundary of an instance: whatever goes wrong (a step, a join, the input,
+a bug), the outcome says ``failed`` and names where; only a cancellation of the task running
+the instance propagates.
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, StepRecord
-from shardflow.engine.snapshot import load_state
-from shardflow.engine.stepexec import StepFailure
+from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.tasks import HumanTask
@@ -35,26 +39,31 @@ class InstanceOutcome:
     duration_ms: float
     history: list[StepRecord]
     tasks: list[HumanTask]
-    interpreter: Interpreter | None = None
-    """Set for ``waiting`` outcomes: the parked state, for a task store to persist."""
+    snapshot: dict[str, Any] | None = None
+    """Set for ``waiting`` outcomes: the parked state (``Interpreter.to_snapshot``), for a
+    task store to persist and :meth:`InstanceRunner.resume` to continue."""
 
 
 class InstanceRunner:
     """Runs instances of one definition, one call per instance, on the running loop."""
 
-    __slots__ = ("clock", "definition", "gate", "plan")
+    __slots__ = ("clock", "definition", "gate", "plan", "stats")
 
     def __init__(self, definition: WorkflowDefinition, *, gate: Gate | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, stats: StepStats | None = None) -> None:
+        """With ``stats``, every step execution of every instance is counted there, and
+        outcomes' ``history`` lists only skipped nodes."""
         self.definition = definition
         self.plan = definition.plan
         self.gate = gate
         self.clock: Clock = clock or LoopClock()
+        self.stats = stats
 
     async def run(self, instance_id: str, data: dict[str, Any]) -> InstanceOutcome:
         """Run one instance to its end (or to its human tasks). Cancellation propagates."""
         tasks: list[HumanTask] = []
-        interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append)
+        interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
+                                  self.stats)
         return await self._drive(interpreter, tasks, data, None)
 
     async def resume(self, instance_id: str, state: dict[str, Any],
@@ -62,14 +71,16 @@ class InstanceRunner:
         """Continue a waiting instance from its snapshot, given the completed tasks' data
         (task id -> form data); every parked node whose tasks are all done goes on."""
         tasks: list[HumanTask] = []
-        interpreter = load_state(self.plan, state, self.clock, self.gate)
-        interpreter.on_task = tasks.append
-        for parked in interpreter.parked.values():
-            for task_id in parked.tasks:
-                if task_id in data:
-                    parked.data[task_id] = data[task_id]
-        ready = [node for node, parked in interpreter.parked.items() if parked.ready]
-        return await self._drive(interpreter, tasks, None, ready)
+        started = time.time()
+        try:
+            interpreter = Interpreter.from_snapshot(self.plan, state, self.clock, self.gate,
+                                                    tasks.append, self.stats)
+            for task_id, form in data.items():
+                if interpreter.waits_on(task_id):
+                    interpreter.complete_task(task_id, form)
+        except Exception as exc:  # a damaged snapshot fails this instance alone
+            return _failed(instance_id, "<snapshot>", exc, {}, started)
+        return await self._drive(interpreter, tasks, None, interpreter.ready_nodes())
 
     async def _drive(self, interpreter: Interpreter, tasks: list[HumanTask],
                      data: dict[str, Any] | None, resume: list[str] | None) -> InstanceOutcome:
@@ -89,8 +100,11 @@ class InstanceRunner:
             error = ErrorInfo.from_exception(failure.node, failure.error)
             final = failure.context.data if failure.context is not None else (data or {})
             status = WorkflowStatus.FAILED
-        except Exception as exc:  # a non-JSON input value, or a bug: this instance alone fails
-            error = ErrorInfo.from_exception("<input>", exc)
+        except BaseException as exc:  # a non-JSON input value, or a bug: this instance alone fails
+            if is_cancellation(exc):
+                raise
+            where = "<input>" if resume is None and context is None else "<engine>"
+            error = ErrorInfo.from_exception(where, exc)
             final = data or {}
             status = WorkflowStatus.FAILED
         else:
@@ -99,5 +113,14 @@ class InstanceRunner:
             instance_id=interpreter.instance_id, status=status, context=final, error=error,
             started_at=started, duration_ms=(time.time() - started) * 1000.0,
             history=interpreter.history, tasks=tasks,
-            interpreter=interpreter if status is WorkflowStatus.WAITING else None,
+            snapshot=interpreter.to_snapshot() if status is WorkflowStatus.WAITING else None,
         )
+
+
+def _failed(instance_id: str, where: str, exc: BaseException, context: dict[str, Any],
+            started: float) -> InstanceOutcome:
+    return InstanceOutcome(
+        instance_id=instance_id, status=WorkflowStatus.FAILED, context=context,
+        error=ErrorInfo.from_exception(where, exc), started_at=started,
+        duration_ms=(time.time() - started) * 1000.0, history=[], tasks=[],
+    )

@@ -5,19 +5,30 @@ joins, parked nodes with their finished branches, contexts that reached the end)
 contexts those refer to. Contexts form a tree (forks point to their parent, which joins need
 to find common ancestors), so the snapshot stores each context once, as its parent and its
 own writes, and rebuilds the same tree, sharing and all. Everything is JSON.
+
+:meth:`Interpreter.to_snapshot` and :meth:`Interpreter.from_snapshot` are the entry points;
+this module only knows the format. Keys other than the ones below (a host may store its own
+next to them) are ignored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from shardflow._clock import Clock
 from shardflow.context import WorkflowContext
-from shardflow.engine.interpreter import Interpreter, Parked
-from shardflow.limits.gate import Gate
+from shardflow.engine.parking import Parked
 from shardflow.model.plan import Plan
 
 FORMAT = 1
+
+Arrivals = dict[str, list[tuple[int, str, WorkflowContext]]]
+
+
+def _parent(ctx: WorkflowContext) -> WorkflowContext | None:
+    chain = ctx.ancestors()
+    next(chain)  # the context itself
+    return next(chain, None)
 
 
 class _Contexts:
@@ -31,7 +42,7 @@ class _Contexts:
         known = self.ids.get(id(ctx))
         if known is not None:
             return known
-        parent = self.ref(ctx._parent)
+        parent = self.ref(_parent(ctx))
         entry: dict[str, Any] = {"parent": parent, "writes": ctx.writes()}
         if parent is None:
             entry["data"] = ctx.data
@@ -40,27 +51,39 @@ class _Contexts:
         return self.ids[id(ctx)]
 
 
-def dump_state(interpreter: Interpreter) -> dict[str, Any]:
+def encode(plan: Plan, instance_id: str, remaining: dict[str, int], arrivals: Arrivals,
+           sinks: dict[str, WorkflowContext], parked: dict[str, Parked]) -> dict[str, Any]:
     """The JSON snapshot of a waiting instance."""
     contexts = _Contexts()
     return {
         "format": FORMAT,
-        "workflow": interpreter.plan.name,
-        "version": interpreter.plan.version,
-        "instance_id": interpreter.instance_id,
-        "remaining": interpreter.remaining,
+        "workflow": plan.name,
+        "version": plan.version,
+        "instance_id": instance_id,
+        "remaining": remaining,
         "arrivals": {node: [[i, src, contexts.ref(c)] for i, src, c in items]
-                     for node, items in interpreter.arrivals.items()},
-        "sinks": {node: contexts.ref(c) for node, c in interpreter.sinks.items()},
+                     for node, items in arrivals.items()},
+        "sinks": {node: contexts.ref(c) for node, c in sinks.items()},
         "parked": {node: {
             "base": contexts.ref(p.base),
             "branches": [contexts.ref(c) for c in p.branches],
             "errors": {name: [type(e).__name__, str(e)] for name, e in p.errors.items()},
             "tasks": p.tasks,
             "data": p.data,
-        } for node, p in interpreter.parked.items()},
+        } for node, p in parked.items()},
         "contexts": contexts.table,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The interpreter state a snapshot holds."""
+
+    instance_id: str
+    remaining: dict[str, int]
+    arrivals: Arrivals
+    sinks: dict[str, WorkflowContext]
+    parked: dict[str, Parked]
 
 
 def _error(type_name: str, message: str) -> BaseException:
@@ -69,8 +92,8 @@ def _error(type_name: str, message: str) -> BaseException:
     return error
 
 
-def load_state(plan: Plan, state: dict[str, Any], clock: Clock, gate: Gate | None = None) -> Interpreter:
-    """An interpreter in the state :func:`dump_state` recorded, ready for ``resume``."""
+def decode(state: dict[str, Any]) -> Decoded:
+    """The state :func:`encode` recorded; ``ValueError`` for an unknown format."""
     if state.get("format") != FORMAT:
         raise ValueError(f"unknown snapshot format {state.get('format')!r}")
     instance_id = str(state["instance_id"])
@@ -78,6 +101,8 @@ def load_state(plan: Plan, state: dict[str, Any], clock: Clock, gate: Gate | Non
     for entry in state["contexts"]:
         if entry["parent"] is None:
             ctx = WorkflowContext(entry["data"], instance_id=instance_id)
+            # The root's own write log (its data already holds the writes). WorkflowContext
+            # has no public way to restore one yet.
             ctx._writes = dict(entry["writes"])
         else:
             ctx = built[entry["parent"]].child_with(entry["writes"])
@@ -86,18 +111,22 @@ def load_state(plan: Plan, state: dict[str, Any], clock: Clock, gate: Gate | Non
     def get(ref: int | None) -> WorkflowContext | None:
         return None if ref is None else built[ref]
 
-    interpreter = Interpreter(plan, instance_id, clock, gate)
-    interpreter.remaining = {k: int(v) for k, v in state["remaining"].items()}
-    interpreter.arrivals = {node: [(int(i), str(src), built[ref]) for i, src, ref in items]
-                            for node, items in state["arrivals"].items()}
-    interpreter.sinks = {node: built[ref] for node, ref in state["sinks"].items()}
+    parked: dict[str, Parked] = {}
     for node, p in state["parked"].items():
         base = get(p["base"])
         assert base is not None
-        interpreter.parked[node] = Parked(
+        parked[node] = Parked(
             node=node, base=base, branches=[get(r) for r in p["branches"]],
             errors={name: _error(t, m) for name, (t, m) in p["errors"].items()},
             tasks={str(k): int(v) for k, v in p["tasks"].items()},
             data=dict(p["data"]),
         )
-    return interpreter
+    return Decoded(
+        instance_id=instance_id,
+        remaining={k: int(v) for k, v in state["remaining"].items()},
+        arrivals={node: [(int(i), str(src), built[ref]) for i, src, ref in items]
+                  for node, items in state["arrivals"].items()},
+        sinks={node: built[ref] for node, ref in state["sinks"].items()},
+        parked=parked,
+    )
+

@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Any
 from shardflow.context import MergeRules
 from shardflow.errors import ValidationProblem, WorkflowValidationError
 from shardflow.model.groups import Node, ParallelGroup, RaceGroup
-from shardflow.model.steps import BaseHumanStep, BaseStep
+from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
     from shardflow.model.definition import Condition, WorkflowDefinition
-
-MACHINE, HUMAN, PARALLEL, RACE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +29,56 @@ class EdgePlan:
 
 @dataclass(frozen=True, slots=True)
 class NodePlan:
+    """What every node's plan holds: its edges, resolved once. A plan is one of the four
+    kinds below, so the interpreter's ``isinstance`` check also types the node it runs."""
+
     id: str
-    node: Node
-    kind: int
     incoming: tuple[EdgePlan, ...]
     outgoing: tuple[EdgePlan, ...]
     unconditional_single: bool
     """Exactly one outgoing edge, with no condition: the hot path needs no evaluation."""
-    unconditional: bool = False
+    unconditional: bool
     """No outgoing edge has a condition: every edge is taken, without awaiting anything."""
+
+
+@dataclass(frozen=True, slots=True)
+class MachinePlan(NodePlan):
+    step: BaseMachineStep
+
+    @property
+    def node(self) -> Node:
+        return self.step
+
+
+@dataclass(frozen=True, slots=True)
+class HumanPlan(NodePlan):
+    step: BaseHumanStep
+
+    @property
+    def node(self) -> Node:
+        return self.step
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelPlan(NodePlan):
+    group: ParallelGroup
+
+    @property
+    def node(self) -> Node:
+        return self.group
+
+
+@dataclass(frozen=True, slots=True)
+class RacePlan(NodePlan):
+    group: RaceGroup
+
+    @property
+    def node(self) -> Node:
+        return self.group
+
+
+AnyNodePlan = MachinePlan | HumanPlan | ParallelPlan | RacePlan
+"""The plan of one node, by kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +86,7 @@ class Plan:
     name: str
     version: str
     initial: str
-    nodes: dict[str, NodePlan]
+    nodes: dict[str, AnyNodePlan]
     in_degree: dict[str, int]
     rules: MergeRules
     limit_names: frozenset[str]
@@ -58,14 +97,19 @@ class Plan:
     one, an instance is a single path and needs no task group of its own."""
 
 
-def node_kind(node: Any) -> int:
+def node_plan(node_id: str, node: Node, incoming: tuple[EdgePlan, ...],
+              outgoing: tuple[EdgePlan, ...]) -> AnyNodePlan:
+    """The plan of ``node``, of the kind the node is."""
+    edges = (node_id, incoming, outgoing,
+             len(outgoing) == 1 and outgoing[0].condition is None,
+             all(e.condition is None for e in outgoing))
     if isinstance(node, ParallelGroup):
-        return PARALLEL
+        return ParallelPlan(*edges, node)
     if isinstance(node, RaceGroup):
-        return RACE
+        return RacePlan(*edges, node)
     if isinstance(node, BaseHumanStep):
-        return HUMAN
-    return MACHINE
+        return HumanPlan(*edges, node)
+    return MachinePlan(*edges, node)
 
 
 def iter_steps(node: Any) -> list[BaseStep]:
@@ -88,21 +132,14 @@ def step_limits(step: BaseStep) -> tuple[str, ...]:
 
 def compile_plan(defn: WorkflowDefinition) -> Plan:
     edges = [EdgePlan(i, e.source, e.target, e.condition) for i, e in enumerate(defn.edges)]
-    nodes: dict[str, NodePlan] = {}
+    nodes: dict[str, AnyNodePlan] = {}
     limits: set[str] = set()
     rates: set[str] = set()
     has_human = False
     for node_id, node in defn.steps.items():
         outgoing = tuple(e for e in edges if e.source == node_id)
-        nodes[node_id] = NodePlan(
-            id=node_id,
-            node=node,
-            kind=node_kind(node),
-            incoming=tuple(e for e in edges if e.target == node_id),
-            outgoing=outgoing,
-            unconditional_single=len(outgoing) == 1 and outgoing[0].condition is None,
-            unconditional=all(e.condition is None for e in outgoing),
-        )
+        nodes[node_id] = node_plan(node_id, node,
+                                   tuple(e for e in edges if e.target == node_id), outgoing)
         for step in iter_steps(node):
             limits.update(step_limits(step))
             if step.rate_limit:
@@ -125,9 +162,9 @@ def compile_plan(defn: WorkflowDefinition) -> Plan:
 def check_limits(plan: Plan, limits: Mapping[str, int], rate_limits: Mapping[str, str]) -> None:
     """Fail, naming the step and the limit, if a step uses a limit the run does not size."""
     problems: list[ValidationProblem] = []
-    for node_id, node_plan in plan.nodes.items():
-        for step in iter_steps(node_plan.node):
-            where = f"{node_id}/{step.step_name}" if step is not node_plan.node else node_id
+    for node_id, planned in plan.nodes.items():
+        for step in iter_steps(planned.node):
+            where = f"{node_id}/{step.step_name}" if step is not planned.node else node_id
             for name in step_limits(step):
                 if name not in limits:
                     problems.append(ValidationProblem(

@@ -1,0 +1,276 @@
+"""ShardRunner, the seam between the engine and a batch backend: raw lines in, result lines
+and snapshots out, one answer per job whatever happens to the instance."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.helpers import step, within
+from shardflow import BaseHumanStep, Edge, WorkflowContext, WorkflowDefinition
+from shardflow.batch import protocol
+from shardflow.engine.results import Status, parse_line
+from shardflow.engine.shard import JobKind, ShardJob, ShardOutput, ShardRunner
+
+
+async def _double(ctx: WorkflowContext) -> Any:
+    await asyncio.sleep(0)
+    return ctx.get("value", 0) * 2
+
+
+def _raises(exc: BaseException, who: int = 3) -> Any:
+    async def body(ctx: WorkflowContext) -> Any:
+        await asyncio.sleep(0)
+        if ctx.get("id") == who:
+            raise exc
+        return "ok"
+
+    return body
+
+
+def _fork(branch: Any, **attrs: Any) -> WorkflowDefinition:
+    """start -> (double | branch) -> join: ``branch`` runs in a task of its own."""
+    return WorkflowDefinition(
+        name="fork",
+        steps={"start": step("start", _double), "double": step("double", _double),
+               "branch": step("branch", branch, **attrs), "join": step("join", _double)},
+        edges=[Edge("start", "double"), Edge("start", "branch"), Edge("double", "join"),
+               Edge("branch", "join")],
+        initial_step="start", terminal_steps={"join"},
+    )
+
+
+def _jobs(count: int) -> list[ShardJob]:
+    return [ShardJob(i, i, 1, JobKind.NEW, orjson.dumps({"id": i, "value": i})) for i in range(count)]
+
+
+def _answers(out: ShardOutput) -> dict[int, dict[str, Any]]:
+    assert [row[3] for row in out.rows] == [len(line) for line in out.lines]
+    answers = {row[0]: parse_line(line) for row, line in zip(out.rows, out.lines, strict=True)}
+    assert len(answers) == len(out.rows)
+    for row, line in zip(out.rows, out.lines, strict=True):
+        assert Status(row[1]).label == parse_line(line)["status"]
+    return answers
+
+
+def test_job_kinds_are_the_wire_codes() -> None:
+    assert (JobKind.NEW, JobKind.RESUME) == (protocol.NEW, protocol.RESUME)
+
+
+def test_run_batch_answers_every_job_with_a_result_line(run: Any) -> None:
+    shard = ShardRunner(_fork(_double))
+    out = run(within(shard.run_batch(_jobs(20))))
+    answers = _answers(out)
+    assert sorted(answers) == list(range(20))
+    for seq, record in answers.items():
+        assert record["id"] == seq  # the id as the input spelled it (an int here)
+        assert record["status"] == "completed"
+        assert record["context"]["double"] == record["context"]["join"] == 2 * seq
+        assert record["attempts"] == 1
+    stats = shard.step_stats()
+    assert set(stats) == {"start", "double", "branch", "join"}
+    count, total_ms, max_ms = stats["join"]
+    assert count == 20 and 0 <= max_ms <= total_ms
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt("k"), SystemExit(3), asyncio.CancelledError(),
+                                    GeneratorExit(), RuntimeError("bug")])
+def test_whatever_a_branch_raises_fails_its_instance_alone(run: Any, raised: BaseException) -> None:
+    shard = ShardRunner(_fork(_raises(raised)))
+    answers = _answers(run(within(shard.run_batch(_jobs(8)))))
+    failed = answers.pop(3)
+    assert failed["status"] == "failed"
+    assert failed["error"]["step"] == "branch"
+    assert failed["error"]["type"] == type(raised).__name__
+    assert all(r["status"] == "completed" for r in answers.values())
+
+
+def test_a_step_raising_in_a_single_path_instance_is_answered(run: Any) -> None:
+    single = WorkflowDefinition(name="one", steps={"only": step("only", _raises(SystemExit(1), 0))},
+                                edges=[], initial_step="only", terminal_steps={"only"})
+    answers = _answers(run(within(ShardRunner(single).run_batch(_jobs(2)))))
+    assert answers[0]["error"]["type"] == "SystemExit"
+    assert answers[1]["status"] == "completed"
+
+
+def test_cancelling_the_host_still_cancels(run: Any) -> None:
+    """A real cancellation is not an instance failure: nothing is answered, and every
+    instance has unwound (its ``finally`` ran) when ``run_batch`` raises."""
+    started: list[int] = []
+    unwound: list[int] = []
+    all_started = asyncio.Event()
+
+    async def forever(ctx: WorkflowContext) -> Any:
+        started.append(ctx.get("id"))
+        if len(started) == 3:
+            all_started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            unwound.append(ctx.get("id"))
+
+    shard = ShardRunner(_fork(forever))
+
+    async def main() -> None:
+        batch = asyncio.ensure_future(shard.run_batch(_jobs(3)))
+        await within(all_started.wait())
+        batch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+        assert sorted(unwound) == [0, 1, 2]
+
+    run(main())
+
+
+def test_a_line_that_is_not_json_fails_naming_the_input(run: Any) -> None:
+    jobs = [ShardJob(0, "a", 1, JobKind.NEW, b"{not json"), *_jobs(2)[1:]]
+    answers = _answers(run(within(ShardRunner(_fork(_double)).run_batch(jobs))))
+    assert answers[0]["status"] == "failed"
+    assert answers[0]["error"]["step"] == "<input>"
+    assert answers[0]["id"] == "a"
+    assert answers[1]["status"] == "completed"
+
+
+class Approve(BaseHumanStep):
+    name = "approve"
+    form_schema = {"type": "object"}
+
+
+class BadSchema(BaseHumanStep):
+    name = "approve"
+    form_schema = {"type": "object", "default": {1, 2}}  # a set: not JSON
+
+
+def _approval(human: BaseHumanStep) -> WorkflowDefinition:
+    return WorkflowDefinition(
+        name="approval", steps={"start": step("start", _double), "approve": human,
+                                "done": step("done", _double)},
+        edges=[Edge("start", "approve"), Edge("approve", "done")],
+        initial_step="start", terminal_steps={"done"},
+    )
+
+
+def test_push_api_emits_a_snapshot_before_its_waiting_result_and_resumes_from_it(run: Any) -> None:
+    outputs: list[ShardOutput] = []
+    shard = ShardRunner(_approval(Approve()), on_output=outputs.append, flush_at=2)
+
+    async def main() -> None:
+        jobs = _jobs(5)
+        shard.submit([[*job[:4], len(job.line)] for job in jobs], [job.line for job in jobs])
+        await within(shard.drain())
+        assert shard.in_flight == 0
+
+    run(main())
+    assert len(outputs) >= 3  # flush_at=2: batches of at most two
+    seen_snapshots: set[int] = set()
+    snapshots: dict[int, bytes] = {}
+    for out in outputs:
+        assert len(out.rows) <= 2
+        seen_snapshots.update(seq for seq, _ in out.parked_rows)
+        snapshots.update((seq, blob) for (seq, _), blob in zip(out.parked_rows, out.snapshots, strict=True))
+        for row in out.rows:  # every waiting result comes with (or after) its snapshot
+            assert row[1] == Status.WAITING and row[0] in seen_snapshots
+    assert sorted(snapshots) == list(range(5))
+
+    parked = orjson.loads(snapshots[4])
+    (task,) = parked["tasks"]
+    assert task["node"] == "approve"
+    resume = ShardJob(4, 4, 1, JobKind.RESUME,
+                      orjson.dumps({"state": parked["state"], "data": {task["id"]: {"ok": True}}}))
+    answers = _answers(run(within(ShardRunner(_approval(Approve())).run_batch([resume]))))
+    assert answers[4]["status"] == "completed"
+    assert answers[4]["context"]["approve"] == {"ok": True}
+    assert answers[4]["context"]["done"] == 8
+
+
+def test_an_instance_that_cannot_be_parked_fails_naming_the_human_step(run: Any) -> None:
+    answers = _answers(run(within(ShardRunner(_approval(BadSchema())).run_batch(_jobs(2)))))
+    for record in answers.values():
+        assert record["status"] == "failed"
+        assert record["error"]["step"] == "approve"
+        assert record["error"]["type"] == "TypeError"
+        assert record["context"]["start"] == 2 * record["id"]
+
+
+def test_a_damaged_snapshot_fails_its_instance(run: Any) -> None:
+    job = ShardJob(0, "x", 2, JobKind.RESUME, orjson.dumps({"state": {"format": 99}, "data": {}}))
+    answers = _answers(run(within(ShardRunner(_approval(Approve())).run_batch([job]))))
+    assert answers[0]["status"] == "failed"
+    assert answers[0]["error"]["step"] == "<snapshot>"
+    assert answers[0]["attempts"] == 2
+
+
+def test_blocking_job_names_the_step_blocking_the_loop_from_another_thread(run: Any) -> None:
+    """What the worker's watchdog thread asks while a step blocks the loop."""
+    seen: list[Any] = []
+    holder: dict[str, ShardRunner] = {}
+
+    async def blocks(ctx: WorkflowContext) -> Any:
+        if ctx.get("id") == 2:
+            loop = asyncio.get_running_loop()
+            probe = threading.Thread(target=lambda: seen.append(holder["shard"].blocking_job(loop)))
+            probe.start()
+            probe.join()  # the loop is blocked (in this step) while the thread looks
+        await asyncio.sleep(0)
+
+    async def main() -> ShardRunner:
+        shard = holder["shard"] = ShardRunner(_fork(blocks, retries=2), watched=True)
+        await within(shard.run_batch(_jobs(4)))
+        return shard
+
+    shard = run(main())
+    assert seen == [{"seq": 2, "step": "branch", "retries": 2}]
+    idle = asyncio.new_event_loop()
+    try:
+        assert shard.blocking_job(idle) is None  # no step running there
+    finally:
+        idle.close()
+
+
+def test_the_in_process_engine_draws_the_same_boundary(run: Any) -> None:
+    """A step's SystemExit fails its instance in LocalExecutionEngine too (escaping a branch
+    task, it would stop the caller's event loop)."""
+    from engine.helpers import engine_for
+
+    engine = engine_for(_fork(_raises(SystemExit("step"), who=0)))
+    instance = run(within(engine.start_workflow("fork", {"id": 0})))
+    assert instance.status == "failed"
+    assert (instance.error.step, instance.error.type) == ("branch", "SystemExit")
+
+
+class Legal(BaseHumanStep):
+    name = "legal"
+
+
+class Finance(BaseHumanStep):
+    name = "finance"
+
+
+def test_complete_task_resumes_a_node_when_its_last_task_is_done(run: Any) -> None:
+    """Interpreter.to_snapshot / from_snapshot / complete_task: the seam a host resumes by."""
+    from shardflow import FakeClock, ParallelGroup, TaskNotFoundError
+    from shardflow.engine.interpreter import Interpreter
+
+    definition = WorkflowDefinition(
+        name="two", steps={"both": ParallelGroup(Legal(), Finance())}, edges=[],
+        initial_step="both", terminal_steps={"both"})
+    tasks: list[Any] = []
+    first = Interpreter(definition.plan, "i-1", FakeClock(), on_task=tasks.append)
+    run(first.run(WorkflowContext({"id": 1}, instance_id="i-1")))
+    state = orjson.loads(orjson.dumps(first.to_snapshot()))  # through JSON, as hosts store it
+    legal, finance = tasks
+
+    again = Interpreter.from_snapshot(definition.plan, state, FakeClock())
+    assert again.instance_id == "i-1" and again.waits_on(legal.id)
+    with pytest.raises(TaskNotFoundError):
+        again.complete_task("no-such-task", {})
+    assert again.complete_task(legal.id, {"ok": 1}) is None  # finance is still open
+    assert again.complete_task(finance.id, {"ok": 2}) == "both"
+    assert again.ready_nodes() == ["both"]
+    run(again.resume("both"))
+    assert not again.parked
+    assert again.final_context(None).data == {"id": 1, "legal": {"ok": 1}, "finance": {"ok": 2}}
