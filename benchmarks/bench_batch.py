@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 import uvloop
 
-from shardflow.batch.bench import run_bench
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
+from shardflow.bench.runner import run_bench
 from shardflow.run.ledger import JournalLedger, resume_job
 from shardflow.store.journal import FileJournal
 from shardflow.store.tasks import SQLiteTaskStore, WaitingInstance

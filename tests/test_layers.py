@@ -16,8 +16,8 @@ LAYERS = {
     "engine": 4,
     "batch": 5,
     "run": 6,
-    "cli": 7,
-    "web": 8,
+    "web": 7, "bench": 7,  # the applications on top of runs: the inbox, the benchmarks
+    "cli": 8,  # the commands compose them all (``tasks serve`` starts the inbox)
     "__init__": 9, "__main__": 9,
     "examples": 10,  # written as users write workflows: against the public facade
 }

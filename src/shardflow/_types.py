@@ -1,14 +1,10 @@
-"""Identifier types and the lowercase status enum shared by every layer."""
+"""The lowercase status enum and id helpers shared by every layer."""
 
 from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Any, NewType, TypeAlias
-
-InstanceId = NewType("InstanceId", str)
-TaskId = NewType("TaskId", str)
-NodeId = NewType("NodeId", str)
+from typing import Any, TypeAlias
 
 JSON: TypeAlias = Any
 """A JSON value (dict, list, str, int, float, bool, None); checked at runtime by orjson."""

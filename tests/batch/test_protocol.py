@@ -51,7 +51,3 @@ def test_a_frame_cut_short_is_an_incomplete_read(run: Any) -> None:
 
     run(main())
 
-
-def test_deprecated_status_aliases_follow_the_status_enum() -> None:
-    assert p.STATUS_CODES[Status.INVALID_INPUT] == "invalid_input"
-    assert p.STATUS_INDEX["waiting"] == Status.WAITING

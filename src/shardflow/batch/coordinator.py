@@ -33,7 +33,6 @@ from typing import Any, NoReturn
 from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
-from shardflow.batch.loader import load_workflow
 from shardflow.batch.outcome import RunIOError, RunOutcome, summary_dict
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.sinks import Reorder, Sink
@@ -42,6 +41,7 @@ from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.stats import RunStats
 from shardflow.engine.results import Status, invalid_line
 from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.loader import load_workflow
 from shardflow.model.plan import iter_steps
 from shardflow.store.journal import FileJournal
 

@@ -24,12 +24,12 @@ import orjson
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job
-from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.engine.results import parse_line
 from shardflow.errors import ContextValueError, ShardflowError
 from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.loader import load_workflow, reference_of
 from shardflow.model.plan import check_limits
 
 

@@ -15,8 +15,6 @@ from typing import Any
 
 import orjson
 
-from shardflow.engine.results import LABELS, Status
-
 # Coordinator -> worker
 RUN = 1  # header: [[seq, instance id, attempt, kind, len], ...]; body: inputs or snapshots
 STOP = 2  # finish what is in flight, report stats, exit
@@ -36,11 +34,6 @@ NEW = 0  # the body is the instance's input object
 RESUME = 1  # the body is {"state": snapshot, "data": {task id: form data}}
 
 _PREFIX = struct.Struct("!IB")
-
-# Deprecated: status codes are :class:`shardflow.engine.results.Status` (kept one release for
-# modules not yet moved to it; to be removed).
-STATUS_CODES = LABELS
-STATUS_INDEX = {status.label: int(status) for status in Status}
 
 
 def frame(kind: int, payload: bytes) -> bytes:

@@ -25,12 +25,12 @@ from typing import Any
 import orjson
 
 from shardflow.batch import protocol as p
-from shardflow.batch.loader import load_workflow
 from shardflow.batch.remote_gate import RemoteGate
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.watchdog import LoopWatchdog
 from shardflow.engine.shard import ShardOutput, ShardRunner
 from shardflow.engine.tuning import tune_gc
+from shardflow.model.loader import load_workflow
 
 _UNWIND_SECONDS = 1.0
 """How long cancelled instances of an orphaned worker may take to unwind before it exits."""

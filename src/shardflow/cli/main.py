@@ -14,8 +14,8 @@ import click
 import orjson
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
-from shardflow.batch.loader import load_workflow, use_app_dir
 from shardflow.errors import ShardflowError, WorkflowValidationError
+from shardflow.model.loader import load_workflow, use_app_dir
 from shardflow.run.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -213,7 +213,7 @@ def graph(target: str, fmt: str) -> None:
 def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
           baseline: bool, as_json: bool) -> None:
     """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
-    from shardflow.batch.bench import run_bench
+    from shardflow.bench.runner import run_bench
 
     report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
                        baseline=baseline)

@@ -1,14 +1,12 @@
 """``shardflow tasks serve``: the approvals inbox in the browser (the optional ``shardflow[web]``).
 
-The web package is imported only when the command runs, by name, so ``shardflow`` works
-without the extra and says how to install it; ``web`` sits beside ``cli`` in L7 and never
-imports it.
+The web package is imported only when the command runs, so ``shardflow`` works without the
+extra and says how to install it; ``web`` (L7) sits below ``cli`` (L8) and never imports it.
 """
 
 from __future__ import annotations
 
 import getpass
-import importlib
 import importlib.util
 import secrets
 import sys
@@ -30,8 +28,9 @@ def _web() -> tuple[Any, Any]:
         click.echo(f"shardflow: error: 'tasks serve' needs {' and '.join(missing)}, which come "
                    f"with the web extra: {INSTALL_HINT}", err=True)
         sys.exit(2)
-    return (importlib.import_module("shardflow.web.app"),
-            importlib.import_module("shardflow.web.server"))
+    from shardflow.web import app, server
+
+    return app, server
 
 
 @click.command("serve")

@@ -22,10 +22,6 @@ class _Group:
     def step_name(self) -> str:
         return self.name or self.default_name
 
-    @property
-    def steps(self) -> tuple[BaseStep | ParallelGroup | RaceGroup, ...]:
-        return self.branches
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.branches))})"
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shardflow.batch.loader import load_workflow
 from shardflow.errors import ConfigError
+from shardflow.model.loader import load_workflow
 from shardflow.run.errors import JournalDamagedError
 from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
 from shardflow.run.record import RunRecord, input_fingerprint

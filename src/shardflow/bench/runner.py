@@ -10,21 +10,17 @@ from typing import Any
 
 import uvloop
 
-from shardflow.batch.baseline import run_baseline
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
+from shardflow.bench.baseline import run_baseline
+from shardflow.bench.workloads import WORKLOADS
+from shardflow.model.loader import reference_of
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
-TARGETS = {
-    "forkjoin": "shardflow.examples.notify:workflow",
-    "forkjoin-io": "shardflow.examples.workloads:forkjoin_io",
-    "linear10": "shardflow.examples.workloads:linear10",
-    "limit50": "shardflow.examples.workloads:limited_io",
-}
 STEPS_PER_INSTANCE = {"forkjoin": 5, "forkjoin-io": 5, "linear10": 10, "limit50": 1}
 LIMITS = {"limit50": {"api": 50}}
 
@@ -82,7 +78,7 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
     """Run a built-in workload (results discarded; journalled by ``ledger`` if given)."""
     config = RunConfig(workers=workers, max_in_flight=max_in_flight,
                        limits=LIMITS.get(workload, {}))
-    coordinator = Coordinator(TARGETS[workload], config, NullSink(), ledger=ledger)
+    coordinator = Coordinator(reference_of(WORKLOADS[workload]), config, NullSink(), ledger=ledger)
     with PeakRss() as rss:
         outcome = uvloop.run(coordinator.run(generated(instances)))
     if ledger is not None:

@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 import shardflow
-from shardflow.batch.loader import load_workflow, reference_of
 from shardflow.errors import WorkflowLoadError
+from shardflow.model.loader import load_workflow, reference_of
 
 SRC = str(Path(shardflow.__file__).resolve().parents[1])
 ENTRY_POINT = Path(sys.executable).with_name("shardflow")
