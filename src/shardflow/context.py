@@ -13,15 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from shardflow.errors import ContextValueError, MergeConflictError
+from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, problem
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-"""orjson encodes dates and dataclasses itself; with these options (and no ``default``) it
-refuses them instead: they are not JSON, and would come back as strings and dicts from any
-snapshot or result file, so a resumed instance would see other values than the first run."""
+_ALWAYS_JSON = frozenset({str, bool, type(None)})
+"""Types whose every value is JSON: a write of one needs no check (the hot path)."""
 _MISSING: Any = object()
 _new_object = object.__new__
 _TOP_ONLY: frozenset[int] = frozenset()
@@ -32,19 +28,19 @@ Reducer = Callable[[Any, Any], Any]
 
 
 def check_json(key: str, value: Any, step: str | None = None) -> None:
-    """Raise :class:`ContextValueError` unless ``value`` is JSON (dicts, lists, strings,
-    numbers, booleans and None, nested)."""
-    if type(value) in _SCALARS:
-        return
-    try:
-        orjson.dumps(value, option=_STRICT)
-    except TypeError as exc:
-        raise ContextValueError(key, _describe(value, exc), step) from None
-
-
-def _describe(value: Any, exc: TypeError) -> str:
-    detail = str(exc)
-    return f"{type(value).__name__} ({detail})" if detail else type(value).__name__
+    """Raise :class:`ContextValueError` unless ``value`` is JSON by the data contract
+    (:mod:`shardflow.jsonvalue`; docs/SEMANTICS.md), written at the dotted path ``key``."""
+    cls = type(value)
+    if cls is int:
+        if I64_MIN <= value <= U64_MAX:
+            return
+    elif cls is float:
+        if value - value == 0.0:  # finite
+            return
+    # The context's top dict is one level, and each part of a dotted key one more.
+    found = problem(value, MAX_DEPTH - 1 - key.count("."))
+    if found is not None:
+        raise ContextValueError(key, found.describe(), step)
 
 
 class WorkflowContext:
@@ -78,7 +74,11 @@ class WorkflowContext:
         else:
             self._data = dict(data) if data else {}
             for key, value in self._data.items():
-                check_json(key, value)
+                if type(key) is not str:
+                    raise ContextValueError(repr(key), f"value under the {type(key).__name__} "
+                                            "key (JSON object keys are strings)")
+                if type(value) not in _ALWAYS_JSON:
+                    check_json(key, value)
             self._owned = _TOP_ONLY
 
     # -- reading ---------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class WorkflowContext:
     # -- writing ---------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> None:
         """Store a JSON ``value`` at a dotted ``path``, creating intermediate dicts."""
-        if type(value) not in _SCALARS:
+        if type(value) not in _ALWAYS_JSON:
             check_json(path, value, self.current_step)
         if "." in path:
             self._assign(path, value)
