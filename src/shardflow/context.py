@@ -31,12 +31,8 @@ def check_json(key: str, value: Any, step: str | None = None) -> None:
     """Raise :class:`ContextValueError` unless ``value`` is JSON by the data contract
     (:mod:`shardflow.jsonvalue`; docs/SEMANTICS.md), written at the dotted path ``key``."""
     cls = type(value)
-    if cls is int:
-        if I64_MIN <= value <= U64_MAX:
-            return
-    elif cls is float:
-        if value - value == 0.0:  # finite
-            return
+    if (cls is int and I64_MIN <= value <= U64_MAX) or (cls is float and value - value == 0.0):
+        return  # the common scalars, without a call (value - value is 0.0 iff it is finite)
     # The context's top dict is one level, and each part of a dotted key one more.
     found = problem(value, MAX_DEPTH - 1 - key.count("."))
     if found is not None:

@@ -1,15 +1,23 @@
 """Input sources: JSONL (default), CSV and JSON arrays, files or stdin, and generated inputs.
 
 Each yields :class:`Job`s lazily (bounded memory for any input size) or an
-:class:`InvalidRecord` for a line that cannot be an instance, which becomes one
-``invalid_input`` result without stopping the batch. Instance ids are the input's ``id``
-field, else the line number.
+:class:`InvalidRecord` for a record that cannot be an instance, which becomes one
+``invalid_input`` result naming the file and line without stopping the batch. Instance ids
+are the input's ``id`` field, else the line number.
+
+Numbers are read exactly or not at all: orjson reads an integer outside 64 bits as a float
+(``123456789012345678901234`` as ``1.2345678901234569e+23``), so such a record is invalid
+rather than silently changed. Only a line holding a run of 19 or more digits can hold such an
+integer; that cheap test (a byte translation and a search, both in C) picks the few lines
+that are parsed a second time, exactly, to find out.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +28,7 @@ import orjson
 
 from shardflow.batch.jobs import Job
 from shardflow.errors import ConfigError
+from shardflow.jsonvalue import problem, render_path
 
 
 @dataclass(slots=True)
@@ -33,6 +42,11 @@ class InvalidRecord:
 Item = Job | InvalidRecord
 
 FORMATS = ("jsonl", "csv", "json")
+
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
+"""A line translated by ``_DIGITS_TO_ZERO`` holding this may hold an integer orjson cannot
+read exactly: -2**63 - 1 has 19 digits; every shorter integer fits in 64 bits."""
 
 
 def detect_format(path: str, explicit: str | None) -> str:
@@ -58,8 +72,8 @@ def open_source(path: str, fmt: str | None = None) -> Iterator[Item]:
     if kind == "csv":
         return _csv_items(stream, name)
     if kind == "json":
-        return _json_array_items(_read_json_array(stream, name))
-    return _jsonl_items(stream)
+        return _json_array_items(_read_json_array(stream, name), name)
+    return _jsonl_items(stream, name)
 
 
 class IdTracker:
@@ -77,65 +91,141 @@ class IdTracker:
         return None
 
 
-def _job(seq: int, line_no: int, raw: bytes, tracker: IdTracker) -> Item:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return InvalidRecord(seq, line_no, f"line {line_no}: malformed JSON: {exc}")
+def _item(seq: int, where: str, line_no: int, data: Any, raw: bytes,
+          tracker: IdTracker) -> Item:
+    """The job for the parsed record ``data`` (read from ``raw``), or why it cannot be one."""
     if not isinstance(data, dict):
-        return InvalidRecord(
-            seq, line_no, f"line {line_no}: expected a JSON object, got {type(data).__name__}"
-        )
+        return InvalidRecord(seq, line_no,
+                             f"{where}: expected a JSON object, got {type(data).__name__}")
     instance_id = data.get("id", line_no)
     if not isinstance(instance_id, str | int) or isinstance(instance_id, bool):
-        return InvalidRecord(seq, line_no, f"line {line_no}: 'id' must be a string or integer",
-                             id=None)
+        return InvalidRecord(seq, line_no, f"{where}: 'id' must be a string or integer")
     duplicate = tracker.check(instance_id, line_no)
     if duplicate:
-        return InvalidRecord(seq, line_no, f"line {line_no}: {duplicate}", id=instance_id)
+        return InvalidRecord(seq, line_no, f"{where}: {duplicate}", id=instance_id)
     return Job(seq, instance_id, raw)
 
 
-def _jsonl_items(stream: IO[bytes]) -> Iterator[Item]:
+def _inexact_number(raw: bytes) -> str | None:
+    """Why orjson would change a number of ``raw`` (known to parse), or None. Slow: only for
+    lines holding a long run of digits."""
+    try:
+        exact = json.loads(raw, parse_int=int)  # Python ints: every digit kept
+    except RecursionError:  # nested deeper than the stdlib parser goes: not a number problem
+        return None
+    return _inexact_in(exact)
+
+
+def _inexact_in(exact: Any) -> str | None:
+    """Why orjson would change an integer of ``exact`` (parsed keeping every digit), or None
+    (the digits were in a string, or a float's, rounded as floats are)."""
+    found = problem(exact)
+    if found is None or not found.noun.startswith("number "):
+        return None
+    where = f" at {render_path(found.path)}" if found.path else ""
+    return (f"integer {found.noun.removeprefix('number ')}{where} exceeds 64-bit range, so "
+            "orjson would change its value; quote it to keep every digit")
+
+
+def _jsonl_items(stream: IO[bytes], name: str) -> Iterator[Item]:
     tracker = IdTracker()
+    loads, table, long_number = orjson.loads, _DIGITS_TO_ZERO, _LONG_NUMBER
     try:
         for seq, raw in enumerate(stream):
             line_no = seq + 1
             raw = raw.strip()
+            if seq == 0 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):].lstrip()
             if not raw:
-                yield InvalidRecord(seq, line_no, f"line {line_no}: empty line")
+                yield InvalidRecord(seq, line_no, f"{name} line {line_no}: empty line")
                 continue
-            yield _job(seq, line_no, raw, tracker)
+            try:
+                data = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                yield InvalidRecord(seq, line_no, f"{name} line {line_no}: malformed JSON: {exc}")
+                continue
+            if long_number in raw.translate(table):
+                inexact = _inexact_number(raw)
+                if inexact is not None:
+                    yield InvalidRecord(seq, line_no, f"{name} line {line_no}: {inexact}")
+                    continue
+            yield _item(seq, f"{name} line {line_no}", line_no, data, raw, tracker)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
 
 
 def _csv_items(stream: IO[bytes], name: str) -> Iterator[Item]:
+    """Rows as records of strings keyed by the header.
+
+    Why ``surrogateescape``: an invalid UTF-8 byte becomes a lone surrogate in its row only,
+    which orjson refuses to encode, so that row alone is invalid and the batch goes on (a
+    strict decoder would stop the reader for the rest of the file). ``utf-8-sig`` drops the
+    byte-order mark Excel writes ("CSV UTF-8"), which would otherwise be part of the first
+    header. The field size limit is the csv module's, process-wide: it is raised so that a
+    field of any size that fits in memory is read.
+    """
     tracker = IdTracker()
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    csv.field_size_limit(sys.maxsize)
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         reader = csv.reader(text)
         header = next(reader, None)
         if header is None:
             return
-        for seq, row in enumerate(reader):
-            line_no = reader.line_num
-            if len(row) != len(header):
-                yield InvalidRecord(
-                    seq, line_no,
-                    f"{name} line {line_no}: expected {len(header)} fields, got {len(row)}")
-                continue
-            record = dict(zip(header, row, strict=True))
-            yield _job(seq, line_no, orjson.dumps(record), tracker)
+        bad = _invalid_utf8(header)
+        if bad is not None:
+            raise ConfigError("input", f"{name} line 1: the header is not UTF-8 ({bad})")
+        seq, last_line = 0, reader.line_num
+        while True:
+            line_no = last_line + 1  # the record's first line (a quoted field may span more)
+            try:
+                row: list[str] | None = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield InvalidRecord(seq, line_no, f"{name} line {line_no}: not CSV: {exc}")
+                row = None
+            last_line = reader.line_num
+            if row is not None:
+                yield _csv_item(seq, f"{name} line {line_no}", line_no, header, row, tracker)
+            seq += 1
     finally:
         if stream is not sys.stdin.buffer:
             text.close()
 
 
+def _csv_item(seq: int, where: str, line_no: int, header: list[str], row: list[str],
+              tracker: IdTracker) -> Item:
+    if not row:
+        return InvalidRecord(seq, line_no, f"{where}: empty line")
+    if len(row) != len(header):
+        return InvalidRecord(seq, line_no,
+                             f"{where}: expected {len(header)} fields, got {len(row)}")
+    record = dict(zip(header, row, strict=True))
+    try:
+        raw = orjson.dumps(record)
+    except orjson.JSONEncodeError:  # a lone surrogate: a byte that was not UTF-8
+        return InvalidRecord(seq, line_no, f"{where}: invalid UTF-8 ({_invalid_utf8(row)})")
+    return _item(seq, where, line_no, record, raw, tracker)
+
+
+def _invalid_utf8(fields: list[str]) -> str | None:
+    """Which byte of ``fields`` (decoded with ``surrogateescape``) is not UTF-8, if one is."""
+    for column, field in enumerate(fields, 1):
+        if not field.isascii():
+            for char in field:
+                if "\udc80" <= char <= "\udcff":
+                    return f"byte 0x{ord(char) - 0xDC00:02x} in field {column}"
+    return None
+
+
 def _read_json_array(stream: IO[bytes], name: str) -> list[Any]:
     try:
-        data = orjson.loads(stream.read())
+        text = stream.read()
+        if text.startswith(codecs.BOM_UTF8):
+            text = text[len(codecs.BOM_UTF8):]
+        data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ConfigError("input", f"{name} is not a JSON document: {exc}") from None
     finally:
@@ -143,13 +233,25 @@ def _read_json_array(stream: IO[bytes], name: str) -> list[Any]:
             stream.close()
     if not isinstance(data, list):
         raise ConfigError("input", f"{name} must hold a JSON array of objects")
+    if _LONG_NUMBER in text.translate(_DIGITS_TO_ZERO):
+        exact: list[Any] = json.loads(text, parse_int=int)  # rare: read again, every digit kept
+        return exact
     return data
 
 
-def _json_array_items(data: list[Any]) -> Iterator[Item]:
+def _json_array_items(data: list[Any], name: str) -> Iterator[Item]:
+    """Items of a JSON array. A list read with exact integers (see ``_read_json_array``)
+    may hold ones orjson cannot write: those items are invalid."""
     tracker = IdTracker()
     for seq, item in enumerate(data):
-        yield _job(seq, seq + 1, orjson.dumps(item), tracker)
+        where = f"{name} item {seq + 1}"
+        try:
+            raw = orjson.dumps(item)
+        except orjson.JSONEncodeError as exc:
+            reason = _inexact_in(item) or f"cannot be written as JSON: {exc}"
+            yield InvalidRecord(seq, seq + 1, f"{where}: {reason}")
+            continue
+        yield _item(seq, where, seq + 1, item, raw, tracker)
 
 
 def generated(count: int) -> Iterator[Item]:
