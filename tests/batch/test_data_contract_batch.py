@@ -125,3 +125,21 @@ def test_an_input_integer_orjson_would_change_is_an_invalid_input_record(
     assert (error["source"], error["line"]) == (str(inp), 1)
     assert "integer 123456789012345678901234 at n exceeds 64-bit range" in error["message"]
     assert list(completed) == [2] and completed[2]["context"]["n"] == 2**64 - 1
+
+
+def test_a_form_schema_that_is_not_json_stops_the_run_before_it_starts(
+        cli: CliRun, tmp_path: Path) -> None:
+    """It used to pass validation and then hang the run: the worker could not send the task."""
+    module = tmp_path / "set_schema_flow.py"
+    module.write_text(
+        "from shardflow import BaseHumanStep, WorkflowDefinition\n\n\n"
+        "class Tags(BaseHumanStep):\n"
+        "    form_schema = {'type': 'object', 'properties': {'tags': {'default': {1, 2}}}}\n\n\n"
+        "workflow = WorkflowDefinition(name='tags', steps={'tags': Tags()}, edges=[],\n"
+        "                              initial_step='tags', terminal_steps={'tags'})\n")
+    proc = cli("run", f"{module}:workflow", "--generate", "3", "--workers", "1",
+               "--output", str(tmp_path / "out.jsonl"), "--run-dir", str(tmp_path / "run"),
+               timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert ("human step 'tags': form_schema is not JSON: it holds a set at "
+            "properties.tags.default") in proc.stderr

@@ -158,3 +158,75 @@ def test_non_json_form_data_is_a_violation_and_leaves_the_task_open(run: Any) ->
         assert done.context.get("node.score") == 0.5
 
     run(main())
+
+
+# -- form schemas, checked at definition time ----------------------------------------------------
+FORMS_MODULE = """
+from shardflow import BaseHumanStep, Edge, WorkflowDefinition
+
+
+class SetInSchema(BaseHumanStep):
+    title = "Tags"
+    form_schema = {"type": "object", "properties": {"tags": {"default": {1, 2}}}}
+
+
+class WrongSchema(BaseHumanStep):
+    title = "Wrong"
+    form_schema = {"type": "objekt", "properties": {"age": {"minimum": "ten"}},
+                   "required": "name"}
+
+
+def build():
+    return WorkflowDefinition(name="forms", steps={"tags": SetInSchema(), "wrong": WrongSchema()},
+                              edges=[Edge("tags", "wrong")], initial_step="tags",
+                              terminal_steps={"wrong"})
+
+
+workflow = build()
+"""
+"""Two human steps with bad form schemas: a set inside one, three meta-schema errors in the
+other. A module of its own, so ``shardflow validate`` loads it as users' modules are loaded."""
+
+
+def two_humans() -> Any:
+    namespace: dict[str, Any] = {}
+    exec(compile(FORMS_MODULE, "forms_flow.py", "exec"), namespace)
+    return namespace["build"]()
+
+
+def test_every_form_schema_problem_is_named_with_its_step_and_place() -> None:
+    problems = two_humans().validate()
+    assert [(p.kind, p.names) for p in problems] == [
+        ("form_schema_not_json", ("tags",)),
+        ("bad_form_schema", ("wrong",)), ("bad_form_schema", ("wrong",)),
+        ("bad_form_schema", ("wrong",)),
+    ]
+    assert problems[0] == ("human step 'tags': form_schema is not JSON: it holds a set at "
+                           "properties.tags.default (JSON has no sets; use a list)")
+    assert problems[1].startswith("human step 'wrong': form_schema is not a valid JSON Schema at "
+                                  "properties.age.minimum: 'ten' is not of type 'number'")
+    assert "at required: 'name' is not of type 'array'" in problems[2]
+    assert "at type: 'objekt' is not valid under any of the given schemas" in problems[3]
+
+
+def test_registration_refuses_a_bad_form_schema() -> None:
+    from shardflow import WorkflowRegistry, WorkflowValidationError
+
+    with pytest.raises(WorkflowValidationError) as caught:
+        WorkflowRegistry().register_definition(two_humans())
+    assert len(caught.value.problems) == 4
+    assert "'tags'" in str(caught.value) and "'wrong'" in str(caught.value)
+
+
+def test_shardflow_validate_names_every_form_schema_problem(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from shardflow.cli.main import cli
+
+    module = tmp_path / "forms_flow.py"
+    module.write_text(FORMS_MODULE)
+    result = CliRunner().invoke(cli, ["validate", f"{module}:workflow"])
+    assert result.exit_code == 1
+    assert "4 problem(s)" in result.output
+    assert "form_schema is not JSON: it holds a set at properties.tags.default" in result.output
+    assert result.output.count("form_schema is not a valid JSON Schema at") == 3
