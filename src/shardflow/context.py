@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from shardflow.errors import ContextValueError, MergeConflictError
-from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, problem
+from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, find_problem, is_json
 
 _ALWAYS_JSON = frozenset({str, bool, type(None)})
-"""Types whose every value is JSON: a write of one needs no check (the hot path)."""
+"""Types whose every value is JSON. A write of one, of an int orjson writes or of a finite
+float needs no call: that test is inlined where it is hot (``set``, ``__init__``)."""
 _MISSING: Any = object()
 _new_object = object.__new__
 _TOP_ONLY: frozenset[int] = frozenset()
@@ -30,13 +31,10 @@ Reducer = Callable[[Any, Any], Any]
 def check_json(key: str, value: Any, step: str | None = None) -> None:
     """Raise :class:`ContextValueError` unless ``value`` is JSON by the data contract
     (:mod:`shardflow.jsonvalue`; docs/SEMANTICS.md), written at the dotted path ``key``."""
-    cls = type(value)
-    if (cls is int and I64_MIN <= value <= U64_MAX) or (cls is float and value - value == 0.0):
-        return  # the common scalars, without a call (value - value is 0.0 iff it is finite)
     # The context's top dict is one level, and each part of a dotted key one more.
-    found = problem(value, MAX_DEPTH - 1 - key.count("."))
-    if found is not None:
-        raise ContextValueError(key, found.describe(), step)
+    depth = MAX_DEPTH - 1 - key.count(".")
+    if not is_json(value, depth):
+        raise ContextValueError(key, find_problem(value, depth).describe(), step)
 
 
 class WorkflowContext:
@@ -73,7 +71,9 @@ class WorkflowContext:
                 if type(key) is not str:
                     raise ContextValueError(repr(key), f"value under the {type(key).__name__} "
                                             "key (JSON object keys are strings)")
-                if type(value) not in _ALWAYS_JSON:
+                cls = type(value)
+                if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+                        or (cls is float and value - value == 0.0)):
                     check_json(key, value)
             self._owned = _TOP_ONLY
 
@@ -119,7 +119,9 @@ class WorkflowContext:
     # -- writing ---------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> None:
         """Store a JSON ``value`` at a dotted ``path``, creating intermediate dicts."""
-        if type(value) not in _ALWAYS_JSON:
+        cls = type(value)
+        if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+                or (cls is float and value - value == 0.0)):  # value - value: 0.0 iff finite
             check_json(path, value, self.current_step)
         if "." in path:
             self._assign(path, value)

@@ -9,9 +9,8 @@ and Infinity would come back as ``null``, a tuple as a list, a date as a string,
 its plain value, and orjson cannot write a larger integer at all. One definition, used by the
 in-process engine and the batch workers alike, keeps the two modes from disagreeing.
 
-:func:`problem` is on the hot path (every context write that is not a ``str``, ``bool`` or
-``None``): it checks exact types with ``is``, handles scalars inline in the container loops and
-builds a description only once something is wrong.
+:func:`is_json` is on the hot path (every context write that is not a ``str``, ``bool``, or
+in-range ``int`` or finite ``float``); :func:`problem` describes what it refused.
 """
 
 from __future__ import annotations
@@ -44,49 +43,80 @@ class Problem(NamedTuple):
         return f"{self.noun}{where}{because}"
 
 
+def is_json(value: Any, depth: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` is JSON by the contract, at most ``depth`` containers deep.
+
+    The hot path: exact types compared with ``is``, the common scalars handled inline in the
+    loops (a call per element would cost more than the check), recursion only into
+    containers. :func:`problem` says what is wrong once this says something is."""
+    cls = type(value)
+    if cls is dict:
+        if depth <= 0:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
+                continue
+            if kind is int:
+                if I64_MIN <= item <= U64_MAX:
+                    continue
+                return False
+            if kind is float:
+                if item - item == 0.0:  # finite: inf - inf and nan - nan are nan
+                    continue
+                return False
+            if not is_json(item, depth - 1):
+                return False
+        return True
+    if cls is list:
+        if depth <= 0:
+            return False
+        for item in value:
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
+                continue
+            if kind is int:
+                if I64_MIN <= item <= U64_MAX:
+                    continue
+                return False
+            if kind is float:
+                if item - item == 0.0:
+                    continue
+                return False
+            if not is_json(item, depth - 1):
+                return False
+        return True
+    if cls is str or cls is bool or value is None:
+        return True
+    if cls is int:
+        return bool(I64_MIN <= value <= U64_MAX)
+    if cls is float:
+        return bool(value - value == 0.0)
+    return False
+
+
 def problem(value: Any, depth: int = MAX_DEPTH) -> Problem | None:
     """``None`` if ``value`` is JSON by the contract (``depth`` containers deep at most), else
     the first :class:`Problem` in it."""
+    return None if is_json(value, depth) else find_problem(value, depth)
+
+
+def find_problem(value: Any, depth: int = MAX_DEPTH) -> Problem:
+    """The first problem of a value :func:`is_json` refused (slow: builds the description)."""
     cls = type(value)
-    if cls is str or cls is bool or value is None:
-        return None
-    if cls is int:
-        return None if I64_MIN <= value <= U64_MAX else _leaf(value)
-    if cls is float:
-        return None if value - value == 0.0 else _leaf(value)  # inf - inf and nan - nan: nan
-    if cls is dict:
+    if cls is dict or cls is list:
         if depth <= 0:
             return _too_deep(value)
-        for key, item in value.items():
-            if type(key) is not str:
+        pairs = value.items() if cls is dict else enumerate(value)
+        for key, item in pairs:
+            if type(key) is not str and cls is dict:
                 return Problem((), f"dict with the {type(key).__name__} key {key!r}",
                                "JSON object keys are strings")
-            kind = type(item)
-            if kind is str or kind is bool or item is None:
-                continue
-            if kind is int and I64_MIN <= item <= U64_MAX:
-                continue
-            if kind is float and item - item == 0.0:
-                continue
-            found = problem(item, depth - 1)
-            if found is not None:
+            if not is_json(item, depth - 1):
+                found = find_problem(item, depth - 1)
                 return found._replace(path=(key, *found.path))
-        return None
-    if cls is list:
-        if depth <= 0:
-            return _too_deep(value)
-        for index, item in enumerate(value):
-            kind = type(item)
-            if kind is str or kind is bool or item is None:
-                continue
-            if kind is int and I64_MIN <= item <= U64_MAX:
-                continue
-            if kind is float and item - item == 0.0:
-                continue
-            found = problem(item, depth - 1)
-            if found is not None:
-                return found._replace(path=(index, *found.path))
-        return None
     return _leaf(value)
 
 

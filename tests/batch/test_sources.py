@@ -73,6 +73,23 @@ def test_an_integer_orjson_would_change_is_invalid_naming_line_and_place(tmp_pat
     assert kept[4]["phone"] == "12345678901234567890123"  # digits in a string are text
 
 
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 16])
+def test_jsonl_reads_the_same_whatever_the_block_size(tmp_path: Path, block: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are read a block at a time: a line across blocks, one longer than a block, a
+    CRLF line and a last line without newline read as they are."""
+    monkeypatch.setattr("shardflow.batch.sources._BLOCK", block)
+    path = tmp_path / "in.jsonl"
+    long_text = "y" * 100_000
+    path.write_bytes(b'{"id": 1}\r\n{"id": 2, "t": "%s"}\n{"id": 3, "n": 99999999999999999999}\n'
+                     b'\n{"id": 5, "n": 9999999999999999999}' % long_text.encode())
+    found = items(path)
+    assert jobs(found) == {1: {"id": 1}, 2: {"id": 2, "t": long_text},
+                           5: {"id": 5, "n": 9999999999999999999}}
+    assert sorted(invalid(found)) == [3, 4]
+    assert "integer 99999999999999999999 at n exceeds 64-bit range" in invalid(found)[3]
+
+
 def test_json_array_items_and_huge_integers(tmp_path: Path) -> None:
     path = tmp_path / "in.json"
     path.write_bytes(codecs.BOM_UTF8 + b'[{"id": 1}, {"id": 2, "n": 99999999999999999999999},'
