@@ -37,6 +37,20 @@ def check_json(key: str, value: Any, step: str | None = None) -> None:
         raise ContextValueError(key, find_problem(value, depth).describe(), step)
 
 
+def check_input(data: Mapping[Any, Any]) -> None:
+    """Raise :class:`ContextValueError` naming the key unless the initial data ``data`` of an
+    instance obeys the data contract (what ``LocalExecutionEngine.start_workflow`` and
+    ``BatchExecutor.submit`` are given)."""
+    for key, value in data.items():
+        if type(key) is not str:
+            raise ContextValueError(repr(key), f"value under the {type(key).__name__} key "
+                                    "(JSON object keys are strings)")
+        cls = type(value)
+        if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+                or (cls is float and value - value == 0.0)):
+            check_json(key, value)
+
+
 class WorkflowContext:
     """The data of one workflow instance (or of one branch of it).
 
@@ -67,14 +81,7 @@ class WorkflowContext:
             self._owned: set[int] | frozenset[int] | None = None
         else:
             self._data = dict(data) if data else {}
-            for key, value in self._data.items():
-                if type(key) is not str:
-                    raise ContextValueError(repr(key), f"value under the {type(key).__name__} "
-                                            "key (JSON object keys are strings)")
-                cls = type(value)
-                if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
-                        or (cls is float and value - value == 0.0)):
-                    check_json(key, value)
+            check_input(self._data)
             self._owned = _TOP_ONLY
 
     # -- reading ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from shardflow import (
     WorkflowStatus,
 )
 from shardflow.context import MergeRules
-from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX
+from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, is_json, problem
 
 
 class Colour(enum.StrEnum):
@@ -230,3 +230,18 @@ def test_shardflow_validate_names_every_form_schema_problem(tmp_path: Any) -> No
     assert "4 problem(s)" in result.output
     assert "form_schema is not JSON: it holds a set at properties.tags.default" in result.output
     assert result.output.count("form_schema is not a valid JSON Schema at") == 3
+
+
+def test_the_fast_check_and_the_description_agree() -> None:
+    """``is_json`` (the hot path) and ``problem`` (the description) are two walks: every
+    value one refuses, the other explains, at the right place."""
+    good: list[Any] = [0, U64_MAX, I64_MIN, 1.5, "s", True, None, [], {}, {"a": [1, {"b": None}]}]
+    for value in good:
+        for wrapped in (value, [value], {"k": value}, {"k": [0, {"j": value}]}):
+            assert is_json(wrapped) and problem(wrapped) is None
+    for case, value in BAD.items():
+        for wrapped, path in ((value, ()), ([value], (0,)), ({"k": [0, {"j": value}]},
+                                                            ("k", 1, "j"))):
+            found = problem(wrapped)
+            assert not is_json(wrapped) and found is not None, case
+            assert found.path == path, case
