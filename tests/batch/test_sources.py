@@ -70,7 +70,16 @@ def test_an_integer_orjson_would_change_is_invalid_naming_line_and_place(tmp_pat
     assert "18446744073709551616 at n" in bad[5]
     kept = jobs(found)
     assert kept[3] == {"id": 3, "max": 2**64 - 1, "min": -(2**63)}
+    assert kept[4]["f"] == 1234567890123456789.5  # a float literal: rounded as floats are
     assert kept[4]["phone"] == "12345678901234567890123"  # digits in a string are text
+
+
+def test_nan_infinity_and_overflowing_numbers_are_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"v": NaN}\n{"v": Infinity}\n{"v": -Infinity}\n{"v": 1e400}\n{"v": 1}\n')
+    found = items(path)
+    assert jobs(found) == {5: {"v": 1}}
+    assert all("malformed JSON" in message for message in invalid(found).values())
 
 
 @pytest.mark.parametrize("block", [1, 7, 64, 1 << 16])
