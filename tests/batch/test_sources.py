@@ -155,13 +155,14 @@ def test_csv_header_that_is_not_utf8_stops_the_run(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_bytes(b"id,n\xffme\n1,2\n")
     with pytest.raises(ConfigError, match="line 1: the header is not UTF-8"):
-        items(path)
+        open_source(str(path))  # at once, not when the run reads its first record
 
 
 def test_stdin_is_read_as_the_named_format(monkeypatch: pytest.MonkeyPatch) -> None:
     for fmt, data in (("jsonl", b'{"id": 7}\n\n'), ("csv", b"id\n7\n"), ("json", b'[{"id": 7}]')):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
         found = list(open_source("-", fmt))
+        assert not sys.stdin.buffer.closed, fmt  # stdin is not ours to close
         assert [item.id for item in found if isinstance(item, Job)] in ([7], ["7"])
         assert all(item.error.startswith("<stdin> line 2") for item in found
                    if isinstance(item, InvalidRecord))

@@ -205,7 +205,8 @@ def _exact_item(seq: int, line_no: int, raw: bytes, tracker: IdTracker, name: st
 
 
 def _csv_items(stream: IO[bytes], name: str) -> Iterator[Item]:
-    """Rows as records of strings keyed by the header.
+    """Rows as records of strings keyed by the header, which is read at once (a header that
+    is not UTF-8 stops the run before it starts).
 
     Why ``surrogateescape``: an invalid UTF-8 byte becomes a lone surrogate in its row only,
     which orjson refuses to encode, so that row alone is invalid and the batch goes on (a
@@ -214,17 +215,31 @@ def _csv_items(stream: IO[bytes], name: str) -> Iterator[Item]:
     header. The field size limit is the csv module's, process-wide: it is raised so that a
     field of any size that fits in memory is read.
     """
-    tracker = IdTracker()
     csv.field_size_limit(sys.maxsize)
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    try:
-        reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            return
-        bad = _invalid_utf8(header)
+    reader = csv.reader(text)
+    header = next(reader, None)
+    bad = _invalid_utf8(header or [])
+    if header is None or bad is not None:
+        _release(text, stream)
         if bad is not None:
             raise ConfigError("input", f"{name} line 1: the header is not UTF-8 ({bad})")
+        return iter(())
+    return _csv_rows(text, stream, reader, header, name)
+
+
+def _release(text: io.TextIOWrapper, stream: IO[bytes]) -> None:
+    """Close a file, but leave stdin open (detached, so the wrapper cannot close it)."""
+    if stream is sys.stdin.buffer:
+        text.detach()
+    else:
+        text.close()
+
+
+def _csv_rows(text: io.TextIOWrapper, stream: IO[bytes], reader: Any, header: list[str],
+              name: str) -> Iterator[Item]:
+    tracker = IdTracker()
+    try:
         seq, last_line = 0, reader.line_num
         while True:
             line_no = last_line + 1  # the record's first line (a quoted field may span more)
@@ -240,8 +255,7 @@ def _csv_items(stream: IO[bytes], name: str) -> Iterator[Item]:
                 yield _csv_item(seq, line_no, header, row, tracker, name)
             seq += 1
     finally:
-        if stream is not sys.stdin.buffer:
-            text.close()
+        _release(text, stream)
 
 
 def _csv_item(seq: int, line_no: int, header: list[str], row: list[str], tracker: IdTracker,
