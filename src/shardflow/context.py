@@ -129,7 +129,11 @@ class WorkflowContext:
         cls = type(value)
         if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
                 or (cls is float and value - value == 0.0)):  # value - value: 0.0 iff finite
-            check_json(path, value, self.current_step)
+            # check_json, inlined: a container is written by most steps.
+            depth = MAX_DEPTH - 1 - path.count(".") if "." in path else MAX_DEPTH - 1
+            if not is_json(value, depth):
+                raise ContextValueError(path, find_problem(value, depth).describe(),
+                                        self.current_step)
         if "." in path:
             self._assign(path, value)
         elif self._owned is None:
