@@ -13,15 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from shardflow.errors import ContextValueError, MergeConflictError
+from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, find_problem, is_json
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-"""orjson encodes dates and dataclasses itself; with these options (and no ``default``) it
-refuses them instead: they are not JSON, and would come back as strings and dicts from any
-snapshot or result file, so a resumed instance would see other values than the first run."""
+_ALWAYS_JSON = frozenset({str, bool, type(None)})
+"""Types whose every value is JSON. A write of one, of an int orjson writes or of a finite
+float needs no call: that test is inlined where it is hot (``set``, ``__init__``)."""
 _MISSING: Any = object()
 _new_object = object.__new__
 _TOP_ONLY: frozenset[int] = frozenset()
@@ -32,19 +29,26 @@ Reducer = Callable[[Any, Any], Any]
 
 
 def check_json(key: str, value: Any, step: str | None = None) -> None:
-    """Raise :class:`ContextValueError` unless ``value`` is JSON (dicts, lists, strings,
-    numbers, booleans and None, nested)."""
-    if type(value) in _SCALARS:
-        return
-    try:
-        orjson.dumps(value, option=_STRICT)
-    except TypeError as exc:
-        raise ContextValueError(key, _describe(value, exc), step) from None
+    """Raise :class:`ContextValueError` unless ``value`` is JSON by the data contract
+    (:mod:`shardflow.jsonvalue`; docs/SEMANTICS.md), written at the dotted path ``key``."""
+    # The context's top dict is one level, and each part of a dotted key one more.
+    depth = MAX_DEPTH - 1 - key.count(".")
+    if not is_json(value, depth):
+        raise ContextValueError(key, find_problem(value, depth).describe(), step)
 
 
-def _describe(value: Any, exc: TypeError) -> str:
-    detail = str(exc)
-    return f"{type(value).__name__} ({detail})" if detail else type(value).__name__
+def check_input(data: Mapping[Any, Any]) -> None:
+    """Raise :class:`ContextValueError` naming the key unless the initial data ``data`` of an
+    instance obeys the data contract (what ``LocalExecutionEngine.start_workflow`` and
+    ``BatchExecutor.submit`` are given)."""
+    for key, value in data.items():
+        if type(key) is not str:
+            raise ContextValueError(repr(key), f"value under the {type(key).__name__} key "
+                                    "(JSON object keys are strings)")
+        cls = type(value)
+        if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+                or (cls is float and value - value == 0.0)):
+            check_json(key, value)
 
 
 class WorkflowContext:
@@ -77,8 +81,7 @@ class WorkflowContext:
             self._owned: set[int] | frozenset[int] | None = None
         else:
             self._data = dict(data) if data else {}
-            for key, value in self._data.items():
-                check_json(key, value)
+            check_input(self._data)
             self._owned = _TOP_ONLY
 
     # -- reading ---------------------------------------------------------------------------
@@ -123,8 +126,14 @@ class WorkflowContext:
     # -- writing ---------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> None:
         """Store a JSON ``value`` at a dotted ``path``, creating intermediate dicts."""
-        if type(value) not in _SCALARS:
-            check_json(path, value, self.current_step)
+        cls = type(value)
+        if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+                or (cls is float and value - value == 0.0)):  # value - value: 0.0 iff finite
+            # check_json, inlined: a container is written by most steps.
+            depth = MAX_DEPTH - 1 - path.count(".") if "." in path else MAX_DEPTH - 1
+            if not is_json(value, depth):
+                raise ContextValueError(path, find_problem(value, depth).describe(),
+                                        self.current_step)
         if "." in path:
             self._assign(path, value)
         elif self._owned is None:

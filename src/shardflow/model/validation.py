@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from shardflow.errors import ValidationProblem as Problem
+from shardflow.jsonvalue import problem, render_path
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
@@ -142,14 +143,26 @@ def _item_problems(item: Any, where: str) -> Iterator[Problem]:
 
 
 def _schema_problems(schema: Any, where: str) -> Iterator[Problem]:
+    """A form schema is JSON (it travels in task records and the task store) and a valid
+    JSON Schema (Draft 2020-12, what form data is validated with): every violation of the
+    meta-schema is listed, each with its place in the schema."""
+    found = problem(schema)
+    if found is not None:
+        yield Problem(f"human step {where!r}: form_schema is not JSON: it holds a "
+                      f"{found.describe()}", "form_schema_not_json", [where])
+        return  # the meta-schema says nothing useful about a value that is not JSON
     from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
 
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        yield Problem(f"human step {where!r}: form_schema is not a valid JSON Schema: {exc.message}",
-                      "bad_form_schema", [where])
+    # What Draft202012Validator.check_schema does, but listing every error, not the first.
+    meta = validator_for(Draft202012Validator.META_SCHEMA, default=Draft202012Validator)
+    checker = meta(Draft202012Validator.META_SCHEMA, format_checker=meta.FORMAT_CHECKER)
+    errors = sorted(checker.iter_errors(schema), key=lambda e: [str(p) for p in e.absolute_path])
+    for error in errors:
+        place = render_path(tuple(error.absolute_path))
+        at = f" at {place}" if place else ""
+        yield Problem(f"human step {where!r}: form_schema is not a valid JSON Schema{at}: "
+                      f"{error.message}", "bad_form_schema", [where])
 
 
 def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
