@@ -41,7 +41,7 @@ from shardflow.store.tasks import SQLiteTaskStore
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from shardflow.batch.executor import BatchExecutor, BatchResult, run_batch
+    from shardflow.run.executor import BatchExecutor, BatchResult, run_batch
 
 _LAZY = {"BatchExecutor", "BatchResult", "run_batch"}
 """Names of the batch layer, imported on first use: ``import shardflow`` for an in-process
@@ -50,7 +50,7 @@ workflow need not load the process pool, the coordinator and their imports (~50 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from shardflow.batch import executor
+        from shardflow.run import executor
 
         return getattr(executor, name)
     raise AttributeError(f"module 'shardflow' has no attribute {name!r}")

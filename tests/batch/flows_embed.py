@@ -41,3 +41,25 @@ rendezvous = WorkflowDefinition(
     name="rendezvous", steps={"rendezvous": Rendezvous(), "done": Done()},
     edges=[Edge("rendezvous", "done")], initial_step="rendezvous", terminal_steps={"done"},
 )
+
+
+class Counted(BaseMachineStep):
+    """Appends the instance id to ``executions.log`` in ``SHARDFLOW_TEST_DIR``: one line per
+    execution, across processes, so a test can tell how often each instance ran."""
+
+    name = "counted"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        fd = os.open(os.path.join(os.environ["SHARDFLOW_TEST_DIR"], "executions.log"),
+                     os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+        try:
+            os.write(fd, f"{context.get('id')}\n".encode())
+        finally:
+            os.close(fd)
+        return context.get("id")
+
+
+counted = WorkflowDefinition(
+    name="counted", steps={"counted": Counted(), "done": Done()},
+    edges=[Edge("counted", "done")], initial_step="counted", terminal_steps={"done"},
+)

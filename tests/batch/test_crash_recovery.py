@@ -46,7 +46,7 @@ def test_sigkill_of_a_worker_mid_run(test_dir: Path, tmp_path: Path) -> None:
 
 
 def test_worker_killed_by_its_instance_is_replaced(test_dir: Path) -> None:
-    from shardflow.batch.executor import run_batch
+    from shardflow import run_batch
 
     results = run_batch(flow("crash_once"), [{"id": i, "value": i} for i in range(500)],
                         workers=2, max_in_flight=100)
@@ -57,7 +57,7 @@ def test_worker_killed_by_its_instance_is_replaced(test_dir: Path) -> None:
 
 
 def test_instance_that_kills_three_workers_fails_as_worker_lost(test_dir: Path) -> None:
-    from shardflow.batch.executor import run_batch
+    from shardflow import run_batch
 
     results = run_batch(flow("always_crash"), [{"id": i} for i in range(300)],
                         workers=2, max_in_flight=50)

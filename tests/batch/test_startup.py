@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shardflow._clock import FakeClock
-from shardflow.batch.executor import BatchExecutor
+from shardflow import BatchExecutor
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec

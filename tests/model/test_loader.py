@@ -136,7 +136,7 @@ SCRIPT = """\
     from pathlib import Path
 
     from shardflow import BaseMachineStep, WorkflowDefinition
-    from shardflow.batch.executor import run_batch
+    from shardflow import run_batch
 
     Path(os.environ["MARKERS"], f"{os.getpid()}-{__name__}").touch()
 
@@ -175,7 +175,7 @@ def test_a_script_starting_a_batch_of_its_own_workflow_without_a_guard_is_refuse
 def test_a_guarded_script_runs_its_batch_and_workers_import_it_without_running_it(
         tmp_path: Path, markers: Path) -> None:
     script = write(tmp_path / "myscript.py", SCRIPT + """\
-    from shardflow.batch.executor import BatchExecutor
+    from shardflow import BatchExecutor
 
     idle = BatchExecutor(workflow)  # made at import, never started: harmless in a worker
 
@@ -248,7 +248,7 @@ def test_entry_points_called_at_import_are_found_wherever_they_run(
     head = SCRIPT + """\
     import asyncio
     import uvloop
-    from shardflow.batch.executor import BatchExecutor
+    from shardflow import BatchExecutor
 
 
     def main():

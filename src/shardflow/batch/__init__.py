@@ -1,1 +1,1 @@
-"""L5: the multiprocess batch executor (coordinator, workers, IPC, sources, sinks, embedding)."""
+"""L5: the multiprocess batch executor (coordinator, workers, IPC, sources, sinks, arbiter)."""

@@ -1,7 +1,7 @@
 """The result record: THE output line of one instance, built and read in one place.
 
 Every line ``shardflow run`` writes, every entry of the journal and every
-:class:`~shardflow.batch.executor.BatchResult` is one of these records::
+:class:`~shardflow.run.executor.BatchResult` is one of these records::
 
     {"id", "status", "context", "error", "attempts", "started_at", "duration_ms"[, "tasks"]}
 

@@ -6,7 +6,8 @@
         async for result in ex.map(records):              # bounded streaming
             ...
 
-Each submission runs in a worker process; results come back as :class:`BatchResult`.
+Each submission runs in a worker process; results come back as :class:`BatchResult`. With
+``run_dir=...`` the executor is durable like ``shardflow run`` (see :mod:`shardflow.run.embedded`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import itertools
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -26,11 +28,13 @@ from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
+from shardflow.context import check_input
 from shardflow.engine.results import parse_line
-from shardflow.errors import ContextValueError, ShardflowError
+from shardflow.errors import ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow, reference_of
 from shardflow.model.plan import check_limits
+from shardflow.run.embedded import EmbeddedRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,9 @@ class BatchExecutor:
     ``workflow`` is a :class:`WorkflowDefinition` defined at module level, or its reference
     (``"package.module:attribute"``). Leaving the ``async with`` block waits for submitted work
     and stops the workers; leaving it with an exception (or cancellation) stops them at once.
+    With ``run_dir``, the directory is locked while the executor runs, every result is
+    journalled before its future resolves, waiting instances are kept in its ``tasks.db``, and
+    an id whose final result the directory already holds is answered from it, not run again.
     It is its pool's :class:`~shardflow.batch.listener.ResultListener`: each result resolves
     the future of its submission.
     """
@@ -76,6 +83,7 @@ class BatchExecutor:
         config: RunConfig | None = None,
         limits: Mapping[str, int] | None = None,
         rate_limits: Mapping[str, str] | None = None,
+        run_dir: str | Path | None = None,
     ) -> None:
         if isinstance(workflow, str):
             self.target = workflow
@@ -93,6 +101,8 @@ class BatchExecutor:
         self._feed = Feed()
         self._pool: WorkerPool | None = None
         self._closed = False
+        self._run_dir = Path(run_dir) if run_dir is not None else None
+        self._run: EmbeddedRun | None = None
 
     async def __aenter__(self) -> BatchExecutor:
         self.definition.check()
@@ -100,15 +110,25 @@ class BatchExecutor:
         spec = WorkerSpec(target=self.target, max_in_flight=self.config.max_in_flight,
                           limits=self.config.limits, rate_limits=self.config.rate_limits)
         hard_timeout = self.config.hard_timeout or default_hard_timeout(self.definition)
+        if self._run_dir is not None:
+            self._run = EmbeddedRun.open(self._run_dir, self.target, self.definition, self.config)
+            self._seq = itertools.count(self._run.next_seq)
         self._pool = WorkerPool(spec, self.config.workers, self._feed, self,
                                 batch_size=self.config.batch_size, hard_timeout=hard_timeout,
-                                startup_timeout=self.config.startup_timeout)
+                                startup_timeout=self.config.startup_timeout,
+                                scratch_dir=self._run.run_dir.path if self._run else None)
         try:
             await self._pool.start()
         except BaseException:
             await self._pool.close(kill=True)
+            self._close_run()
             raise
         return self
+
+    def _close_run(self) -> None:
+        if self._run is not None:
+            run, self._run = self._run, None
+            run.close()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -122,6 +142,7 @@ class BatchExecutor:
                 await pool.wait_idle()
         finally:
             await pool.close(kill=exc_type is not None)
+            self._close_run()
             for future in self._futures.values():
                 if not future.done():
                     future.cancel()
@@ -132,6 +153,9 @@ class BatchExecutor:
         return self._pool.worker_pids() if self._pool is not None else []
 
     def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        if self._run is not None:  # durable first: a result is acknowledged once journalled
+            self._run.ledger.record_batch(jobs, rows, lines)
+            self._run.ledger.flush()
         futures = self._futures
         for job, line in zip(jobs, lines, strict=True):
             future = futures.pop(job.seq, None)
@@ -139,8 +163,10 @@ class BatchExecutor:
                 future.set_result(BatchResult.from_line(line))
 
     def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        """Nothing to store: an embedded instance that waits for people is reported
-        ``waiting`` (its snapshot is not kept without a run directory)."""
+        """With a run directory, waiting instances are stored in its ``tasks.db`` (before
+        their ``waiting`` result is journalled); without one, only reported ``waiting``."""
+        if self._run is not None:
+            self._run.ledger.parked(parked)
 
     def on_settled(self) -> None:
         """Futures are resolved as results arrive: nothing to flush."""
@@ -155,7 +181,11 @@ class BatchExecutor:
     def submit(self, data: Mapping[str, Any]) -> asyncio.Future[BatchResult]:
         """Queue one instance and return the future of its result at once (as
         ``concurrent.futures``, Dask and Ray do): ``await`` it for the :class:`BatchResult`.
-        Submissions made in one loop iteration travel to the workers as one batch."""
+        Submissions made in one loop iteration travel to the workers as one batch. The input
+        must obey the data contract (``ContextValueError`` naming the key, as in process).
+        With a run directory, an ``id`` whose final result is journalled there is answered
+        from the journal, without running again (ids are how a restarted service's retried
+        submissions are recognised; an input without ``id`` always runs)."""
         if self._closed:
             raise ShardflowError("BatchExecutor is closed: submit inside its 'async with' block")
         if self._pool is None:
@@ -164,12 +194,15 @@ class BatchExecutor:
             raise self._pool.error
         if not isinstance(data, Mapping):
             raise TypeError(f"an instance's input must be a mapping, got {type(data).__name__}")
-        seq = next(self._seq)
-        try:
-            line = orjson.dumps(data)
-        except TypeError as exc:
-            raise ContextValueError("<input>", str(exc)) from None
+        check_input(data)
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
+        if self._run is not None and "id" in data:
+            recorded = self._run.finished_result(data["id"])
+            if recorded is not None:
+                future.set_result(BatchResult.from_line(recorded))
+                return future
+        seq = next(self._seq)
+        line = orjson.dumps(data)
         self._futures[seq] = future
         self._pool.submit(Job(seq, data.get("id", seq), line))
         return future
