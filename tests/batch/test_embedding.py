@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from shardflow import WorkflowValidationError
-from shardflow import BatchExecutor, run_batch
+from shardflow import BatchExecutor, WorkflowValidationError, run_batch
 from shardflow.examples.notify import workflow as notify
 from support.e2e import flow
 

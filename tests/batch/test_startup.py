@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from shardflow._clock import FakeClock
 from shardflow import BatchExecutor
+from shardflow._clock import FakeClock
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
