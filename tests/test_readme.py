@@ -33,3 +33,21 @@ def test_example_config_loads() -> None:
     config = load_config(ROOT / "configs" / "example.toml")
     assert config.workers == 2 and config.limits == {"email_api": 50}
     assert config.rate_limits == {"sms": "100/s burst 20"}
+
+
+def test_readme_embedding_example_runs(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if "BatchExecutor" in b)
+    code = block.replace("myapp.flows:workflow", "shardflow.examples.notify:workflow") + (
+        "\nif __name__ == '__main__':\n"
+        "    asyncio.run(job_processor([{'id': i} for i in range(5)]))\n"
+        "    asyncio.run(nightly([{'id': i} for i in range(3)]))\n")
+    script = tmp_path / "service.py"
+    script.write_text(code)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[:2] for line in proc.stdout.splitlines()] == [
+        [str(i), "completed"] for i in range(5)]
+    assert (tmp_path / "state" / "nightly" / "journal.jsonl").is_file()
