@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from support.e2e import CliRun, read_results
+from support.e2e import CliRun, by_id, read_results
 
 APPROVALS = "shardflow.examples.approvals:workflow"
 
@@ -61,10 +61,8 @@ def test_approvals_batch_waits_then_resumes(cli: CliRun, tmp_path: Path) -> None
 
     resumed = cli("resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
-    results = read_results(out)
-    final = {r["id"]: r for r in results if r["status"] != "waiting"}
-    waiting = [r["id"] for r in results if r["status"] == "waiting"]
-    assert sorted(waiting) == list(range(6)) and sorted(final) == list(range(6))
+    final = by_id(read_results(out))  # each id once: final records replaced the waiting lines
+    assert sorted(final) == list(range(6))
     for i, result in final.items():
         assert result["status"] == "completed"
         assert result["context"]["all_approved"] is (i % 3 != 0)

@@ -111,12 +111,10 @@ def test_approvals_are_completed_and_the_run_resumed_from_the_page(tmp_path: Pat
         server.stop()
 
     records = output_records(output)
-    assert {r["id"] for r in records} == {0, 1, 2}
-    assert all(r["status"] in ("waiting", "completed") for r in records)
-    for instance in (0, 1, 2):
-        final = [r for r in records if r["id"] == instance and r["status"] == "completed"]
-        assert len(final) == 1, f"id {instance}: {len(final)} completed records"
-        context = final[0]["context"]
+    assert sorted(r["id"] for r in records) == [0, 1, 2]  # each id exactly once
+    assert all(r["status"] == "completed" for r in records)
+    for record in records:
+        context = record["context"]
         assert context["legal_approval"] == {"approved": True, "concerns": "none"}
         assert context["finance_approval"] == {"approved": True, "budget_code": "B-7"}
         assert context["security_approval"] == {"approved": True, "risk_level": "low"}

@@ -139,21 +139,35 @@ def _withdraw(state: JournalState, rules: _Rules, entry: Entry) -> None:
 
 
 def expected_output(path: Path, withdrawn: set[int], *, ordered: bool) -> Iterator[bytes]:
-    """The lines the output must hold, from the journal's accepted records: in journal order,
-    or (``ordered``) every instance's first record by input position, then the final records
-    of instances that waited for people, in the order they finished."""
+    """The lines a regular output file must hold, from the journal's accepted records: one
+    line per instance, its latest record, where its first record stood (journal order, or
+    input order when ``ordered``). An instance that waited for people and was continued has
+    its final record in place of its ``waiting`` line, so every id appears exactly once.
+    Two passes: the first keeps only the continuations (one per instance that waited)."""
+    rules = _Rules(withdrawn=set(withdrawn))
+    final: dict[int, bytes] = {}
+    for item in _accepted(path, rules):
+        if item[0] == _CONTINUATION:
+            final[item[1].seq] = item[1].line
     rules = _Rules(withdrawn=set(withdrawn))
     held: list[tuple[int, bytes]] = []
+    for kind, entry in _accepted(path, rules):
+        if kind != _FIRST:
+            continue
+        line = final.get(entry.seq, entry.line)
+        if ordered:
+            held.append((entry.seq, line))
+        else:
+            yield line
+    held.sort(key=lambda pair: pair[0])
+    for _, line in held:
+        yield line
+
+
+def _accepted(path: Path, rules: _Rules) -> Iterator[tuple[int, Entry]]:
     for item in verified(path):
         if isinstance(item, Damage) or item.status == RETRY:
             continue
         kind = rules.accept(item)
-        if kind == _REJECT:
-            continue
-        if not ordered:
-            yield item.line
-        else:
-            held.append((item.seq if kind == _FIRST else 1 << 62, item.line))
-    held.sort(key=lambda pair: pair[0])  # stable: continuations keep their journal order
-    for _, line in held:
-        yield line
+        if kind != _REJECT:
+            yield kind, item

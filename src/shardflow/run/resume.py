@@ -170,14 +170,17 @@ def _output(session: Session, state: JournalState) -> OutputWriter:
     if done != "unchanged":
         session.hooks.notify(f"output {path}: {done} from the journal")
     writer = OutputWriter(path, truncate=False)  # after a rebuild: the new file
-    if ordered:
-        session.after = lambda: _reorder(session, path, expected)
+    if ordered or session.ready:
+        session.after = lambda: _settle(session, path, expected)
     return writer
 
 
-def _reorder(session: Session, path: str, expected: Callable[[], Iterator[bytes]]) -> None:
-    """An ordered run's file is in input order once the run has finished: each session
-    writes its own results in order; where sessions overlap, the file is rebuilt."""
+def _settle(session: Session, path: str, expected: Callable[[], Iterator[bytes]]) -> None:
+    """After a session that went to its end, the file holds one line per instance, in order:
+    a continued instance's final record replaces its ``waiting`` line (the session appended
+    it), and an ordered run's file is put back in input order where sessions overlapped."""
     done = reconcile(Path(path), expected)
     if done == "rebuilt":
-        session.hooks.notify(f"output {path}: put back in input order")
+        session.hooks.notify(f"output {path}: one line per instance, the latest record of "
+                             "each" + (", in input order" if session.run_dir is not None
+                                       and session.run_dir.record.run_config().ordered else ""))

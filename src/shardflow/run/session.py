@@ -81,7 +81,7 @@ class Session:
     done: SeqSet = field(default_factory=SeqSet)
     ready: list[WaitingInstance] = field(default_factory=list)
     after: Callable[[], None] | None = None
-    """Run after a session that went to its end (an ordered run's output check)."""
+    """Run after a session that went to its end (settles the output: one line per instance)."""
 
 
 def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
