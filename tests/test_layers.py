@@ -54,3 +54,69 @@ def test_every_module_imports_only_from_lower_layers() -> None:
             if LAYERS[other] >= LAYERS[unit]:
                 problems.append(f"{module} (L{LAYERS[unit]}) imports {imported} (L{LAYERS[other]})")
     assert not problems, "\n".join(problems)
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.parts[-1] == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """Small single-purpose modules: a module past 400 lines is doing two things."""
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The shardflow modules ``path`` imports when it runs (``if TYPE_CHECKING:`` blocks,
+    which only the type checker reads, are left out)."""
+    found: set[str] = set()
+
+    def walk(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if (isinstance(child, ast.If) and isinstance(child.test, ast.Name)
+                    and child.test.id == "TYPE_CHECKING"):
+                for other in child.orelse:
+                    walk(other)
+                continue
+            if isinstance(child, ast.ImportFrom) and child.module and \
+                    child.module.startswith("shardflow"):
+                found.add(child.module)
+            elif isinstance(child, ast.Import):
+                found.update(a.name for a in child.names if a.name.startswith("shardflow"))
+            walk(child)
+
+    walk(ast.parse(path.read_text()))
+    return found
+
+
+def test_no_import_cycle() -> None:
+    """No module imports itself through others at run time (module level and lazy imports
+    alike), so every module can be imported first."""
+    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in _runtime_imports(path):
+            while imported and imported not in modules:  # `from pkg.mod import name`
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
