@@ -83,7 +83,8 @@ def _runtime_imports(path: Path) -> set[str]:
                 continue
             if isinstance(child, ast.ImportFrom) and child.module and \
                     child.module.startswith("shardflow"):
-                found.add(child.module)
+                found.add(child.module)  # and ``from package import module``:
+                found.update(f"{child.module}.{a.name}" for a in child.names)
             elif isinstance(child, ast.Import):
                 found.update(a.name for a in child.names if a.name.startswith("shardflow"))
             walk(child)
@@ -111,7 +112,7 @@ def test_no_import_cycle() -> None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
+                cycle = [*stack[stack.index(nxt):], nxt] if nxt in stack else [node, nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt, [*stack, nxt])
