@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md, enforced: each layer imports only from layers below it,
+"""The layering of docs/ARCHITECTURE.md, enforced: each layer imports only from layers below it,
 and sibling packages of one layer do not import each other."""
 
 from __future__ import annotations

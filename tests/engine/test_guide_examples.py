@@ -1,4 +1,4 @@
-"""Every code block of the seed guide (seed-parallel-execution.txt), run for real, asserting what
+"""Every code block of the seed guide (docs/seed-guide-parallel-execution.txt), run for real, asserting what
 the guide says happens. The blocks live in :mod:`engine.guide`, ported with only the import
 changed; what the guide leaves undefined comes from :mod:`engine.guide.fakes`."""
 

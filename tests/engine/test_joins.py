@@ -1,4 +1,4 @@
-"""Real joins with dead-path elimination (ARCHITECTURE.md section 2, "Joins are real"): a node runs
+"""Real joins with dead-path elimination (docs/SEMANTICS.md, "Joins"): a node runs
 once, when every incoming edge is resolved; with no edge taken it is skipped and the skip
 propagates."""
 
