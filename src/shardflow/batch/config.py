@@ -167,7 +167,7 @@ def _checked(scalars: dict[str, Any], tables: dict[str, dict[str, Any]], prefix:
                               f"{', '.join(SETTINGS)}")
         setting.check(f"{prefix}{key}", value)
     check_limits(tables["limits"], tables["rate_limits"])
-    return RunConfig(**scalars, **tables)
+    return RunConfig(**scalars, limits=tables["limits"], rate_limits=tables["rate_limits"])
 
 
 def parse_limit_flags(flags: tuple[str, ...], kind: str) -> dict[str, Any]:

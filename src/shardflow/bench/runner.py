@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-
 from shardflow._loop import run as run_loop
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
