@@ -5,17 +5,19 @@ Exit codes: see ``shardflow --help`` (:data:`shardflow.cli.main.EXIT_CODES_HELP`
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from shardflow.batch.config import RunConfig
 from shardflow.cli.progress import Progress
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run import Hooks, ResumeRequest, RunRequest, resume_run, start_run
 
+_log = logging.getLogger("shardflow")
+
 
 def _notify(message: str) -> None:
-    sys.stderr.write(f"shardflow: {message}\n")
-    sys.stderr.flush()
+    """Notices of the run (where its directory is, the summary ...) at INFO: ``-q`` hides them."""
+    _log.info("%s", message)
 
 
 def _hooks(progress: bool) -> Hooks:
