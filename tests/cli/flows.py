@@ -69,3 +69,22 @@ def _flow(name: str, *steps: BaseMachineStep) -> WorkflowDefinition:
 noisy = _flow("noisy", Noisy())
 throttled = _flow("throttled", Throttled())
 failing = _flow("failing", Retried(), Check())
+
+
+class StartsADaemon(BaseMachineStep):
+    """Starts a process that outlives the worker and inherits its stdout/stderr; its pid goes
+    to ``$SHARDFLOW_TEST_DIR/daemon.pid`` so the test can end it."""
+
+    name = "starts_a_daemon"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        import os
+        import subprocess
+
+        daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        with open(os.path.join(os.environ["SHARDFLOW_TEST_DIR"], "daemon.pid"), "w") as fh:
+            fh.write(str(daemon.pid))
+        return None
+
+
+daemon = _flow("daemon", StartsADaemon())
