@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import inspect
 from pathlib import Path
 
@@ -52,3 +53,28 @@ def test_every_error_derives_from_shardflow_error() -> None:
 def test_the_package_is_typed() -> None:
     assert shardflow.__file__ is not None
     assert (Path(shardflow.__file__).parent / "py.typed").is_file()
+
+
+def test_all_is_exactly_the_documented_public_api() -> None:
+    """docs/ARCHITECTURE.md lists the public names; worker plumbing is not among them."""
+    text = (Path(__file__).parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    section = text.split("<!-- public-api -->")[1].split("<!-- /public-api -->")[0]
+    documented = set(re.findall(r"`(\w+)`", section))
+    assert set(shardflow.__all__) == documented
+    assert "InstanceRunner" not in shardflow.__all__ and "ShardRunner" not in shardflow.__all__
+
+
+def test_the_error_tree_is_complete() -> None:
+    """Every exception class in errors.py derives from ShardflowError and is drawn in the
+    tree of its docstring; the batch error types are named constants."""
+    from shardflow import errors
+
+    classes = [v for v in vars(errors).values()
+               if inspect.isclass(v) and issubclass(v, Exception) and v.__module__ == errors.__name__]
+    assert errors.__doc__ is not None
+    for cls in classes:
+        assert issubclass(cls, errors.ShardflowError), cls
+        if cls is not errors.ShardflowError:
+            assert f" {cls.__name__} " in errors.__doc__, f"{cls.__name__} missing from the tree"
+    assert (errors.INVALID_INPUT, errors.WORKER_LOST, errors.HARD_TIMEOUT) == (
+        "InvalidInput", "WorkerLost", "HardTimeout")

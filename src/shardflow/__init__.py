@@ -12,7 +12,6 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.local import LocalExecutionEngine
 from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance
-from shardflow.engine.runner import InstanceOutcome, InstanceRunner
 from shardflow.errors import (
     ConfigError,
     ContextValueError,
@@ -27,6 +26,7 @@ from shardflow.errors import (
     TaskNotFoundError,
     TaskValidationError,
     ValidationProblem,
+    WorkerStartError,
     WorkflowLoadError,
     WorkflowNotFoundError,
     WorkflowValidationError,
@@ -36,6 +36,7 @@ from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 from shardflow.model.tasks import HumanTask
+from shardflow.store.tasks import SQLiteTaskStore
 
 __version__ = "0.1.0"
 
@@ -70,14 +71,13 @@ __all__ = [
     "HumanTask",
     "InputError",
     "InstanceNotFoundError",
-    "InstanceOutcome",
-    "InstanceRunner",
     "LocalExecutionEngine",
     "LoopClock",
     "MergeConflictError",
     "ParallelGroup",
     "RaceGroup",
     "RaceLostError",
+    "SQLiteTaskStore",
     "ShardflowError",
     "StepRecord",
     "StepTimeoutError",
@@ -85,6 +85,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskValidationError",
     "ValidationProblem",
+    "WorkerStartError",
     "WorkflowContext",
     "WorkflowDefinition",
     "WorkflowInstance",

@@ -69,9 +69,35 @@ raising = WorkflowDefinition(
 )
 
 
+_STEPS_RAN = False
+"""Set once a step has run in this process: validation (at load) is over by then."""
+
+
 class Approve(BaseHumanStep):
-    """Its form schema holds a set (not JSON) inside worker processes only, so the workflow
-    passes any definition-time check and the failure happens where the instance parks."""
+    """Its form schema holds a set (not JSON) once steps have run, so the workflow passes
+    the definition-time check and the failure happens where the instance parks."""
+
+    name = "approve"
+
+    @property
+    def form_schema(self) -> dict[str, Any]:
+        if _STEPS_RAN:
+            return {"type": "object", "default": {1, 2}}
+        return {"type": "object"}
+
+
+class Route(BaseMachineStep):
+    name = "route"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        global _STEPS_RAN
+        _STEPS_RAN = True
+        context.set("needs_approval", context.get("id") == 2)
+
+
+class WorkerOnlyBadSchema(BaseHumanStep):
+    """Its form schema is valid in the coordinator and not JSON in worker processes: the
+    workers' own check of the definition must stop the run with the problem named."""
 
     name = "approve"
 
@@ -82,16 +108,17 @@ class Approve(BaseHumanStep):
         return {"type": "object"}
 
 
-class Route(BaseMachineStep):
-    name = "route"
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        context.set("needs_approval", context.get("id") == 2)
-
-
 bad_schema = WorkflowDefinition(
     name="bad_schema",
     steps={"route": Route(), "approve": Approve(), "done": Join()},
+    edges=[Edge("route", "approve", condition=lambda c: c.get("needs_approval")),
+           Edge("route", "done", condition=lambda c: not c.get("needs_approval"))],
+    initial_step="route", terminal_steps={"approve", "done"},
+)
+
+invalid_in_workers = WorkflowDefinition(
+    name="invalid_in_workers",
+    steps={"route": Route(), "approve": WorkerOnlyBadSchema(), "done": Join()},
     edges=[Edge("route", "approve", condition=lambda c: c.get("needs_approval")),
            Edge("route", "done", condition=lambda c: not c.get("needs_approval"))],
     initial_step="route", terminal_steps={"approve", "done"},

@@ -57,6 +57,17 @@ def test_an_instance_that_cannot_park_fails_naming_its_human_step(cli: CliRun, t
     assert all(r["status"] == "completed" for r in results.values())
 
 
+@pytest.mark.timeout(90)
+def test_a_definition_invalid_only_in_workers_stops_the_run_naming_the_problem(
+        cli: CliRun, tmp_path: Path) -> None:
+    proc = cli("run", f"{FLOWS}:invalid_in_workers", "--generate", "10", "--workers", "1",
+               "--output", str(tmp_path / "out.jsonl"), "--run-dir", str(tmp_path / "run"),
+               "--no-progress", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "approve" in proc.stderr and "form_schema" in proc.stderr
+    assert "Traceback" not in proc.stderr and "died during start-up" not in proc.stderr
+
+
 def _group_members(pgid: int) -> list[int]:
     """Pids of the live processes in process group ``pgid``."""
     found = []

@@ -142,7 +142,9 @@ class Approve(BaseHumanStep):
 
 class BadSchema(BaseHumanStep):
     name = "approve"
-    form_schema = {"type": "object", "default": {1, 2}}  # a set: not JSON
+
+    def __init__(self) -> None:
+        self.form_schema: dict[str, Any] = {"type": "object"}
 
 
 def _approval(human: BaseHumanStep) -> WorkflowDefinition:
@@ -188,7 +190,10 @@ def test_push_api_emits_a_snapshot_before_its_waiting_result_and_resumes_from_it
 
 
 def test_an_instance_that_cannot_be_parked_fails_naming_the_human_step(run: Any) -> None:
-    answers = _answers(run(within(ShardRunner(_approval(BadSchema())).run_batch(_jobs(2)))))
+    human = BadSchema()
+    runner = ShardRunner(_approval(human))  # checks the definition: the schema is JSON here
+    human.form_schema["default"] = {1, 2}  # a set, after the check: only parking can see it
+    answers = _answers(run(within(runner.run_batch(_jobs(2)))))
     for record in answers.values():
         assert record["status"] == "failed"
         assert record["error"]["step"] == "approve"

@@ -69,8 +69,16 @@ class _Worker:
     async def serve(self) -> None:
         reader, writer = await asyncio.open_connection(sock=self.sock)
         self.writer = writer
+        if self.spec.limits or self.spec.rate_limits:
+            self.gate = RemoteGate(self._send)
+        loop = asyncio.get_running_loop()
+        watched = self.spec.hard_timeout is not None and bool(self.spec.watchdog_file)
         try:
-            definition = load_workflow(self.spec.target)
+            # The runner compiles (and so checks) the definition: a definition that is
+            # invalid here, whatever the coordinator saw, is a load failure like an import
+            # error, reported once instead of a worker dying at start-up again and again.
+            shard = ShardRunner(load_workflow(self.spec.target), gate=self.gate,
+                                on_output=self._send_output, watched=watched)
         except BaseException as exc:  # an import that raises SystemExit is a load failure too
             self._send(p.json_frame(p.FATAL, {
                 "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}))
@@ -78,12 +86,6 @@ class _Worker:
                 await writer.drain()
             writer.close()
             return
-        if self.spec.limits or self.spec.rate_limits:
-            self.gate = RemoteGate(self._send)
-        loop = asyncio.get_running_loop()
-        watched = self.spec.hard_timeout is not None and bool(self.spec.watchdog_file)
-        shard = ShardRunner(definition, gate=self.gate, on_output=self._send_output,
-                            watched=watched)
         if self.spec.gc_freeze:
             # Start-up objects never die: keep them out of every collection, and collect
             # young objects less often (GC took 12-43 % of a fork/join run otherwise).
