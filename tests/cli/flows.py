@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
@@ -78,12 +82,8 @@ class StartsADaemon(BaseMachineStep):
     name = "starts_a_daemon"
 
     async def execute(self, context: WorkflowContext) -> Any:
-        import os
-        import subprocess
-
-        daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        with open(os.path.join(os.environ["SHARDFLOW_TEST_DIR"], "daemon.pid"), "w") as fh:
-            fh.write(str(daemon.pid))
+        daemon = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-c", "import time; time.sleep(60)"])
+        (Path(os.environ["SHARDFLOW_TEST_DIR"]) / "daemon.pid").write_text(str(daemon.pid))
         return None
 
 
