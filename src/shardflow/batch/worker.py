@@ -163,7 +163,8 @@ class _Worker:
         self._send(p.batch_frame(p.RESULTS, out.rows, out.lines))
 
     def _stats_frame(self, shard: ShardRunner) -> bytes:
-        return p.json_frame(p.STATS, {"steps": shard.step_stats(), "cpu": time.process_time()})
+        return p.json_frame(p.STATS, {"steps": shard.step_stats(), "failures": shard.failures(),
+                                      "cpu": time.process_time()})
 
     async def _heartbeat(self, shard: ShardRunner) -> None:
         beat = p.json_frame(p.HEARTBEAT, {})
