@@ -88,3 +88,14 @@ class StartsADaemon(BaseMachineStep):
 
 
 daemon = _flow("daemon", StartsADaemon())
+
+
+class Slow(BaseMachineStep):
+    name = "slow"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        await asyncio.sleep(0.05)
+        return None
+
+
+slow = _flow("slow", Slow())

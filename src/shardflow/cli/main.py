@@ -113,7 +113,9 @@ def _load(target: str) -> Any:
         default=None, show_default="60", help="How long a worker may take to load the workflow.")
 @option("--summary-json", metavar="PATH", default=None, help="Write the run summary here as JSON.")
 @option("--progress/--no-progress", default=True,
-        help="Show progress on stderr (a bar on a terminal, a line every 10 s otherwise).")
+        help="Show progress on stderr: a bar on a terminal, else a line every --progress-every.")
+@option("--progress-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=10.0, help="Seconds between progress lines when stderr is not a terminal.")
 @option("--run-dir", metavar="DIR", default=None, show_default=".shardflow/runs/<run-id>",
         help="Run directory (journal, tasks, summary).")
 @option("--resume", "resume_dir", metavar="DIR", default=None,
@@ -128,8 +130,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
         rate_flags: tuple[str, ...], hard_timeout: float | None, startup_timeout: float | None,
         summary_json: str | None,
-        progress: bool, run_dir: str | None, resume_dir: str | None, grace_seconds: float,
-        no_journal: bool) -> None:
+        progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
+        grace_seconds: float, no_journal: bool) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -144,7 +146,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     if resume_dir is not None:
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
-                                grace_seconds=grace_seconds))
+                                grace_seconds=grace_seconds, progress_every=progress_every))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = load_config(config_path) if config_path else RunConfig()
@@ -159,7 +161,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
-                       grace_seconds=grace_seconds)
+                       grace_seconds=grace_seconds, progress_every=progress_every)
     sys.exit(code)
 
 
@@ -167,7 +169,10 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
 @click.argument("run_dir")
 @app_dir_option
 @option("--summary-json", metavar="PATH", default=None, help="Write the run summary here as JSON.")
-@option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@option("--progress/--no-progress", default=True,
+        help="Show progress on stderr: a bar on a terminal, else a line every --progress-every.")
+@option("--progress-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=10.0, help="Seconds between progress lines when stderr is not a terminal.")
 @option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
         help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
 @option("--repair", is_flag=True,
@@ -177,8 +182,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         help="Run the failed instances again as new attempts; their new results "
              "replace the failed ones (every id still appears once).")
 @logging_options
-def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds: float,
-           repair: bool, retry_failed: bool) -> None:
+def resume(run_dir: str, summary_json: str | None, progress: bool, progress_every: float,
+           grace_seconds: float, repair: bool, retry_failed: bool) -> None:
     """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
     instances whose human tasks are all completed. Only one process works on a run at a
     time: a second one exits 2 naming the process that holds it."""
@@ -187,7 +192,7 @@ def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds
 
     sys.exit(execute_resume(run_dir, summary_json=summary_json, progress=progress,
                             grace_seconds=grace_seconds, repair=repair,
-                            retry_failed=retry_failed))
+                            retry_failed=retry_failed, progress_every=progress_every))
 
 
 from shardflow.cli.runs_command import runs  # noqa: E402  (registers the groups below)
