@@ -116,3 +116,10 @@ def test_verbose_and_quiet_together_are_refused(captured: list[RunConfig]) -> No
     assert result.exit_code == 2 and "contradict" in result.output
     assert _run("-q", "--log-level", "debug").exit_code == 2
     assert not captured
+
+
+def test_short_version_flag() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["-V"])
+    assert result.exit_code == 0 and version("shardflow") in result.output
