@@ -123,3 +123,15 @@ def test_short_version_flag() -> None:
 
     result = CliRunner().invoke(cli, ["-V"])
     assert result.exit_code == 0 and version("shardflow") in result.output
+
+
+def test_subcommand_options_are_read_from_the_environment_too(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["runs", "prune", "--base", str(tmp_path)])
+    assert missing.exit_code == 2 and "--older-than" in missing.output
+    given = runner.invoke(cli, ["runs", "prune", "--base", str(tmp_path)],
+                          env={"SHARDFLOW_RUNS_PRUNE_OLDER_THAN": "7d"})
+    assert given.exit_code == 0, given.output
+    text = runner.invoke(cli, ["tasks", "list", "-h"], terminal_width=200).output
+    assert "SHARDFLOW_TASKS_LIST_ASSIGNEE" in text and "SHARDFLOW_TASKS_LIST_JSON" in text
+    assert runner.invoke(cli, ["runs", "prune", "--older-than", "7d", "--keep", "-1"]).exit_code == 2

@@ -43,6 +43,35 @@ def option(*decls: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, cls=EnvOption, **attrs)
 
 
+class SubcommandEnvOption(click.Option):
+    """An option of a ``tasks``/``runs`` subcommand, read from
+    ``SHARDFLOW_<GROUP>_<COMMAND>_<OPTION>`` (``SHARDFLOW_TASKS_LIST_ASSIGNEE``,
+    ``SHARDFLOW_RUNS_LIST_JSON``): click's automatic prefix, with the option's own name rather
+    than its Python name, and shown in help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("show_envvar", True)
+        super().__init__(*args, **kwargs)
+
+    def _name_for(self, ctx: click.Context) -> None:
+        if self.envvar is None and ctx.auto_envvar_prefix is not None:
+            long_name = next(o for o in self.opts if o.startswith("--"))
+            self.envvar = f"{ctx.auto_envvar_prefix}_{long_name[2:].replace('-', '_').upper()}"
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        self._name_for(ctx)
+        return super().resolve_envvar_value(ctx)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self._name_for(ctx)
+        return super().get_help_record(ctx)
+
+
+def sub_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """``click.option`` with :class:`SubcommandEnvOption`."""
+    return click.option(*decls, cls=SubcommandEnvOption, **attrs)
+
+
 def logging_options(command: F) -> F:
     """``-v``/``-q``/``--log-level``: set up logging before the command body runs.
     ``-v`` with ``-q`` is refused; ``--log-level`` on the command line with either too."""
