@@ -19,6 +19,6 @@ def warn_unused_limits(definition: WorkflowDefinition, config: RunConfig) -> Non
     rated = {step.rate_limit for step in steps if step.rate_limit}
     for kind, names, known in (("limit", config.limits, used), ("rate limit", config.rate_limits, rated)):
         for name in sorted(set(names) - known):
-            uses = ", ".join(sorted(known)) or "none"
-            log.warning("%s %r is used by no step of %s (the steps use: %s); it has no effect",
+            uses = f"the steps use: {', '.join(sorted(known))}" if known else f"its steps use no {kind}"
+            log.warning("%s %r is used by no step of %s (%s); it has no effect",
                         kind, name, definition.name, uses)
