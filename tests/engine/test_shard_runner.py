@@ -73,8 +73,8 @@ def test_run_batch_answers_every_job_with_a_result_line(run: Any) -> None:
         assert record["attempts"] == 1
     stats = shard.step_stats()
     assert set(stats) == {"start", "double", "branch", "join"}
-    count, total_ms, max_ms = stats["join"]
-    assert count == 20 and 0 <= max_ms <= total_ms
+    count, total_ms, max_ms, wait_ms, retries = stats["join"]
+    assert count == 20 and 0 <= max_ms <= total_ms and wait_ms == retries == 0
 
 
 @pytest.mark.parametrize("raised", [KeyboardInterrupt("k"), SystemExit(3), asyncio.CancelledError(),

@@ -41,7 +41,8 @@ class _RateStats:
         span = self.last - self.first
         achieved = (self.starts - 1) / span if self.starts > 1 and span > 0 else 0.0
         return {"rate": str(self.spec), "configured_per_second": round(self.spec.per_second, 3),
-                "starts": self.starts, "achieved_per_second": round(achieved, 3)}
+                "burst": self.spec.burst, "starts": self.starts, "window_seconds": round(span, 6),
+                "achieved_per_second": round(achieved, 3)}
 
 
 class Arbiter:

@@ -1,18 +1,89 @@
 """RunConfig: the settings of a batch run, from a TOML file, CLI flags or keyword arguments.
 
 A TOML file may hold a ``[run]`` table (workers, max_in_flight, ordered, hard_timeout,
-batch_size, startup_timeout) and ``[limits]`` / ``[rate_limits]`` tables; flags given on the command line win.
+batch_size, startup_timeout) and ``[limits]`` / ``[rate_limits]`` tables; flags given on the
+command line win.
+
+One schema (:data:`SETTINGS`) checks every way a config arrives -- the TOML file, keyword
+arguments, and the ``config`` object of a run directory's ``run.json`` -- so a wrong value is
+refused the same way wherever it was written: ``config 'run.workers': expected an integer >= 1,
+got "two"``. Booleans are booleans (``ordered = "yes"`` is refused, not taken as true) and an
+integer is never a boolean.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from shardflow.errors import ConfigError
+from shardflow.limits.rates import parse_rate
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """What one setting must be: ``int``, ``float`` (an int is accepted) or ``bool``, at least
+    ``minimum`` (strictly above it when ``above``), ``None`` allowed when ``optional``."""
+
+    kind: type
+    minimum: float | None = None
+    above: bool = False
+    optional: bool = False
+
+    def describe(self) -> str:
+        noun = {int: "an integer", float: "a number", bool: "true or false"}[self.kind]
+        if self.minimum is not None:
+            noun += f" {'>' if self.above else '>='} {self.minimum:g}"
+        return noun
+
+    def check(self, key: str, value: Any) -> None:
+        if value is None and self.optional:
+            return
+        wanted = (int, float) if self.kind is float else (self.kind,)
+        ok = isinstance(value, wanted) and (self.kind is bool or not isinstance(value, bool))
+        if ok and self.minimum is not None:
+            ok = value > self.minimum if self.above else value >= self.minimum
+        if not ok:
+            raise ConfigError(key, f"expected {self.describe()}, got {_shown(value)}")
+
+
+SETTINGS: dict[str, Setting] = {
+    "workers": Setting(int, 1),
+    "max_in_flight": Setting(int, 1),
+    "ordered": Setting(bool),
+    "hard_timeout": Setting(float, 0, above=True, optional=True),
+    "batch_size": Setting(int, 1, optional=True),
+    "startup_timeout": Setting(float, 0, above=True),
+}
+"""The scalar settings (the ``[run]`` table); ``limits`` and ``rate_limits`` are tables of
+their own, checked by :func:`check_limits`."""
+TABLES = ("limits", "rate_limits")
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it (JSON/TOML spelling: ``"two"``, ``true``)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
+
+
+def check_limits(limits: Mapping[str, Any], rate_limits: Mapping[str, Any], prefix: str = "") -> None:
+    """Concurrency limits are integers >= 1, rate limits rates such as ``"100/s"``."""
+    for name, size in limits.items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"{prefix}limits.{name}", f"expected an integer >= 1, got {_shown(size)}")
+    for name, rate in rate_limits.items():
+        try:
+            parse_rate(name, rate)
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}rate_limits.{name}", str(exc).split(": ", 1)[1]) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,28 +99,24 @@ class RunConfig:
     rate_limits: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ConfigError("workers", f"must be at least 1, got {self.workers}")
-        if self.max_in_flight < 1:
-            raise ConfigError("max_in_flight", f"must be at least 1, got {self.max_in_flight}")
-        if self.hard_timeout is not None and self.hard_timeout <= 0:
-            raise ConfigError("hard_timeout", "must be positive")
-        if not self.startup_timeout > 0:
-            raise ConfigError("startup_timeout", f"must be positive, got {self.startup_timeout}")
-        for name, size in self.limits.items():
-            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-                raise ConfigError(f"limits.{name}", f"must be a positive integer, got {size!r}")
+        for name, setting in SETTINGS.items():
+            setting.check(name, getattr(self, name))
+        check_limits(self.limits, self.rate_limits)
 
     def merged(self, **overrides: Any) -> RunConfig:
         """A copy with every override that is not ``None`` applied (limits are merged)."""
         values = {k: v for k, v in overrides.items() if v is not None}
-        for key in ("limits", "rate_limits"):
+        for key in TABLES:
             if key in values:
                 values[key] = {**getattr(self, key), **values[key]}
         return replace(self, **values)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as ``run.json`` and ``--summary-json`` spell them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-_RUN_KEYS = {f.name for f in fields(RunConfig)} - {"limits", "rate_limits"}
+
+assert set(SETTINGS) | set(TABLES) == {f.name for f in fields(RunConfig)}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -64,33 +131,61 @@ def load_config(path: str | Path) -> RunConfig:
     return config_from_mapping(data, str(file))
 
 
-def config_from_mapping(data: dict[str, Any], source: str = "config") -> RunConfig:
-    unknown = set(data) - {"run", "limits", "rate_limits"}
+def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(where, f"expected a table, got {_shown(value)}")
+    return dict(value)
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> RunConfig:
+    """A TOML config's tables (``[run]``, ``[limits]``, ``[rate_limits]``) as a RunConfig."""
+    unknown = set(data) - {"run", *TABLES}
     if unknown:
         raise ConfigError(sorted(unknown)[0], f"{source}: unknown table; expected [run], [limits], [rate_limits]")
-    run = dict(data.get("run", {}))
-    for key in run:
-        if key not in _RUN_KEYS:
-            raise ConfigError(f"run.{key}", f"{source}: unknown setting")
-    try:
-        return RunConfig(limits=dict(data.get("limits", {})),
-                         rate_limits=dict(data.get("rate_limits", {})), **run)
-    except TypeError as exc:
-        raise ConfigError("run", f"{source}: {exc}") from None
+    run = _table(data, "run", "run")
+    settings = {name: _table(data, name, name) for name in TABLES}
+    return _checked(run, settings, "run.", source)
+
+
+def config_from_record(data: Mapping[str, Any], source: str) -> RunConfig:
+    """``run.json``'s ``config`` object (as :meth:`RunConfig.to_dict` wrote it)."""
+    settings = dict(data)
+    tables = {name: settings.pop(name, {}) for name in TABLES}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(name, f"{source}: expected an object, got {_shown(table)}")
+    return _checked(settings, tables, "", source)
+
+
+def _checked(scalars: dict[str, Any], tables: dict[str, dict[str, Any]], prefix: str,
+             source: str) -> RunConfig:
+    for key, value in scalars.items():
+        setting = SETTINGS.get(key)
+        if setting is None:
+            raise ConfigError(f"{prefix}{key}", f"{source}: unknown setting; expected one of "
+                              f"{', '.join(SETTINGS)}")
+        setting.check(f"{prefix}{key}", value)
+    check_limits(tables["limits"], tables["rate_limits"])
+    return RunConfig(**scalars, limits=tables["limits"], rate_limits=tables["rate_limits"])
 
 
 def parse_limit_flags(flags: tuple[str, ...], kind: str) -> dict[str, Any]:
-    """``NAME=VALUE`` flags into a dict (ints for ``limits``, strings for ``rate_limits``)."""
+    """``NAME=VALUE`` flags into a dict (ints for ``limits``, strings for ``rate_limits``).
+    A name given twice with different values is refused: which one was meant?"""
     parsed: dict[str, Any] = {}
     for flag in flags:
-        name, sep, value = flag.partition("=")
+        name, sep, text = flag.partition("=")
         if not sep or not name:
             raise ConfigError(kind, f"{flag!r} must look like NAME=VALUE")
+        value: Any = text
         if kind == "limits":
             try:
-                parsed[name] = int(value)
+                value = int(text)
             except ValueError:
-                raise ConfigError(f"limits.{name}", f"{value!r} is not an integer") from None
-        else:
-            parsed[name] = value
+                raise ConfigError(f"limits.{name}", f"expected an integer >= 1, got {text!r}") from None
+        if name in parsed and parsed[name] != value:
+            raise ConfigError(f"{kind}.{name}", f"given twice with different values "
+                              f"({parsed[name]} and {value}); give it once")
+        parsed[name] = value
     return parsed

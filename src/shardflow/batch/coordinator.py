@@ -27,6 +27,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -128,7 +129,7 @@ class Coordinator:
                     loop.remove_signal_handler(sig)
             ticker.cancel()
             await pool.close(kill=self._stop_now.is_set())
-            self.stats.finish(pool.step_stats)
+            self.stats.finish(pool.step_stats, pool.failures.values(), pool.given_up)
             with contextlib.suppress(_JournalFailed):
                 self.on_settled()
         if self.progress is not None:
@@ -137,7 +138,8 @@ class Coordinator:
                           pool.hard_timeouts, pool.arbiter.report() if pool.arbiter else None,
                           interrupted=self.interrupted, resumed_finished=self._resumed_finished,
                           output_error=self.output_error, journal_error=self.journal_error,
-                          start_failures=pool.start_failures)
+                          start_failures=pool.start_failures,
+                          config=replace(self.config, hard_timeout=hard_timeout))
 
     def _room(self) -> int:
         """How many more input lines may be read: the ordered mode's bounded window."""

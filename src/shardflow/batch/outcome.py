@@ -1,11 +1,14 @@
-"""RunOutcome: what one coordinator session did, and why it ended early if it did."""
+"""RunOutcome: what one coordinator session did, and why it ended early if it did; the summary
+(terminal and ``--summary-json``) made of it."""
 
 from __future__ import annotations
 
 import errno
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from shardflow.batch.config import RunConfig
 from shardflow.batch.stats import RunStats
 
 
@@ -52,6 +55,8 @@ class RunOutcome:
     journalled before stays, the rest runs again on resume."""
     start_failures: int = 0
     """Workers that died during start-up and were replaced."""
+    config: RunConfig | None = None
+    """The settings the session ran with, defaults filled in (``hard_timeout`` as applied)."""
 
     def render(self) -> str:
         """The end-of-run summary for stderr."""
@@ -62,18 +67,34 @@ class RunOutcome:
             lines.append(f"  limit {name}: size {lim['size']}, peak {lim['peak']}, "
                          f"mean wait {lim['mean_wait_ms']:.2f} ms, "
                          f"{lim['seconds_at_capacity']:.2f} s at capacity")
-        for name, rate in (self.limits or {}).get("rate_limits", {}).items():
-            lines.append(f"  rate limit {name}: {rate['rate']}, achieved "
-                         f"{rate['achieved_per_second']:.1f}/s over {rate['starts']} starts")
+        for name, rate in rate_reports(self.limits).items():
+            verdict = "held" if rate["held"] else "EXCEEDED"
+            lines.append(f"  rate limit {name}: {rate['configured_per_second']:g}/s with a burst of "
+                         f"{rate['burst']}: {verdict} ({rate['starts']} starts in "
+                         f"{rate['window_seconds']:.2f} s, {rate['allowed_starts']} allowed)")
         return "\n".join(lines)
+
+
+def rate_reports(limits: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each rate limit's report with whether it held: between its first and last start
+    (``window_seconds``) a rate limit allows ``rate * window + burst`` starts. A short run
+    can show a mean rate above the configured one only because of the burst allowance."""
+    reports = {}
+    for name, rate in (limits or {}).get("rate_limits", {}).items():
+        allowed = math.floor(rate["configured_per_second"] * rate["window_seconds"] + 1e-6) + rate["burst"]
+        reports[name] = {**rate, "allowed_starts": allowed, "held": rate["starts"] <= allowed}
+    return reports
 
 
 def summary_dict(outcome: RunOutcome, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     data = outcome.stats.to_dict()
     data["worker_restarts"] = outcome.restarts
     data["hard_timeouts"] = outcome.hard_timeouts
+    if outcome.config is not None:
+        data["config"] = outcome.config.to_dict()
     if outcome.limits:
         data.update(outcome.limits)
+        data["rate_limits"] = rate_reports(outcome.limits)
     if extra:
         data.update(extra)
     return data

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -80,6 +80,10 @@ class WorkerPool:
         self.arbiter = (Arbiter(spec.limits, spec.rate_limits, WorkerProcess.grant, self.clock)
                         if spec.limits or spec.rate_limits else None)
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
+        self.failures: dict[tuple[int, int], dict[str, dict[str, int]]] = {}
+        """Failed instances by step and error type, per worker incarnation (its STATS)."""
+        self.given_up: Counter[tuple[str, str]] = Counter()
+        """(step, error type) of each instance the pool failed itself (WorkerLost, HardTimeout)."""
         self.cpu_seconds: dict[tuple[int, int], float] = {}
         self.restarts = 0
         self.hard_timeouts = 0
@@ -290,6 +294,7 @@ class WorkerPool:
                 elif kind == p.STATS:
                     report = orjson.loads(payload)
                     self.step_stats[(worker.slot, incarnation)] = report["steps"]
+                    self.failures[(worker.slot, incarnation)] = report.get("failures", {})
                     self.cpu_seconds[(worker.slot, incarnation)] = report["cpu"]
                 elif kind == p.READY:
                     self._on_ready(worker)
@@ -387,6 +392,7 @@ class WorkerPool:
             self.feed.requeue(job)
         self._suspects.extend(decision.suspects)
         if decision.failed:
+            self.given_up.update((f.step or "<worker>", f.error_type) for f in decision.failed)
             lines = [failure.result_line() for failure in decision.failed]
             self._deliver([f.job for f in decision.failed],
                           [[f.job.seq, _FAILED, 0.0, len(line)]

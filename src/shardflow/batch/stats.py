@@ -1,10 +1,12 @@
-"""Run statistics in bounded memory: counts by status, a latency histogram, step timings."""
+"""Run statistics in bounded memory: counts by status, a latency histogram, step timings,
+failures by step and error type."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shardflow.engine.results import LABELS
@@ -62,6 +64,9 @@ class RunStats:
         self.counts: Counter[str] = Counter()
         self.latency = LatencyHistogram()
         self.steps: dict[str, list[float]] = {}
+        """step -> [executions, execution ms, max ms, ms waiting for limits, retries]"""
+        self.failures: dict[str, Counter[str]] = {}
+        """step -> error type -> failed instances"""
 
     def add(self, status: int, duration_ms: float) -> None:
         self.counts[LABELS[status]] += 1
@@ -83,31 +88,52 @@ class RunStats:
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started
 
-    def finish(self, step_stats: dict[Any, dict[str, list[float]]]) -> None:
+    def finish(self, step_stats: Mapping[Any, Mapping[str, list[float]]],
+               failures: Iterable[Mapping[str, Mapping[str, int]]] = (),
+               given_up: Mapping[tuple[str, str], int] | None = None) -> None:
+        """Merge what the workers reported (their last STATS frame each): step timings and
+        failures, plus the failures the pool made itself (``given_up``: (step, type) -> n)."""
         self.ended = time.monotonic()
         merged: dict[str, list[float]] = {}
         for per_worker in step_stats.values():
-            for node, (count, total, peak) in per_worker.items():
-                stat = merged.setdefault(node, [0, 0.0, 0.0])
+            for node, values in per_worker.items():
+                count, total, peak, waited, retries = values
+                stat = merged.setdefault(node, [0, 0.0, 0.0, 0.0, 0])
                 stat[0] += count
                 stat[1] += total
                 stat[2] = max(stat[2], peak)
+                stat[3] += waited
+                stat[4] += retries
         self.steps = merged
+        by_step: dict[str, Counter[str]] = {}
+        for report in failures:
+            for step, types in report.items():
+                by_step.setdefault(step, Counter()).update(types)
+        for (step, error_type), count in (given_up or {}).items():
+            by_step.setdefault(step, Counter())[error_type] += count
+        self.failures = by_step
+
+    def step_summary(self) -> dict[str, dict[str, Any]]:
+        """Per step: executions (attempts included), retries, mean and max execution time,
+        and the time spent waiting for a limit or rate slot (not part of execution)."""
+        return {node: {"executions": int(c), "retries": int(r),
+                       "mean_ms": round(t / c, 3) if c else 0.0, "max_ms": round(m, 3),
+                       "waiting_ms": round(w, 3), "mean_wait_ms": round(w / c, 3) if c else 0.0}
+                for node, (c, t, m, w, r) in sorted(self.steps.items())}
 
     def to_dict(self) -> dict[str, Any]:
         elapsed = self.elapsed
-        steps: list[dict[str, Any]] = sorted(
-            ({"step": node, "count": int(c), "mean_ms": round(t / c, 3) if c else 0.0,
-              "max_ms": round(m, 3)} for node, (c, t, m) in self.steps.items()),
-            key=lambda s: -s["mean_ms"],
-        )
+        steps = self.step_summary()
+        slowest = sorted(({"step": node, **s} for node, s in steps.items()), key=lambda s: -s["mean_ms"])
         return {
             "total": self.total,
             "counts": dict(self.counts),
             "elapsed_seconds": round(elapsed, 3),
             "instances_per_second": round(self.total / elapsed, 1) if elapsed > 0 else 0.0,
             "latency_ms": {f"p{q}": round(self.latency.percentile(q), 3) for q in (50, 95, 99)},
-            "slowest_steps": steps[:5],
+            "slowest_steps": slowest[:5],
+            "steps": steps,
+            "failures": {step: dict(types.most_common()) for step, types in sorted(self.failures.items())},
         }
 
     def render(self) -> str:
@@ -121,5 +147,14 @@ class RunStats:
         ]
         if d["slowest_steps"]:
             slow = ", ".join(f"{s['step']} {s['mean_ms']:.3f} ms" for s in d["slowest_steps"][:3])
-            lines.append(f"  slowest steps (mean): {slow}")
+            lines.append(f"  slowest steps (mean execution): {slow}")
+        waits = [(n, s) for n, s in d["steps"].items() if s["waiting_ms"] > 0]
+        if waits:
+            lines.append("  waiting for limits (mean per execution, not counted as execution): " + ", ".join(
+                f"{n} {s['mean_wait_ms']:.3f} ms" for n, s in waits))
+        retried = [(n, s["retries"]) for n, s in d["steps"].items() if s["retries"]]
+        if retried:
+            lines.append("  retries: " + ", ".join(f"{n} {r}" for n, r in retried))
+        for step, types in d["failures"].items():
+            lines.append(f"  failed at {step}: " + ", ".join(f"{t} {n}" for t, n in types.items()))
         return "\n".join(lines)

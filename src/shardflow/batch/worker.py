@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from shardflow._loop import run
 from shardflow.batch import protocol as p
 from shardflow.batch.remote_gate import RemoteGate
 from shardflow.batch.spec import WorkerSpec
@@ -39,8 +40,6 @@ _UNWIND_SECONDS = 1.0
 def main(fd: int, spec: dict[str, Any]) -> None:
     """Process entry point: ``python -m shardflow.batch.worker FD`` with the spec (JSON) in
     ``SHARDFLOW_WORKER_SPEC``, as started by :class:`shardflow.batch.pool.WorkerPool`."""
-    import uvloop
-
     for entry in reversed(spec.pop("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -52,10 +51,10 @@ def main(fd: int, spec: dict[str, Any]) -> None:
     if profile_to:  # a cProfile of this worker, for docs/PERFORMANCE.md
         import cProfile
 
-        cProfile.runctx("uvloop.run(worker.serve())", globals(), {"uvloop": uvloop, "worker": worker},
+        cProfile.runctx("run(worker.serve())", globals(), {"run": run, "worker": worker},
                         f"{profile_to}.{os.getpid()}")
         return
-    uvloop.run(worker.serve())
+    run(worker.serve())
 
 
 class _Worker:
@@ -164,7 +163,8 @@ class _Worker:
         self._send(p.batch_frame(p.RESULTS, out.rows, out.lines))
 
     def _stats_frame(self, shard: ShardRunner) -> bytes:
-        return p.json_frame(p.STATS, {"steps": shard.step_stats(), "cpu": time.process_time()})
+        return p.json_frame(p.STATS, {"steps": shard.step_stats(), "failures": shard.failures(),
+                                      "cpu": time.process_time()})
 
     async def _heartbeat(self, shard: ShardRunner) -> None:
         beat = p.json_frame(p.HEARTBEAT, {})

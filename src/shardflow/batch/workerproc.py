@@ -1,10 +1,16 @@
 """One worker process as the pool sees it: how it is started, its stream, its jobs in
-flight, and how it is stopped and reaped."""
+flight, and how it is stopped and reaped.
+
+What a worker writes to stdout or stderr (a ``print`` in a step, a warning, a traceback) is
+read line by line and logged on ``shardflow.worker`` at WARNING, naming the worker: it obeys
+the command's ``-q``/``--log-level`` and never mixes into JSONL results on stdout.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -55,6 +61,8 @@ class WorkerProcess:
     """Its stream has ended: nothing more may be sent to it (its in-flight jobs are about to
     be recovered, and a job added after that would be lost)."""
     reader_task: asyncio.Task[None] | None = None
+    output_relay: asyncio.Task[None] | None = None
+    """Logs what the process writes to stdout/stderr (see the module docstring)."""
 
     @property
     def pid(self) -> int:
@@ -97,39 +105,74 @@ class WorkerProcess:
             Path(self.watchdog_file).unlink()
 
     async def reap(self) -> int | None:
-        """Wait for the process to exit; kill it if it lingers (its stream has ended)."""
+        """Wait for the process to exit; kill it if it lingers (its stream has ended). Its
+        last output lines are logged before this returns."""
         try:
-            return await asyncio.wait_for(self.process.wait(), 5.0)
+            code = await asyncio.wait_for(self.process.wait(), 5.0)
         except TimeoutError:
             self.kill()
-            return await self.process.wait()
+            code = await self.process.wait()
+        relay = self.output_relay
+        if relay is not None:  # EOF at once, unless a child of the worker holds the pipe
+            done, _ = await asyncio.wait([relay], timeout=_RELAY_GRACE)
+            if not done:
+                relay.cancel()
+        return code
 
 
 async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerProcess:
     """Start a fresh interpreter running the worker (no fork of this process and no
     re-import of the caller's ``__main__``), connected by a socket pair."""
     parent, child = socket.socketpair()
+    # Our own pipe, not asyncio's: the process transport would wait for it to close before
+    # ``wait()`` returns, and a child the worker started may hold it open for ever.
+    output, output_end = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
-            stdin=asyncio.subprocess.DEVNULL, stdout=_stderr_fd(),
+            stdin=asyncio.subprocess.DEVNULL, stdout=output_end, stderr=output_end,
             pass_fds=(child.fileno(),),
-            env={**os.environ, SPEC_ENV: orjson.dumps({**spec, "sys_path": sys.path}).decode()},
+            env={**os.environ, SPEC_ENV: orjson.dumps({**spec, "sys_path": sys.path}).decode(),
+                 "PYTHONUNBUFFERED": "1"},  # a print reaches the log when it happens
         )
     except BaseException:
         parent.close()
+        os.close(output)
         raise
     finally:
         child.close()
+        os.close(output_end)
+    relay = await _relay_output(slot, output)
     reader, writer = await asyncio.open_connection(sock=parent, limit=1 << 26)
     started: asyncio.Future[StartReport] = asyncio.get_running_loop().create_future()
-    return WorkerProcess(slot, process, reader, writer, watchdog_file, started)
+    return WorkerProcess(slot, process, reader, writer, watchdog_file, started, output_relay=relay)
 
 
-def _stderr_fd() -> int:
-    """Workers' stdout goes to our stderr: a ``print`` in a step must not corrupt JSONL
-    results written to stdout."""
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return 2
+_worker_log = logging.getLogger("shardflow.worker")
+_LINE_LIMIT = 1 << 16
+_RELAY_GRACE = 1.0
+"""Seconds the output of a worker that exited may take to end (its last lines)."""
+
+
+async def _relay_output(slot: int, fd: int) -> asyncio.Task[None]:
+    """Log each line written to the pipe ``fd`` until it ends (the worker exited)."""
+    loop = asyncio.get_running_loop()
+    output = asyncio.StreamReader(limit=_LINE_LIMIT)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(output),
+                                                os.fdopen(fd, "rb", buffering=0))
+
+    async def relay() -> None:
+        try:
+            while True:
+                try:
+                    line = await output.readline()
+                except ValueError:  # over the limit: readline dropped it
+                    _worker_log.warning("worker %d: <a line over 64 KiB, not shown>", slot)
+                    continue
+                if not line:
+                    return
+                _worker_log.warning("worker %d: %s", slot, line.decode(errors="replace").rstrip("\r\n"))
+        finally:
+            transport.close()
+
+    return loop.create_task(relay())

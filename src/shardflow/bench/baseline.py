@@ -1,5 +1,5 @@
 """The hand-written baseline ``shardflow bench --baseline`` compares against: the same
-workload written directly with multiprocessing + uvloop + asyncio.gather and a dict context,
+workload written directly with multiprocessing + uvloop (where installed) + asyncio.gather and a dict context,
 no engine. It does the same I/O the batch executor does (results go back to the parent as
 JSON lines, in batches), so the ratio measures what the engine and coordinator cost.
 """
@@ -45,7 +45,7 @@ async def _linear10(i: int, io: bool) -> bytes:
 
 def _process(workload: str, first: int, count: int, max_in_flight: int,
              go: Any, results: Any) -> None:
-    import uvloop
+    from shardflow._loop import run
 
     gc.collect()
     gc.freeze()
@@ -78,7 +78,7 @@ def _process(workload: str, first: int, count: int, max_in_flight: int,
         if count:
             await done.wait()
 
-    uvloop.run(main())
+    run(main())
 
 
 def run_baseline(workload: str, instances: int, workers: int, max_in_flight: int) -> float:

@@ -8,8 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import uvloop
-
+from shardflow._loop import run as run_loop
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.ledger import RunLedger
@@ -80,7 +79,7 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
                        limits=LIMITS.get(workload, {}))
     coordinator = Coordinator(reference_of(WORKLOADS[workload]), config, NullSink(), ledger=ledger)
     with PeakRss() as rss:
-        outcome = uvloop.run(coordinator.run(generated(instances)))
+        outcome = run_loop(coordinator.run(generated(instances)))
     if ledger is not None:
         ledger.close()
     stats = outcome.stats

@@ -14,6 +14,8 @@ import click
 import orjson
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
+from shardflow.cli.conventions import CONTEXT_SETTINGS, logging_options, option
+from shardflow.cli.limits_check import warn_unused_limits
 from shardflow.errors import ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow, use_app_dir
 from shardflow.run.errors import (
@@ -58,9 +60,9 @@ class ShardflowGroup(click.Group):
             sys.exit(EXIT_TERMINATED)
 
 
-@click.group(cls=ShardflowGroup, epilog=EXIT_CODES_HELP)
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(package_name="shardflow")
+@click.group(cls=ShardflowGroup, epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
+@option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(None, "-V", "--version", package_name="shardflow")
 def cli(debug: bool) -> None:
     """shardflow: run workflows of async steps, by the million, across processes."""
 
@@ -71,7 +73,7 @@ def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-app_dir_option = click.option(
+app_dir_option = option(
     "--app-dir", default=".", show_default="the current directory", is_eager=True,
     expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
     help="Import module:attribute targets from this directory first (workers too).")
@@ -87,46 +89,64 @@ def _load(target: str) -> Any:
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("target")
 @app_dir_option
-@click.option("--input", "input_path", default=None, help="JSONL (or .csv/.json) input; - for stdin.")
-@click.option("--output", "output_path", default="-", show_default=True, help="JSONL results; - for stdout.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default=None,
-              help="Input format (default: by extension, else jsonl).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")
-@click.option("--max-in-flight", type=int, default=None, help="Instances in flight per worker.")
-@click.option("--config", "config_path", default=None, help="TOML config file.")
-@click.option("--generate", type=int, default=None, help="Run N generated inputs {\"id\": i}.")
-@click.option("--ordered", is_flag=True, default=None, help="Write results in input order.")
-@click.option("--limit", "limit_flags", multiple=True, help="Concurrency limit NAME=SIZE.")
-@click.option("--rate-limit", "rate_flags", multiple=True, help="Rate limit NAME=RATE (100/s).")
-@click.option("--hard-timeout", type=float, default=None,
-              help="Kill a worker whose event loop is blocked this long (seconds).")
-@click.option("--startup-timeout", type=float, default=None,
-              help="Seconds a worker may take to load the workflow (default 60).")
-@click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
-@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
-@click.option("--run-dir", default=None,
-              help="Run directory (journal, tasks, summary); default .shardflow/runs/<run-id>.")
-@click.option("--resume", "resume_dir", default=None,
-              help="Continue the run in this directory instead of starting a new one.")
-@click.option("--grace-seconds", type=float, default=10.0, show_default=True,
-              help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
-@click.option("--no-journal", is_flag=True,
-              help="No run directory or journal (no resume): only to measure the journal's cost.")
+@option("-i", "--input", "input_path", metavar="PATH", default=None,
+        help="JSONL (or .csv/.json) input; - for stdin.")
+@option("--generate", type=click.IntRange(min=0), metavar="N", default=None,
+        help='Instead of --input: N generated inputs {"id": i}.')
+@option("-o", "--output", "output_path", metavar="PATH", default="-", help="JSONL results; - for stdout.")
+@option("--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default=None,
+        show_default="by extension, else jsonl", help="Input format.")
+@option("-w", "--workers", type=click.IntRange(min=1), metavar="N", default=None,
+        show_default="CPU count", help="Worker processes.")
+@option("--max-in-flight", type=click.IntRange(min=1), metavar="N", default=None, show_default="1000",
+        help="Instances in flight per worker.")
+@option("-c", "--config", "config_path", metavar="FILE", default=None,
+        help="TOML config file ([run], [limits], [rate_limits]); flags win over it.")
+@option("--ordered", is_flag=True, default=None, help="Write results in input order.")
+@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True,
+        help="Concurrency limit (repeatable).")
+@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
+        help="Rate limit such as api=100/s or 'api=600/m burst 20' (repeatable).")
+@option("--hard-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", default=None,
+        show_default="largest step timeout + 10 s", help="Kill a worker whose event loop is blocked this long.")
+@option("--startup-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=None, show_default="60", help="How long a worker may take to load the workflow.")
+@option("--summary-json", metavar="PATH", default=None, help="Write the run summary here as JSON.")
+@option("--progress/--no-progress", default=True,
+        help="Show progress on stderr: a bar on a terminal, else a line every --progress-every.")
+@option("--progress-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=10.0, help="Seconds between progress lines when stderr is not a terminal.")
+@option("--run-dir", metavar="DIR", default=None, show_default=".shardflow/runs/<run-id>",
+        help="Run directory (journal, tasks, summary).")
+@option("--resume", "resume_dir", metavar="DIR", default=None,
+        help="Continue the run in this directory instead of starting a new one.")
+@option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
+        help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
+@option("--no-journal", is_flag=True,
+        help="No run directory or journal (no resume): only to measure the journal's cost.")
+@logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
         generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
         rate_flags: tuple[str, ...], hard_timeout: float | None, startup_timeout: float | None,
         summary_json: str | None,
-        progress: bool, run_dir: str | None, resume_dir: str | None, grace_seconds: float,
-        no_journal: bool) -> None:
-    """Run the workflow TARGET (module:attribute or file.py:attribute) over an input."""
+        progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
+        grace_seconds: float, no_journal: bool) -> None:
+    """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
+
+    \b
+    Examples:
+      shardflow run orders:workflow -i orders.jsonl -o results.jsonl
+      shardflow run orders:workflow --generate 1000 -w 4 --limit db=10
+      SHARDFLOW_WORKERS=2 shardflow run flows.py:workflow -i - < in.jsonl
+    """
     terminate_by_exception()  # SIGTERM while loading the workflow: exit 143, no traceback
     from shardflow.cli.run_command import execute_resume, execute_run
 
     if resume_dir is not None:
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
-                                grace_seconds=grace_seconds))
+                                grace_seconds=grace_seconds, progress_every=progress_every))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = load_config(config_path) if config_path else RunConfig()
@@ -137,28 +157,33 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
     )
     definition = _load(target)
+    warn_unused_limits(definition, config)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
-                       grace_seconds=grace_seconds)
+                       grace_seconds=grace_seconds, progress_every=progress_every)
     sys.exit(code)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("run_dir")
 @app_dir_option
-@click.option("--summary-json", default=None, help="Write the run summary here as JSON.")
-@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
-@click.option("--grace-seconds", type=float, default=10.0, show_default=True,
-              help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
-@click.option("--repair", is_flag=True,
-              help="Journal damaged before its last line: keep every intact entry, drop the "
-                   "damaged ones and run their instances again.")
-@click.option("--retry-failed", is_flag=True,
-              help="Run the failed instances again as new attempts; their new results "
-                   "replace the failed ones (every id still appears once).")
-def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds: float,
-           repair: bool, retry_failed: bool) -> None:
+@option("--summary-json", metavar="PATH", default=None, help="Write the run summary here as JSON.")
+@option("--progress/--no-progress", default=True,
+        help="Show progress on stderr: a bar on a terminal, else a line every --progress-every.")
+@option("--progress-every", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=10.0, help="Seconds between progress lines when stderr is not a terminal.")
+@option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
+        help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
+@option("--repair", is_flag=True,
+        help="Journal damaged before its last line: keep every intact entry, drop the "
+             "damaged ones and run their instances again.")
+@option("--retry-failed", is_flag=True,
+        help="Run the failed instances again as new attempts; their new results "
+             "replace the failed ones (every id still appears once).")
+@logging_options
+def resume(run_dir: str, summary_json: str | None, progress: bool, progress_every: float,
+           grace_seconds: float, repair: bool, retry_failed: bool) -> None:
     """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
     instances whose human tasks are all completed. Only one process works on a run at a
     time: a second one exits 2 naming the process that holds it."""
@@ -167,7 +192,7 @@ def resume(run_dir: str, summary_json: str | None, progress: bool, grace_seconds
 
     sys.exit(execute_resume(run_dir, summary_json=summary_json, progress=progress,
                             grace_seconds=grace_seconds, repair=repair,
-                            retry_failed=retry_failed))
+                            retry_failed=retry_failed, progress_every=progress_every))
 
 
 from shardflow.cli.runs_command import runs  # noqa: E402  (registers the groups below)
@@ -195,7 +220,8 @@ def validate(target: str) -> None:
 @cli.command()
 @click.argument("target")
 @app_dir_option
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+        envvar="SHARDFLOW_GRAPH_FORMAT", help="Graph language.")
 def graph(target: str, fmt: str) -> None:
     """Print the graph of the workflow TARGET as Mermaid or DOT."""
     definition = load_workflow(target)
@@ -203,13 +229,16 @@ def graph(target: str, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10", "limit50"]),
-              default="forkjoin", show_default=True)
-@click.option("-n", "--instances", type=int, default=100_000, show_default=True)
-@click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")
-@click.option("--max-in-flight", type=int, default=1000, show_default=True)
-@click.option("--baseline", is_flag=True, help="Also run the hand-written baseline and compare.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10", "limit50"]),
+        default="forkjoin", envvar="SHARDFLOW_BENCH_WORKLOAD", help="Built-in workload.")
+@option("-n", "--instances", type=click.IntRange(min=1), default=100_000,
+        envvar="SHARDFLOW_BENCH_INSTANCES", help="Instances to run.")
+@option("-w", "--workers", type=click.IntRange(min=1), default=None, show_default="CPU count",
+        help="Worker processes.")
+@option("--max-in-flight", type=click.IntRange(min=1), default=1000, help="Instances in flight per worker.")
+@option("--baseline", is_flag=True, envvar="SHARDFLOW_BENCH_BASELINE",
+        help="Also run the hand-written baseline and compare.")
+@option("--json", "as_json", is_flag=True, envvar="SHARDFLOW_BENCH_JSON", help="Print the figures as JSON.")
 def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
           baseline: bool, as_json: bool) -> None:
     """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""

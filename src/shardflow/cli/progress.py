@@ -1,54 +1,119 @@
-"""Progress display: a rich bar on a terminal, a plain line every few seconds otherwise."""
+"""Progress on stderr: a bar on a terminal, a line every ``every`` seconds otherwise.
+
+Both show how many instances are done, of how many when that is known (``--generate N``, or
+the records of an input file, counted in a background thread while the run starts), the
+percentage and an ETA, and the rate over the last :data:`WINDOW` seconds next to the average
+since the start: the average hides a run that slowed down or sped up.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from shardflow.batch.sources import detect_format
 from shardflow.batch.stats import RunStats
+
+WINDOW = 10.0
+"""Seconds of history behind the recent rate."""
+_CHUNK = 1 << 20
+_log = logging.getLogger("shardflow")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def describe(done: int, total: int | None, in_flight: int, recent: float, average: float) -> str:
+    """``1,200/5,000 (24%), 40 in flight, 310/s now (290/s average), ETA 0:12``"""
+    text = f"{done:,}/{total:,} ({100 * done / total:.0f}%)" if total else f"{done:,}"
+    text += f", {in_flight:,} in flight, {recent:,.0f}/s now ({average:,.0f}/s average)"
+    if total and done < total and recent > 0:
+        text += f", ETA {_duration((total - done) / recent)}"
+    return text
+
+
+def count_records(path: str, fmt: str | None) -> int | None:
+    """How many records the input file holds, or ``None`` when that is unknown without
+    parsing it (a JSON array, stdin). JSONL counts lines, CSV lines after the header."""
+    kind = detect_format(path, fmt)
+    if path == "-" or kind == "json" or not Path(path).is_file():
+        return None
+    lines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"
+    return max(lines - 1, 0) if kind == "csv" else lines
 
 
 class Progress:
     """Called by the coordinator with the stats about four times a second."""
 
-    def __init__(self, total: int | None, *, enabled: bool = True, every: float = 5.0) -> None:
+    def __init__(self, total: int | None, *, enabled: bool = True, every: float = 10.0,
+                 terminal: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.total = total
         self.enabled = enabled
         self.every = every
-        self._last_line = time.monotonic()
+        self._clock = clock
+        self._last_line = clock()
+        self._samples: deque[tuple[float, int]] = deque()
         self._rich: Any = None
         self._task: Any = None
-        if enabled and sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+        if enabled and (sys.stderr.isatty() if terminal is None else terminal):
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
 
-            self._rich = RichProgress(
-                TextColumn("[bold]shardflow"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), transient=True,
-            )
+            self._rich = RichProgress(TextColumn("[bold]shardflow"), BarColumn(),
+                                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                                      transient=True)
             self._rich.start()
-            self._task = self._rich.add_task("run", total=total, rate="0")
+            self._task = self._rich.add_task("run", total=total, info="starting")
+
+    def count_in_background(self, path: str, fmt: str | None) -> None:
+        """Learn the total from the input file without delaying the run."""
+        if not self.enabled or self.total is not None:
+            return
+
+        def count() -> None:
+            try:
+                self.total = count_records(path, fmt)
+            except OSError:
+                return
+
+        threading.Thread(target=count, name="shardflow-count-input", daemon=True).start()
+
+    def _recent_rate(self, now: float, done: int) -> float:
+        samples = self._samples
+        samples.append((now, done))
+        while len(samples) > 2 and now - samples[1][0] >= WINDOW:
+            samples.popleft()
+        then, done_then = samples[0]
+        return (done - done_then) / (now - then) if now > then else 0.0
 
     def __call__(self, stats: RunStats, in_flight: int) -> None:
         if not self.enabled:
             return
+        now = self._clock()
         done = stats.total
-        rate = done / stats.elapsed if stats.elapsed > 0 else 0.0
+        recent = self._recent_rate(now, done)
+        average = done / stats.elapsed if stats.elapsed > 0 else 0.0
+        info = describe(done, self.total, in_flight, recent, average)
         if self._rich is not None:
-            self._rich.update(self._task, completed=done, rate=f"{rate:,.0f}")
+            self._rich.update(self._task, completed=done, total=self.total, info=info)
             return
-        now = time.monotonic()
         if now - self._last_line >= self.every:
             self._last_line = now
-            of = f"/{self.total}" if self.total else ""
-            sys.stderr.write(f"shardflow: {done}{of} done, {in_flight} in flight, {rate:,.0f}/s\n")
-            sys.stderr.flush()
+            _log.info("%s", info)
 
     def close(self) -> None:
         if self._rich is not None:

@@ -5,40 +5,47 @@ Exit codes: see ``shardflow --help`` (:data:`shardflow.cli.main.EXIT_CODES_HELP`
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from shardflow.batch.config import RunConfig
 from shardflow.cli.progress import Progress
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run import Hooks, ResumeRequest, RunRequest, resume_run, start_run
 
+_log = logging.getLogger("shardflow")
+
 
 def _notify(message: str) -> None:
-    sys.stderr.write(f"shardflow: {message}\n")
-    sys.stderr.flush()
+    """Notices of the run (where its directory is, the summary ...) at INFO: ``-q`` hides them."""
+    _log.info("%s", message)
 
 
-def _hooks(progress: bool) -> Hooks:
-    return Hooks(notify=_notify, progress=lambda total: Progress(total, enabled=progress))
+def _hooks(progress: bool, every: float, input_path: str | None = None,
+           fmt: str | None = None) -> Hooks:
+    def display(total: int | None) -> Progress:
+        shown = Progress(total, enabled=progress, every=every)
+        if input_path is not None:
+            shown.count_in_background(input_path, fmt)
+        return shown
+
+    return Hooks(notify=_notify, progress=display)
 
 
 def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, *,
                 input_path: str | None, fmt: str | None, generate: int | None, output: str,
                 summary_json: str | None, progress: bool, run_dir: str | None, journal: bool,
-                grace_seconds: float) -> int:
+                grace_seconds: float, progress_every: float = 10.0) -> int:
     """Run a batch from the start; return the exit code."""
     request = RunRequest(target, definition, config, input_path, fmt, generate, output,
                          summary_json, run_dir, journal, grace_seconds)
-    return start_run(request, _hooks(progress)).exit_code
+    return start_run(request, _hooks(progress, progress_every, input_path, fmt)).exit_code
 
 
 def execute_resume(path: str, *, target: str | None = None, input_path: str | None = None,
                    fmt: str | None = None, generate: int | None = None,
                    summary_json: str | None = None, progress: bool = True,
                    grace_seconds: float = 10.0, repair: bool = False,
-                   retry_failed: bool = False) -> int:
+                   retry_failed: bool = False, progress_every: float = 10.0) -> int:
     request = ResumeRequest(path, target, input_path, fmt, generate, summary_json,
                             grace_seconds, repair, retry_failed)
-    return resume_run(request, _hooks(progress)).exit_code
-
-
+    return resume_run(request, _hooks(progress, progress_every)).exit_code

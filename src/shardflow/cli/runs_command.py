@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
+from shardflow.cli.conventions import sub_option
 from shardflow.run.housekeeping import RunInfo, list_runs, parse_age, prune_runs
 from shardflow.run.rundir import DEFAULT_BASE
 
@@ -31,8 +32,8 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--base", default=str(DEFAULT_BASE), show_default=True, help="Where runs live.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, one run per line.")
+@sub_option("--base", default=str(DEFAULT_BASE), show_default=True, help="Where runs live.")
+@sub_option("--json", "as_json", is_flag=True, help="Print JSON, one run per line.")
 def list_command(base: str, as_json: bool) -> None:
     """Every run under BASE, newest first: id, started, status, counts, size."""
     found = list_runs(Path(base))
@@ -53,9 +54,9 @@ def list_command(base: str, as_json: bool) -> None:
 
 
 @runs.command("prune")
-@click.option("--older-than", required=True, help="Remove runs started before this age (7d, 12h).")
-@click.option("--keep", type=int, default=0, show_default=True, help="Always keep the N newest.")
-@click.option("--base", default=str(DEFAULT_BASE), show_default=True, help="Where runs live.")
+@sub_option("--older-than", required=True, help="Remove runs started before this age (7d, 12h).")
+@sub_option("--keep", type=click.IntRange(min=0), default=0, show_default=True, help="Always keep the N newest.")
+@sub_option("--base", default=str(DEFAULT_BASE), show_default=True, help="Where runs live.")
 def prune_command(older_than: str, keep: int, base: str) -> None:
     """Remove old run directories (never one a live process holds)."""
     removed = prune_runs(Path(base), parse_age(older_than), keep)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from shardflow.cli.conventions import sub_option
 from shardflow.run.rundir import latest_run_dirs
 
 INSTALL_HINT = "pip install 'shardflow[web]'"
@@ -35,14 +36,14 @@ def _web() -> tuple[Any, Any]:
 
 @click.command("serve")
 @click.argument("run_dirs", nargs=-1)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+@sub_option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@sub_option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0: any free port).")
-@click.option("--user", default=None, help="Recorded as completed_by (default: your login name).")
-@click.option("--assignee-only", is_flag=True, help="Only tasks assigned to --user.")
-@click.option("--auto-resume", is_flag=True,
+@sub_option("--user", default=None, help="Recorded as completed_by (default: your login name).")
+@sub_option("--assignee-only", is_flag=True, help="Only tasks assigned to --user.")
+@sub_option("--auto-resume", is_flag=True,
               help="Resume a run as soon as an instance has all its tasks done.")
-@click.option("--no-token", is_flag=True, help="No access token (loopback hosts only).")
+@sub_option("--no-token", is_flag=True, help="No access token (loopback hosts only).")
 def serve(run_dirs: tuple[str, ...], host: str, port: int, user: str | None,
           assignee_only: bool, auto_resume: bool, no_token: bool) -> None:
     """Serve the human tasks of RUN_DIRs (default: every run with tasks here) in the browser."""

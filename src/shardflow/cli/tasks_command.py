@@ -10,6 +10,7 @@ from typing import Any
 import click
 import orjson
 
+from shardflow.cli.conventions import sub_option
 from shardflow.engine.forms import form_violations
 from shardflow.errors import (
     ConfigError,
@@ -58,9 +59,9 @@ def tasks() -> None:
 
 @tasks.command("list")
 @click.argument("run_dir", required=False)
-@click.option("--assignee", default=None, help="Only tasks assigned to NAME.")
-@click.option("--all", "show_all", is_flag=True, help="Include completed tasks.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, one task per line.")
+@sub_option("--assignee", default=None, help="Only tasks assigned to NAME.")
+@sub_option("--all", "show_all", is_flag=True, help="Include completed tasks.")
+@sub_option("--json", "as_json", is_flag=True, help="Print JSON, one task per line.")
 def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, as_json: bool) -> None:
     """Open tasks of RUN_DIR (default: the newest run with tasks)."""
     store = _store(run_dir)
@@ -80,7 +81,7 @@ def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, as_jso
 
 @tasks.command("show")
 @click.argument("task_id")
-@click.option("--run-dir", default=None, help="The run holding the task (default: search).")
+@sub_option("--run-dir", default=None, help="The run holding the task (default: search).")
 def show_task(task_id: str, run_dir: str | None) -> None:
     """Everything about one task, with its form schema."""
     _, task = _find(task_id, run_dir)
@@ -97,10 +98,10 @@ def _read_data_file(path: str) -> str:
 
 @tasks.command("complete")
 @click.argument("task_id")
-@click.option("--data", "data_text", default=None, help="Form data as a JSON object.")
-@click.option("--data-file", default=None, help="Form data from a JSON file.")
-@click.option("--user", default=None, help="Who completes the task.")
-@click.option("--run-dir", default=None, help="The run holding the task (default: search).")
+@sub_option("--data", "data_text", default=None, help="Form data as a JSON object.")
+@sub_option("--data-file", default=None, help="Form data from a JSON file.")
+@sub_option("--user", default=None, help="Who completes the task.")
+@sub_option("--run-dir", default=None, help="The run holding the task (default: search).")
 def complete_task(task_id: str, data_text: str | None, data_file: str | None, user: str | None,
                   run_dir: str | None) -> None:
     """Complete TASK_ID with form data (validated against its schema; exit 1 if invalid)."""

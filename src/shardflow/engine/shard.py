@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -89,8 +90,8 @@ _STATUS = {WorkflowStatus.COMPLETED: Status.COMPLETED, WorkflowStatus.FAILED: St
 _CODES = {status: int(status) for status in Status}
 """Status -> its wire code, as the plain int the header carries."""
 _RESUME = int(JobKind.RESUME)
-_Answer = tuple[Status, float, bytes, bytes | None]
-"""status, duration ms, result line, snapshot (of a waiting instance)"""
+_Answer = tuple[Status, float, bytes, bytes | None, ErrorInfo | None]
+"""status, duration ms, result line, snapshot (of a waiting instance), error"""
 
 
 class ShardRunner:
@@ -102,7 +103,9 @@ class ShardRunner:
         """``watched=True`` (made on the loop it will run on) records the step each task
         runs, so :meth:`blocking_job` can answer a watchdog."""
         self._steps: StepStats = {}
-        """node path -> [executions, total seconds, max seconds]; see :meth:`step_stats`"""
+        """node path -> [executions, total s, max s, wait s, retries]; see :meth:`step_stats`"""
+        self._failures: dict[str, Counter[str]] = {}
+        """step -> error type -> failed instances; see :meth:`failures`"""
         self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps)
         self._on_output = on_output
         self._flush_at = flush_at
@@ -170,6 +173,13 @@ class ShardRunner:
             raise
         return out
 
+    def _count_failure(self, error: ErrorInfo) -> None:
+        step = error.step or "<instance>"
+        counter = self._failures.get(step)
+        if counter is None:
+            counter = self._failures[step] = Counter()
+        counter[error.type] += 1
+
     # -- the watchdog's question -----------------------------------------------------------
     def blocking_job(self, loop: asyncio.AbstractEventLoop) -> dict[str, Any] | None:
         """``{"seq", "step", "retries"}`` of the job whose step is running on ``loop`` right
@@ -218,7 +228,9 @@ class ShardRunner:
             if is_cancellation(exc):
                 raise
             answer = _failure(instance_id, attempt, "<runner>", exc, None)
-        status, duration, result, snapshot = answer
+        status, duration, result, snapshot, error = answer
+        if error is not None and status is Status.FAILED:
+            self._count_failure(error)
         push = out is None
         if out is None:
             out = self._out
@@ -236,9 +248,15 @@ class ShardRunner:
             asyncio.get_running_loop().call_soon(self.flush)
 
     def step_stats(self) -> dict[str, list[float]]:
-        """Per step path: ``[executions, total ms, max ms]`` (what a STATS frame reports)."""
-        return {node: [count, total * 1000.0, most * 1000.0]
-                for node, (count, total, most) in self._steps.items()}
+        """Per step path: ``[executions, total ms, max ms, ms waiting for limits, retries]``
+        (what a STATS frame reports)."""
+        return {node: [count, total * 1000.0, most * 1000.0, wait * 1000.0, retries]
+                for node, (count, total, most, wait, retries) in self._steps.items()}
+
+    def failures(self) -> dict[str, dict[str, int]]:
+        """Failed instances by the step that failed them and the error type (a STATS frame
+        carries it, so the coordinator never decodes a result to count them)."""
+        return {step: dict(types) for step, types in self._failures.items()}
 
 
 def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer:
@@ -253,7 +271,8 @@ def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer
         except TypeError as exc:
             return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<snapshot>",
                             exc, outcome, duration)
-    error = outcome.error.to_dict() if outcome.error is not None else None
+    info = outcome.error
+    error = info.to_dict() if info is not None else None
     status = _STATUS[outcome.status]
     try:
         line = result_line(instance_id, status, outcome.context, error, attempt,
@@ -261,7 +280,7 @@ def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer
     except TypeError as exc:
         return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<output>", exc,
                         None, duration)
-    return status, duration, line, snapshot
+    return status, duration, line, snapshot, info
 
 
 def _unencodable_task(tasks: list[HumanTask]) -> str | None:
@@ -283,4 +302,4 @@ def _failure(instance_id: Any, attempt: int, where: str, exc: BaseException,
     started = outcome.started_at if outcome is not None else time.time()
     line = result_line(instance_id, Status.FAILED, context, info.to_dict(), attempt,
                        started, duration)
-    return Status.FAILED, duration, line, None
+    return Status.FAILED, duration, line, None, info

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVarTuple
 
-import uvloop
-
+from shardflow._loop import EventLoop
 from shardflow.batch.coordinator import Coordinator, RunOutcome
 from shardflow.batch.sources import Item
 from shardflow.run.errors import (
@@ -32,8 +31,8 @@ from shardflow.run.signals import terminate_by_exception
 _Ts = TypeVarTuple("_Ts")
 
 
-class _SignalNotingLoop(uvloop.Loop):
-    """A uvloop loop that remembers the first signal whose handler it ran."""
+class _SignalNotingLoop(EventLoop):
+    """An event loop that remembers the first signal whose handler it ran."""
 
     received: int | None = None
 

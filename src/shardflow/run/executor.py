@@ -247,7 +247,7 @@ def run_batch(workflow: WorkflowDefinition | str, inputs: Iterable[Mapping[str, 
     """Synchronous convenience: run every input and return the results in input order.
     It runs its own event loop, so it cannot be called from a running one (a Jupyter cell,
     an asyncio service): use ``async with BatchExecutor(...)`` there."""
-    import uvloop
+    from shardflow._loop import run
 
     try:
         asyncio.get_running_loop()
@@ -262,4 +262,4 @@ def run_batch(workflow: WorkflowDefinition | str, inputs: Iterable[Mapping[str, 
         async with BatchExecutor(workflow, **options) as executor:
             return [result async for result in executor.map(inputs)]
 
-    return uvloop.run(collect())
+    return run(collect())

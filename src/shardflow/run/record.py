@@ -2,7 +2,9 @@
 
 ``run.json`` is read back by ``resume``, which imports the workflow it names: a damaged or
 tampered file must be refused with the key that is wrong, never half-trusted. Every key is
-required, unknown keys are refused, and each value must have its type.
+required, unknown keys are refused, and each value must have its type; ``config`` is checked
+by the one schema of run settings (``shardflow.batch.config.SETTINGS``) that checks TOML
+configs too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from shardflow.batch.config import RunConfig
+from shardflow.batch.config import RunConfig, config_from_record
 from shardflow.errors import ConfigError
 from shardflow.run.errors import RunRecordError
 
@@ -63,7 +65,8 @@ class RunRecord:
     format: int = FORMAT
 
     def run_config(self) -> RunConfig:
-        return RunConfig(**self.config)
+        """``config`` checked by the same schema as a TOML config (:data:`SETTINGS`)."""
+        return config_from_record(self.config, "run.json")
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
@@ -109,7 +112,7 @@ def parse_record(path: Path, data: bytes) -> RunRecord:
     record = RunRecord(**raw)
     try:
         record.run_config()
-    except (TypeError, ConfigError) as exc:
+    except ConfigError as exc:
         raise RunRecordError(path, str(exc), "config") from None
     return record
 

@@ -1,0 +1,24 @@
+"""Limits nobody uses: a ``--limit`` or ``[limits]`` entry that names no step's limit is most
+likely a typo, and it does nothing -- say so instead of accepting it silently."""
+
+from __future__ import annotations
+
+import logging
+
+from shardflow.batch.config import RunConfig
+from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.plan import iter_steps, step_limits
+
+log = logging.getLogger("shardflow")
+
+
+def warn_unused_limits(definition: WorkflowDefinition, config: RunConfig) -> None:
+    """Log a warning for each configured limit or rate limit no step of ``definition`` uses."""
+    steps = [step for node in definition.steps.values() for step in iter_steps(node)]
+    used = {name for step in steps for name in step_limits(step)}
+    rated = {step.rate_limit for step in steps if step.rate_limit}
+    for kind, names, known in (("limit", config.limits, used), ("rate limit", config.rate_limits, rated)):
+        for name in sorted(set(names) - known):
+            uses = f"the steps use: {', '.join(sorted(known))}" if known else f"its steps use no {kind}"
+            log.warning("%s %r is used by no step of %s (%s); it has no effect",
+                        kind, name, definition.name, uses)
