@@ -1,7 +1,8 @@
 """RunConfig: the settings of a batch run, from a TOML file, CLI flags or keyword arguments.
 
 A TOML file may hold a ``[run]`` table (workers, max_in_flight, ordered, hard_timeout,
-batch_size, startup_timeout) and ``[limits]`` / ``[rate_limits]`` tables; flags given on the command line win.
+batch_size, startup_timeout, backend), ``[limits]`` / ``[rate_limits]`` tables and, for
+``backend = "ray"``, a ``[ray]`` table (:class:`RaySettings`); flags given on the command line win.
 """
 
 from __future__ import annotations
@@ -13,6 +14,33 @@ from pathlib import Path
 from typing import Any
 
 from shardflow.errors import ConfigError
+
+BACKENDS = ("process", "ray")
+
+
+@dataclass(frozen=True, slots=True)
+class RaySettings:
+    """The ``[ray]`` table: where the cluster is and how work is batched to its actors.
+
+    The defaults come from the prototype's measurements (ARCHITECTURE.md, section 3): 256
+    instances per call with 4 calls in flight per actor matched the process backend, and
+    results over ~100 KB per call went through Ray's object store at 6-8x the CPU."""
+
+    address: str | None = None
+    """``auto``, ``HOST:PORT`` or ``ray://...``; ``None``: ``RAY_ADDRESS``, else a local Ray
+    started for the run and shut down after it."""
+    working_dir: str | None = None
+    """Shipped to every node (Ray's ``runtime_env``); ``None``: the current directory when
+    the target is a ``file.py:attr`` reference, else nothing."""
+    batch_size: int = 256
+    batch_bytes: int = 100_000
+    calls_in_flight: int = 4
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "batch_bytes", "calls_in_flight"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"ray.{key}", f"must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +54,15 @@ class RunConfig:
     """Seconds a worker may take to load the workflow before the run stops, naming it."""
     limits: dict[str, int] = field(default_factory=dict)
     rate_limits: dict[str, str] = field(default_factory=dict)
+    backend: str = "process"
+    """Where the shards run: ``process`` (worker processes) or ``ray`` (actors on a cluster)."""
+    ray: RaySettings = field(default_factory=RaySettings)
 
     def __post_init__(self) -> None:
+        if isinstance(self.ray, dict):  # as a run's recorded config (asdict) holds it
+            object.__setattr__(self, "ray", _ray_settings(self.ray, "ray"))
+        if self.backend not in BACKENDS:
+            raise ConfigError("backend", f"must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.workers < 1:
             raise ConfigError("workers", f"must be at least 1, got {self.workers}")
         if self.max_in_flight < 1:
@@ -49,7 +84,15 @@ class RunConfig:
         return replace(self, **values)
 
 
-_RUN_KEYS = {f.name for f in fields(RunConfig)} - {"limits", "rate_limits"}
+_RUN_KEYS = {f.name for f in fields(RunConfig)} - {"limits", "rate_limits", "ray"}
+_RAY_KEYS = {f.name for f in fields(RaySettings)}
+
+
+def _ray_settings(table: dict[str, Any], source: str) -> RaySettings:
+    for key in table:
+        if key not in _RAY_KEYS:
+            raise ConfigError(f"ray.{key}", f"{source}: unknown setting")
+    return RaySettings(**table)
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -65,16 +108,18 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def config_from_mapping(data: dict[str, Any], source: str = "config") -> RunConfig:
-    unknown = set(data) - {"run", "limits", "rate_limits"}
+    unknown = set(data) - {"run", "limits", "rate_limits", "ray"}
     if unknown:
-        raise ConfigError(sorted(unknown)[0], f"{source}: unknown table; expected [run], [limits], [rate_limits]")
+        raise ConfigError(sorted(unknown)[0],
+                          f"{source}: unknown table; expected [run], [limits], [rate_limits], [ray]")
     run = dict(data.get("run", {}))
     for key in run:
         if key not in _RUN_KEYS:
             raise ConfigError(f"run.{key}", f"{source}: unknown setting")
     try:
         return RunConfig(limits=dict(data.get("limits", {})),
-                         rate_limits=dict(data.get("rate_limits", {})), **run)
+                         rate_limits=dict(data.get("rate_limits", {})),
+                         ray=_ray_settings(dict(data.get("ray", {})), source), **run)
     except TypeError as exc:
         raise ConfigError("run", f"{source}: {exc}") from None
 

@@ -15,16 +15,16 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
 import orjson
 
+from shardflow.batch.backend import Pool, make_pool
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job
-from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.engine.results import parse_line
 from shardflow.errors import ContextValueError, ShardflowError
@@ -76,7 +76,11 @@ class BatchExecutor:
         config: RunConfig | None = None,
         limits: Mapping[str, int] | None = None,
         rate_limits: Mapping[str, str] | None = None,
+        backend: str | None = None,
+        address: str | None = None,
     ) -> None:
+        """``backend="ray"`` runs the shards as Ray actors (``address``: the cluster's, else
+        ``RAY_ADDRESS``, else a local Ray started for this executor)."""
         if isinstance(workflow, str):
             self.target = workflow
             definition = load_workflow(workflow)
@@ -87,11 +91,14 @@ class BatchExecutor:
         base = config or RunConfig()
         self.config = base.merged(workers=workers, max_in_flight=max_in_flight,
                                   limits=dict(limits) if limits else None,
-                                  rate_limits=dict(rate_limits) if rate_limits else None)
+                                  rate_limits=dict(rate_limits) if rate_limits else None,
+                                  backend=backend)
+        if address is not None:
+            self.config = replace(self.config, ray=replace(self.config.ray, address=address))
         self._seq = itertools.count()
         self._futures: dict[int, asyncio.Future[BatchResult]] = {}
         self._feed = Feed()
-        self._pool: WorkerPool | None = None
+        self._pool: Pool | None = None
         self._closed = False
 
     async def __aenter__(self) -> BatchExecutor:
@@ -100,9 +107,7 @@ class BatchExecutor:
         spec = WorkerSpec(target=self.target, max_in_flight=self.config.max_in_flight,
                           limits=self.config.limits, rate_limits=self.config.rate_limits)
         hard_timeout = self.config.hard_timeout or default_hard_timeout(self.definition)
-        self._pool = WorkerPool(spec, self.config.workers, self._feed, self,
-                                batch_size=self.config.batch_size, hard_timeout=hard_timeout,
-                                startup_timeout=self.config.startup_timeout)
+        self._pool = make_pool(self.config, spec, self._feed, self, hard_timeout=hard_timeout)
         try:
             await self._pool.start()
         except BaseException:

@@ -5,6 +5,7 @@ Exit codes are :data:`EXIT_CODES_HELP` (``validate`` exits 1 when it finds probl
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
@@ -112,13 +113,20 @@ def _load(target: str) -> Any:
               help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
 @click.option("--no-journal", is_flag=True,
               help="No run directory or journal (no resume): only to measure the journal's cost.")
+@click.option("--backend", type=click.Choice(["process", "ray"]), default=None,
+              help="Run shards as worker processes (default) or as Ray actors.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (auto, HOST:PORT; default RAY_ADDRESS, else a local Ray).")
+@click.option("--ray-working-dir", default=None,
+              help="Directory shipped to the Ray nodes (default: . for file.py targets).")
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
         generate: int | None, ordered: bool | None, limit_flags: tuple[str, ...],
         rate_flags: tuple[str, ...], hard_timeout: float | None, startup_timeout: float | None,
         summary_json: str | None,
         progress: bool, run_dir: str | None, resume_dir: str | None, grace_seconds: float,
-        no_journal: bool) -> None:
+        no_journal: bool, backend: str | None, address: str | None,
+        ray_working_dir: str | None) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input."""
     terminate_by_exception()  # SIGTERM while loading the workflow: exit 143, no traceback
     from shardflow.cli.run_command import execute_resume, execute_run
@@ -136,12 +144,29 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         limits=parse_limit_flags(limit_flags, "limits") or None,
         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
     )
+    config = _with_backend(config, backend, address, ray_working_dir)
     definition = _load(target)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
                        grace_seconds=grace_seconds)
     sys.exit(code)
+
+
+# -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
+def _with_backend(config: RunConfig, backend: str | None, address: str | None,
+                  working_dir: str | None) -> RunConfig:
+    """Apply the backend flags; choosing Ray without it installed is one clear error (exit
+    2, naming the install command) before anything starts."""
+    settings = config.ray
+    if address is not None or working_dir is not None:
+        settings = dataclasses.replace(settings, address=address or settings.address,
+                                       working_dir=working_dir or settings.working_dir)
+    config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
+    if config.backend == "ray":
+        import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
+    return config
+# ---------------------------------------------------------------------------------------------
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
