@@ -1,10 +1,11 @@
 """Connecting to Ray for one run: an existing cluster, or a local Ray started for the run.
 
 ``ray.init`` takes 2.5-9 s, so it runs in a thread: an asyncio service that embeds the
-executor keeps serving while it connects. What ships to the nodes: with a ``file.py:attr``
-target (or ``working_dir`` set), a directory goes as Ray's ``runtime_env`` ``working_dir``;
-otherwise ``module:attr`` targets must be importable on every node, and on one machine the
-driver's import path is handed to the actors (as the process backend hands it to workers).
+executor keeps serving while it connects. What ships to the nodes: with a relative
+``file.py:attr`` target the current directory (or ``working_dir`` when set) goes as Ray's
+``runtime_env`` ``working_dir`` (without run directories); otherwise ``module:attr`` targets
+and absolute file paths must be importable on every node, and the driver's import path is
+handed to the actors (on one machine they find what the driver finds).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def connect(settings: RaySettings, target: str, workers: int) -> Cluster:
     if ray.is_initialized():
         return Cluster(owned=False, shipped=False)
     working_dir = settings.working_dir
-    if working_dir is None and is_file_target(target):
+    if working_dir is None and is_file_target(target) and not os.path.isabs(target):
         working_dir = os.getcwd()
     options: dict[str, Any] = {"configure_logging": False, "include_dashboard": False}
     address = settings.address or os.environ.get("RAY_ADDRESS") or None
@@ -52,7 +53,7 @@ async def connect(settings: RaySettings, target: str, workers: int) -> Cluster:
     else:
         options["num_cpus"] = max(workers, os.cpu_count() or 1)
     if working_dir is not None:
-        options["runtime_env"] = {"working_dir": working_dir}
+        options["runtime_env"] = {"working_dir": working_dir, "excludes": [".shardflow", ".git"]}
     await asyncio.to_thread(ray.init, **options)
     return Cluster(owned=True, shipped=working_dir is not None)
 
