@@ -23,6 +23,17 @@ def _append(path: str, text: str) -> None:
         os.close(fd)
 
 
+def _first_time(directory: Path) -> bool:
+    """Once per test: tell it (FIFO ``held.fifo``) which process runs the held instance."""
+    try:
+        os.close(os.open(directory / "held.marker", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    with open(directory / "held.fifo", "w") as fifo:
+        fifo.write(str(os.getpid()))
+    return True
+
+
 class Work(BaseMachineStep):
     """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution); the
     instance ``hold`` tells the test it started (FIFO ``<dir>/held.fifo``, once) and then
@@ -33,16 +44,8 @@ class Work(BaseMachineStep):
     async def execute(self, context: WorkflowContext) -> Any:
         if context.get("effects"):
             _append(context.get("effects"), str(context.get("id")))
-        if context.get("id") == context.get("hold"):
-            marker = Path(context.get("dir")) / "held.marker"
-            try:
-                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                pass
-            else:
-                with open(Path(context.get("dir")) / "held.fifo", "w") as fifo:
-                    fifo.write(str(os.getpid()))
-                await asyncio.sleep(120)
+        if context.get("id") == context.get("hold") and _first_time(Path(context.get("dir"))):
+            await asyncio.sleep(120)
         await asyncio.sleep(context.get("sleep", 0.0))
         return {"doubled": context.get("id") * 2}
 

@@ -231,7 +231,10 @@ class Mark(BaseMachineStep):
     name = "mark"
 
     async def execute(self, context):
-        return {"cwd": os.getcwd(), "cwd_has_me": os.path.exists("shipped_flow.py")}
+        import ray
+
+        return {"cwd": os.getcwd(), "cwd_has_me": os.path.exists("shipped_flow.py"),
+                "node": ray.get_runtime_context().get_node_id()}
 
 
 workflow = WorkflowDefinition(name="shipped", steps={"mark": Mark()}, edges=[],
@@ -264,3 +267,29 @@ def test_a_target_failing_to_import_on_the_actors_is_one_clear_error(address: st
     errors = [line for line in failed.stderr.splitlines() if line.startswith("shardflow: error")]
     assert len(errors) == 1, failed.stderr
     assert "this module is missing on the cluster" in errors[0] and "Ray node" in errors[0]
+
+
+@pytest.mark.parametrize("how", ["RAY_ADDRESS", "config"])
+def test_the_cluster_is_found_by_ray_address_or_the_config(address: str, tmp_path: Path,
+                                                           how: str) -> None:
+    (tmp_path / "shipped_flow.py").write_text(SHIPPED_FLOW.replace(
+        'os.environ.get("ONLY_ON_THE_DRIVER") == "1" and ', "False and "))
+    (tmp_path / "shardflow.toml").write_text(
+        f'[run]\nbackend = "ray"\nworkers = 1\n[ray]\naddress = "{address}"\nbatch_size = 2\n')
+    args = ["--backend", "ray"] if how == "RAY_ADDRESS" else ["--config", "shardflow.toml"]
+    done = cli("run", "shipped_flow.py:workflow", "--generate", "5", *args, "--output",
+               "out.jsonl", "--no-journal", "--no-progress", cwd=tmp_path,
+               env={"RAY_ADDRESS": address} if how == "RAY_ADDRESS" else None)
+    assert done.returncode == 0, done.stderr
+    nodes = {r["context"]["mark"]["node"] for r in results_of(tmp_path / "out.jsonl").values()}
+    assert nodes == {ray.get_runtime_context().get_node_id()}  # this module's Ray, joined
+
+
+def test_bench_compares_ray_with_the_process_backend_in_one_run(address: str) -> None:
+    from shardflow.bench.runner import run_bench
+
+    report = run_bench("limit50", 300, 2, 100, baseline=True, backend="ray")
+    assert report["completed"] == 300 and report["backend"] == "ray"
+    assert report["vs_process"] > 0 and report["process_instances_per_second"] > 0
+    assert report["limits"]["api"]["size"] == 50 and report["limits"]["api"]["peak"] == 50
+    assert report["limit_efficiency"] > 0 and report["process_limit_efficiency"] > 0

@@ -235,13 +235,16 @@ def graph(target: str, fmt: str) -> None:
 @click.option("--max-in-flight", type=int, default=1000, show_default=True)
 @click.option("--baseline", is_flag=True, help="Also run the hand-written baseline and compare.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--backend", type=click.Choice(["process", "ray"]), default="process",
+              show_default=True, help="With ray, --baseline also runs the process backend.")
 def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
-          baseline: bool, as_json: bool) -> None:
+          baseline: bool, as_json: bool, backend: str) -> None:
     """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
     from shardflow.bench.runner import run_bench
 
+    _with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
     report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
-                       baseline=baseline)
+                       baseline=baseline, backend=backend)
     if as_json:
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:

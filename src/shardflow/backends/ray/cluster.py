@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-
 from shardflow.batch.config import RaySettings
 
 

@@ -31,10 +31,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, ParamSpec
 
-import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+import ray
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
 from shardflow.backends.ray.shard import RayShard, fill
