@@ -31,7 +31,7 @@ class RaySettings:
     started for the run and shut down after it."""
     working_dir: str | None = None
     """Shipped to every node (Ray's ``runtime_env``); ``None``: the current directory when
-    the target is a ``file.py:attr`` reference, else nothing."""
+    the target is a relative ``file.py:attr`` reference, else nothing."""
     batch_size: int = 256
     batch_bytes: int = 100_000
     calls_in_flight: int = 4

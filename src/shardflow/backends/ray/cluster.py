@@ -11,6 +11,7 @@ handed to the actors (on one machine they find what the driver finds).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -53,8 +54,20 @@ async def connect(settings: RaySettings, target: str, workers: int) -> Cluster:
         options["num_cpus"] = max(workers, os.cpu_count() or 1)
     if working_dir is not None:
         options["runtime_env"] = {"working_dir": working_dir, "excludes": [".shardflow", ".git"]}
-    await asyncio.to_thread(ray.init, **options)
+    # Off the loop, and off the main thread on purpose: there ``ray.init`` would replace the
+    # run's SIGTERM handling (graceful stop, exit 143) with its own ``sys.exit``.
+    worker_log = logging.getLogger("ray._private.worker")
+    worker_log.addFilter(_not_the_sigterm_note)
+    try:
+        await asyncio.to_thread(ray.init, **options)
+    finally:
+        worker_log.removeFilter(_not_the_sigterm_note)
     return Cluster(owned=True, shipped=working_dir is not None)
+
+
+def _not_the_sigterm_note(record: logging.LogRecord) -> bool:
+    """Ray notes that it set no SIGTERM handler off the main thread: that is what we want."""
+    return "SIGTERM handler is not set" not in record.getMessage()
 
 
 def actor_sys_path(cluster: Cluster) -> list[str]:
