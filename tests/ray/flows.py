@@ -56,12 +56,15 @@ work = WorkflowDefinition(name="ray_work", steps={"work": Work()}, edges=[],
 
 class Api(BaseMachineStep):
     """Holds the ``api`` limit for ``sleep`` seconds; logs ``+ t`` / ``- t`` (monotonic ns,
-    one clock for every process of the machine) to ``log``."""
+    one clock for every process of the machine) to ``log``. The instance ``hold`` keeps its
+    slot (without logging) until its actor is killed, the first time."""
 
     name = "api"
     limit = "api"
 
     async def execute(self, context: WorkflowContext) -> Any:
+        if context.get("id") == context.get("hold") and _first_time(Path(context.get("dir"))):
+            await asyncio.sleep(120)
         _append(context.get("log"), f"+ {time.monotonic_ns()}")
         await asyncio.sleep(context.get("sleep", 0.01))
         _append(context.get("log"), f"- {time.monotonic_ns()}")

@@ -131,6 +131,28 @@ def test_a_limit_of_5_holds_across_actors(address: str, tmp_path: Path) -> None:
     assert _peak(log) == 5  # reached, never exceeded, with calls from both actors
 
 
+def test_a_killed_actors_limit_slots_are_released(address: str, tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    os.mkfifo(tmp_path / "held.fifo")
+
+    def held_by() -> int:
+        with open(tmp_path / "held.fifo") as fifo:  # instance 2 holds the only slot
+            return int(fifo.read())
+
+    async def main() -> list[BatchResult]:
+        async with BatchExecutor(flow("limited"), workers=2, backend="ray",
+                                 limits={"api": 1}) as ex:
+            futures = [ex.submit({"id": i, "log": str(log), "sleep": 0.001, "hold": 2,
+                                  "dir": str(tmp_path)}) for i in range(20)]
+            os.kill(await asyncio.to_thread(held_by), signal.SIGKILL)
+            async with asyncio.timeout(60):  # a slot never released would stop the run
+                return await asyncio.gather(*futures)
+
+    results = uvloop.run(main())
+    assert [r.status for r in results] == ["completed"] * 20
+    assert _peak(log) == 1
+
+
 def test_a_step_blocking_an_actors_loop_is_a_hard_timeout(address: str) -> None:
     config = RunConfig(hard_timeout=1.0, workers=2)
     inputs = [{"id": i, "block": 3} for i in range(10)]
