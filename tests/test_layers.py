@@ -16,6 +16,7 @@ LAYERS = {
     "engine": 4,
     "batch": 5,
     "run": 6,
+    "backends": 6,  # pools beside batch's own (Ray); batch names them by reference only
     "web": 7, "bench": 7,  # the applications on top of runs: the inbox, the benchmarks
     "cli": 8,  # the commands compose them all (``tasks serve`` starts the inbox)
     "__init__": 9, "__main__": 9,

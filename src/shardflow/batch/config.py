@@ -1,8 +1,9 @@
 """RunConfig: the settings of a batch run, from a TOML file, CLI flags or keyword arguments.
 
 A TOML file may hold a ``[run]`` table (workers, max_in_flight, ordered, hard_timeout,
-batch_size, startup_timeout) and ``[limits]`` / ``[rate_limits]`` tables; flags given on the
-command line win.
+batch_size, startup_timeout, backend), ``[limits]`` / ``[rate_limits]`` tables and, for
+``backend = "ray"``, a ``[ray]`` table (:class:`RaySettings`); flags given on the command line
+win.
 
 One schema (:data:`SETTINGS`) checks every way a config arrives -- the TOML file, keyword
 arguments, and the ``config`` object of a run directory's ``run.json`` -- so a wrong value is
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +29,21 @@ from shardflow.limits.rates import parse_rate
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """What one setting must be: ``int``, ``float`` (an int is accepted) or ``bool``, at least
-    ``minimum`` (strictly above it when ``above``), ``None`` allowed when ``optional``."""
+    """What one setting must be: ``int``, ``float`` (an int is accepted), ``bool`` or ``str``
+    (one of ``choices`` when given), at least ``minimum`` (strictly above it when ``above``),
+    ``None`` allowed when ``optional``."""
 
     kind: type
     minimum: float | None = None
     above: bool = False
     optional: bool = False
+    choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        noun = {int: "an integer", float: "a number", bool: "true or false"}[self.kind]
+        if self.choices:
+            return "one of " + ", ".join(map(repr, self.choices))
+        noun = {int: "an integer", float: "a number", bool: "true or false",
+                str: "a string"}[self.kind]
         if self.minimum is not None:
             noun += f" {'>' if self.above else '>='} {self.minimum:g}"
         return noun
@@ -49,6 +55,8 @@ class Setting:
         ok = isinstance(value, wanted) and (self.kind is bool or not isinstance(value, bool))
         if ok and self.minimum is not None:
             ok = value > self.minimum if self.above else value >= self.minimum
+        if ok and self.choices:
+            ok = value in self.choices
         if not ok:
             raise ConfigError(key, f"expected {self.describe()}, got {_shown(value)}")
 
@@ -60,10 +68,20 @@ SETTINGS: dict[str, Setting] = {
     "hard_timeout": Setting(float, 0, above=True, optional=True),
     "batch_size": Setting(int, 1, optional=True),
     "startup_timeout": Setting(float, 0, above=True),
+    "backend": Setting(str, choices=("process", "ray")),
 }
 """The scalar settings (the ``[run]`` table); ``limits`` and ``rate_limits`` are tables of
-their own, checked by :func:`check_limits`."""
+their own, checked by :func:`check_limits`, and so is ``[ray]`` (:data:`RAY_SETTINGS`)."""
 TABLES = ("limits", "rate_limits")
+
+RAY_SETTINGS: dict[str, Setting] = {
+    "address": Setting(str, optional=True),
+    "working_dir": Setting(str, optional=True),
+    "batch_size": Setting(int, 1),
+    "batch_bytes": Setting(int, 1),
+    "calls_in_flight": Setting(int, 1),
+}
+"""The ``[ray]`` table, checked by the same rules."""
 
 
 def _shown(value: Any) -> str:
@@ -87,6 +105,42 @@ def check_limits(limits: Mapping[str, Any], rate_limits: Mapping[str, Any], pref
 
 
 @dataclass(frozen=True, slots=True)
+class RaySettings:
+    """The ``[ray]`` table: where the cluster is and how work is batched to its actors.
+
+    The defaults come from the prototype's measurements (issue 10): 256 instances per call
+    with 4 calls in flight per actor matched the process backend, and results over ~100 KB
+    per call went through Ray's object store at 6-8x the CPU."""
+
+    address: str | None = None
+    """``auto``, ``HOST:PORT`` or ``ray://...``; ``None``: ``RAY_ADDRESS``, else a local Ray
+    started for the run and shut down after it."""
+    working_dir: str | None = None
+    """Shipped to every node (Ray's ``runtime_env``); ``None``: the current directory when
+    the target is a relative ``file.py:attr`` reference, else nothing."""
+    batch_size: int = 256
+    batch_bytes: int = 100_000
+    calls_in_flight: int = 4
+
+    def __post_init__(self) -> None:
+        for name, setting in RAY_SETTINGS.items():
+            setting.check(f"ray.{name}", getattr(self, name))
+
+
+def ray_settings(table: Mapping[str, Any], prefix: str = "ray.") -> RaySettings:
+    """A ``[ray]`` table (or ``run.json``'s ``config.ray``) as :class:`RaySettings`."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(prefix.rstrip("."), f"expected a table, got {_shown(table)}")
+    for key, value in table.items():
+        setting = RAY_SETTINGS.get(key)
+        if setting is None:
+            raise ConfigError(f"{prefix}{key}", "unknown setting; expected one of "
+                              f"{', '.join(RAY_SETTINGS)}")
+        setting.check(f"{prefix}{key}", value)
+    return RaySettings(**table)
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_in_flight: int = 1000
@@ -97,11 +151,16 @@ class RunConfig:
     """Seconds a worker may take to load the workflow before the run stops, naming it."""
     limits: dict[str, int] = field(default_factory=dict)
     rate_limits: dict[str, str] = field(default_factory=dict)
+    backend: str = "process"
+    """Where the shards run: ``process`` (worker processes) or ``ray`` (actors on a cluster)."""
+    ray: RaySettings = field(default_factory=RaySettings)
 
     def __post_init__(self) -> None:
         for name, setting in SETTINGS.items():
             setting.check(name, getattr(self, name))
         check_limits(self.limits, self.rate_limits)
+        if not isinstance(self.ray, RaySettings):  # a table, as TOML or run.json spell it
+            object.__setattr__(self, "ray", ray_settings(self.ray))
 
     def merged(self, **overrides: Any) -> RunConfig:
         """A copy with every override that is not ``None`` applied (limits are merged)."""
@@ -113,10 +172,12 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as ``run.json`` and ``--summary-json`` spell them."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["ray"] = asdict(self.ray)
+        return data
 
 
-assert set(SETTINGS) | set(TABLES) == {f.name for f in fields(RunConfig)}
+assert set(SETTINGS) | set(TABLES) | {"ray"} == {f.name for f in fields(RunConfig)}
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -140,18 +201,19 @@ def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
 
 def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> RunConfig:
     """A TOML config's tables (``[run]``, ``[limits]``, ``[rate_limits]``) as a RunConfig."""
-    unknown = set(data) - {"run", *TABLES}
+    unknown = set(data) - {"run", *TABLES, "ray"}
     if unknown:
-        raise ConfigError(sorted(unknown)[0], f"{source}: unknown table; expected [run], [limits], [rate_limits]")
+        raise ConfigError(sorted(unknown)[0], f"{source}: unknown table; expected [run], "
+                          "[limits], [rate_limits], [ray]")
     run = _table(data, "run", "run")
-    settings = {name: _table(data, name, name) for name in TABLES}
+    settings = {name: _table(data, name, name) for name in (*TABLES, "ray")}
     return _checked(run, settings, "run.", source)
 
 
 def config_from_record(data: Mapping[str, Any], source: str) -> RunConfig:
     """``run.json``'s ``config`` object (as :meth:`RunConfig.to_dict` wrote it)."""
     settings = dict(data)
-    tables = {name: settings.pop(name, {}) for name in TABLES}
+    tables = {name: settings.pop(name, {}) for name in (*TABLES, "ray")}
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise ConfigError(name, f"{source}: expected an object, got {_shown(table)}")
@@ -167,7 +229,8 @@ def _checked(scalars: dict[str, Any], tables: dict[str, dict[str, Any]], prefix:
                               f"{', '.join(SETTINGS)}")
         setting.check(f"{prefix}{key}", value)
     check_limits(tables["limits"], tables["rate_limits"])
-    return RunConfig(**scalars, limits=tables["limits"], rate_limits=tables["rate_limits"])
+    return RunConfig(**scalars, limits=tables["limits"], rate_limits=tables["rate_limits"],
+                     ray=ray_settings(tables.get("ray", {})))
 
 
 def parse_limit_flags(flags: tuple[str, ...], kind: str) -> dict[str, Any]:

@@ -31,11 +31,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shardflow.batch.backend import Pool, make_pool
 from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.outcome import RunIOError, RunOutcome, summary_dict
-from shardflow.batch.pool import WorkerPool
 from shardflow.batch.sinks import Reorder, Sink
 from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
@@ -108,10 +108,8 @@ class Coordinator:
             limits=self.config.limits, rate_limits=self.config.rate_limits,
         )
         hard_timeout = self.config.hard_timeout or default_hard_timeout(load_workflow(self.target))
-        pool = WorkerPool(spec, self.config.workers, feed, self,
-                          batch_size=self.config.batch_size, hard_timeout=hard_timeout,
-                          startup_timeout=self.config.startup_timeout,
-                          scratch_dir=self.scratch_dir)
+        pool = make_pool(self.config, spec, feed, self, hard_timeout=hard_timeout,
+                         scratch_dir=self.scratch_dir)
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick(pool))
         if self._grace is not None:
@@ -146,7 +144,7 @@ class Coordinator:
         assert self._reorder is not None
         return self._window - (self._read_seq - self._reorder.next_seq)
 
-    def _on_signal(self, pool: WorkerPool) -> None:
+    def _on_signal(self, pool: Pool) -> None:
         if self.interrupted:
             self._stop_now.set()
             return
@@ -255,7 +253,7 @@ class Coordinator:
         journal = self.ledger.journal if self.ledger is not None else None
         return str(journal.path) if isinstance(journal, FileJournal) else "the journal"
 
-    async def _tick(self, pool: WorkerPool) -> None:
+    async def _tick(self, pool: Pool) -> None:
         if self.progress is None:
             return
         while True:

@@ -73,10 +73,13 @@ class PeakRss:
 
 
 def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *,
-              baseline: bool = False, ledger: RunLedger | None = None) -> dict[str, Any]:
-    """Run a built-in workload (results discarded; journalled by ``ledger`` if given)."""
+              baseline: bool = False, ledger: RunLedger | None = None,
+              backend: str = "process") -> dict[str, Any]:
+    """Run a built-in workload (results discarded; journalled by ``ledger`` if given).
+    With ``backend="ray"`` and ``baseline``, the process backend runs the same workload in
+    the same invocation too, for the Ray/process ratio."""
     config = RunConfig(workers=workers, max_in_flight=max_in_flight,
-                       limits=LIMITS.get(workload, {}))
+                       limits=LIMITS.get(workload, {}), backend=backend)
     coordinator = Coordinator(reference_of(WORKLOADS[workload]), config, NullSink(), ledger=ledger)
     with PeakRss() as rss:
         outcome = run_loop(coordinator.run(generated(instances)))
@@ -96,8 +99,13 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
         "latency_ms": {f"p{q}": round(stats.latency.percentile(q), 3) for q in (50, 95, 99)},
         "peak_rss_mb": round(rss.peak / 2**20, 1),
     }
+    if backend != "process":
+        report["backend"] = backend
+        report["startup_seconds"] = round(stats.ready_at - stats.started, 3)
     lines = [
-        f"{workload}: {instances:,} instances, {workers} worker(s), {max_in_flight} in flight each",
+        f"{workload}: {instances:,} instances, {workers} worker(s), {max_in_flight} in flight each"
+        + (f", {backend} backend (start-up {report['startup_seconds']:.1f} s)"
+           if backend != "process" else ""),
         f"  shardflow   {report['instances_per_second']:>12,.0f} instances/s  "
         f"({report['seconds']:.2f} s, peak RSS {report['peak_rss_mb']:.0f} MB, "
         f"worker CPU {report['worker_cpu_us_per_step']:.2f} us/step)",
@@ -114,6 +122,16 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
         lines.append(f"  hand-written {base_rate:>11,.0f} instances/s  ({base_seconds:.2f} s)")
         lines.append(f"  ratio        {report['ratio']:.2f}  "
                      f"(engine overhead {overhead:.2f} us per step)")
+    if backend != "process" and baseline:
+        process = run_bench(workload, instances, workers, max_in_flight)
+        report["process_instances_per_second"] = process["instances_per_second"]
+        report["vs_process"] = round(report["instances_per_second"]
+                                     / process["instances_per_second"], 3)
+        lines.append(f"  process backend {process['instances_per_second']:>8,.0f} instances/s  "
+                     f"(peak RSS {process['peak_rss_mb']:.0f} MB); {backend}/process "
+                     f"{report['vs_process']:.2f}")
+        if "limit_efficiency" in process:
+            report["process_limit_efficiency"] = process["limit_efficiency"]
     if outcome.limits:
         report["limits"] = outcome.limits["limits"]
         for name, size in LIMITS[workload].items():

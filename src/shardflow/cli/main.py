@@ -5,6 +5,7 @@ Exit codes are :data:`EXIT_CODES_HELP` (``validate`` exits 1 when it finds probl
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
@@ -124,6 +125,12 @@ def _load(target: str) -> Any:
         help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
 @option("--no-journal", is_flag=True,
         help="No run directory or journal (no resume): only to measure the journal's cost.")
+@option("--backend", type=click.Choice(["process", "ray"]), default=None, show_default="process",
+        help="Run shards as worker processes or as Ray actors (pip install 'shardflow[ray]').")
+@option("--address", metavar="ADDRESS", default=None, show_default="RAY_ADDRESS, else a local Ray",
+        help="Ray cluster to join (auto, HOST:PORT).")
+@option("--ray-working-dir", metavar="DIR", default=None, show_default=". for file.py targets",
+        help="Directory shipped to the Ray nodes.")
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
@@ -131,7 +138,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         rate_flags: tuple[str, ...], hard_timeout: float | None, startup_timeout: float | None,
         summary_json: str | None,
         progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
-        grace_seconds: float, no_journal: bool) -> None:
+        grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
+        ray_working_dir: str | None) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -156,6 +164,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         limits=parse_limit_flags(limit_flags, "limits") or None,
         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
     )
+    config = _with_backend(config, backend, address, ray_working_dir)
     definition = _load(target)
     warn_unused_limits(definition, config)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
@@ -163,6 +172,22 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
                        grace_seconds=grace_seconds, progress_every=progress_every)
     sys.exit(code)
+
+
+# -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
+def _with_backend(config: RunConfig, backend: str | None, address: str | None,
+                  working_dir: str | None) -> RunConfig:
+    """Apply the backend flags; choosing Ray without it installed is one clear error (exit
+    2, naming the install command) before anything starts."""
+    settings = config.ray
+    if address is not None or working_dir is not None:
+        settings = dataclasses.replace(settings, address=address or settings.address,
+                                       working_dir=working_dir or settings.working_dir)
+    config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
+    if config.backend == "ray":
+        import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
+    return config
+# ---------------------------------------------------------------------------------------------
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -239,13 +264,16 @@ def graph(target: str, fmt: str) -> None:
 @option("--baseline", is_flag=True, envvar="SHARDFLOW_BENCH_BASELINE",
         help="Also run the hand-written baseline and compare.")
 @option("--json", "as_json", is_flag=True, envvar="SHARDFLOW_BENCH_JSON", help="Print the figures as JSON.")
+@option("--backend", type=click.Choice(["process", "ray"]), default="process",
+        envvar="SHARDFLOW_BENCH_BACKEND", help="With ray, --baseline also runs the process backend.")
 def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
-          baseline: bool, as_json: bool) -> None:
+          baseline: bool, as_json: bool, backend: str) -> None:
     """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
     from shardflow.bench.runner import run_bench
 
+    _with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
     report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
-                       baseline=baseline)
+                       baseline=baseline, backend=backend)
     if as_json:
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -16,17 +16,17 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import orjson
 
+from shardflow.batch.backend import Pool, make_pool
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job
-from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.context import check_input
 from shardflow.engine.results import parse_line
@@ -84,7 +84,11 @@ class BatchExecutor:
         limits: Mapping[str, int] | None = None,
         rate_limits: Mapping[str, str] | None = None,
         run_dir: str | Path | None = None,
+        backend: str | None = None,
+        address: str | None = None,
     ) -> None:
+        """``backend="ray"`` runs the shards as Ray actors (``address``: the cluster's, else
+        ``RAY_ADDRESS``, else a local Ray started for this executor)."""
         if isinstance(workflow, str):
             self.target = workflow
             definition = load_workflow(workflow)
@@ -95,11 +99,14 @@ class BatchExecutor:
         base = config or RunConfig()
         self.config = base.merged(workers=workers, max_in_flight=max_in_flight,
                                   limits=dict(limits) if limits else None,
-                                  rate_limits=dict(rate_limits) if rate_limits else None)
+                                  rate_limits=dict(rate_limits) if rate_limits else None,
+                                  backend=backend)
+        if address is not None:
+            self.config = replace(self.config, ray=replace(self.config.ray, address=address))
         self._seq = itertools.count()
         self._futures: dict[int, asyncio.Future[BatchResult]] = {}
         self._feed = Feed()
-        self._pool: WorkerPool | None = None
+        self._pool: Pool | None = None
         self._closed = False
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._run: EmbeddedRun | None = None
@@ -113,10 +120,8 @@ class BatchExecutor:
         if self._run_dir is not None:
             self._run = EmbeddedRun.open(self._run_dir, self.target, self.definition, self.config)
             self._seq = itertools.count(self._run.next_seq)
-        self._pool = WorkerPool(spec, self.config.workers, self._feed, self,
-                                batch_size=self.config.batch_size, hard_timeout=hard_timeout,
-                                startup_timeout=self.config.startup_timeout,
-                                scratch_dir=self._run.run_dir.path if self._run else None)
+        self._pool = make_pool(self.config, spec, self._feed, self, hard_timeout=hard_timeout,
+                               scratch_dir=self._run.run_dir.path if self._run else None)
         try:
             await self._pool.start()
         except BaseException:

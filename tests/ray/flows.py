@@ -1,0 +1,97 @@
+"""Workflows for the Ray backend's tests, imported by file path on the shard actors.
+
+The actors do not inherit the test's environment (they are children of the module's Ray),
+so whatever a step needs to know (where to log, how long to sleep, whom to hold) travels in
+the instance's input."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
+
+
+def _append(path: str, text: str) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+    try:
+        os.write(fd, text.encode() + b"\n")
+    finally:
+        os.close(fd)
+
+
+def _first_time(directory: Path) -> bool:
+    """Once per test: tell it (FIFO ``held.fifo``) which process runs the held instance."""
+    try:
+        os.close(os.open(directory / "held.marker", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    with open(directory / "held.fifo", "w") as fifo:
+        fifo.write(str(os.getpid()))
+    return True
+
+
+class Work(BaseMachineStep):
+    """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution); the
+    instance ``hold`` tells the test it started (FIFO ``<dir>/held.fifo``, once) and then
+    waits a long time without blocking the loop."""
+
+    name = "work"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if context.get("effects"):
+            _append(context.get("effects"), str(context.get("id")))
+        if context.get("id") == context.get("hold") and _first_time(Path(context.get("dir"))):
+            await asyncio.sleep(120)
+        await asyncio.sleep(context.get("sleep", 0.0))
+        return {"doubled": context.get("id") * 2}
+
+
+work = WorkflowDefinition(name="ray_work", steps={"work": Work()}, edges=[],
+                          initial_step="work")
+
+
+class Api(BaseMachineStep):
+    """Holds the ``api`` limit for ``sleep`` seconds; logs ``+ t`` / ``- t`` (monotonic ns,
+    one clock for every process of the machine) to ``log``. The instance ``hold`` keeps its
+    slot (without logging) until its actor is killed, the first time."""
+
+    name = "api"
+    limit = "api"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if context.get("id") == context.get("hold") and _first_time(Path(context.get("dir"))):
+            await asyncio.sleep(120)
+        _append(context.get("log"), f"+ {time.monotonic_ns()}")
+        await asyncio.sleep(context.get("sleep", 0.01))
+        _append(context.get("log"), f"- {time.monotonic_ns()}")
+        return {"called": True}
+
+
+class After(BaseMachineStep):
+    name = "after"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        return {"after": True}
+
+
+limited = WorkflowDefinition(name="ray_limited", steps={"api": Api(), "after": After()},
+                             edges=[Edge("api", "after")], initial_step="api")
+
+
+class BlockLoop(BaseMachineStep):
+    """Instance ``block`` blocks its actor's event loop (no timeout can cancel that)."""
+
+    name = "block"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if context.get("id") == context.get("block"):
+            time.sleep(30)  # noqa: ASYNC251 - blocking the loop is the point
+        return {"ok": True}
+
+
+blocking = WorkflowDefinition(name="ray_blocking", steps={"block": BlockLoop()}, edges=[],
+                              initial_step="block")

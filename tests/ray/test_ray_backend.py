@@ -1,0 +1,318 @@
+"""The Ray backend on a real local Ray (``ray.init(num_cpus=2)``, started once for the module).
+
+Drivers in this process reuse the module's Ray; drivers run as CLI subprocesses join it with
+``--address``, so the module pays for one Ray start-up (2.5-9 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import uvloop
+
+ray = pytest.importorskip(
+    "ray", reason="the Ray backend's tests need Ray: pip install 'shardflow[ray]'")
+
+from shardflow.run.executor import BatchExecutor, BatchResult, run_batch  # noqa: E402
+
+from shardflow.batch.config import RunConfig  # noqa: E402
+from shardflow.batch.jobs import Job  # noqa: E402
+
+FLOWS = str(Path(__file__).parent / "flows.py")
+
+
+def flow(name: str) -> str:
+    return f"{FLOWS}:{name}"
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[str]:
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shardflow", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})},
+                          check=False)
+
+
+def results_of(path: Path) -> dict[Any, dict[str, Any]]:
+    """Results keyed by id; fails if any id appears twice."""
+    keyed: dict[Any, dict[str, Any]] = {}
+    for line in path.read_bytes().splitlines():
+        result = orjson.loads(line)
+        assert result["id"] not in keyed, f"id {result['id']!r} appears twice"
+        keyed[result["id"]] = result
+    return keyed
+
+
+def _same_fields(result: BatchResult) -> tuple[Any, ...]:
+    return result.id, result.status, result.context, result.error, result.attempts
+
+
+@pytest.mark.parametrize("example", ["notify", "chord", "race", "approvals"])
+def test_seed_examples_give_the_process_backends_results(address: str, example: str) -> None:
+    target = f"shardflow.examples.{example}:workflow"
+    inputs = [{"id": i, "amount": i * 10} for i in range(40)]
+    by_process = run_batch(target, inputs, workers=2)
+    by_ray = run_batch(target, inputs, workers=2, backend="ray")
+    assert [_same_fields(r) for r in by_ray] == [_same_fields(r) for r in by_process]
+
+
+class _CountingExecutor(BatchExecutor):
+    """Counts every delivery per submission: a duplicate would be invisible in the futures."""
+
+    delivered: dict[int, int]
+
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        for job in jobs:
+            self.delivered[job.seq] = self.delivered.get(job.seq, 0) + 1
+        super().on_batch(jobs, rows, lines)
+
+
+def test_an_actor_killed_mid_batch_loses_nothing_and_answers_each_id_once(
+        address: str, tmp_path: Path) -> None:
+    effects = tmp_path / "effects.log"
+    os.mkfifo(tmp_path / "held.fifo")
+
+    def held_by() -> int:
+        with open(tmp_path / "held.fifo") as fifo:  # instance 5 has started on this actor
+            return int(fifo.read())
+
+    async def main() -> tuple[list[BatchResult], dict[int, int], int, list[int]]:
+        executor = _CountingExecutor(flow("work"), workers=2, max_in_flight=8, backend="ray")
+        executor.delivered = {}
+        async with executor as ex:
+            futures = [ex.submit({"id": i, "sleep": 0.02, "effects": str(effects), "hold": 5,
+                                  "dir": str(tmp_path)}) for i in range(120)]
+            victim = await asyncio.to_thread(held_by)  # the pid the actor reported itself
+            assert victim in ex.worker_pids()
+            os.kill(victim, signal.SIGKILL)
+            results = await asyncio.gather(*futures)
+            return results, executor.delivered, victim, ex.worker_pids()
+
+    results, delivered, victim, pids_after = uvloop.run(main())
+    assert sorted(r.id for r in results) == list(range(120))
+    assert all(r.status == "completed" for r in results), [r for r in results if not r.ok]
+    assert sorted(delivered) == list(range(120)) and set(delivered.values()) == {1}
+    ran = [int(line) for line in effects.read_text().split()]
+    assert ran.count(5) == 2, "the lost batch was re-sent"
+    assert victim not in pids_after
+
+
+def _peak(log: Path) -> int:
+    events = sorted((int(t), 1 if sign == "+" else -1)
+                    for sign, t in (line.split() for line in log.read_text().splitlines()))
+    peak = level = 0
+    for _, change in events:
+        level += change
+        peak = max(peak, level)
+    return peak
+
+
+def test_a_limit_of_5_holds_across_actors(address: str, tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    inputs = [{"id": i, "log": str(log), "sleep": 0.01} for i in range(80)]
+    results = run_batch(flow("limited"), inputs, workers=2, backend="ray", limits={"api": 5})
+    assert all(r.status == "completed" for r in results)
+    assert _peak(log) == 5  # reached, never exceeded, with calls from both actors
+
+
+def test_a_killed_actors_limit_slots_are_released(address: str, tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    os.mkfifo(tmp_path / "held.fifo")
+
+    def held_by() -> int:
+        with open(tmp_path / "held.fifo") as fifo:  # instance 2 holds the only slot
+            return int(fifo.read())
+
+    async def main() -> list[BatchResult]:
+        async with BatchExecutor(flow("limited"), workers=2, backend="ray",
+                                 limits={"api": 1}) as ex:
+            futures = [ex.submit({"id": i, "log": str(log), "sleep": 0.001, "hold": 2,
+                                  "dir": str(tmp_path)}) for i in range(20)]
+            os.kill(await asyncio.to_thread(held_by), signal.SIGKILL)
+            async with asyncio.timeout(60):  # a slot never released would stop the run
+                return await asyncio.gather(*futures)
+
+    results = uvloop.run(main())
+    assert [r.status for r in results] == ["completed"] * 20
+    assert _peak(log) == 1
+
+
+def test_a_step_blocking_an_actors_loop_is_a_hard_timeout(address: str) -> None:
+    config = RunConfig(hard_timeout=1.0, workers=2)
+    inputs = [{"id": i, "block": 3} for i in range(10)]
+    results = run_batch(flow("blocking"), inputs, config=config, backend="ray")
+    assert results[3].status == "failed"
+    assert results[3].error is not None and results[3].error["type"] == "HardTimeout"
+    assert results[3].error["step"] == "block"
+    assert [r.status for i, r in enumerate(results) if i != 3] == ["completed"] * 9
+
+
+def test_a_parked_human_task_completes_and_resumes_through_ray(address: str,
+                                                              tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    out = tmp_path / "out.jsonl"
+    started = cli("run", "shardflow.examples.approvals:workflow", "--generate", "2",
+                  "--backend", "ray", "--address", address, "--workers", "2", "--output",
+                  str(out), "--run-dir", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    assert {r["status"] for r in results_of(out).values()} == {"waiting"}
+    listed = cli("tasks", "list", str(run_dir), "--json", cwd=tmp_path)
+    tasks = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    forms = {"legal_approval": {"approved": True}, "finance_approval": {"approved": True},
+             "security_approval": {"approved": True, "risk_level": "low"}}
+    mine = [t for t in tasks if t["instance_id"] == "0"]
+    assert sorted(t["step"] for t in mine) == sorted(forms)
+    for task in mine:
+        done = cli("tasks", "complete", task["id"], "--data", orjson.dumps(forms[task["step"]]).decode(),
+                   "--run-dir", str(run_dir), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    resumed = cli("resume", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    final = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [r["status"] for r in final if r["id"] == 0][-1] == "completed"
+
+
+def _started_or_exited(fifo: Path, driver: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
+    """Wait until the held instance writes to ``fifo`` (True) or the driver exits (its
+    stderr ends: False, and what it said), whichever comes first; no timer."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    assert driver.stderr is not None
+    err = driver.stderr.fileno()
+    said = b""
+    try:
+        while True:
+            ready, _, _ = select.select([fd, err], [], [])
+            if fd in ready and os.read(fd, 64):
+                return True, said
+            if err in ready:
+                chunk = os.read(err, 65536)
+                if not chunk:
+                    return False, said
+                said += chunk
+    finally:
+        os.close(fd)
+
+
+def test_resume_finishes_a_ray_run_whose_driver_was_killed(address: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    out = tmp_path / "out.jsonl"
+    effects = tmp_path / "effects.log"
+    os.mkfifo(tmp_path / "held.fifo")
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_bytes(b"".join(orjson.dumps({"id": i, "effects": str(effects), "hold": 70,
+                                              "dir": str(tmp_path), "sleep": 0.005}) + b"\n"
+                                for i in range(100)))
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "shardflow", "run", flow("work"), "--input", str(inputs),
+         "--backend", "ray", "--address", address, "--workers", "2", "--max-in-flight", "10",
+         "--output", str(out), "--run-dir", str(run_dir), "--no-progress"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        held, said = _started_or_exited(tmp_path / "held.fifo", driver)
+        assert held, said.decode()
+    finally:
+        driver.kill()
+        driver.communicate()
+    before = results_of(out) if out.exists() else {}
+    assert 0 < len(before) < 100
+    resumed = cli("resume", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    after = results_of(out)
+    assert sorted(after) == list(range(100))
+    assert all(r["status"] == "completed" for r in after.values())
+    ran = [int(line) for line in effects.read_text().split()]
+    assert all(ran.count(i) == 1 for i in before), "a journalled instance ran again"
+
+
+SHIPPED_FLOW = '''
+import os
+
+from shardflow import BaseMachineStep, WorkflowDefinition
+
+if os.environ.get("ONLY_ON_THE_DRIVER") == "1" and os.environ.get("FAIL_ON_ACTORS") is None:
+    raise ImportError("this module is missing on the cluster")
+
+
+class Mark(BaseMachineStep):
+    name = "mark"
+
+    async def execute(self, context):
+        import ray
+
+        return {"cwd": os.getcwd(), "cwd_has_me": os.path.exists("shipped_flow.py"),
+                "node": ray.get_runtime_context().get_node_id()}
+
+
+workflow = WorkflowDefinition(name="shipped", steps={"mark": Mark()}, edges=[],
+                              initial_step="mark")
+'''
+
+
+def test_a_relative_file_target_ships_with_the_working_dir(address: str, tmp_path: Path) -> None:
+    (tmp_path / "shipped_flow.py").write_text(SHIPPED_FLOW.replace(
+        'os.environ.get("ONLY_ON_THE_DRIVER") == "1" and ', "False and "))
+    done = cli("run", "shipped_flow.py:workflow", "--generate", "3", "--backend", "ray",
+               "--address", address, "--workers", "1", "--output", "out.jsonl",
+               "--no-journal", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = results_of(tmp_path / "out.jsonl")
+    marks = [results[i]["context"]["mark"] for i in range(3)]
+    assert all(m["cwd_has_me"] and m["cwd"] != str(tmp_path) for m in marks), marks  # a copy
+
+
+def test_a_target_failing_to_import_on_the_actors_is_one_clear_error(address: str,
+                                                                       tmp_path: Path) -> None:
+    (tmp_path / "shipped_flow.py").write_text(SHIPPED_FLOW.replace(
+        ' and os.environ.get("FAIL_ON_ACTORS") is None', "").replace(
+        'os.environ.get("ONLY_ON_THE_DRIVER") == "1"', 'os.environ.get("ONLY_ON_THE_DRIVER") != "1"'))
+    failed = cli("run", "shipped_flow.py:workflow", "--generate", "3", "--backend", "ray",
+                 "--address", address, "--workers", "2", "--output", "out.jsonl",
+                 "--run-dir", "run", "--no-progress", cwd=tmp_path,
+                 env={"ONLY_ON_THE_DRIVER": "1"})
+    assert failed.returncode == 2, failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("shardflow: error")]
+    assert len(errors) == 1, failed.stderr
+    assert "this module is missing on the cluster" in errors[0] and "Ray node" in errors[0]
+
+
+@pytest.mark.parametrize("how", ["RAY_ADDRESS", "config"])
+def test_the_cluster_is_found_by_ray_address_or_the_config(address: str, tmp_path: Path,
+                                                           how: str) -> None:
+    (tmp_path / "shipped_flow.py").write_text(SHIPPED_FLOW.replace(
+        'os.environ.get("ONLY_ON_THE_DRIVER") == "1" and ', "False and "))
+    (tmp_path / "shardflow.toml").write_text(
+        f'[run]\nbackend = "ray"\nworkers = 1\n[ray]\naddress = "{address}"\nbatch_size = 2\n')
+    args = ["--backend", "ray"] if how == "RAY_ADDRESS" else ["--config", "shardflow.toml"]
+    done = cli("run", "shipped_flow.py:workflow", "--generate", "5", *args, "--output",
+               "out.jsonl", "--no-journal", "--no-progress", cwd=tmp_path,
+               env={"RAY_ADDRESS": address} if how == "RAY_ADDRESS" else None)
+    assert done.returncode == 0, done.stderr
+    nodes = {r["context"]["mark"]["node"] for r in results_of(tmp_path / "out.jsonl").values()}
+    assert nodes == {ray.get_runtime_context().get_node_id()}  # this module's Ray, joined
+
+
+def test_bench_compares_ray_with_the_process_backend_in_one_run(address: str) -> None:
+    from shardflow.bench.runner import run_bench
+
+    report = run_bench("limit50", 300, 2, 100, baseline=True, backend="ray")
+    assert report["completed"] == 300 and report["backend"] == "ray"
+    assert report["vs_process"] > 0 and report["process_instances_per_second"] > 0
+    assert report["limits"]["api"]["size"] == 50 and report["limits"]["api"]["peak"] == 50
+    assert report["limit_efficiency"] > 0 and report["process_limit_efficiency"] > 0
