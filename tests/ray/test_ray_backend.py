@@ -22,10 +22,9 @@ import uvloop
 ray = pytest.importorskip(
     "ray", reason="the Ray backend's tests need Ray: pip install 'shardflow[ray]'")
 
-from shardflow.run.executor import BatchExecutor, BatchResult, run_batch  # noqa: E402
-
 from shardflow.batch.config import RunConfig  # noqa: E402
 from shardflow.batch.jobs import Job  # noqa: E402
+from shardflow.run.executor import BatchExecutor, BatchResult, run_batch  # noqa: E402
 
 FLOWS = str(Path(__file__).parent / "flows.py")
 

@@ -34,7 +34,7 @@ def test_a_run_recorded_before_backends_existed_is_a_process_run() -> None:
     ({"ray": {"adress": "auto"}}, "ray.adress"),
     ({"ray": {"batch_size": 0}}, "ray.batch_size"),
     ({"ray": {"calls_in_flight": True}}, "ray.calls_in_flight"),
-    ({"run": {"backend": "dask"}}, "backend"),
+    ({"run": {"backend": "dask"}}, "run.backend"),
 ])
 def test_a_bad_setting_is_one_error_naming_its_key(data: dict[str, dict[str, object]],
                                                    key: str) -> None:
