@@ -8,8 +8,9 @@ How the graph runs (ARCHITECTURE.md section 2):
 * A path runs inline in one task; only the second and later successors of a fork get tasks of
   their own, and whoever resolves a join's last edge carries on into it. Tasks cost ~3 us
   each, the largest overhead an engine adds to short steps.
-* Every task of an instance lives in one ``asyncio.TaskGroup``: a failure cancels the running
-  siblings (their ``finally`` runs) before the instance reports ``failed``.
+* Every task of an instance lives in one :class:`~shardflow.engine.scope.PathScope` (the rules
+  of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
+  runs) before the instance reports ``failed``.
 * Branches write to forks of the context; a join merges them in edge declaration order.
   Groups run in ``engine/branches.py``.
 * A human step *parks* its node (``engine/parking.py``): the path stops, the rest of the graph
@@ -33,8 +34,17 @@ from shardflow.context import WorkflowContext, common_ancestor
 from shardflow.engine import snapshot
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.parking import Parked, new_task
+from shardflow.engine.scope import PathScope
 from shardflow.engine.records import StepRecord
-from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation, run_step
+from shardflow.engine.stepexec import (
+    StepFailure,
+    StepStats,
+    count_completed,
+    is_cancellation,
+    is_plain,
+    plain_failure,
+    run_step,
+)
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup
@@ -43,8 +53,18 @@ from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
 
 Ready = list[tuple[str, WorkflowContext]]
+_now = time.time
 _BY_EDGE = operator.itemgetter(0)
 """Sort key of a join's arrivals, (edge index, source, context): declaration order."""
+
+
+def _new_scope() -> PathScope:
+    """A scope for the paths of an instance run by the current task."""
+    loop = asyncio.get_running_loop()
+    parent = asyncio.current_task(loop)
+    if parent is None:
+        raise RuntimeError("an instance must run inside an asyncio task")
+    return PathScope(loop, parent)
 
 
 class Interpreter:
@@ -90,7 +110,7 @@ class Interpreter:
         self.stats = stats
         self.step_log: list[StepRecord] | None = None if stats is not None else self.history
         """What run_step appends a record of each execution to."""
-        self._tg: asyncio.TaskGroup | None = None
+        self._tg: PathScope | None = None
 
     # -- snapshots and tasks ------------------------------------------------------------------
     def to_snapshot(self) -> dict[str, Any]:
@@ -150,10 +170,14 @@ class Interpreter:
             await self._path(self.plan.initial, context)
             return
         # _in_group inlined: one coroutine less per instance.
+        scope = self._tg = _new_scope()
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
+            try:
                 await self._path(self.plan.initial, context)
+            except BaseException as exc:
+                await scope.close(exc)
+                raise
+            await scope.close(None)
         except BaseExceptionGroup as group:
             raise first_failure(group) from None
         finally:
@@ -190,10 +214,14 @@ class Interpreter:
 
     # -- the scheduler ------------------------------------------------------------------------
     async def _in_group(self, body: Coroutine[Any, Any, None]) -> None:
+        scope = self._tg = _new_scope()
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
+            try:
                 await body
+            except BaseException as exc:
+                await scope.close(exc)
+                raise
+            await scope.close(None)
         except BaseExceptionGroup as group:
             raise first_failure(group) from None
         finally:
@@ -203,11 +231,28 @@ class Interpreter:
         # The hot loop: a machine step runs without the _exec_node coroutine, and edges
         # without conditions are resolved without the _advance coroutine.
         nodes = self.plan.nodes
+        gate = self.gate
         while True:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
-                out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
-                                     self.step_log, self.stats)
+                step = plan.step
+                if is_plain(step, gate):  # run_step's single attempt, without its coroutine
+                    log, stats = self.step_log, self.stats
+                    ctx.current_step = node
+                    started = _now()
+                    try:
+                        result = await step.execute(ctx)
+                        if result is not None:
+                            ctx.set(node, result)
+                    except BaseException as exc:
+                        raise plain_failure(exc, node, started, ctx, log, stats)
+                    finally:
+                        ctx.current_step = None
+                    count_completed(node, started, log, stats)
+                    out = ctx
+                else:
+                    out = await run_step(step, ctx, node, node, self.clock, gate,
+                                         self.step_log, self.stats)
             else:
                 exec_out = await self._exec_node(node, ctx)
                 if exec_out is None:
