@@ -31,17 +31,16 @@ from typing import Any
 
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext, common_ancestor
-from shardflow.engine import snapshot
+from shardflow.engine import snapshot, stepexec
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.parking import Parked, new_task
-from shardflow.engine.scope import PathScope
 from shardflow.engine.records import StepRecord
+from shardflow.engine.scope import PathScope
 from shardflow.engine.stepexec import (
     StepFailure,
     StepStats,
-    count_completed,
+    count_step,
     is_cancellation,
-    is_plain,
     plain_failure,
     run_step,
 )
@@ -54,6 +53,7 @@ from shardflow.model.tasks import HumanTask
 
 Ready = list[tuple[str, WorkflowContext]]
 _now = time.time
+_record = tuple.__new__
 _BY_EDGE = operator.itemgetter(0)
 """Sort key of a join's arrivals, (edge index, source, context): declaration order."""
 
@@ -236,7 +236,9 @@ class Interpreter:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
                 step = plan.step
-                if is_plain(step, gate):  # run_step's single attempt, without its coroutine
+                if not (step.retries or step.timeout_seconds is not None or stepexec.recording()
+                        or (gate is not None and (step.limit or step.rate_limit))):
+                    # stepexec.is_plain, inlined: run_step's single attempt, without its coroutine
                     log, stats = self.step_log, self.stats
                     ctx.current_step = node
                     started = _now()
@@ -245,10 +247,14 @@ class Interpreter:
                         if result is not None:
                             ctx.set(node, result)
                     except BaseException as exc:
-                        raise plain_failure(exc, node, started, ctx, log, stats)
+                        plain_failure(exc, node, started, ctx, log, stats)
                     finally:
                         ctx.current_step = None
-                    count_completed(node, started, log, stats)
+                    if log is not None:  # count_completed, inlined
+                        log.append(_record(StepRecord, (node, "completed", 1, started, _now(),
+                                                        None)))
+                    if stats is not None:
+                        count_step(stats, node, _now() - started)
                     out = ctx
                 else:
                     out = await run_step(step, ctx, node, node, self.clock, gate,
@@ -264,7 +270,13 @@ class Interpreter:
                 return
             if plan.unconditional_single:
                 edge = outgoing[0]
-                ready = self._arrive(edge.target, edge.index, node, out)
+                target = edge.target
+                remaining = self.remaining
+                if remaining[target] == 1 and target not in self.arrivals:
+                    remaining[target] = 0  # _arrive's first case, inlined: the path goes on
+                    node, ctx = target, out
+                    continue
+                ready = self._arrive(target, edge.index, node, out)
             elif plan.unconditional:
                 ready = self._fork(node, outgoing, out)
             else:
@@ -319,8 +331,15 @@ class Interpreter:
             edge = outgoing[0]
             return self._arrive(edge.target, edge.index, node, out)
         ready: Ready = []
+        remaining = self.remaining
+        arrivals = self.arrivals
         for edge in outgoing:
-            ready.extend(self._arrive(edge.target, edge.index, node, out.fork()))
+            target = edge.target
+            if remaining[target] == 1 and target not in arrivals:
+                remaining[target] = 0  # _arrive's first case, inlined
+                ready.append((target, out.fork()))
+            else:
+                ready.extend(self._arrive(target, edge.index, node, out.fork()))
         return ready
 
     def _arrive(

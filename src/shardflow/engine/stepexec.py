@@ -16,7 +16,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
 from shardflow.context import WorkflowContext
@@ -119,19 +119,16 @@ async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: C
         raise
 
 
-def is_plain(step: BaseMachineStep, gate: Gate | None) -> bool:
-    """True if :func:`run_step` would run ``step`` as one bare attempt: no retries, no
-    timeout, no limits to enter, no watchdog to tell. The interpreter then awaits
-    ``step.execute`` itself (:func:`plain_failure`, :func:`count_completed`) instead of
-    creating a ``run_step`` coroutine per step: the same records, one coroutine less."""
-    return not (step.retries or step.timeout_seconds is not None or _recording
-                or (gate is not None and (step.limit or step.rate_limit)))
+def recording() -> bool:
+    """True once :func:`record_running_steps` asked every step to be recorded."""
+    return _recording
 
 
 def plain_failure(exc: BaseException, step_path: str, started: float, ctx: WorkflowContext,
-                  history: list[StepRecord] | None, stats: StepStats | None) -> BaseException:
-    """What :func:`run_step` records and raises when the single attempt of a plain step
-    (:func:`is_plain`) raised ``exc``: the exception for the caller to raise."""
+                  history: list[StepRecord] | None, stats: StepStats | None) -> NoReturn:
+    """Record and raise what :func:`run_step` does when the single attempt of a plain step
+    (no retries, timeout, limits or watchdog: the interpreter awaits it without
+    ``run_step``'s coroutine) raised ``exc``; called in the ``except`` clause that caught it."""
     cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
     if history is not None:
         history.append(StepRecord(step_path, "cancelled" if cancelled else "failed", 1, started,
@@ -139,19 +136,8 @@ def plain_failure(exc: BaseException, step_path: str, started: float, ctx: Workf
     if stats is not None:
         count_step(stats, step_path, _now() - started)
     if cancelled:
-        return exc
-    failure = StepFailure(step_path, exc, ctx)
-    failure.__cause__ = exc
-    return failure
-
-
-def count_completed(step_path: str, started: float, history: list[StepRecord] | None,
-                    stats: StepStats | None) -> None:
-    """Record one completed attempt of the step at ``step_path`` as :func:`run_step` does."""
-    if history is not None:
-        history.append(_record(StepRecord, (step_path, "completed", 1, started, _now(), None)))
-    if stats is not None:
-        count_step(stats, step_path, _now() - started)
+        raise exc
+    raise StepFailure(step_path, exc, ctx) from exc
 
 
 async def run_step(
