@@ -40,7 +40,9 @@ from shardflow.engine.stepexec import (
     StepFailure,
     StepStats,
     count_step,
+    enter_running,
     is_cancellation,
+    leave_running,
     plain_failure,
     run_step,
 )
@@ -236,10 +238,12 @@ class Interpreter:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
                 step = plan.step
-                if not (step.retries or step.timeout_seconds is not None or stepexec.recording()
+                if not (step.retries or step.timeout_seconds is not None
                         or (gate is not None and (step.limit or step.rate_limit))):
-                    # stepexec.is_plain, inlined: run_step's single attempt, without its coroutine
+                    # run_step's single attempt, without its coroutine
                     log, stats = self.step_log, self.stats
+                    running = (enter_running(node, step, ctx.instance_id)
+                               if stepexec.recording() else None)
                     ctx.current_step = node
                     started = _now()
                     try:
@@ -250,6 +254,8 @@ class Interpreter:
                         plain_failure(exc, node, started, ctx, log, stats)
                     finally:
                         ctx.current_step = None
+                        if running is not None:
+                            leave_running(running)
                     if log is not None:  # count_completed, inlined
                         log.append(_record(StepRecord, (node, "completed", 1, started, _now(),
                                                         None)))

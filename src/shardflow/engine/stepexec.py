@@ -124,10 +124,32 @@ def recording() -> bool:
     return _recording
 
 
+Running = tuple["asyncio.Task[Any] | None", "RunningStep | None"]
+"""(task, the step it ran before): what :func:`leave_running` restores."""
+
+
+def enter_running(path: str, step: BaseMachineStep, instance_id: str) -> Running:
+    """Record that the current task runs ``step`` (with :func:`recording` on), as
+    :func:`run_step` does; hand the answer to :func:`leave_running` when the step ends."""
+    task = _task_of()
+    outer = _running.get(task)
+    _running[task] = (path, step, instance_id)
+    return task, outer
+
+
+def leave_running(entry: Running) -> None:
+    """Undo :func:`enter_running`."""
+    task, outer = entry
+    if outer is None:
+        _running.pop(task, None)
+    else:
+        _running[task] = outer
+
+
 def plain_failure(exc: BaseException, step_path: str, started: float, ctx: WorkflowContext,
                   history: list[StepRecord] | None, stats: StepStats | None) -> NoReturn:
     """Record and raise what :func:`run_step` does when the single attempt of a plain step
-    (no retries, timeout, limits or watchdog: the interpreter awaits it without
+    (no retries, timeout or limits: the interpreter awaits it without
     ``run_step``'s coroutine) raised ``exc``; called in the ``except`` clause that caught it."""
     cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
     if history is not None:
