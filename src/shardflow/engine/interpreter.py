@@ -22,7 +22,6 @@ How the graph runs (ARCHITECTURE.md section 2):
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import operator
 import time
@@ -33,6 +32,7 @@ from shardflow._clock import Clock
 from shardflow.context import WorkflowContext, common_ancestor
 from shardflow.engine import snapshot, stepexec
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
+from shardflow.engine.ending import merge_ends
 from shardflow.engine.parking import Parked, new_task
 from shardflow.engine.records import StepRecord
 from shardflow.engine.scope import PathScope
@@ -58,15 +58,6 @@ _now = time.time
 _record = tuple.__new__
 _BY_EDGE = operator.itemgetter(0)
 """Sort key of a join's arrivals, (edge index, source, context): declaration order."""
-
-
-def _new_scope() -> PathScope:
-    """A scope for the paths of an instance run by the current task."""
-    loop = asyncio.get_running_loop()
-    parent = asyncio.current_task(loop)
-    if parent is None:
-        raise RuntimeError("an instance must run inside an asyncio task")
-    return PathScope(loop, parent)
 
 
 class Interpreter:
@@ -104,7 +95,7 @@ class Interpreter:
         self.clock = clock
         self.gate = gate
         self.on_task = on_task
-        self.remaining = dict(plan.in_degree)
+        self.remaining = plan.in_degree.copy()
         self.arrivals: dict[str, list[tuple[int, str, WorkflowContext]]] = {}
         self.parked: dict[str, Parked] = {}
         self.sinks: dict[str, WorkflowContext] = {}
@@ -172,7 +163,7 @@ class Interpreter:
             await self._path(self.plan.initial, context)
             return
         # _in_group inlined: one coroutine less per instance.
-        scope = self._tg = _new_scope()
+        scope = self._tg = PathScope.for_current_task()
         try:
             try:
                 await self._path(self.plan.initial, context)
@@ -199,24 +190,11 @@ class Interpreter:
         if len(self.sinks) == 1 and not self.parked:  # one sink: nothing to order or merge
             for ctx in self.sinks.values():
                 return ctx
-        order = list(self.plan.nodes)
-        found = sorted(self.sinks.items(), key=lambda kv: order.index(kv[0]))
-        found += [(p.node, p.base) for p in self.parked.values()]
-        if not found:
-            return fallback if fallback is not None else WorkflowContext(instance_id=self.instance_id)
-        if len(found) == 1:
-            return found[0][1]
-        base = common_ancestor([c for _, c in found])
-        if base is None:
-            return found[-1][1]
-        try:
-            return self.plan.rules.merge(base, found, step="<end>")
-        except Exception as exc:
-            raise StepFailure("<end>", exc, base) from exc
+        return merge_ends(self.plan, self.sinks, self.parked, fallback, self.instance_id)
 
     # -- the scheduler ------------------------------------------------------------------------
     async def _in_group(self, body: Coroutine[Any, Any, None]) -> None:
-        scope = self._tg = _new_scope()
+        scope = self._tg = PathScope.for_current_task()
         try:
             try:
                 await body

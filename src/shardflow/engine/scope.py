@@ -36,6 +36,15 @@ class PathScope:
         self._parent_cancel_requested = False
         self._waiter: asyncio.Future[None] | None = None
 
+    @classmethod
+    def for_current_task(cls) -> PathScope:
+        """A scope for the paths of an instance the current task runs."""
+        loop = asyncio.get_running_loop()
+        parent = asyncio.current_task(loop)
+        if parent is None:
+            raise RuntimeError("an instance must run inside an asyncio task")
+        return cls(loop, parent)
+
     def create_task(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task of this scope."""
         if self._aborting:
