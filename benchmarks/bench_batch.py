@@ -53,6 +53,19 @@ def test_forkjoin_scaling_and_baseline(benchmark: Any) -> None:
     assert two["ratio"] >= 0.5
 
 
+def test_forkjoin_reaches_65_percent_of_baseline(benchmark: Any) -> None:
+    """Issue 11: ``shardflow bench --baseline`` forkjoin on 2 workers, median of 3 runs of
+    the ratio (each run measures both, minutes apart would carry the machine's drift)."""
+    n = _n(200_000)
+    reports = [run_bench("forkjoin", n, 2, 1000, baseline=True) for _ in range(3)]
+    _once(benchmark, lambda: None)
+    ratios = sorted(r["ratio"] for r in reports)
+    _record(benchmark, ratios=ratios, rates=[r["instances_per_second"] for r in reports],
+            baselines=[r["baseline_instances_per_second"] for r in reports],
+            worker_ready_seconds=[r["worker_ready_seconds"] for r in reports])
+    assert ratios[1] >= 0.65
+
+
 def test_forkjoin_io_against_baseline(benchmark: Any) -> None:
     """100,000 instances with 10 ms of I/O per branch: under 3x the hand-written time."""
     n = _n(100_000)
@@ -82,19 +95,19 @@ def test_limit_of_50_reaches_85_percent(benchmark: Any) -> None:
     assert report["limit_efficiency"] >= 0.85
 
 
-def test_journal_costs_at_most_10_percent(benchmark: Any, tmp_path: Path) -> None:
-    """forkjoin with the journal against --no-journal, alternated to spread machine noise."""
+def test_journal_costs_at_most_5_percent(benchmark: Any, tmp_path: Path) -> None:
+    """Issue 11: forkjoin with the journal against without, alternated 3 times to spread
+    machine noise; the cost is taken between the medians."""
     n = _n(200_000)
     plain, journalled = [], []
-    for i in range(2):
+    for i in range(3):
         plain.append(run_bench("forkjoin", n, 2, 1000)["instances_per_second"])
         journalled.append(run_bench("forkjoin", n, 2, 1000, ledger=_ledger(tmp_path / f"j{i}"))
                           ["instances_per_second"])
     _once(benchmark, lambda: None)
-    cost = 1 - max(journalled) / max(plain)
-    _record(benchmark, without_journal=max(plain), with_journal=max(journalled),
-            cost=round(cost, 3))
-    assert cost <= 0.10
+    cost = 1 - sorted(journalled)[1] / sorted(plain)[1]
+    _record(benchmark, without_journal=plain, with_journal=journalled, cost=round(cost, 3))
+    assert cost <= 0.05
 
 
 def _ledger(path: Path) -> JournalLedger:

@@ -1,4 +1,4 @@
-"""In-process engine throughput against a hand-written asyncio baseline (issue 2).
+"""In-process engine throughput against a hand-written asyncio baseline (issues 2 and 11).
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_engine.py``
 
@@ -18,7 +18,7 @@ default garbage collector (``gc=default``) and tuned as the batch workers tune i
 (``gc=tuned``, :func:`shardflow.engine.tuning.tune_gc`). ``extra_info["instances_per_second"]``
 is ``INSTANCES`` divided by the median round time.
 
-``test_engine_reaches_target_ratio`` asserts the target of issue 2: the engine (and the runner)
+``test_engine_reaches_target_ratio`` asserts the target of issue 11: the engine (and the runner)
 reach at least ``TARGET_RATIO`` of the baseline's throughput, like with like (same in-flight
 count and GC mode), measured with the subjects taking turns round by round (see its docstring).
 Both tables are printed at the end of the run.
@@ -47,7 +47,8 @@ IN_FLIGHT = (1_000, 5_000)
 GC_MODES = ("default", "tuned")
 ROUNDS = 5
 RATIO_ROUNDS = 5
-TARGET_RATIO = 0.40
+TARGET_RATIO = 0.60
+"""Issue 11 (it was 0.40 for issue 2)."""
 CHANNELS = ["email", "slack", "sms"]
 
 RunOne = Callable[[int], Awaitable[Any]]
@@ -186,7 +187,7 @@ def test_notify_throughput(benchmark: Any, loop: asyncio.AbstractEventLoop, gc_m
 @pytest.mark.parametrize("in_flight", IN_FLIGHT)
 def test_engine_reaches_target_ratio(loop: asyncio.AbstractEventLoop, gc_mode: str,
                                      in_flight: int, ratios: Ratios) -> None:
-    """Issue 2's target: the engine (and the runner) reach >= 40 % of the baseline.
+    """Issue 11's target: the engine (and the runner) reach >= 60 % of the baseline.
 
     Measured here, not taken from the tables above: this machine's speed drifts by tens of per
     cent within minutes, so the subjects take turns, round by round (the order rotating), and

@@ -98,6 +98,7 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
         "worker_cpu_us_per_step": round(outcome.worker_cpu_seconds / steps * 1e6, 2),
         "latency_ms": {f"p{q}": round(stats.latency.percentile(q), 3) for q in (50, 95, 99)},
         "peak_rss_mb": round(rss.peak / 2**20, 1),
+        "worker_ready_seconds": round(stats.ready_at - stats.started, 3),
     }
     if backend != "process":
         report["backend"] = backend
@@ -108,7 +109,8 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
            if backend != "process" else ""),
         f"  shardflow   {report['instances_per_second']:>12,.0f} instances/s  "
         f"({report['seconds']:.2f} s, peak RSS {report['peak_rss_mb']:.0f} MB, "
-        f"worker CPU {report['worker_cpu_us_per_step']:.2f} us/step)",
+        f"worker CPU {report['worker_cpu_us_per_step']:.2f} us/step, "
+        f"workers ready in {report['worker_ready_seconds']:.2f} s)",
         f"  latency     p50 {report['latency_ms']['p50']:.2f} ms, "
         f"p95 {report['latency_ms']['p95']:.2f} ms, p99 {report['latency_ms']['p99']:.2f} ms",
     ]

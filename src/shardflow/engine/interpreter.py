@@ -8,8 +8,9 @@ How the graph runs (ARCHITECTURE.md section 2):
 * A path runs inline in one task; only the second and later successors of a fork get tasks of
   their own, and whoever resolves a join's last edge carries on into it. Tasks cost ~3 us
   each, the largest overhead an engine adds to short steps.
-* Every task of an instance lives in one ``asyncio.TaskGroup``: a failure cancels the running
-  siblings (their ``finally`` runs) before the instance reports ``failed``.
+* Every task of an instance lives in one :class:`~shardflow.engine.scope.PathScope` (the rules
+  of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
+  runs) before the instance reports ``failed``.
 * Branches write to forks of the context; a join merges them in edge declaration order.
   Groups run in ``engine/branches.py``.
 * A human step *parks* its node (``engine/parking.py``): the path stops, the rest of the graph
@@ -21,7 +22,6 @@ How the graph runs (ARCHITECTURE.md section 2):
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import operator
 import time
@@ -30,11 +30,22 @@ from typing import Any
 
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext, common_ancestor
-from shardflow.engine import snapshot
+from shardflow.engine import snapshot, stepexec
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
+from shardflow.engine.ending import merge_ends
 from shardflow.engine.parking import Parked, new_task
 from shardflow.engine.records import StepRecord
-from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation, run_step
+from shardflow.engine.scope import PathScope
+from shardflow.engine.stepexec import (
+    StepFailure,
+    StepStats,
+    count_step,
+    enter_running,
+    is_cancellation,
+    leave_running,
+    plain_failure,
+    run_step,
+)
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup
@@ -43,6 +54,8 @@ from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
 
 Ready = list[tuple[str, WorkflowContext]]
+_now = time.time
+_record = tuple.__new__
 _BY_EDGE = operator.itemgetter(0)
 """Sort key of a join's arrivals, (edge index, source, context): declaration order."""
 
@@ -82,7 +95,7 @@ class Interpreter:
         self.clock = clock
         self.gate = gate
         self.on_task = on_task
-        self.remaining = dict(plan.in_degree)
+        self.remaining = plan.in_degree.copy()
         self.arrivals: dict[str, list[tuple[int, str, WorkflowContext]]] = {}
         self.parked: dict[str, Parked] = {}
         self.sinks: dict[str, WorkflowContext] = {}
@@ -90,7 +103,7 @@ class Interpreter:
         self.stats = stats
         self.step_log: list[StepRecord] | None = None if stats is not None else self.history
         """What run_step appends a record of each execution to."""
-        self._tg: asyncio.TaskGroup | None = None
+        self._tg: PathScope | None = None
 
     # -- snapshots and tasks ------------------------------------------------------------------
     def to_snapshot(self) -> dict[str, Any]:
@@ -150,10 +163,14 @@ class Interpreter:
             await self._path(self.plan.initial, context)
             return
         # _in_group inlined: one coroutine less per instance.
+        scope = self._tg = PathScope.for_current_task()
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
+            try:
                 await self._path(self.plan.initial, context)
+            except BaseException as exc:
+                await scope.close(exc)
+                raise
+            await scope.close(None)
         except BaseExceptionGroup as group:
             raise first_failure(group) from None
         finally:
@@ -173,27 +190,18 @@ class Interpreter:
         if len(self.sinks) == 1 and not self.parked:  # one sink: nothing to order or merge
             for ctx in self.sinks.values():
                 return ctx
-        order = list(self.plan.nodes)
-        found = sorted(self.sinks.items(), key=lambda kv: order.index(kv[0]))
-        found += [(p.node, p.base) for p in self.parked.values()]
-        if not found:
-            return fallback if fallback is not None else WorkflowContext(instance_id=self.instance_id)
-        if len(found) == 1:
-            return found[0][1]
-        base = common_ancestor([c for _, c in found])
-        if base is None:
-            return found[-1][1]
-        try:
-            return self.plan.rules.merge(base, found, step="<end>")
-        except Exception as exc:
-            raise StepFailure("<end>", exc, base) from exc
+        return merge_ends(self.plan, self.sinks, self.parked, fallback, self.instance_id)
 
     # -- the scheduler ------------------------------------------------------------------------
     async def _in_group(self, body: Coroutine[Any, Any, None]) -> None:
+        scope = self._tg = PathScope.for_current_task()
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
+            try:
                 await body
+            except BaseException as exc:
+                await scope.close(exc)
+                raise
+            await scope.close(None)
         except BaseExceptionGroup as group:
             raise first_failure(group) from None
         finally:
@@ -203,11 +211,38 @@ class Interpreter:
         # The hot loop: a machine step runs without the _exec_node coroutine, and edges
         # without conditions are resolved without the _advance coroutine.
         nodes = self.plan.nodes
+        gate = self.gate
         while True:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
-                out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
-                                     self.step_log, self.stats)
+                step = plan.step
+                if not (step.retries or step.timeout_seconds is not None
+                        or (gate is not None and (step.limit or step.rate_limit))):
+                    # run_step's single attempt, without its coroutine
+                    log, stats = self.step_log, self.stats
+                    running = (enter_running(node, step, ctx.instance_id)
+                               if stepexec.recording() else None)
+                    ctx.current_step = node
+                    started = _now()
+                    try:
+                        result = await step.execute(ctx)
+                        if result is not None:
+                            ctx.set(node, result)
+                    except BaseException as exc:
+                        plain_failure(exc, node, started, ctx, log, stats)
+                    finally:
+                        ctx.current_step = None
+                        if running is not None:
+                            leave_running(running)
+                    if log is not None:  # count_completed, inlined
+                        log.append(_record(StepRecord, (node, "completed", 1, started, _now(),
+                                                        None)))
+                    if stats is not None:
+                        count_step(stats, node, _now() - started)
+                    out = ctx
+                else:
+                    out = await run_step(step, ctx, node, node, self.clock, gate,
+                                         self.step_log, self.stats)
             else:
                 exec_out = await self._exec_node(node, ctx)
                 if exec_out is None:
@@ -219,7 +254,13 @@ class Interpreter:
                 return
             if plan.unconditional_single:
                 edge = outgoing[0]
-                ready = self._arrive(edge.target, edge.index, node, out)
+                target = edge.target
+                remaining = self.remaining
+                if remaining[target] == 1 and target not in self.arrivals:
+                    remaining[target] = 0  # _arrive's first case, inlined: the path goes on
+                    node, ctx = target, out
+                    continue
+                ready = self._arrive(target, edge.index, node, out)
             elif plan.unconditional:
                 ready = self._fork(node, outgoing, out)
             else:
@@ -274,8 +315,15 @@ class Interpreter:
             edge = outgoing[0]
             return self._arrive(edge.target, edge.index, node, out)
         ready: Ready = []
+        remaining = self.remaining
+        arrivals = self.arrivals
         for edge in outgoing:
-            ready.extend(self._arrive(edge.target, edge.index, node, out.fork()))
+            target = edge.target
+            if remaining[target] == 1 and target not in arrivals:
+                remaining[target] = 0  # _arrive's first case, inlined
+                ready.append((target, out.fork()))
+            else:
+                ready.extend(self._arrive(target, edge.index, node, out.fork()))
         return ready
 
     def _arrive(

@@ -13,6 +13,7 @@ the instance propagates.
 from __future__ import annotations
 
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +60,15 @@ class InstanceRunner:
         self.clock: Clock = clock or LoopClock()
         self.stats = stats
 
-    async def run(self, instance_id: str, data: dict[str, Any]) -> InstanceOutcome:
-        """Run one instance to its end (or to its human tasks). Cancellation propagates."""
+    def run(self, instance_id: str, data: dict[str, Any]) -> Coroutine[Any, Any, InstanceOutcome]:
+        """Run one instance to its end (or to its human tasks). Cancellation propagates.
+
+        Await it as a coroutine function: it returns the ``_drive`` coroutine itself, so an
+        instance pays for one coroutine level less (every resumption passes each level)."""
         tasks: list[HumanTask] = []
         interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
                                   self.stats)
-        return await self._drive(interpreter, tasks, data, None)
+        return self._drive(interpreter, tasks, data, None)
 
     async def resume(self, instance_id: str, state: dict[str, Any],
                      data: dict[str, dict[str, Any]]) -> InstanceOutcome:

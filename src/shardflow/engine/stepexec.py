@@ -16,7 +16,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
 from shardflow.context import WorkflowContext
@@ -132,6 +132,49 @@ async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: C
         if scope.expired:
             raise StepTimeoutError(path, timeout) from exc
         raise
+
+
+def recording() -> bool:
+    """True once :func:`record_running_steps` asked every step to be recorded."""
+    return _recording
+
+
+Running = tuple["asyncio.Task[Any] | None", "RunningStep | None"]
+"""(task, the step it ran before): what :func:`leave_running` restores."""
+
+
+def enter_running(path: str, step: BaseMachineStep, instance_id: str) -> Running:
+    """Record that the current task runs ``step`` (with :func:`recording` on), as
+    :func:`run_step` does; hand the answer to :func:`leave_running` when the step ends."""
+    task = _task_of()
+    outer = _running.get(task)
+    _running[task] = (path, step, instance_id)
+    return task, outer
+
+
+def leave_running(entry: Running) -> None:
+    """Undo :func:`enter_running`."""
+    task, outer = entry
+    if outer is None:
+        _running.pop(task, None)
+    else:
+        _running[task] = outer
+
+
+def plain_failure(exc: BaseException, step_path: str, started: float, ctx: WorkflowContext,
+                  history: list[StepRecord] | None, stats: StepStats | None) -> NoReturn:
+    """Record and raise what :func:`run_step` does when the single attempt of a plain step
+    (no retries, timeout or limits: the interpreter awaits it without
+    ``run_step``'s coroutine) raised ``exc``; called in the ``except`` clause that caught it."""
+    cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
+    if history is not None:
+        history.append(StepRecord(step_path, "cancelled" if cancelled else "failed", 1, started,
+                                  time.time(), None if cancelled else type(exc).__name__))
+    if stats is not None:
+        count_step(stats, step_path, _now() - started)
+    if cancelled:
+        raise exc
+    raise StepFailure(step_path, exc, ctx) from exc
 
 
 async def run_step(

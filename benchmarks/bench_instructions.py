@@ -1,0 +1,81 @@
+"""Issue 11's targets as CPU instruction ratios: figures that do not drift with the machine.
+
+Run: ``.venv/bin/python -m pytest benchmarks/bench_instructions.py -s`` (needs valgrind; each
+test runs its commands under callgrind twice, a few minutes in all). Every test uses
+``/work/shared/tools/icount`` (or ``$ICOUNT``): the instructions of a run with N2 units minus
+those with N1, divided by N2 - N1, so start-up and imports cancel out. Skipped, with the
+reason, where valgrind or the tool is missing.
+
+* engine: the notify fork/join in process, hand-written / ``LocalExecutionEngine`` >= 0.65;
+* batch: ``shardflow run`` JSONL -> JSONL on one worker against the hand-written
+  multiprocessing baseline, summed over every process, >= 0.70;
+* journal: what the journal adds to a ``shardflow run`` instance, <= 5 %.
+
+The wall-clock counterparts (``bench_engine.py``, ``bench_batch.py``) confirm them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ICOUNT = os.environ.get("ICOUNT", "/work/shared/tools/icount")
+PYTHON = sys.executable
+SHARDFLOW = str(Path(PYTHON).with_name("shardflow"))
+ENGINE_TARGET = 0.65
+BATCH_TARGET = 0.70
+JOURNAL_TARGET = 0.05
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("valgrind") is None or not Path(ICOUNT).exists(),
+    reason="needs valgrind and the icount tool (apt-get install -y valgrind; set $ICOUNT)",
+)
+
+
+def per_unit(*cmd: str, children: bool = False, n: str = "1000,3000") -> float:
+    """Instructions per unit of ``cmd`` (``{n}`` and ``{tmp}`` as icount replaces them)."""
+    args = [ICOUNT, "--n", n, *(["--children"] if children else []), "--", *cmd]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"([\d,]+) instructions per unit", out)
+    assert found is not None, out
+    return float(found.group(1).replace(",", ""))
+
+
+def _run(*extra: str) -> list[str]:
+    return [SHARDFLOW, "run", "shardflow.examples.notify:workflow", "--generate", "{n}",
+            "--workers", "1", "--output", "{tmp}/out.jsonl", "--run-dir", "{tmp}/run",
+            "--no-progress", *extra]
+
+
+def test_engine_instructions_ratio() -> None:
+    script = str(ROOT / "scripts" / "engine_instances.py")
+    hand = per_unit(PYTHON, script, "baseline", "{n}")
+    engine = per_unit(PYTHON, script, "engine", "{n}")
+    print(f"\nengine: hand-written {hand:,.0f}, engine {engine:,.0f} instructions per instance:"
+          f" ratio {hand / engine:.3f}")
+    assert hand / engine >= ENGINE_TARGET
+
+
+def test_batch_instructions_ratio() -> None:
+    hand = per_unit(PYTHON, str(ROOT / "scripts" / "batch_baseline.py"), "{n}",
+                    children=True, n="2000,6000")
+    batch = per_unit(*_run(), children=True, n="2000,6000")
+    print(f"\nbatch: hand-written {hand:,.0f}, shardflow run {batch:,.0f} instructions per "
+          f"instance (all processes): ratio {hand / batch:.3f}")
+    assert hand / batch >= BATCH_TARGET
+
+
+def test_journal_instructions_share() -> None:
+    plain = per_unit(*_run("--no-journal"), children=True, n="2000,6000")
+    journalled = per_unit(*_run(), children=True, n="2000,6000")
+    share = 1 - plain / journalled
+    print(f"\njournal: {plain:,.0f} without, {journalled:,.0f} with: {share:.1%} of an instance")
+    assert share <= JOURNAL_TARGET

@@ -1,0 +1,35 @@
+"""Run N notify fork/join instances of one subject of ``benchmarks/bench_engine.py``, for
+``icount`` (callgrind): instructions per instance, a figure that does not drift with the load.
+
+Run: ``/work/shared/tools/icount -- .venv/bin/python scripts/engine_instances.py runner {n}``
+(subjects: ``engine``, ``runner``, ``baseline``; 1,000 in flight, the tuned collector).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import bench_engine  # type: ignore[import-not-found]
+from shardflow.engine.tuning import tune_gc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("subject", choices=list(bench_engine.SUBJECTS))
+    parser.add_argument("instances", type=int)
+    parser.add_argument("--in-flight", type=int, default=1000)
+    args = parser.parse_args()
+    loop = uvloop.new_event_loop()
+    run_one = bench_engine.SUBJECTS[args.subject]()
+    tune_gc()
+    last = loop.run_until_complete(bench_engine._drive(run_one, args.instances, args.in_flight))
+    bench_engine._check(args.subject, last)
+
+
+if __name__ == "__main__":
+    main()

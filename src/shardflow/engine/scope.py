@@ -1,0 +1,123 @@
+"""PathScope: the tasks of one instance's paths, with ``asyncio.TaskGroup``'s rules, cheaper.
+
+Why not ``asyncio.TaskGroup`` itself: an instance of a fork/join opens one, and on Python 3.11
+its ``__aenter__``/``__aexit__`` coroutines, ``create_task`` checks and task names are pure
+Python run once per instance (~5 % of a notify instance's instructions, measured with
+``icount``; see docs/PERFORMANCE.md). This class keeps the rules the interpreter relies on,
+line for line from ``asyncio/taskgroups.py`` (3.11.7):
+
+* a task that fails cancels every running sibling and the parent task (the body), once;
+* the parent waits for every task, even while it is being cancelled, and their errors are
+  raised as one ``BaseExceptionGroup`` (``KeyboardInterrupt``/``SystemExit`` on their own);
+* a cancellation of the parent cancels the tasks and propagates, unless the scope itself asked
+  for it (a failed task), in which case the scope withdraws it with ``Task.uncancel``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+class PathScope:
+    """Run coroutines as tasks of the current task; :meth:`close` waits for them."""
+
+    __slots__ = ("_aborting", "_base_error", "_errors", "_loop", "_parent",
+                 "_parent_cancel_requested", "_tasks", "_waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, parent: asyncio.Task[Any]) -> None:
+        self._loop = loop
+        self._parent = parent
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._errors: list[BaseException] = []
+        self._base_error: BaseException | None = None
+        self._aborting = False
+        self._parent_cancel_requested = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    @classmethod
+    def for_current_task(cls) -> PathScope:
+        """A scope for the paths of an instance the current task runs."""
+        loop = asyncio.get_running_loop()
+        parent = asyncio.current_task(loop)
+        if parent is None:
+            raise RuntimeError("an instance must run inside an asyncio task")
+        return cls(loop, parent)
+
+    def create_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task of this scope."""
+        if self._aborting:
+            coro.close()
+            raise RuntimeError("the instance's paths are shutting down")
+        task = self._loop.create_task(coro)
+        task.add_done_callback(self._on_task_done)
+        self._tasks.add(task)
+
+    async def close(self, exc: BaseException | None) -> None:
+        """Wait for every task; ``exc`` is what the body raised (None if it returned).
+
+        Raises what ``TaskGroup.__aexit__`` would: the tasks' (and the body's) errors as a
+        ``BaseExceptionGroup``, or the cancellation that should propagate."""
+        if not self._tasks and exc is None and not self._errors:
+            return  # every task already finished well: nothing to wait for or raise
+        if exc is not None and isinstance(exc, (SystemExit, KeyboardInterrupt)) \
+                and self._base_error is None:
+            self._base_error = exc
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        propagate: BaseException | None = exc if cancelled else None
+        if self._parent_cancel_requested and self._parent.uncancel() == 0:
+            propagate = None
+        if exc is not None and not self._aborting:
+            self._abort()
+        while self._tasks:
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            except asyncio.CancelledError as again:
+                if not self._aborting:
+                    propagate = again
+                    self._abort()
+            self._waiter = None
+        if self._base_error is not None:
+            raise self._base_error
+        if propagate is not None and not self._errors:
+            raise propagate
+        errors = self._errors
+        if exc is not None and not cancelled:
+            errors.append(exc)
+        if errors:
+            self._errors = []
+            raise BaseExceptionGroup("unhandled errors in an instance's paths", errors) from None
+
+    def _abort(self) -> None:
+        self._aborting = True
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+
+    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
+        tasks = self._tasks
+        tasks.discard(task)
+        waiter = self._waiter
+        if waiter is not None and not tasks and not waiter.done():
+            waiter.set_result(None)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        self._errors.append(exc)
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self._base_error is None:
+            self._base_error = exc
+        if self._parent.done():  # the body is gone: nobody else will hear of it
+            self._loop.call_exception_handler({
+                "message": f"Task {task!r} has errored out but its parent task "
+                           f"{self._parent} is already completed",
+                "exception": exc, "task": task,
+            })
+            return
+        if not self._aborting and not self._parent_cancel_requested:
+            self._abort()
+            self._parent_cancel_requested = True
+            self._parent.cancel()
