@@ -115,10 +115,6 @@ class WorkflowContext:
         """The whole data as a dict (shared, treat as read-only)."""
         return self._data
 
-    def to_dict(self) -> dict[str, Any]:
-        """The whole data as a dict (shared, treat as read-only)."""
-        return self._data
-
     def writes(self) -> dict[str, Any]:
         """The writes made through this context since it was forked, in order."""
         return self._writes
@@ -199,6 +195,15 @@ class WorkflowContext:
         # The parent must not change under its children: it gives up ownership too.
         self._owned = None
         return child
+
+    @classmethod
+    def restored(cls, data: dict[str, Any], writes: Mapping[str, Any], *,
+                 instance_id: str) -> WorkflowContext:
+        """A root context as a snapshot recorded it: its data (which already holds its
+        writes) and its own write log, so joins after a restore see the same writes."""
+        ctx = cls(data, instance_id=instance_id)
+        ctx._writes = dict(writes)
+        return ctx
 
     def child_with(self, writes: Mapping[str, Any]) -> WorkflowContext:
         """A child of this context with ``writes`` applied (used by joins and retries)."""

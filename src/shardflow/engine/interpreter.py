@@ -1,6 +1,6 @@
 """The instance interpreter: runs one workflow instance on the current event loop.
 
-How the graph runs (ARCHITECTURE.md section 2):
+How the graph runs (docs/SEMANTICS.md):
 
 * A node runs once, when every incoming edge is resolved: *taken* (its source finished and the
   condition holds) or *not taken*. With no edge taken the node is skipped and the skip

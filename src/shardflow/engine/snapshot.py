@@ -100,10 +100,8 @@ def decode(state: dict[str, Any]) -> Decoded:
     built: list[WorkflowContext] = []
     for entry in state["contexts"]:
         if entry["parent"] is None:
-            ctx = WorkflowContext(entry["data"], instance_id=instance_id)
-            # The root's own write log (its data already holds the writes). WorkflowContext
-            # has no public way to restore one yet.
-            ctx._writes = dict(entry["writes"])
+            ctx = WorkflowContext.restored(entry["data"], entry["writes"],
+                                           instance_id=instance_id)
         else:
             ctx = built[entry["parent"]].child_with(entry["writes"])
         built.append(ctx)

@@ -3,7 +3,7 @@
 Why: with thousands of instances in flight, CPython's generational GC runs a young collection
 every 700 allocations and each one walks every live coroutine, task and context of every
 instance in flight. Measured on the notify fork/join at 5,000 in flight, the collector took
-12-43 % of the run (ARCHITECTURE.md section 4; ``docs/PERFORMANCE.md``). Start-up objects
+12-43 % of the run (docs/ARCHITECTURE.md, "Measured facts"; ``docs/PERFORMANCE.md``). Start-up objects
 (modules, classes, the compiled plan) never die, so they need not be scanned at all.
 
 :func:`tune_gc` is meant to be called once per process, after start-up (imports done, the
