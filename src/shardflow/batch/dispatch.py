@@ -58,22 +58,28 @@ L = TypeVar("L", bound=Loaded)
 
 
 def fill(feed: Feed, workers: Sequence[L], limit: int, batch: int,
-         send: Callable[[L, list[Job]], None]) -> None:
+         send: Callable[[L, list[Job]], None], *,
+         batch_of: Callable[[L], int] | None = None,
+         busy: Callable[[L], bool] | None = None) -> None:
     """Take jobs from ``feed`` and ``send`` them to ``workers`` (at most ``limit`` in flight
     each, ``batch`` per send), least loaded first, until the feed or the room runs out.
 
     While the source is still open, a worker with fewer than ``batch`` free slots waits for
     more results to come back instead of being sent crumbs: full batches keep the
-    coordinator's cost per instance low."""
+    coordinator's cost per instance low. A backend may size each worker's batch itself
+    (``batch_of``: Ray sizes by the bytes of results) and hold a worker back (``busy``: all
+    its calls in flight)."""
     while feed.has_ready:
         crumbs_wait = feed.source_open and not feed.has_queued
         targets: list[L] = []
         loads: list[int] = []
         caps: list[int] = []
         for worker in workers:
+            size = batch if batch_of is None else batch_of(worker)
             load = len(worker.inflight)
-            want = min(limit - load, batch)
-            if worker.exclusive or want <= 0 or (want < batch and load and crumbs_wait):
+            want = min(limit - load, size)
+            if (worker.exclusive or want <= 0 or (want < size and load and crumbs_wait)
+                    or (busy is not None and busy(worker))):
                 continue
             targets.append(worker)
             loads.append(load)

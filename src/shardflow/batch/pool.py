@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any
 
 import orjson
 
@@ -37,6 +37,7 @@ from shardflow.batch.dispatch import fill
 from shardflow.batch.heartbeat import HeartbeatWatch
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
+from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.recovery import Culprit, decide
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
@@ -46,10 +47,9 @@ from shardflow.errors import WorkerStartError
 __all__ = ["WorkerPool", "WorkerStartError"]
 
 _FAILED = int(Status.FAILED)
-P = ParamSpec("P")
 
 
-class WorkerPool:
+class WorkerPool(PoolBase[WorkerProcess]):
     """Runs jobs from a :class:`Feed` on ``workers`` processes; results go to ``listener``."""
 
     def __init__(
@@ -67,10 +67,9 @@ class WorkerPool:
         scratch_dir: Path | None = None,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__(feed, listener, max(1, workers))
         self.spec = replace(spec, hard_timeout=hard_timeout)
         self.size = max(1, workers)
-        self.feed = feed
-        self.listener = listener
         self.batch = batch_size or max(1, min(256, spec.max_in_flight // 4))
         self.max_crashes = max_crashes
         self.hard_timeout = hard_timeout
@@ -89,12 +88,7 @@ class WorkerPool:
         self.hard_timeouts = 0
         self.start_failures = 0
         """Workers that died before they were ready (each one replaced)."""
-        self._workers: list[WorkerProcess | None] = [None] * self.size
-        self._suspects: deque[Job] = deque()
         self._incarnation = 0
-        self._closing = False
-        self._idle = asyncio.Event()
-        self._fatal: BaseException | None = None
         self._beats: HeartbeatWatch[WorkerProcess] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._exits: set[asyncio.Task[None]] = set()
@@ -106,7 +100,6 @@ class WorkerPool:
             scratch_dir = Path(self._tmp.name)
         self._scratch = scratch_dir
         self._started = False
-        self._dispatch_soon = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -158,7 +151,7 @@ class WorkerPool:
         watchdog_file = str(self._scratch / f"watchdog-{slot}-{incarnation}.json")
         spec = replace(self.spec, watchdog_file=watchdog_file).to_dict()
         worker = await launch(slot, spec, watchdog_file)
-        self._workers[slot] = worker
+        self._members[slot] = worker
         timed_out = StartReport(Start.TIMED_OUT, (
             f"a worker was not ready {self.startup_timeout:g} s after it started (does "
             "importing the workflow hang in a worker process? see --startup-timeout)"))
@@ -169,30 +162,6 @@ class WorkerPool:
         worker.reader_task = loop.create_task(self._read(worker, incarnation))
         return worker
 
-    async def wait_idle(self) -> None:
-        """Return when the feed is exhausted and every job's result is in; raise what
-        stopped the pool (a worker that cannot start, an error of the listener)."""
-        while True:
-            if self._fatal is not None:
-                raise self._fatal
-            if self._is_idle():
-                return
-            self._idle.clear()
-            await self._idle.wait()
-
-    def _is_idle(self) -> bool:
-        return (self.feed.exhausted and not self._suspects
-                and not any(w and w.inflight for w in self._workers))
-
-    @property
-    def error(self) -> BaseException | None:
-        """What stopped the pool, if something did (it takes no more work then)."""
-        return self._fatal
-
-    @property
-    def in_flight(self) -> int:
-        return sum(len(w.inflight) for w in self._workers if w)
-
     async def close(self, *, kill: bool = False) -> None:
         """Stop the workers: gracefully (finish in-flight work) or, with ``kill``, at once.
         A pool stopped by an error, and workers still starting, are always killed."""
@@ -200,15 +169,15 @@ class WorkerPool:
         kill = kill or self._fatal is not None
         if self._watch_task is not None:
             self._watch_task.cancel()
-        for worker in self._workers:
+        for worker in self._members:
             if worker is not None:
                 worker.stop(kill=kill or not worker.running)
-        tasks = [w.reader_task for w in self._workers if w and w.reader_task]
+        tasks = [w.reader_task for w in self._members if w and w.reader_task]
         if tasks:
             await asyncio.wait(tasks)
         while self._exits:
             await asyncio.wait(set(self._exits))
-        for worker in self._workers:
+        for worker in self._members:
             if worker is not None:
                 await worker.reap()
                 worker.discard_watchdog_report()
@@ -216,39 +185,14 @@ class WorkerPool:
             self._tmp.cleanup()
 
     def worker_pids(self) -> list[int]:
-        return [w.pid for w in self._workers if w is not None]
+        return [w.pid for w in self._members if w is not None]
 
     # -- sending ------------------------------------------------------------------------------
-    def submit(self, job: Job) -> None:
-        """Queue one job (the embedding API) and send it as soon as a worker has room.
-        Submissions of one loop iteration go out together, in batches, not one frame each."""
-        self.feed.put(job)
-        if not self._dispatch_soon:
-            self._dispatch_soon = True
-            asyncio.get_running_loop().call_soon(self._dispatch_now)
+    def _usable(self, member: WorkerProcess) -> bool:
+        return member.running and not member.stopping and not member.dead
 
-    def _dispatch_now(self) -> None:
-        self._dispatch_soon = False
-        self.dispatch()
-
-    def dispatch(self) -> None:
-        """Fill every worker's free slots: suspects alone, then batches from the feed."""
-        if self._closing or self._fatal is not None:
-            return
-        workers = [w for w in self._workers
-                   if w is not None and w.running and not w.stopping and not w.dead]
-        for worker in workers:
-            if worker.exclusive and not worker.inflight:
-                worker.exclusive = False
-        if self._suspects:
-            for worker in workers:
-                if self._suspects and not worker.inflight:
-                    worker.exclusive = True
-                    self._send(worker, [self._suspects.popleft()])
-        else:
-            fill(self.feed, workers, self.spec.max_in_flight, self.batch, self._send)
-        if self._is_idle():
-            self._idle.set()
+    def _fill(self, members: Sequence[WorkerProcess]) -> None:
+        fill(self.feed, members, self.spec.max_in_flight, self.batch, self._send)
 
     def _send(self, worker: WorkerProcess, jobs: list[Job]) -> None:
         inflight = worker.inflight
@@ -341,28 +285,6 @@ class WorkerPool:
         if parked:
             self._tell(self.listener.on_parked, parked)
 
-    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
-        if jobs:
-            self._tell(self.listener.on_batch, jobs, rows, lines)
-
-    def _settle(self) -> None:
-        self._tell(self.listener.on_settled)
-
-    def _tell(self, method: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
-        """Call the listener, unless the pool has stopped; what it raises stops the pool."""
-        if self._fatal is None:
-            try:
-                method(*args, **kwargs)
-            except Exception as exc:
-                self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        """Stop the pool: no more dispatch or delivery; ``wait_idle`` raises ``exc``."""
-        self._idle.set()
-        if self._fatal is None:
-            self._fatal = exc
-            self.listener.on_stopped(exc)
-
     async def _on_exit(self, worker: WorkerProcess) -> None:
         code = await worker.reap()
         if not worker.running:
@@ -373,7 +295,7 @@ class WorkerPool:
         self._recover(worker)
         worker.discard_watchdog_report()
         self.dispatch()
-        if self._workers[worker.slot] is not worker:
+        if self._members[worker.slot] is not worker:
             return
         self.restarts += 1
         try:

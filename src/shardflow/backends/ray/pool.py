@@ -26,10 +26,10 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, ParamSpec
+from typing import Any
 
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -37,12 +37,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 import ray
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
-from shardflow.backends.ray.shard import RayShard, fill
+from shardflow.backends.ray.shard import RayShard
 from shardflow.backends.ray.shard_actor import WATCH_GROUP, ShardActor
 from shardflow.backends.ray.wire import jobs_payload, split_output
 from shardflow.batch.config import RunConfig
+from shardflow.batch.dispatch import fill
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
+from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.recovery import Culprit, decide
 from shardflow.batch.spec import WorkerSpec
 from shardflow.engine.results import Status
@@ -50,7 +52,6 @@ from shardflow.errors import WorkerStartError
 
 _FAILED = int(Status.FAILED)
 _STATS_TIMEOUT = 10.0
-P = ParamSpec("P")
 _ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
                                   "concurrency_groups": {WATCH_GROUP: 1}}
 _SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
@@ -58,18 +59,17 @@ _SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
 lost batches with the poison rules, and starts a replacement)."""
 
 
-class RayPool:
+class RayPool(PoolBase[RayShard]):
     """Runs jobs from a :class:`Feed` on ``config.workers`` shard actors."""
 
     def __init__(self, spec: WorkerSpec, config: RunConfig, feed: Feed, listener: ResultListener,
                  *, hard_timeout: float | None, max_crashes: int = 3,
                  start_attempts: int = 5) -> None:
+        super().__init__(feed, listener, max(1, config.workers))
         self.spec = replace(spec, hard_timeout=hard_timeout)
         self.size = max(1, config.workers)
         self.settings = config.ray
         self.batch_size = config.batch_size or config.ray.batch_size
-        self.feed = feed
-        self.listener = listener
         self.max_crashes = max_crashes
         self.hard_timeout = hard_timeout
         self.startup_timeout = config.startup_timeout
@@ -84,18 +84,12 @@ class RayPool:
         self.start_failures = 0
         self.startup_seconds = 0.0
         """From connecting to Ray to every shard actor ready (for the benchmarks)."""
-        self._shards: list[RayShard | None] = [None] * self.size
-        self._suspects: deque[Job] = deque()
         self._incarnation = 0
-        self._closing = False
-        self._idle = asyncio.Event()
-        self._fatal: BaseException | None = None
         self._cluster: Cluster | None = None
         self._arbiter_actor: Any = None
         self._actor_spec: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
-        self._dispatch_soon = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,7 +155,7 @@ class RayPool:
         key = f"{slot}-{self._incarnation}"
         actor = _SHARD_ACTOR.remote(self._actor_spec, key, self._arbiter_actor)
         shard = RayShard(slot, key, actor)
-        self._shards[slot] = shard
+        self._members[slot] = shard
         return shard
 
     async def _watch(self, shard: RayShard) -> None:
@@ -173,39 +167,16 @@ class RayPool:
         shard.culprit = Culprit.from_report(report)
         self._lost(shard)
 
-    async def wait_idle(self) -> None:
-        """Return when the feed is exhausted and every job's result is in; raise what
-        stopped the pool (a shard that cannot start, an error of the listener)."""
-        while True:
-            if self._fatal is not None:
-                raise self._fatal
-            if self._is_idle():
-                return
-            self._idle.clear()
-            await self._idle.wait()
-
-    def _is_idle(self) -> bool:
-        return (self.feed.exhausted and not self._suspects
-                and not any(s and s.inflight for s in self._shards))
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._fatal
-
-    @property
-    def in_flight(self) -> int:
-        return sum(len(s.inflight) for s in self._shards if s)
-
     def worker_pids(self) -> list[int]:
         """Process ids of the shard actors (on their nodes)."""
-        return [s.pid for s in self._shards if s and s.pid is not None and not s.dead]
+        return [s.pid for s in self._members if s and s.pid is not None and not s.dead]
 
     async def close(self, *, kill: bool = False) -> None:
         """Stop the shards: after their calls end (or at once, with ``kill``), collect their
         step statistics and the limits report, then end the actors (and a Ray we started)."""
         self._closing = True
         kill = kill or self._fatal is not None
-        live = [s for s in self._shards if s and s.running and not s.dead]
+        live = [s for s in self._members if s and s.running and not s.dead]
         if not kill:
             with contextlib.suppress(TimeoutError, RayError):
                 async with asyncio.timeout(_STATS_TIMEOUT):
@@ -216,7 +187,7 @@ class RayPool:
             task.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks))
-        for shard in self._shards:
+        for shard in self._members:
             if shard is not None:
                 self._kill(shard)
         if self._arbiter_actor is not None:
@@ -236,35 +207,14 @@ class RayPool:
             self.arbiter.last = await self._arbiter_actor.report.remote()
 
     # -- sending ------------------------------------------------------------------------------
-    def submit(self, job: Job) -> None:
-        """Queue one job (the embedding API); submissions of one loop turn go out together."""
-        self.feed.put(job)
-        if not self._dispatch_soon:
-            self._dispatch_soon = True
-            asyncio.get_running_loop().call_soon(self._dispatch_now)
+    def _usable(self, member: RayShard) -> bool:
+        return member.running and not member.dead
 
-    def _dispatch_now(self) -> None:
-        self._dispatch_soon = False
-        self.dispatch()
-
-    def dispatch(self) -> None:
-        """Fill every shard's free calls: suspects alone, then batches from the feed."""
-        if self._closing or self._fatal is not None:
-            return
-        shards = [s for s in self._shards if s is not None and s.running and not s.dead]
-        for shard in shards:
-            if shard.exclusive and not shard.inflight:
-                shard.exclusive = False
-        if self._suspects:
-            for shard in shards:
-                if self._suspects and not shard.inflight:
-                    shard.exclusive = True
-                    self._send(shard, [self._suspects.popleft()])
-        else:
-            fill(self.feed, shards, self.spec.max_in_flight, self.batch_size, self.settings,
-                 self._send)
-        if self._is_idle():
-            self._idle.set()
+    def _fill(self, members: Sequence[RayShard]) -> None:
+        settings = self.settings
+        fill(self.feed, members, self.spec.max_in_flight, self.batch_size, self._send,
+             batch_of=lambda shard: shard.batch_limit(self.batch_size, settings.batch_bytes),
+             busy=lambda shard: shard.calls >= settings.calls_in_flight)
 
     def _send(self, shard: RayShard, jobs: list[Job]) -> None:
         answered = [job for job in jobs if job.answer is not None]
@@ -355,24 +305,3 @@ class RayPool:
         shard.dead = True
         with contextlib.suppress(RayError, ValueError):
             ray.kill(shard.actor, no_restart=True)
-
-    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
-        if jobs:
-            self._tell(self.listener.on_batch, jobs, rows, lines)
-
-    def _settle(self) -> None:
-        self._tell(self.listener.on_settled)
-
-    def _tell(self, method: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
-        """Call the listener, unless the pool has stopped; what it raises stops the pool."""
-        if self._fatal is None:
-            try:
-                method(*args, **kwargs)
-            except Exception as exc:
-                self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        self._idle.set()
-        if self._fatal is None:
-            self._fatal = exc
-            self.listener.on_stopped(exc)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shardflow.batch.config import RaySettings
-from shardflow.batch.dispatch import share
-from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.jobs import Job
 from shardflow.batch.recovery import Culprit
 
 
@@ -44,35 +41,3 @@ class RayShard:
             average = total_bytes / count
             self.result_bytes = average if self.result_bytes <= 0 else (
                 0.8 * self.result_bytes + 0.2 * average)
-
-
-def fill(feed: Feed, shards: Sequence[RayShard], limit: int, batch_size: int,
-         settings: RaySettings, send: Callable[[RayShard, list[Job]], None]) -> None:
-    """Even dispatch as :func:`shardflow.batch.dispatch.fill` (least loaded first, no
-    crumbs while the source is open), a shard's room also bounded by its calls in flight and
-    its batches by the bytes of its results."""
-    while feed.has_ready:
-        crumbs_wait = feed.source_open and not feed.has_queued
-        targets: list[RayShard] = []
-        loads: list[int] = []
-        caps: list[int] = []
-        for shard in shards:
-            batch = shard.batch_limit(batch_size, settings.batch_bytes)
-            load = len(shard.inflight)
-            want = min(limit - load, batch)
-            if (shard.exclusive or shard.calls >= settings.calls_in_flight or want <= 0
-                    or (want < batch and load and crumbs_wait)):
-                continue
-            targets.append(shard)
-            loads.append(load)
-            caps.append(want)
-        if not targets:
-            return
-        jobs = feed.take(sum(caps))
-        if not jobs:
-            return
-        start = 0
-        for shard, count in zip(targets, share(loads, caps, len(jobs)), strict=True):
-            if count:
-                send(shard, jobs[start:start + count])
-                start += count

@@ -1,0 +1,133 @@
+"""What every pool does the same way, whatever hosts its shards (processes, Ray actors):
+waiting until the work is done, dispatching suspects alone and batches to the others,
+talking to the one listener, and stopping when the listener fails.
+
+A pool subclass owns its members (worker processes, shard actors): how they start, how a
+batch reaches them, how a lost one is noticed. Each member has an in-flight table and an
+``exclusive`` flag (it runs a suspect alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+
+from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.listener import ResultListener
+
+P = ParamSpec("P")
+
+
+class Member(Protocol):
+    inflight: dict[int, Job]
+    exclusive: bool
+
+
+M = TypeVar("M", bound=Member)
+
+
+class PoolBase(Generic[M]):
+    """The shared half of a pool; ``_members`` is the subclass's slot table."""
+
+    def __init__(self, feed: Feed, listener: ResultListener, size: int) -> None:
+        self.feed = feed
+        self.listener = listener
+        self._members: list[M | None] = [None] * size
+        self._suspects: deque[Job] = deque()
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._fatal: BaseException | None = None
+        self._dispatch_soon = False
+
+    # -- what a subclass provides -------------------------------------------------------------
+    def _usable(self, member: M) -> bool:
+        """Whether ``member`` may be sent work now (started, not stopping, not lost)."""
+        raise NotImplementedError
+
+    def _send(self, member: M, jobs: list[Job]) -> None:
+        raise NotImplementedError
+
+    def _fill(self, members: Sequence[M]) -> None:
+        """Send batches from the feed to ``members`` (none of them runs a suspect)."""
+        raise NotImplementedError
+
+    # -- waiting ------------------------------------------------------------------------------
+    async def wait_idle(self) -> None:
+        """Return when the feed is exhausted and every job's result is in; raise what
+        stopped the pool (a member that cannot start, an error of the listener)."""
+        while True:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._is_idle():
+                return
+            self._idle.clear()
+            await self._idle.wait()
+
+    def _is_idle(self) -> bool:
+        return (self.feed.exhausted and not self._suspects
+                and not any(m and m.inflight for m in self._members))
+
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the pool, if something did (it takes no more work then)."""
+        return self._fatal
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(m.inflight) for m in self._members if m)
+
+    # -- sending ------------------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Queue one job (the embedding API) and send it as soon as a member has room.
+        Submissions of one loop iteration go out together, in batches, not one call each."""
+        self.feed.put(job)
+        if not self._dispatch_soon:
+            self._dispatch_soon = True
+            asyncio.get_running_loop().call_soon(self._dispatch_now)
+
+    def _dispatch_now(self) -> None:
+        self._dispatch_soon = False
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Fill every member's free slots: suspects alone, then batches from the feed."""
+        if self._closing or self._fatal is not None:
+            return
+        members = [m for m in self._members if m is not None and self._usable(m)]
+        for member in members:
+            if member.exclusive and not member.inflight:
+                member.exclusive = False
+        if self._suspects:
+            for member in members:
+                if self._suspects and not member.inflight:
+                    member.exclusive = True
+                    self._send(member, [self._suspects.popleft()])
+        else:
+            self._fill([m for m in members if not m.exclusive])
+        if self._is_idle():
+            self._idle.set()
+
+    # -- the listener -------------------------------------------------------------------------
+    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        if jobs:
+            self._tell(self.listener.on_batch, jobs, rows, lines)
+
+    def _settle(self) -> None:
+        self._tell(self.listener.on_settled)
+
+    def _tell(self, method: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Call the listener, unless the pool has stopped; what it raises stops the pool."""
+        if self._fatal is None:
+            try:
+                method(*args, **kwargs)
+            except Exception as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop the pool: no more dispatch or delivery; ``wait_idle`` raises ``exc``."""
+        self._idle.set()
+        if self._fatal is None:
+            self._fatal = exc
+            self.listener.on_stopped(exc)
