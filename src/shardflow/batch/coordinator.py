@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import signal
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
@@ -59,6 +59,10 @@ def default_hard_timeout(definition: WorkflowDefinition) -> float:
     timeouts = [step.timeout_seconds for node in definition.steps.values()
                 for step in iter_steps(node) if step.timeout_seconds is not None]
     return max(timeouts) + 10.0 if timeouts else 60.0
+
+
+_log = logging.getLogger("shardflow")
+"""The CLI shows these messages as ``shardflow: ...`` lines (``-q`` hides them)."""
 
 
 class Coordinator:
@@ -152,8 +156,8 @@ class Coordinator:
         assert self._feed is not None and self._grace is not None
         self._feed.stop()
         pool.dispatch()
-        sys.stderr.write(f"\nshardflow: interrupted; letting {pool.in_flight} instances in flight "
-                         f"finish (up to {self._grace:g} s, interrupt again to stop now)\n")
+        _log.warning("interrupted; letting %d instances in flight finish (up to %g s, interrupt "
+                     "again to stop now)", pool.in_flight, self._grace)
         asyncio.get_running_loop().call_later(self._grace, self._stop_now.set)
 
     def _jobs(self, items: Iterator[Item]) -> Iterator[Job]:
