@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from shardflow.errors import ContextValueError, MergeConflictError
-from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, find_problem, is_json
+from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, find_problem, is_json, text_ok
 
-_ALWAYS_JSON = frozenset({str, bool, type(None)})
+_ALWAYS_JSON = frozenset({bool, type(None)})
 """Types whose every value is JSON. A write of one, of an int orjson writes or of a finite
 float needs no call: that test is inlined where it is hot (``set``, ``__init__``)."""
 _MISSING: Any = object()
@@ -45,8 +45,12 @@ def check_input(data: Mapping[Any, Any]) -> None:
         if type(key) is not str:
             raise ContextValueError(repr(key), f"value under the {type(key).__name__} key "
                                     "(JSON object keys are strings)")
+        if not text_ok(key):
+            raise ContextValueError(repr(key), "value under a key holding a lone surrogate "
+                                    "(not UTF-8: orjson cannot write it)")
         cls = type(value)
-        if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+        if not ((cls is str and value.isascii()) or cls in _ALWAYS_JSON
+                or (cls is int and I64_MIN <= value <= U64_MAX)
                 or (cls is float and value - value == 0.0)):
             check_json(key, value)
 
@@ -123,7 +127,8 @@ class WorkflowContext:
     def set(self, path: str, value: Any) -> None:
         """Store a JSON ``value`` at a dotted ``path``, creating intermediate dicts."""
         cls = type(value)
-        if not (cls in _ALWAYS_JSON or (cls is int and I64_MIN <= value <= U64_MAX)
+        if not ((cls is str and value.isascii()) or cls in _ALWAYS_JSON
+                or (cls is int and I64_MIN <= value <= U64_MAX)
                 or (cls is float and value - value == 0.0)):  # value - value: 0.0 iff finite
             # check_json, inlined: a container is written by most steps.
             depth = MAX_DEPTH - 1 - path.count(".") if "." in path else MAX_DEPTH - 1

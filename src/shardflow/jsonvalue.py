@@ -43,6 +43,19 @@ class Problem(NamedTuple):
         return f"{self.noun}{where}{because}"
 
 
+def text_ok(text: str) -> bool:
+    """Whether orjson can write ``text``: every ``str`` but one holding a lone surrogate
+    (``"\\ud800"``, which ``surrogateescape`` decoding or a bad slice can make). ``isascii`` is
+    O(1) in CPython, so the common case costs nothing."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_json(value: Any, depth: int = MAX_DEPTH) -> bool:
     """Whether ``value`` is JSON by the contract, at most ``depth`` containers deep.
 
@@ -54,10 +67,14 @@ def is_json(value: Any, depth: int = MAX_DEPTH) -> bool:
         if depth <= 0:
             return False
         for key, item in value.items():
-            if type(key) is not str:
+            if type(key) is not str or not (key.isascii() or text_ok(key)):
                 return False
             kind = type(item)
-            if kind is str or kind is bool or item is None:
+            if kind is str:
+                if item.isascii() or text_ok(item):
+                    continue
+                return False
+            if kind is bool or item is None:
                 continue
             if kind is int:
                 if I64_MIN <= item <= U64_MAX:
@@ -75,7 +92,11 @@ def is_json(value: Any, depth: int = MAX_DEPTH) -> bool:
             return False
         for item in value:
             kind = type(item)
-            if kind is str or kind is bool or item is None:
+            if kind is str:
+                if item.isascii() or text_ok(item):
+                    continue
+                return False
+            if kind is bool or item is None:
                 continue
             if kind is int:
                 if I64_MIN <= item <= U64_MAX:
@@ -88,7 +109,9 @@ def is_json(value: Any, depth: int = MAX_DEPTH) -> bool:
             if not is_json(item, depth - 1):
                 return False
         return True
-    if cls is str or cls is bool or value is None:
+    if cls is str:
+        return text_ok(value)
+    if cls is bool or value is None:
         return True
     if cls is int:
         return bool(I64_MIN <= value <= U64_MAX)
@@ -114,6 +137,8 @@ def find_problem(value: Any, depth: int = MAX_DEPTH) -> Problem:
             if type(key) is not str and cls is dict:
                 return Problem((), f"dict with the {type(key).__name__} key {key!r}",
                                "JSON object keys are strings")
+            if cls is dict and isinstance(key, str) and not text_ok(key):
+                return Problem((), f"dict with the key {key!r}", _SURROGATE)
             if not is_json(item, depth - 1):
                 found = find_problem(item, depth - 1)
                 return found._replace(path=(key, *found.path))
@@ -134,6 +159,10 @@ def render_path(path: tuple[str | int, ...]) -> str:
     return text
 
 
+_SURROGATE = ("it holds a lone surrogate, which is not UTF-8: orjson cannot write it "
+              "(decode the bytes it came from with errors='replace')")
+
+
 def _too_deep(value: Any) -> Problem:
     return Problem((), f"{type(value).__name__} nested more than {MAX_DEPTH} levels deep",
                    "or holding itself; orjson writes at most 254 levels")
@@ -143,6 +172,8 @@ def _leaf(value: Any) -> Problem:
     """What is wrong with a value that is not a JSON container."""
     cls = type(value)
     name = cls.__name__
+    if cls is str:
+        return Problem((), f"str {value!r}", _SURROGATE)
     if cls is float:
         return Problem((), f"float {value!r}", "NaN and Infinity have no JSON form; orjson "
                                                 "would write null")

@@ -27,6 +27,7 @@ BAD = {
     "nan": float("nan"), "infinity": float("inf"), "two_pow_64": 2**64,
     "below_i64": -(2**63) - 1, "tuple": (1, 2), "set": {1, 2}, "bytes": b"raw",
     "date": date(2024, 1, 2), "datetime": datetime(2024, 1, 2, 3, 4), "non_str_key": {1: "one"},
+    "lone_surrogate": "caf\\udce9",
 }
 
 
@@ -43,7 +44,7 @@ workflow = WorkflowDefinition(name="contract", steps={"emit": Emit()}, edges=[],
 '''
 
 CASES = ["nan", "infinity", "two_pow_64", "below_i64", "tuple", "set", "bytes", "date",
-         "datetime", "non_str_key"]
+         "datetime", "non_str_key", "lone_surrogate"]
 INPUTS = [{"id": f"{case}-{nested}", "case": case, "nested": nested}
           for case in CASES for nested in (False, True)]
 

@@ -44,6 +44,8 @@ BAD: dict[str, Any] = {
     "datetime": datetime(2024, 1, 2, 3, 4),
     "non_str_key": {1: "one"},
     "str_enum": Colour.RED,
+    "lone_surrogate": "caf\udce9",  # what surrogateescape makes of a Latin-1 byte
+    "lone_surrogate_key": {"k\ud800": 1},
 }
 
 
