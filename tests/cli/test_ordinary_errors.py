@@ -98,3 +98,17 @@ def test_a_missing_data_file_for_tasks_complete_is_one_line(cli: CliRun, tmp_pat
     proc = cli("tasks", "complete", "t1", "--data-file", str(tmp_path / "missing.json"))
     assert proc.returncode == 2
     _one_error_line(proc.stderr, "missing.json", "No such file")
+
+
+def test_an_unusable_default_run_directory_is_one_line_and_the_output_is_kept(
+        cli: CliRun, tmp_path: Path, test_dir: Path) -> None:
+    """Without --run-dir the default place (.shardflow/runs/ID) is checked too, before the
+    output is touched."""
+    (test_dir / ".shardflow").write_text("not a directory")
+    out = tmp_path / "out.jsonl"
+    out.write_text("the user's earlier results\n")
+    proc = cli("run", ECHO, "--generate", "3", "--workers", "1", "--no-progress",
+               "--output", str(out))
+    assert proc.returncode == 2, proc.stderr
+    _one_error_line(proc.stderr, ".shardflow", "not a directory")
+    assert out.read_text() == "the user's earlier results\n"

@@ -113,3 +113,13 @@ def test_a_broken_pipe_is_raised_once_with_the_output_named(tmp_path: Path) -> N
     writer.write_many(LINES)  # dead output: dropped, never a second failure
     writer.close()
     os.close(write_end)
+
+
+def test_a_rebuild_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.jsonl"
+    real.write_bytes(_content([*LINES, b"extra"]))
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(real)
+    assert reconcile(link, _expected) == "rebuilt"
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_bytes() == _content(LINES)

@@ -12,6 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from shardflow.engine.results import Status, lost_line
+from shardflow.run import JournalDamagedError, ResumeRequest, resume_run
+from shardflow.store.journal import encode_entry
 from support.e2e import CliRun, by_id, read_results
 from support.runs import effects, run_flow
 
@@ -132,3 +135,34 @@ def test_retry_failed_replaces_the_failed_records(cli: CliRun, tmp_path: Path,
     assert {r["status"] for r in results.values()} == {"completed"}
     ran = Counter(effects(test_dir))
     assert all(ran[str(i)] == (2 if i % 2 else 1) for i in range(20))
+
+
+def test_a_refused_resume_releases_the_run_for_the_next_call(cli: CliRun, tmp_path: Path) -> None:
+    """resume_run is API: after it refuses (damage), the same process may try again and is
+    refused for the same reason, not by its own leftover lock."""
+    run_dir = _run(cli, tmp_path)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines[5] = b"garbage that is no entry\n"
+    journal.write_bytes(b"".join(lines))
+    for _ in range(2):
+        with pytest.raises(JournalDamagedError):
+            resume_run(ResumeRequest(str(run_dir)))
+
+
+def test_repair_and_retry_failed_together_retry_the_failed_instances(
+        cli: CliRun, tmp_path: Path, test_dir: Path) -> None:
+    run_dir = _run(cli, tmp_path)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    # make instance seq 30 a failure (a well-formed entry), and line 3 garbage
+    seq = int(lines[30].split(b"\t")[0])
+    line = lost_line(seq, b'{"id": %d}' % seq, "WorkerLost", "gone", 1)
+    lines[30] = encode_entry(seq, int(Status.FAILED), line)
+    lines[3] = b"garbage that is no entry\n"
+    journal.write_bytes(b"".join(lines))
+    proc = cli("resume", str(run_dir), "--repair", "--retry-failed", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    results = by_id(read_results(tmp_path / "out.jsonl"))
+    assert sorted(results) == list(range(N))
+    assert all(r["status"] == "completed" for r in results.values()), proc.stderr

@@ -39,8 +39,8 @@ class RunLockedError(ShardflowError):
         self.run_dir = run_dir
         self.pid = pid
         holder = f"process {pid}" if pid else "another process"
-        super().__init__(f"run {run_dir} is in use by {holder} (a run, resume or tasks "
-                         "complete); wait for it to end")
+        super().__init__(f"run {run_dir} is in use by {holder} (a run, a resume or an "
+                         "embedded executor); wait for it to end")
 
 
 class RunRecordError(ShardflowError):

@@ -16,7 +16,8 @@ from pathlib import Path
 import orjson
 
 from shardflow.errors import ConfigError, ShardflowError
-from shardflow.run.lock import holder
+from shardflow.run.errors import RunLockedError
+from shardflow.run.lock import RunLock, holder
 from shardflow.run.record import RunRecord, parse_record
 from shardflow.run.rundir import DEFAULT_BASE, run_dirs
 
@@ -97,6 +98,13 @@ def prune_runs(base: Path, older_than: float, keep: int = 0, *,
         if index < keep or info.status == "running":
             continue
         if now - (info.started_at or info.path.stat().st_mtime) > older_than:
-            shutil.rmtree(info.path)
+            try:  # held while removing: a resume starting meanwhile is refused, not deleted
+                lock = RunLock(info.path).acquire()
+            except RunLockedError:
+                continue
+            try:
+                shutil.rmtree(info.path)
+            finally:
+                lock.release()
             removed.append(info)
     return removed

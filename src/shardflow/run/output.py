@@ -172,6 +172,7 @@ def _append(path: Path, agreed: int, first: bytes, rest: Iterable[bytes]) -> str
 
 
 def _rebuild(path: Path, lines: Iterable[bytes]) -> None:
+    path = Path(os.path.realpath(path))  # a symlinked output stays a link to its file
     mode = stat.S_IMODE(os.stat(path).st_mode)
     tmp = path.with_name(f".{path.name}.shardflow-rebuild")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

@@ -134,6 +134,9 @@ def _journal_state(run_dir: RunDir, request: ResumeRequest, hooks: Hooks) -> Jou
         hooks.notify(f"repaired {path}: dropped {len(state.damage)} damaged line(s) "
                      f"(first: line {state.damage[0].number}, {state.damage[0].reason}); "
                      "their instances run again")
+        damage = state.damage
+        state = read_state(path)  # line numbers changed: --retry-failed needs the new ones
+        state.damage = damage
     elif state.torn:
         cut_torn_tail(path)
     if request.retry_failed and state.failed_lines:

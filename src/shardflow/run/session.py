@@ -94,6 +94,10 @@ def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
         code = EXIT_INTERRUPTED
     except Terminated:
         code = EXIT_TERMINATED
+    except BaseException:
+        if session.run_dir is not None:  # the lock too: a caller may try again in-process
+            session.run_dir.close()
+        raise
     if session.run_dir is not None:
         session.hooks.notify(f"run interrupted; continue it with: shardflow resume "
                              f"{session.run_dir.path}")

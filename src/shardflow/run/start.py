@@ -19,7 +19,7 @@ from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.plan import check_limits
 from shardflow.run.output import STDOUT, OutputWriter, check_output, describe, is_stream
 from shardflow.run.record import RunRecord, input_fingerprint, new_run_id
-from shardflow.run.rundir import RunDir, check_new_run_dir
+from shardflow.run.rundir import DEFAULT_BASE, RunDir, check_new_run_dir
 from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
 
 
@@ -69,9 +69,6 @@ def _start(session: Session, request: RunRequest) -> RunResult:
     check_output(request.output, request.input_path)
     if request.summary_json:
         check_writable_file(request.summary_json, "summary_json")
-    run_dir_path = Path(request.run_dir) if request.run_dir else None
-    if request.journal and run_dir_path is not None:
-        check_new_run_dir(run_dir_path)
     items = items_of(request.input_path, request.fmt, request.generate)
     record = None
     if request.journal:
@@ -80,10 +77,13 @@ def _start(session: Session, request: RunRequest) -> RunResult:
             input=input_fingerprint(request.input_path, request.fmt, request.generate),
             output=None if request.output == STDOUT else os.path.abspath(request.output),
             stream=is_stream(request.output), config=asdict(request.config))
-    writer = OutputWriter(request.output, truncate=True)
-    if record is not None:
+        # The default place is checked too, and the run directory made before the output is
+        # truncated: a run that cannot start leaves the user's output as it was.
+        run_dir_path = Path(request.run_dir) if request.run_dir else DEFAULT_BASE / record.run_id
+        check_new_run_dir(run_dir_path)
         session.run_dir = RunDir.create(run_dir_path, record)
         session.hooks.notify(f"run {record.run_id} (run directory {session.run_dir.path}, "
                              f"output {describe(request.output)})")
+    writer = OutputWriter(request.output, truncate=True)
     return drive(session, items, writer, source=request.input_path or "<generated>",
                  total=request.generate)
