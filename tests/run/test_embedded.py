@@ -119,3 +119,32 @@ def test_input_outside_the_data_contract_is_refused_at_submit(test_dir: Path) ->
                 ex.submit({"id": 1, "amount": float("nan")})
 
     asyncio.run(main())
+
+
+def test_an_input_without_id_never_answers_a_later_id(test_dir: Path) -> None:
+    """An id-less input runs as its seq; after a restart, {"id": 0} is a new instance."""
+    run_dir = test_dir / "svc"
+
+    async def first() -> BatchResult:
+        async with BatchExecutor(COUNTED, workers=1, run_dir=run_dir) as ex:
+            return await ex.submit({"value": "no id"})
+
+    async def second() -> BatchResult:
+        async with BatchExecutor(COUNTED, workers=1, run_dir=run_dir) as ex:
+            return await ex.submit({"id": 0, "value": "real"})
+
+    asyncio.run(first())
+    result = asyncio.run(second())
+    assert result.context is not None and result.context["value"] == "real"
+
+
+def test_a_duplicate_in_the_same_session_runs_once(test_dir: Path) -> None:
+    async def main() -> list[BatchResult]:
+        async with BatchExecutor(COUNTED, workers=1, run_dir=test_dir / "svc") as ex:
+            first = await asyncio.gather(ex.submit({"id": 7}), ex.submit({"id": 7}))
+            later = await ex.submit({"id": 7})
+            return [*first, later]
+
+    results = asyncio.run(main())
+    assert [r.id for r in results] == [7, 7, 7]
+    assert _executions(test_dir) == [7]

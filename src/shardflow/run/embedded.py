@@ -4,8 +4,12 @@
 for the executor's life, every result is journalled (CRC-checked) and flushed before its future
 resolves, and instances that wait for people are stored in ``tasks.db`` (``shardflow tasks``
 lists and completes them). A service restarted on the same directory reads the journal back
-first: submitting an id whose final result is journalled returns that result without running
-the instance again, so a retried job is executed once.
+first: submitting an id the directory holds a result for returns that result without running
+the instance again, so a retried job is executed once (the same within one session: a
+duplicate submitted while the first is in flight shares its future). Only inputs with an
+``id`` are recognised; an input without one always runs. A waiting instance is answered with
+its ``waiting`` record: continuing the waiting instances of an embedded run is not supported
+yet (``shardflow tasks`` lists and completes their tasks).
 """
 
 from __future__ import annotations
@@ -62,9 +66,13 @@ class EmbeddedRun:
             finished, done, next_seq = {}, SeqSet(), 0
         return cls(run_dir, run_dir.ledger(definition, done), finished, next_seq)
 
-    def finished_result(self, instance_id: Any) -> bytes | None:
-        """The journalled final result line of ``instance_id`` (typed: ``1`` is not ``"1"``)."""
+    def recorded(self, instance_id: Any) -> bytes | None:
+        """The latest journalled result line of ``instance_id`` (typed: ``1`` is not ``"1"``)."""
         return self._finished.get(instance_key(instance_id))
+
+    def remember(self, instance_id: Any, line: bytes) -> None:
+        """``line`` is now the latest result of ``instance_id`` (journalled by the caller)."""
+        self._finished[instance_key(instance_id)] = line
 
     def close(self) -> None:
         """Flush and close the journal, then drop the lock."""
@@ -86,8 +94,10 @@ def _check_same(record: RunRecord, path: Path, target: str, definition: Workflow
 
 
 def _read_back(run_dir: RunDir) -> tuple[dict[str, bytes], SeqSet, int]:
-    """Final result lines by instance key, the journalled seqs and the next free seq, in one
-    pass. A damaged
+    """The latest result line of each instance submitted with an ``id`` (its context, which
+    starts as the input, still holds that id; an input without one was given its seq as id,
+    which must never answer a later input whose id happens to be that number), the journalled
+    seqs and the next free seq, in one pass. A damaged
     entry stops the executor (as it stops ``resume``): nothing runs twice because a record
     was unreadable. A torn last line (a crash mid-write) is cut off, as resume does."""
     finished: dict[str, bytes] = {}
@@ -104,8 +114,13 @@ def _read_back(run_dir: RunDir) -> tuple[dict[str, bytes], SeqSet, int]:
             continue
         done.add(item.seq)
         next_seq = max(next_seq, item.seq + 1)
-        if item.status != _WAITING:
-            finished.setdefault(instance_key(parse_line(item.line)["id"]), item.line)
+        record = parse_line(item.line)
+        context = record["context"]
+        if isinstance(context, dict) and "id" in context and context["id"] == record["id"] \
+                and type(context["id"]) is type(record["id"]):
+            key = instance_key(record["id"])
+            if item.status != _WAITING or key not in finished:
+                finished[key] = item.line
     if torn:
         cut_torn_tail(run_dir.journal_path)
     return finished, done, next_seq

@@ -35,6 +35,7 @@ from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow, reference_of
 from shardflow.model.plan import check_limits
 from shardflow.run.embedded import EmbeddedRun
+from shardflow.run.ledger import instance_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,10 @@ class BatchExecutor:
         self._closed = False
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._run: EmbeddedRun | None = None
+        self._keyed: dict[int, str] = {}
+        """seq -> id key of submissions with an ``id`` in flight (with a run directory)."""
+        self._by_id: dict[str, asyncio.Future[BatchResult]] = {}
+        """id key -> the future of its submission in flight (a duplicate shares it)."""
 
     async def __aenter__(self) -> BatchExecutor:
         self.definition.check()
@@ -162,8 +167,13 @@ class BatchExecutor:
             self._run.ledger.record_batch(jobs, rows, lines)
             self._run.ledger.flush()
         futures = self._futures
+        keyed = self._keyed
         for job, line in zip(jobs, lines, strict=True):
             future = futures.pop(job.seq, None)
+            if keyed and job.seq in keyed:
+                assert self._run is not None
+                self._run.remember(job.id, line)
+                self._by_id.pop(keyed.pop(job.seq), None)
             if future is not None and not future.done():
                 future.set_result(BatchResult.from_line(line))
 
@@ -188,9 +198,10 @@ class BatchExecutor:
         ``concurrent.futures``, Dask and Ray do): ``await`` it for the :class:`BatchResult`.
         Submissions made in one loop iteration travel to the workers as one batch. The input
         must obey the data contract (``ContextValueError`` naming the key, as in process).
-        With a run directory, an ``id`` whose final result is journalled there is answered
-        from the journal, without running again (ids are how a restarted service's retried
-        submissions are recognised; an input without ``id`` always runs)."""
+        With a run directory, an ``id`` the directory holds a result for is answered from the
+        journal without running again, and a duplicate of one in flight shares its future
+        (ids are how a restarted service's retried submissions are recognised; an input
+        without ``id`` always runs)."""
         if self._closed:
             raise ShardflowError("BatchExecutor is closed: submit inside its 'async with' block")
         if self._pool is None:
@@ -201,12 +212,20 @@ class BatchExecutor:
             raise TypeError(f"an instance's input must be a mapping, got {type(data).__name__}")
         check_input(data)
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
-        if self._run is not None and "id" in data:
-            recorded = self._run.finished_result(data["id"])
+        key = instance_key(data["id"]) if self._run is not None and "id" in data else None
+        if key is not None:
+            assert self._run is not None
+            recorded = self._run.recorded(data["id"])
             if recorded is not None:
                 future.set_result(BatchResult.from_line(recorded))
                 return future
+            running = self._by_id.get(key)
+            if running is not None:
+                return running
         seq = next(self._seq)
+        if key is not None:
+            self._keyed[seq] = key
+            self._by_id[key] = future
         line = orjson.dumps(data)
         self._futures[seq] = future
         self._pool.submit(Job(seq, data.get("id", seq), line))
