@@ -135,6 +135,21 @@ def test_invalid_data_lists_every_violation_with_its_pointer(tmp_path: Path, ser
     assert [v["pointer"] for v in missing] == ["/approved", "/risk", "/owner"]
 
 
+def test_data_outside_the_data_contract_is_a_422_and_the_task_stays_open(
+        tmp_path: Path, serve: Any) -> None:
+    """As with 'shardflow tasks complete': an integer orjson cannot write is named, not a 500."""
+    a, _ = _two_runs(tmp_path)
+    api = serve([a])
+    response = api.post("/api/runs/a/tasks/a-t2/complete",
+                        content=b'{"approved": true, "risk": "low", "owner": {"name": "x"}, '
+                                b'"amount": 1180591620717411303424}',
+                        headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    [violation] = response.json()["violations"]
+    assert violation["pointer"] == "/amount" and "64-bit" in violation["message"]
+    assert api.get("/api/runs/a/tasks/a-t2").json()["completed_at"] is None
+
+
 def test_bodies_that_are_not_a_json_object_are_refused(tmp_path: Path, serve: Any) -> None:
     a, _ = _two_runs(tmp_path)
     api = serve([a])
@@ -198,6 +213,7 @@ def test_assignee_only_restricts_listing_and_completing(tmp_path: Path, serve: A
     api = serve([a], user="bob", assignee_only=True)
     assert [t["id"] for t in api.get("/api/tasks").json()["tasks"]] == ["a-t1"]
     assert api.get("/api/tasks?assignee=ann").status_code == 403
+    assert api.get("/api/runs/a/tasks/a-t0").status_code == 403  # nor shown
     refused = api.post("/api/runs/a/tasks/a-t0/complete", json={"ok": True})
     assert refused.status_code == 403
     assert "not assigned to 'bob'" in refused.json()["detail"]

@@ -115,7 +115,10 @@ class Inbox:
     def task(self, run_name: str, task_id: str) -> dict[str, Any]:
         run = self.runs.get(run_name)
         with run.store() as store:
-            return task_detail(run, store.get_task(task_id))
+            task = store.get_task(task_id)
+            if self.assignee_only and task.assignee != self.user:
+                raise NotAssignedError(self.user, f"task {task_id!r}")
+            return task_detail(run, task)
 
     def complete(self, run_name: str, task_id: str, data: Any) -> tuple[dict[str, Any], bool]:
         """Complete the task as this server's user; returns the task and whether its instance

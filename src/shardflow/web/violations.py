@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator, ValidationError
 
+from shardflow.jsonvalue import MAX_DEPTH, problem
+
 _VALIDATORS: dict[bytes, Draft202012Validator] = {}
 
 
@@ -44,6 +46,12 @@ def form_violations(schema: dict[str, Any] | None, data: Any) -> list[Violation]
     """Every way ``data`` violates ``schema``, sorted by where it is."""
     if not isinstance(data, dict):
         return [Violation("", f"form data must be a JSON object, got {type(data).__name__}")]
+    # The data contract first, as the CLI's check does (engine.forms): the data is stored
+    # two levels below the context's top, and a value the context refuses would fail the
+    # resumed instance instead of leaving the task open.
+    found = problem(data, MAX_DEPTH - 1)
+    if found is not None:
+        return [Violation(pointer(found.path), f"{found._replace(path=()).describe()} is not JSON")]
     if schema is None:
         return []
     key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
