@@ -236,6 +236,30 @@ def test_blocking_job_names_the_step_blocking_the_loop_from_another_thread(run: 
         idle.close()
 
 
+def test_blocking_job_blames_nobody_when_two_jobs_share_an_id_spelling(run: Any) -> None:
+    """Ids 1 and "1" are two instances; their jobs run as the same engine id, so the runner
+    cannot tell which one blocks: it names neither rather than fail an innocent one."""
+    seen: list[Any] = []
+    holder: dict[str, ShardRunner] = {}
+
+    async def blocks(ctx: WorkflowContext) -> Any:
+        if ctx.get("id") == "1":
+            loop = asyncio.get_running_loop()
+            probe = threading.Thread(target=lambda: seen.append(holder["shard"].blocking_job(loop)))
+            probe.start()
+            probe.join()
+        await asyncio.sleep(0)
+
+    async def main() -> None:
+        shard = holder["shard"] = ShardRunner(_fork(blocks), watched=True)
+        jobs = [ShardJob(0, 1, 1, JobKind.NEW, orjson.dumps({"id": 1})),
+                ShardJob(1, "1", 1, JobKind.NEW, orjson.dumps({"id": "1"}))]
+        await within(shard.run_batch(jobs))
+
+    run(main())
+    assert seen == [None]
+
+
 def test_the_in_process_engine_draws_the_same_boundary(run: Any) -> None:
     """A step's SystemExit fails its instance in LocalExecutionEngine too (escaping a branch
     task, it would stop the caller's event loop)."""

@@ -60,7 +60,8 @@ L = TypeVar("L", bound=Loaded)
 def fill(feed: Feed, workers: Sequence[L], limit: int, batch: int,
          send: Callable[[L, list[Job]], None], *,
          batch_of: Callable[[L], int] | None = None,
-         busy: Callable[[L], bool] | None = None) -> None:
+         busy: Callable[[L], bool] | None = None,
+         stopped: Callable[[], bool] | None = None) -> None:
     """Take jobs from ``feed`` and ``send`` them to ``workers`` (at most ``limit`` in flight
     each, ``batch`` per send), least loaded first, until the feed or the room runs out.
 
@@ -68,8 +69,9 @@ def fill(feed: Feed, workers: Sequence[L], limit: int, batch: int,
     more results to come back instead of being sent crumbs: full batches keep the
     coordinator's cost per instance low. A backend may size each worker's batch itself
     (``batch_of``: Ray sizes by the bytes of results) and hold a worker back (``busy``: all
-    its calls in flight)."""
-    while feed.has_ready:
+    its calls in flight). ``stopped`` ends the filling at once when a send stopped the pool
+    (its listener failed while answering pre-answered jobs)."""
+    while feed.has_ready and not (stopped is not None and stopped()):
         crumbs_wait = feed.source_open and not feed.has_queued
         targets: list[L] = []
         loads: list[int] = []

@@ -192,7 +192,8 @@ class WorkerPool(PoolBase[WorkerProcess]):
         return member.running and not member.stopping and not member.dead
 
     def _fill(self, members: Sequence[WorkerProcess]) -> None:
-        fill(self.feed, members, self.spec.max_in_flight, self.batch, self._send)
+        fill(self.feed, members, self.spec.max_in_flight, self.batch, self._send,
+             stopped=self._stopped)
 
     def _send(self, worker: WorkerProcess, jobs: list[Job]) -> None:
         inflight = worker.inflight

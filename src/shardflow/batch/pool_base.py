@@ -78,6 +78,9 @@ class PoolBase(Generic[M]):
     def in_flight(self) -> int:
         return sum(len(m.inflight) for m in self._members if m)
 
+    def _stopped(self) -> bool:
+        return self._fatal is not None
+
     # -- sending ------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         """Queue one job (the embedding API) and send it as soon as a member has room.

@@ -112,8 +112,9 @@ class ShardRunner:
         self._out = ShardOutput()
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seqs: dict[str, int] = {}
-        """instance id -> seq of the jobs running now (for :meth:`blocking_job`)"""
+        self._seqs: dict[str, list[int]] = {}
+        """instance id -> seqs of the jobs running now, kept only when watched (for
+        :meth:`blocking_job`; ids ``1`` and ``"1"`` share a key, and then nobody is blamed)"""
         self._running = record_running_steps(asyncio.get_running_loop()) if watched else None
 
     # -- push ------------------------------------------------------------------------------
@@ -192,10 +193,10 @@ class ShardRunner:
         if entry is None:
             return None
         path, step, instance_id = entry
-        seq = self._seqs.get(instance_id)
-        if seq is None:
+        seqs = self._seqs.get(instance_id)
+        if seqs is None or len(seqs) != 1:  # unknown, or two jobs of one id: blame neither
             return None
-        return {"seq": seq, "step": path, "retries": int(step.retries)}
+        return {"seq": seqs[0], "step": path, "retries": int(step.retries)}
 
     # -- one job ---------------------------------------------------------------------------
     async def _answer(self, seq: int, instance_id: Any, attempt: int, kind: int, line: bytes,
@@ -213,16 +214,20 @@ class ShardRunner:
                 answer = _failure(instance_id, attempt, "<input>", exc, None)
             else:
                 key = str(instance_id)
-                seqs = self._seqs
-                seqs[key] = seq
+                watched = self._running is not None
+                if watched:
+                    self._seqs.setdefault(key, []).append(seq)
                 try:
                     if kind == _RESUME:
                         outcome = await self._runner.resume(key, state, data)
                     else:
                         outcome = await self._runner.run(key, payload)
                 finally:
-                    if seqs.get(key) == seq:
-                        del seqs[key]
+                    if watched:
+                        running = self._seqs[key]
+                        running.remove(seq)
+                        if not running:
+                            del self._seqs[key]
                 answer = _encode(instance_id, attempt, outcome)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):

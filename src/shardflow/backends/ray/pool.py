@@ -214,7 +214,7 @@ class RayPool(PoolBase[RayShard]):
         settings = self.settings
         fill(self.feed, members, self.spec.max_in_flight, self.batch_size, self._send,
              batch_of=lambda shard: shard.batch_limit(self.batch_size, settings.batch_bytes),
-             busy=lambda shard: shard.calls >= settings.calls_in_flight)
+             busy=lambda shard: shard.calls >= settings.calls_in_flight, stopped=self._stopped)
 
     def _send(self, shard: RayShard, jobs: list[Job]) -> None:
         answered = [job for job in jobs if job.answer is not None]
@@ -270,7 +270,7 @@ class RayPool(PoolBase[RayShard]):
         shard.dead = True
         self._kill(shard)
         if self._arbiter_actor is not None:
-            self._arbiter_actor.shard_gone.remote(shard.key)
+            self._spawn_task(self._release_when_dead(shard))
         if self._closing or self._fatal is not None or not shard.running:
             return
         self._recover(shard)
@@ -300,6 +300,16 @@ class RayPool(PoolBase[RayShard]):
                           [[f.job.seq, _FAILED, 0.0, len(line)]
                            for f, line in zip(decision.failed, lines, strict=True)], lines)
             self._settle()
+
+    async def _release_when_dead(self, shard: RayShard) -> None:
+        """Give the shard's limit slots back once the actor is gone, not when the driver
+        asked for its death: a step blocking its loop may still be inside a limited call,
+        and granting that slot meanwhile would exceed the limit. A call on the killed actor
+        fails once Ray knows it is dead (30 s at most, then the slots go back anyway)."""
+        with contextlib.suppress(RayError, TimeoutError):
+            await asyncio.wait_for(shard.actor.stats.remote(), 30.0)
+        if self._arbiter_actor is not None:
+            self._arbiter_actor.shard_gone.remote(shard.key)
 
     def _kill(self, shard: RayShard) -> None:
         shard.dead = True
