@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -38,15 +37,13 @@ from shardflow.batch.heartbeat import HeartbeatWatch
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
-from shardflow.batch.recovery import Culprit, decide
+from shardflow.batch.recovery import Culprit
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
-from shardflow.engine.results import Status
 from shardflow.errors import WorkerStartError
 
 __all__ = ["WorkerPool", "WorkerStartError"]
 
-_FAILED = int(Status.FAILED)
 
 
 class WorkerPool(PoolBase[WorkerProcess]):
@@ -67,12 +64,11 @@ class WorkerPool(PoolBase[WorkerProcess]):
         scratch_dir: Path | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(feed, listener, max(1, workers))
+        super().__init__(feed, listener, max(1, workers), max_crashes=max_crashes,
+                         hard_timeout=hard_timeout)
         self.spec = replace(spec, hard_timeout=hard_timeout)
         self.size = max(1, workers)
         self.batch = batch_size or max(1, min(256, spec.max_in_flight // 4))
-        self.max_crashes = max_crashes
-        self.hard_timeout = hard_timeout
         self.startup_timeout = startup_timeout
         self.start_attempts = max(1, start_attempts)
         self.clock = clock or LoopClock()
@@ -81,11 +77,8 @@ class WorkerPool(PoolBase[WorkerProcess]):
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
         self.failures: dict[tuple[int, int], dict[str, dict[str, int]]] = {}
         """Failed instances by step and error type, per worker incarnation (its STATS)."""
-        self.given_up: Counter[tuple[str, str]] = Counter()
-        """(step, error type) of each instance the pool failed itself (WorkerLost, HardTimeout)."""
         self.cpu_seconds: dict[tuple[int, int], float] = {}
         self.restarts = 0
-        self.hard_timeouts = 0
         self.start_failures = 0
         """Workers that died before they were ready (each one replaced)."""
         self._incarnation = 0
@@ -293,7 +286,7 @@ class WorkerPool(PoolBase[WorkerProcess]):
             return
         if self._closing or self._fatal is not None:
             return
-        self._recover(worker)
+        self._recover(worker, Culprit.from_report(worker.watchdog_report()))
         worker.discard_watchdog_report()
         self.dispatch()
         if self._members[worker.slot] is not worker:
@@ -303,21 +296,3 @@ class WorkerPool(PoolBase[WorkerProcess]):
             await self._start(worker.slot)
         except Exception as exc:
             self._fail(exc)
-
-    def _recover(self, worker: WorkerProcess) -> None:
-        """Carry out the recovery policy for every job the dead worker had in flight."""
-        lost = list(worker.inflight.values())
-        worker.inflight.clear()
-        decision = decide(lost, Culprit.from_report(worker.watchdog_report()),
-                          self.max_crashes, self.hard_timeout)
-        self.hard_timeouts += decision.hard_timeouts
-        for job in decision.requeue:
-            self.feed.requeue(job)
-        self._suspects.extend(decision.suspects)
-        if decision.failed:
-            self.given_up.update((f.step or "<worker>", f.error_type) for f in decision.failed)
-            lines = [failure.result_line() for failure in decision.failed]
-            self._deliver([f.job for f in decision.failed],
-                          [[f.job.seq, _FAILED, 0.0, len(line)]
-                           for f, line in zip(decision.failed, lines, strict=True)], lines)
-            self._settle()

@@ -10,14 +10,17 @@ batch reaches them, how a lost one is noticed. Each member has an in-flight tabl
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
+from shardflow.batch.recovery import Culprit, decide
+from shardflow.engine.results import Status
 
 P = ParamSpec("P")
+_FAILED = int(Status.FAILED)
 
 
 class Member(Protocol):
@@ -31,9 +34,15 @@ M = TypeVar("M", bound=Member)
 class PoolBase(Generic[M]):
     """The shared half of a pool; ``_members`` is the subclass's slot table."""
 
-    def __init__(self, feed: Feed, listener: ResultListener, size: int) -> None:
+    def __init__(self, feed: Feed, listener: ResultListener, size: int, *, max_crashes: int,
+                 hard_timeout: float | None) -> None:
         self.feed = feed
         self.listener = listener
+        self.max_crashes = max_crashes
+        self.hard_timeout = hard_timeout
+        self.hard_timeouts = 0
+        self.given_up: Counter[tuple[str, str]] = Counter()
+        """(step, error type) of each instance the pool failed itself (WorkerLost, HardTimeout)."""
         self._members: list[M | None] = [None] * size
         self._suspects: deque[Job] = deque()
         self._closing = False
@@ -111,6 +120,25 @@ class PoolBase(Generic[M]):
             self._fill([m for m in members if not m.exclusive])
         if self._is_idle():
             self._idle.set()
+
+    # -- a lost member ------------------------------------------------------------------------
+    def _recover(self, member: M, culprit: Culprit | None) -> None:
+        """Carry out the recovery policy (:func:`~shardflow.batch.recovery.decide`) for every
+        job the lost ``member`` had in flight; ``culprit`` is what its watchdog reported."""
+        lost = list(member.inflight.values())
+        member.inflight.clear()
+        decision = decide(lost, culprit, self.max_crashes, self.hard_timeout)
+        self.hard_timeouts += decision.hard_timeouts
+        for job in decision.requeue:
+            self.feed.requeue(job)
+        self._suspects.extend(decision.suspects)
+        if decision.failed:
+            self.given_up.update((f.step or "<worker>", f.error_type) for f in decision.failed)
+            lines = [failure.result_line() for failure in decision.failed]
+            self._deliver([f.job for f in decision.failed],
+                          [[f.job.seq, _FAILED, 0.0, len(line)]
+                           for f, line in zip(decision.failed, lines, strict=True)], lines)
+            self._settle()
 
     # -- the listener -------------------------------------------------------------------------
     def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:

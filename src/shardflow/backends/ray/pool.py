@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -45,12 +44,10 @@ from shardflow.batch.dispatch import fill
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
-from shardflow.batch.recovery import Culprit, decide
+from shardflow.batch.recovery import Culprit
 from shardflow.batch.spec import WorkerSpec
-from shardflow.engine.results import Status
 from shardflow.errors import WorkerStartError
 
-_FAILED = int(Status.FAILED)
 _STATS_TIMEOUT = 10.0
 _ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
                                   "concurrency_groups": {WATCH_GROUP: 1}}
@@ -65,22 +62,19 @@ class RayPool(PoolBase[RayShard]):
     def __init__(self, spec: WorkerSpec, config: RunConfig, feed: Feed, listener: ResultListener,
                  *, hard_timeout: float | None, max_crashes: int = 3,
                  start_attempts: int = 5) -> None:
-        super().__init__(feed, listener, max(1, config.workers))
+        super().__init__(feed, listener, max(1, config.workers), max_crashes=max_crashes,
+                         hard_timeout=hard_timeout)
         self.spec = replace(spec, hard_timeout=hard_timeout)
         self.size = max(1, config.workers)
         self.settings = config.ray
         self.batch_size = config.batch_size or config.ray.batch_size
-        self.max_crashes = max_crashes
-        self.hard_timeout = hard_timeout
         self.startup_timeout = config.startup_timeout
         self.start_attempts = max(1, start_attempts)
         self.arbiter = LimitsReport() if spec.limits or spec.rate_limits else None
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
         self.cpu_seconds: dict[tuple[int, int], float] = {}
         self.failures: dict[tuple[int, int], dict[str, dict[str, int]]] = {}
-        self.given_up: Counter[tuple[str, str]] = Counter()
         self.restarts = 0
-        self.hard_timeouts = 0
         self.start_failures = 0
         self.startup_seconds = 0.0
         """From connecting to Ray to every shard actor ready (for the benchmarks)."""
@@ -273,7 +267,7 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._release_when_dead(shard))
         if self._closing or self._fatal is not None or not shard.running:
             return
-        self._recover(shard)
+        self._recover(shard, shard.culprit)
         self.dispatch()
         self.restarts += 1
         self._spawn_task(self._replace(shard.slot))
@@ -283,23 +277,6 @@ class RayPool(PoolBase[RayShard]):
             await self._start(slot)
         except Exception as exc:
             self._fail(exc)
-
-    def _recover(self, shard: RayShard) -> None:
-        """Carry out the recovery policy for every job the lost shard had in flight."""
-        lost = list(shard.inflight.values())
-        shard.inflight.clear()
-        decision = decide(lost, shard.culprit, self.max_crashes, self.hard_timeout)
-        self.hard_timeouts += decision.hard_timeouts
-        for job in decision.requeue:
-            self.feed.requeue(job)
-        self._suspects.extend(decision.suspects)
-        if decision.failed:
-            self.given_up.update((f.step or "<worker>", f.error_type) for f in decision.failed)
-            lines = [failure.result_line() for failure in decision.failed]
-            self._deliver([f.job for f in decision.failed],
-                          [[f.job.seq, _FAILED, 0.0, len(line)]
-                           for f, line in zip(decision.failed, lines, strict=True)], lines)
-            self._settle()
 
     async def _release_when_dead(self, shard: RayShard) -> None:
         """Give the shard's limit slots back once the actor is gone, not when the driver
