@@ -101,14 +101,7 @@ class WorkerPool(PoolBase[WorkerProcess]):
         if self.hard_timeout is not None:
             self._beats = HeartbeatWatch(self.clock, self.hard_timeout + 2.0, WorkerProcess.kill)
             self._watch_task = asyncio.get_running_loop().create_task(self._beats.run())
-        starting = [asyncio.ensure_future(self._start(slot)) for slot in range(self.size)]
-        try:
-            await asyncio.gather(*starting)
-        except BaseException:
-            for task in starting:
-                task.cancel()
-            await asyncio.wait(starting)
-            raise
+        await self._start_all()
         self._started = True
         self.dispatch()
 

@@ -58,6 +58,21 @@ class PoolBase(Generic[M]):
     def _send(self, member: M, jobs: list[Job]) -> None:
         raise NotImplementedError
 
+    async def _start(self, slot: int) -> None:
+        """Start the member of ``slot`` (replacing one that dies while starting)."""
+        raise NotImplementedError
+
+    async def _start_all(self) -> None:
+        """Start every slot at once; if one cannot start, the others are stopped too."""
+        starting = [asyncio.ensure_future(self._start(slot)) for slot in range(len(self._members))]
+        try:
+            await asyncio.gather(*starting)
+        except BaseException:
+            for task in starting:
+                task.cancel()
+            await asyncio.wait(starting)
+            raise
+
     def _fill(self, members: Sequence[M]) -> None:
         """Send batches from the feed to ``members`` (none of them runs a suspect)."""
         raise NotImplementedError

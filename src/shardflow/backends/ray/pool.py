@@ -99,14 +99,7 @@ class RayPool(PoolBase[RayShard]):
                 name=f"shardflow-arbiter-{uuid.uuid4().hex}", num_cpus=0, max_restarts=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
             ).remote(dict(self.spec.limits), dict(self.spec.rate_limits))
-        starting = [asyncio.ensure_future(self._start(slot)) for slot in range(self.size)]
-        try:
-            await asyncio.gather(*starting)
-        except BaseException:
-            for task in starting:
-                task.cancel()
-            await asyncio.wait(starting)
-            raise
+        await self._start_all()
         self.startup_seconds = time.monotonic() - began
         self._started = True
         self.dispatch()
