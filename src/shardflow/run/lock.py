@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from shardflow.run.errors import RunLockedError
 
 LOCK_NAME = "run.lock"
+_TRIES = 20
 
 
 class RunLock:
@@ -28,12 +30,19 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         fd = os.open(self.run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _pid(fd)
-            os.close(fd)
-            raise RunLockedError(self.run_dir, holder) from None
+        for attempt in range(_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # The holder may be a probe (:func:`holder`, ``runs list``), which lets go
+                # within microseconds: look again for up to 0.1 s before refusing. A run,
+                # a resume or an executor holds it for its whole life.
+                if attempt == _TRIES - 1:
+                    holder = _pid(fd)
+                    os.close(fd)
+                    raise RunLockedError(self.run_dir, holder) from None
+                time.sleep(0.005)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
