@@ -22,6 +22,7 @@ from shardflow.engine.results import Status, invalid_line, parse_line
 from shardflow.run.ledger import JournalLedger
 from shardflow.store.journal import FileJournal
 from support.e2e import write_jsonl
+from support.listeners import QuietListener
 
 COUNTED = f"{Path(__file__).parent / 'flows_core.py'}:counted"
 N = 5000
@@ -139,22 +140,13 @@ def test_a_failed_journal_write_stops_the_run_at_once(run: Any, test_dir: Path,
     assert set(sink.lines) <= set(journal.durable), "output holds a result not journalled"
 
 
-class _RaisingListener:
+class _RaisingListener(QuietListener):
     def __init__(self) -> None:
         self.batches = 0
 
     def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         self.batches += 1
         raise RuntimeError("listener bug")
-
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        pass
-
-    def on_settled(self) -> None:
-        pass
-
-    def on_stopped(self, error: BaseException) -> None:
-        pass
 
 
 def test_a_listener_error_stops_the_pool_and_is_not_a_worker_death(run: Any,
@@ -200,7 +192,7 @@ def test_output_closed_by_its_reader_ends_the_run_without_running_anything_twice
     assert len(runs) < 20_000, "input kept being read after the output closed"
 
 
-class _Collect:
+class _Collect(QuietListener):
     def __init__(self) -> None:
         self.rows: dict[int, list[Any]] = {}
         self.lines: dict[int, bytes] = {}
@@ -212,14 +204,8 @@ class _Collect:
             self.rows[job.seq] = row
             self.lines[job.seq] = line
 
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        pass
-
     def on_settled(self) -> None:
         self.settled += 1
-
-    def on_stopped(self, error: BaseException) -> None:
-        pass
 
 
 def test_pre_answered_jobs_reach_the_listener_without_a_worker(run: Any, test_dir: Path) -> None:

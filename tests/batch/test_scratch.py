@@ -14,26 +14,18 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.errors import HARD_TIMEOUT
+from support.listeners import QuietListener
 
 BLOCKING = f"{Path(__file__).parent / 'flows_core.py'}:blocking"
 
 
-class _Collect:
+class _Collect(QuietListener):
     def __init__(self) -> None:
         self.results: dict[int, dict[str, Any]] = {}
 
     def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         for job, line in zip(jobs, lines, strict=True):
             self.results[job.seq] = orjson.loads(line)
-
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        pass
-
-    def on_settled(self) -> None:
-        pass
-
-    def on_stopped(self, error: BaseException) -> None:
-        pass
 
 
 def test_watchdog_reports_go_to_the_scratch_dir(run: Any, tmp_path: Path,

@@ -22,6 +22,7 @@ from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.errors import WorkerStartError
 from support.e2e import by_id, read_results
+from support.listeners import QuietListener
 
 TARGET = f"{Path(__file__).parent / 'startup_flows.py'}:workflow"
 
@@ -138,15 +139,6 @@ def test_submissions_fail_when_no_worker_can_start_again(run: Any, test_dir: Pat
     run(main())
 
 
-class _Listener:
+class _Listener(QuietListener):
     def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         raise AssertionError("nothing runs")
-
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        pass
-
-    def on_settled(self) -> None:
-        pass
-
-    def on_stopped(self, error: BaseException) -> None:
-        pass

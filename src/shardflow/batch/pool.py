@@ -253,16 +253,7 @@ class WorkerPool(PoolBase[WorkerProcess]):
 
     def _on_results(self, worker: WorkerProcess, payload: bytes) -> None:
         header, lines = p.split_batch(payload)
-        pop = worker.inflight.pop
-        found = [pop(row[0], None) for row in header]
-        jobs = [job for job in found if job is not None]
-        if len(jobs) != len(found):  # results of jobs no longer in flight: never deliver twice
-            kept = [i for i, job in enumerate(found) if job is not None]
-            header = [header[i] for i in kept]
-            lines = [lines[i] for i in kept]
-        self._deliver(jobs, header, lines)
-        self._settle()
-        self.dispatch()
+        self._results(worker, header, lines)
 
     def _on_parked(self, worker: WorkerProcess, payload: bytes) -> None:
         header, blobs = p.split_batch(payload)

@@ -155,6 +155,22 @@ class PoolBase(Generic[M]):
                            for f, line in zip(decision.failed, lines, strict=True)], lines)
             self._settle()
 
+    # -- receiving ----------------------------------------------------------------------------
+    def _results(self, member: M, rows: list[list[Any]], lines: list[bytes]) -> None:
+        """Results a member sent (rows ``[seq, status, duration, len]``): each job leaves the
+        member's in-flight table here, and only now; a result of a job no longer in flight
+        (recovered after a loss) is dropped, so nothing is delivered twice."""
+        pop = member.inflight.pop
+        found = [pop(row[0], None) for row in rows]
+        jobs = [job for job in found if job is not None]
+        if len(jobs) != len(found):
+            kept = [i for i, job in enumerate(found) if job is not None]
+            rows = [rows[i] for i in kept]
+            lines = [lines[i] for i in kept]
+        self._deliver(jobs, rows, lines)
+        self._settle()
+        self.dispatch()
+
     # -- the listener -------------------------------------------------------------------------
     def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         if jobs:

@@ -240,15 +240,7 @@ class RayPool(PoolBase[RayShard]):
                       zip(parked_rows, snapshots, strict=True) if seq in inflight]
             if parked:
                 self._tell(self.listener.on_parked, parked)
-        found = [inflight.pop(row[0], None) for row in rows]
-        jobs = [job for job in found if job is not None]
-        if len(jobs) != len(found):  # results of jobs no longer in flight: never deliver twice
-            kept = [i for i, job in enumerate(found) if job is not None]
-            rows = [rows[i] for i in kept]
-            lines = [lines[i] for i in kept]
-        self._deliver(jobs, rows, lines)
-        self._settle()
-        self.dispatch()
+        self._results(shard, rows, lines)
 
     def _lost(self, shard: RayShard) -> None:
         """The shard is gone: recover its jobs in flight and start a replacement."""
