@@ -6,8 +6,9 @@ How the graph runs (docs/SEMANTICS.md):
   condition holds) or *not taken*. With no edge taken the node is skipped and the skip
   propagates (dead-path elimination), so a join after a fork runs exactly once.
 * A path runs inline in one task; only the second and later successors of a fork get tasks of
-  their own, and whoever resolves a join's last edge carries on into it. Tasks cost ~3 us
-  each, the largest overhead an engine adds to short steps.
+  their own, and whoever resolves a join's last edge carries on into it. A static plan (no
+  condition, no group, no human step) runs as a compiled schedule (``engine/schedule.py``):
+  the same rules, decided once per plan instead of per node per instance.
 * Every task of an instance lives in one :class:`~shardflow.engine.scope.PathScope` (the rules
   of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
   runs) before the instance reports ``failed``.
@@ -23,7 +24,6 @@ How the graph runs (docs/SEMANTICS.md):
 from __future__ import annotations
 
 import inspect
-import operator
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -35,6 +35,7 @@ from shardflow.engine.branches import finish_parallel, first_failure, run_parall
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.parking import Parked, new_task
 from shardflow.engine.records import StepRecord
+from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.stepexec import (
     StepFailure,
@@ -56,8 +57,6 @@ from shardflow.model.tasks import HumanTask
 Ready = list[tuple[str, WorkflowContext]]
 _now = time.time
 _record = tuple.__new__
-_BY_EDGE = operator.itemgetter(0)
-"""Sort key of a join's arrivals, (edge index, source, context): declaration order."""
 
 
 class Interpreter:
@@ -102,7 +101,6 @@ class Interpreter:
         self.history: list[StepRecord] = []
         self.stats = stats
         self.step_log: list[StepRecord] | None = None if stats is not None else self.history
-        """What run_step appends a record of each execution to."""
         self._tg: PathScope | None = None
 
     # -- snapshots and tasks ------------------------------------------------------------------
@@ -158,15 +156,18 @@ class Interpreter:
 
         Raises :class:`StepFailure` for the first failure; cancellation propagates.
         """
-        if not self.plan.can_fork:
-            # One path, no task to spawn: what the task group would report, without it.
-            await self._path(self.plan.initial, context)
+        plan = self.plan
+        entry = schedule_for(plan, (self.stats is not None, stepexec._recording,
+                                    self.gate is not None))
+        body = self._path(plan.initial, context) if entry is None else entry(self, context)
+        if not plan.can_fork:  # one path, no task to spawn: no scope either
+            await body
             return
         # _in_group inlined: one coroutine less per instance.
         scope = self._tg = PathScope.for_current_task()
         try:
             try:
-                await self._path(self.plan.initial, context)
+                await body
             except BaseException as exc:
                 await scope.close(exc)
                 raise
@@ -342,15 +343,15 @@ class Interpreter:
             return self._skip(target)
         if len(arrived) == 1:
             return [(target, arrived[0][2])]
-        arrived.sort(key=_BY_EDGE)
-        contexts = [c for _, _, c in arrived]
-        base = common_ancestor(contexts)
-        assert base is not None
+        return [(target, self._merged(target, arrived))]
+
+    def _merged(self, target: str, arrived: list[tuple[int, str, WorkflowContext]]
+                ) -> WorkflowContext:
+        """The contexts that arrived at join ``target``, merged in edge declaration order."""
         try:
-            merged = self.plan.rules.merge(base, [(s, c) for _, s, c in arrived], step=target)
+            return self.plan.rules.join(arrived, step=target)
         except Exception as exc:
-            raise StepFailure(target, exc, base) from exc
-        return [(target, merged)]
+            raise StepFailure(target, exc, common_ancestor([c for _, _, c in arrived])) from exc
 
     def _skip(self, node: str) -> Ready:
         now = time.time()

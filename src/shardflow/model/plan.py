@@ -7,7 +7,7 @@ of the per-instance hot path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import MergeRules
@@ -95,6 +95,8 @@ class Plan:
     can_fork: bool = True
     """Some node has more than one outgoing edge, so paths may run concurrently. Without
     one, an instance is a single path and needs no task group of its own."""
+    schedules: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Compiled schedules of this plan by variant (``engine/schedule.py``), built on use."""
 
 
 def node_plan(node_id: str, node: Node, incoming: tuple[EdgePlan, ...],

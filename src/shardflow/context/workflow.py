@@ -10,10 +10,10 @@ and detect two branches writing different values to one key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from shardflow.errors import ContextValueError, MergeConflictError
+from shardflow.errors import ContextValueError
 from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, find_problem, is_json, text_ok
 
 _ALWAYS_JSON = frozenset({bool, type(None)})
@@ -25,7 +25,6 @@ _TOP_ONLY: frozenset[int] = frozenset()
 """``_owned`` of a context that owns its top dict and no nested one: no set to allocate (sets
 are tracked by the garbage collector, and every written fork needs this)."""
 
-Reducer = Callable[[Any, Any], Any]
 
 
 def check_json(key: str, value: Any, step: str | None = None) -> None:
@@ -137,8 +136,10 @@ class WorkflowContext:
                                         self.current_step)
         if "." in path:
             self._assign(path, value)
-        elif self._owned is None:
-            self._take_top()[path] = value
+        elif self._owned is None:  # _take_top, inlined: the first write of every fork
+            data = self._data = dict(self._data)
+            self._owned = _TOP_ONLY
+            data[path] = value
         else:
             self._data[path] = value
         writes = self._writes
@@ -277,110 +278,3 @@ def common_ancestor(contexts: Sequence[WorkflowContext]) -> WorkflowContext | No
         else:
             return None
     return first[deepest]
-
-
-def _reduce_append(acc: Any, value: Any) -> Any:
-    return [*acc, value]
-
-
-def _reduce_extend(acc: Any, value: Any) -> Any:
-    return [*acc, *value]
-
-
-def _reduce_merge(acc: Any, value: Any) -> Any:
-    return {**acc, **value}
-
-
-BUILTIN_REDUCERS: dict[str, tuple[Any, Reducer]] = {
-    # name: (initial accumulator or _MISSING to start from the first value, fold function)
-    "append": ([], _reduce_append),
-    "extend": ([], _reduce_extend),
-    "merge": ({}, _reduce_merge),
-    "sum": (_MISSING, lambda a, b: a + b),
-    "max": (_MISSING, max),
-    "min": (_MISSING, min),
-}
-
-
-class MergeRules:
-    """How a join combines branch writes: ``policy`` is ``"error"`` (the default: two branches
-    writing different values to one key raise :class:`MergeConflictError`) or ``"last_wins"``
-    (declaration order); ``reducers`` fold the values the branches wrote to a key, in
-    declaration order, with a built-in name or a ``callable(accumulated, value)``.
-    """
-
-    __slots__ = ("policy", "reducers")
-
-    def __init__(
-        self, policy: str = "error", reducers: Mapping[str, str | Reducer] | None = None
-    ) -> None:
-        self.policy = policy
-        self.reducers: dict[str, tuple[Any, Reducer]] = {}
-        for key, reducer in (reducers or {}).items():
-            if isinstance(reducer, str):
-                self.reducers[key] = BUILTIN_REDUCERS[reducer]
-            else:
-                self.reducers[key] = (_MISSING, reducer)
-
-    def merge(
-        self,
-        base: WorkflowContext,
-        branches: Sequence[tuple[str, WorkflowContext]],
-        step: str | None = None,
-    ) -> WorkflowContext:
-        """A child of ``base`` holding every branch's writes, applied in the given order."""
-        merged: dict[str, Any] = {}
-        owner: dict[str, str] = {}
-        reduced: dict[str, list[Any]] = {}
-        reducers = self.reducers
-        check = self.policy != "last_wins"
-        dotted = False  # does a key of ``merged`` (and so of ``owner``) contain a dot?
-        for name, ctx in branches:
-            writes = ctx._writes if ctx._parent is base else ctx.writes_since(base)
-            for path, value in writes.items():
-                if reducers and path in reducers:
-                    reduced.setdefault(path, []).append(value)
-                    continue
-                if "." in path:
-                    if check:
-                        self._check_conflict(path, value, name, merged, owner, step)
-                    dotted = True
-                elif check:
-                    if dotted:
-                        self._check_conflict(path, value, name, merged, owner, step)
-                    else:  # no dots on either side: only the same key can overlap
-                        other = owner.get(path)
-                        if other is not None and other != name and merged[path] != value:
-                            raise MergeConflictError(path, [other, name], step)
-                merged.pop(path, None)  # keep the order in which writes last happened
-                merged[path] = value
-                owner[path] = name
-        for path, values in reduced.items():
-            initial, fold = self.reducers[path]
-            acc = values[0] if initial is _MISSING else initial
-            for value in values[1:] if initial is _MISSING else values:
-                acc = fold(acc, value)
-            check_json(path, acc, step)
-            merged[path] = acc
-            dotted = dotted or "." in path
-        return base._child_applying(merged, dotted)
-
-    @staticmethod
-    def _check_conflict(
-        path: str,
-        value: Any,
-        name: str,
-        merged: dict[str, Any],
-        owner: dict[str, str],
-        step: str | None,
-    ) -> None:
-        other = owner.get(path)
-        if other is not None and other != name and merged[path] != value:
-            raise MergeConflictError(path, [other, name], step)
-        # A write to "a" and another branch's write to "a.b" overlap as well.
-        prefix = path + "."
-        for written, who in owner.items():
-            if who == name:
-                continue
-            if written.startswith(prefix) or path.startswith(written + "."):
-                raise MergeConflictError(min(path, written, key=len), [who, name], step)

@@ -1,0 +1,231 @@
+"""Compiled schedules: a static plan's paths as straight-line Python, generated once per plan.
+
+Why: the interpreter's loop (``Interpreter._path``) looks up every node's plan, tests its
+kind and policies, and resolves its edges on every step of every instance; on the notify
+fork/join that bookkeeping was a fifth of an instance's instructions. For a *static* plan
+(every node a machine step, no edge condition) none of it depends on the instance, so it is
+decided here once and written out as code, the way ``dataclasses`` writes ``__init__``: one
+coroutine function per path head, each running its steps in sequence and forking or
+arriving at a join exactly where the interpreter would.
+
+The generated code keeps the interpreter's rules to the letter (docs/SEMANTICS.md): the same
+step attempt (a plain step awaited inline, any other through :func:`run_step`), the same
+history record or statistics, the same watchdog registry, forks made in edge order with the
+first successor run inline and the others spawned in order into the instance's
+:class:`~shardflow.engine.scope.PathScope`, and joins resolved by ``Interpreter._arrive``
+(declaration-order merge). ``tests/test_schedule.py`` runs random static graphs both ways
+and compares contexts, histories and failures.
+
+A schedule reads each step's policies (retries, timeout, limits) when it is compiled: the
+plan is compiled once per definition, and so are they.
+"""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Callable, Coroutine
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+from shardflow.engine import stepexec
+from shardflow.engine.records import StepRecord
+from shardflow.model.plan import MachinePlan, Plan
+
+if TYPE_CHECKING:
+    from shardflow.context import WorkflowContext
+    from shardflow.engine.interpreter import Interpreter
+
+Entry = Callable[["Interpreter", "WorkflowContext"], Coroutine[Any, Any, None]]
+"""The compiled path from the initial step: ``await entry(interpreter, context)``."""
+Variant = tuple[bool, bool, bool]
+"""(counted: steps go to statistics, not history; recorded: the watchdog registry is on;
+gated: a limit gate is present, so limited steps are not plain)."""
+_serial = count()
+
+
+def is_static(plan: Plan) -> bool:
+    """True if every node is a machine step and no edge has a condition."""
+    return all(isinstance(node, MachinePlan) and node.unconditional
+               for node in plan.nodes.values())
+
+
+def schedule_for(plan: Plan, variant: Variant) -> Entry | None:
+    """The compiled entry of ``plan`` for ``variant`` (built on first use), or None if the
+    plan is not static and must be interpreted."""
+    cache = plan.schedules
+    entry = cache.get(variant)
+    if entry is None and variant not in cache:
+        entry = cache[variant] = compile_schedule(plan, variant) if is_static(plan) else None
+    return entry
+
+
+def compile_schedule(plan: Plan, variant: Variant) -> Entry:
+    """Generate, compile and return the entry function of static ``plan``."""
+    source, namespace, entry_name = _Emitter(plan, variant).module()
+    filename = f"<shardflow schedule {next(_serial)}: {plan.name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    entry: Entry = namespace[entry_name]
+    return entry
+
+
+def join(interp: Interpreter, target: str, index: int, source: str,
+         ctx: WorkflowContext) -> WorkflowContext | None:
+    """``Interpreter._arrive`` at a join of a static plan (every edge carries a context): the
+    merged context if this was the last arrival, else None."""
+    remaining = interp.remaining
+    left = remaining[target] = remaining[target] - 1
+    arrivals = interp.arrivals
+    arrived = arrivals.get(target)
+    if arrived is None:
+        arrived = arrivals[target] = []
+    arrived.append((index, source, ctx))
+    if left:
+        return None
+    del arrivals[target]
+    return interp._merged(target, arrived)
+
+
+class _Emitter:
+    """Writes the module source of one plan and variant."""
+
+    def __init__(self, plan: Plan, variant: Variant) -> None:
+        self.plan = plan
+        self.counted, self.recorded, self.gated = variant
+        self.namespace: dict[str, Any] = {
+            "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
+            "_plain_failure": stepexec.plain_failure, "_count_step": stepexec.count_step,
+            "_enter": stepexec.enter_running, "_leave": stepexec.leave_running,
+            "_run_step": stepexec.run_step, "_join": join,
+        }
+        self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
+        """node -> the suffix of its constants and of its function, if it has one"""
+        self.wanted: list[str] = []
+        self.emitted: set[str] = set()
+        self.forks = count()
+        in_degree = plan.in_degree
+        self.dynamic = any(len(p.outgoing) > 1 and any(in_degree[e.target] > 1
+                                                       for e in p.outgoing)
+                           for p in plan.nodes.values())
+        """Some fork leads straight into a join: such forks go through ``_fork``."""
+
+    def module(self) -> tuple[str, dict[str, Any], str]:
+        """(source, namespace to run it in, name of the entry function)."""
+        out: list[str] = [f"# compiled schedule of workflow {self.plan.name!r}\n"]
+        entry = self.function(self.plan.initial)
+        while self.wanted:
+            node = self.wanted.pop()
+            out.extend(self.body(node))
+        return "".join(out), self.namespace, entry
+
+    def function(self, node: str) -> str:
+        """The name of the function that runs ``node`` and its chain (emitted once)."""
+        if node not in self.emitted:
+            self.emitted.add(node)
+            self.wanted.append(node)
+        return "run" + self.names[node]
+
+    def body(self, node: str) -> list[str]:
+        lines = [f"\nasync def {self.function(node)}(interp, ctx):\n"]
+        lines.append("    stats = interp.stats\n" if self.counted else "    log = interp.step_log\n")
+        self.chain(node, lines)
+        return lines
+
+    def chain(self, node: str, lines: list[str]) -> None:
+        """Run ``node`` on ``ctx``, then whatever follows it in this path."""
+        while True:
+            self.step(node, lines)
+            plan = self.plan.nodes[node]
+            outgoing = plan.outgoing
+            if not outgoing:
+                lines.append(f"    interp.sinks[{node!r}] = ctx\n")
+                return
+            in_degree = self.plan.in_degree
+            if len(outgoing) == 1:
+                edge = outgoing[0]
+                if in_degree[edge.target] == 1:
+                    node = edge.target
+                    continue
+                self.arrive(node, edge.index, edge.target, lines)
+                return
+            if all(in_degree[e.target] == 1 for e in outgoing):
+                # The interpreter's _fork for this case: every branch forked in edge order,
+                # the first run inline, the others spawned in order.
+                fork = next(self.forks)
+                names = [f"f{fork}_{i}" for i in range(len(outgoing))]
+                lines.extend(f"    {name} = ctx.fork()\n" for name in names)
+                lines.append("    spawn = interp._tg.create_task\n")
+                for name, edge in zip(names[1:], outgoing[1:], strict=True):
+                    lines.append(f"    spawn({self.function(edge.target)}(interp, {name}))\n")
+                lines.append(f"    ctx = {names[0]}\n")
+                node = outgoing[0].target
+                continue
+            self.dynamic_fork(node, lines)
+            return
+
+    def arrive(self, node: str, index: int, target: str, lines: list[str]) -> None:
+        """``ctx`` arrives at the join ``target``; the last arrival merges and goes on."""
+        then = self.function(target)
+        if self.dynamic:  # _fork may arrive here too: keep its count of remaining edges
+            lines.append(f"    merged = _join(interp, {target!r}, {index}, {node!r}, ctx)\n"
+                         "    if merged is not None:\n"
+                         f"        await {then}(interp, merged)\n")
+            return
+        # Interpreter._join without its call: every arrival of a static plan carries a
+        # context, so the count of arrivals says when the last one is in.
+        lines.append(f"    arrived = interp.arrivals.get({target!r})\n"
+                     "    if arrived is None:\n"
+                     f"        interp.arrivals[{target!r}] = [({index}, {node!r}, ctx)]\n"
+                     "    else:\n"
+                     f"        arrived.append(({index}, {node!r}, ctx))\n"
+                     f"        if len(arrived) == {self.plan.in_degree[target]}:\n"
+                     f"            del interp.arrivals[{target!r}]\n"
+                     f"            await {then}(interp, interp._merged({target!r}, arrived))\n")
+
+    def dynamic_fork(self, node: str, lines: list[str]) -> None:
+        """A fork with a join among its targets: which branches are ready depends on the
+        arrivals so far, so it goes through ``Interpreter._fork`` and a table of functions."""
+        plan = self.plan.nodes[node]
+        suffix = self.names[node]
+        table = {e.target: self.function(e.target) for e in plan.outgoing}
+        self.namespace[f"OUT{suffix}"] = plan.outgoing
+        lines.append(f"    ready = interp._fork({node!r}, OUT{suffix}, ctx)\n"
+                     "    if ready:\n"
+                     f"        run = {{{', '.join(f'{t!r}: {f}' for t, f in table.items())}}}\n"
+                     "        spawn = interp._tg.create_task\n"
+                     "        for target, branch in ready[1:]:\n"
+                     "            spawn(run[target](interp, branch))\n"
+                     "        await run[ready[0][0]](interp, ready[0][1])\n")
+
+    def step(self, node: str, lines: list[str]) -> None:
+        """One step's attempt, as ``Interpreter._path`` makes it."""
+        plan = self.plan.nodes[node]
+        assert isinstance(plan, MachinePlan)
+        step = plan.step
+        name = f"S{self.names[node]}"
+        self.namespace[name] = step
+        log, stats = ("None", "stats") if self.counted else ("log", "None")
+        if (step.retries or step.timeout_seconds is not None
+                or (self.gated and (step.limit or step.rate_limit))):
+            lines.append(f"    ctx = await _run_step({name}, ctx, {node!r}, {node!r}, "
+                         f"interp.clock, interp.gate, {log}, {stats})\n")
+            return
+        if self.recorded:
+            lines.append(f"    running = _enter({node!r}, {name}, ctx.instance_id)\n")
+        lines.append(f"    ctx.current_step = {node!r}\n"
+                     "    started = _now()\n"
+                     "    try:\n"
+                     f"        result = await {name}.execute(ctx)\n"
+                     "        if result is not None:\n"
+                     f"            ctx.set({node!r}, result)\n"
+                     "    except BaseException as exc:\n"
+                     f"        _plain_failure(exc, {node!r}, started, ctx, {log}, {stats})\n"
+                     "    finally:\n"
+                     "        ctx.current_step = None\n")
+        if self.recorded:
+            lines.append("        _leave(running)\n")
+        if self.counted:
+            lines.append(f"    _count_step(stats, {node!r}, _now() - started)\n")
+        else:
+            lines.append(f"    log.append(_record(_StepRecord, ({node!r}, 'completed', 1, "
+                         "started, _now(), None)))\n")
