@@ -71,15 +71,16 @@ class MergeRules:
         """A child of ``base`` holding every branch's writes, applied in the given order."""
         if not self.reducers:
             # The usual join: branches that wrote disjoint plain keys. Nothing can conflict
-            # and no write moves another, so one ``update`` per branch is the whole merge.
-            # ``"." in "".join(keys)``: does any key hold a dot, without a loop.
+            # and no write moves another, so one ``update`` per branch is the whole merge:
+            # no key was written twice if the union is as long as the logs, and no key has
+            # a dot if their concatenation has none.
             fast: dict[str, Any] = {}
+            written = 0
             for _, ctx in branches:
                 writes = ctx._writes if ctx._parent is base else ctx.writes_since(base)
-                if "." in "".join(writes) or not fast.keys().isdisjoint(writes):
-                    break
+                written += len(writes)
                 fast.update(writes)
-            else:
+            if len(fast) == written and "." not in "".join(fast):
                 return base._child_applying(fast, False)
         return self._merge_writes(base, branches, step)
 
@@ -95,14 +96,16 @@ class MergeRules:
         base = arrived[0][2]._parent
         if base is not None and not self.reducers:
             fast: dict[str, Any] = {}
+            written = 0
             for _, _, ctx in arrived:
-                writes = ctx._writes
-                if (ctx._parent is not base or "." in "".join(writes)
-                        or not fast.keys().isdisjoint(writes)):
+                if ctx._parent is not base:
                     break
+                writes = ctx._writes
+                written += len(writes)
                 fast.update(writes)
-            else:
-                return base._child_applying(fast, False)
+            else:  # the fast path of merge, for sibling forks of base
+                if len(fast) == written and "." not in "".join(fast):
+                    return base._child_applying(fast, False)
         common = common_ancestor([ctx for _, _, ctx in arrived])
         if common is None:
             raise ValueError("the contexts arriving at a join share no ancestor")

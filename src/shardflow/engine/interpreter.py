@@ -57,26 +57,14 @@ from shardflow.model.tasks import HumanTask
 Ready = list[tuple[str, WorkflowContext]]
 _now = time.time
 _record = tuple.__new__
+_UNSET: Any = object()
 
 
 class Interpreter:
     """The state of one instance as it runs; see the module docstring for the rules."""
 
-    __slots__ = (
-        "_tg",
-        "arrivals",
-        "clock",
-        "gate",
-        "history",
-        "instance_id",
-        "on_task",
-        "parked",
-        "plan",
-        "remaining",
-        "sinks",
-        "stats",
-        "step_log",
-    )
+    __slots__ = ("_tg", "arrivals", "clock", "gate", "history", "instance_id", "on_task",
+                 "parked", "plan", "remaining", "sinks", "stats", "step_log")
 
     def __init__(
         self,
@@ -157,8 +145,10 @@ class Interpreter:
         Raises :class:`StepFailure` for the first failure; cancellation propagates.
         """
         plan = self.plan
-        entry = schedule_for(plan, (self.stats is not None, stepexec._recording,
-                                    self.gate is not None))
+        variant = (self.stats is not None, stepexec._recording, self.gate is not None)
+        entry = plan.schedules.get(variant, _UNSET)
+        if entry is _UNSET:
+            entry = schedule_for(plan, variant)
         body = self._path(plan.initial, context) if entry is None else entry(self, context)
         if not plan.can_fork:  # one path, no task to spawn: no scope either
             await body

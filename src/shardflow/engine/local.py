@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shardflow._clock import Clock, LoopClock
+from shardflow._loop import current_task_of
 from shardflow._types import WorkflowStatus, new_id
 from shardflow.context import WorkflowContext
 from shardflow.engine.forms import form_violations
@@ -124,7 +125,7 @@ class LocalExecutionEngine:
         request (``Task.uncancel``, as ``asyncio.timeout`` does): the caller gets the instance
         back ``cancelled``, while a cancellation of the caller itself still propagates.
         """
-        task = asyncio.current_task()
+        task = current_task_of(asyncio.get_running_loop())
         if task is None:  # driven outside any task: give it one, so it can be cancelled
             await asyncio.get_running_loop().create_task(self._drive(instance, work))
             return

@@ -19,6 +19,10 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from shardflow._loop import current_task_of
+
+_running_loop = asyncio.get_running_loop
+
 
 class PathScope:
     """Run coroutines as tasks of the current task; :meth:`close` waits for them."""
@@ -39,8 +43,8 @@ class PathScope:
     @classmethod
     def for_current_task(cls) -> PathScope:
         """A scope for the paths of an instance the current task runs."""
-        loop = asyncio.get_running_loop()
-        parent = asyncio.current_task(loop)
+        loop = _running_loop()
+        parent = current_task_of(loop)
         if parent is None:
             raise RuntimeError("an instance must run inside an asyncio task")
         return cls(loop, parent)

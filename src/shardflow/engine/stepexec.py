@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
+from shardflow._loop import current_task_of
 from shardflow.context import WorkflowContext
 from shardflow.engine.records import StepRecord
 from shardflow.errors import StepTimeoutError
@@ -45,15 +46,9 @@ _task_of: Callable[[], asyncio.Task[Any] | None] = _current_task
 
 
 def _task_getter(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Task[Any] | None]:
-    """``lambda: asyncio.current_task(loop)`` at the price of one dict lookup. On Python 3.11
-    ``current_task`` is written in Python (~1 us per call here, more than the rest of the
-    record); asyncio keeps the answer in ``asyncio.tasks._current_tasks`` (loop -> task), so
-    read it there when it exists, else call the public function."""
-    table = getattr(asyncio.tasks, "_current_tasks", None)
-    if isinstance(table, dict):
-        get: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = table.get
-        return functools.partial(get, loop)
-    return functools.partial(asyncio.current_task, loop)
+    """``lambda: asyncio.current_task(loop)`` at the price of one dict lookup on 3.11
+    (:data:`shardflow._loop.current_task_of`)."""
+    return functools.partial(current_task_of, loop)
 
 
 def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any] | None, RunningStep]:
