@@ -17,9 +17,9 @@ import pytest
 from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow._clock import LoopClock
 from shardflow.engine import interpreter as interpreter_module
-from shardflow.engine import stepexec
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
 from shardflow.engine.schedule import is_static, schedule_for
+from shardflow.engine.stepstats import StepStats
 from shardflow.limits.local import LocalGate
 from shardflow.model.groups import ParallelGroup
 
@@ -136,11 +136,11 @@ async def run_many(definition: WorkflowDefinition, *, counted: bool, gated: bool
     for step in definition.steps.values():
         assert isinstance(step, Probe)
         step.calls.clear()
-    stats: dict[str, list[float]] | None = {} if counted else None
+    stats = StepStats() if counted else None
     gate = LocalGate({"pool": 2}, {}, LoopClock()) if gated else None
     runner = InstanceRunner(definition, stats=stats, gate=gate)
     outcomes = await asyncio.gather(*[runner.run(f"i{i}", {"i": i}) for i in range(instances)])
-    counts = {path: (int(s[0]), int(s[4])) for path, s in (stats or {}).items()}
+    counts = {path: (int(s[0]), int(s[4])) for path, s in stats.rows().items()} if stats else {}
     return [summary(o) for o in outcomes], counts
 
 
@@ -151,14 +151,10 @@ SEEDS = range(240)
 def test_random_static_graph_runs_as_interpreted(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(seed * 7919)
     counted, gated = rng.random() < 0.5, rng.random() < 0.5
-    if rng.random() < 0.3:
-        monkeypatch.setattr(stepexec, "_recording", True)  # the batch worker's watchdog registry
     definition = random_definition(seed)
     assert is_static(definition.plan)
-    registry = dict(stepexec._running)
     compiled = asyncio.run(run_many(definition, counted=counted, gated=gated))
     assert definition.plan.schedules, "the compiled schedule did not run"
-    assert stepexec._running == registry, "a step left the watchdog's registry behind"
     with monkeypatch.context() as patch:
         interpreted(patch)
         expected = asyncio.run(run_many(random_definition(seed), counted=counted, gated=gated))
@@ -230,7 +226,7 @@ def test_a_plan_with_a_group_is_interpreted() -> None:
     definition = WorkflowDefinition(name="grouped", steps={"both": group}, edges=[],
                                     initial_step="both")
     assert not is_static(definition.plan)
-    assert schedule_for(definition.plan, (False, False, False)) is None
+    assert schedule_for(definition.plan, (False, False)) is None
     outcome = asyncio.run(InstanceRunner(definition).run("g", {}))
     assert outcome.status == "completed" and set(outcome.context) == {"x", "y"}
 

@@ -236,9 +236,92 @@ def test_blocking_job_names_the_step_blocking_the_loop_from_another_thread(run: 
         idle.close()
 
 
-def test_blocking_job_blames_nobody_when_two_jobs_share_an_id_spelling(run: Any) -> None:
-    """Ids 1 and "1" are two instances; their jobs run as the same engine id, so the runner
-    cannot tell which one blocks: it names neither rather than fail an innocent one."""
+def _blocker(seen: list[Any], holder: dict[str, ShardRunner], who: int) -> Any:
+    """A step body that, for instance ``who``, asks blocking_job from another thread while
+    it keeps the loop blocked."""
+    async def blocks(ctx: WorkflowContext) -> Any:
+        await asyncio.sleep(0)
+        if ctx.get("id") == who:
+            loop = asyncio.get_running_loop()
+            probe = threading.Thread(target=lambda: seen.append(holder["shard"].blocking_job(loop)))
+            probe.start()
+            probe.join()
+        return 1
+
+    return blocks
+
+
+def _in_a_group(body: Any) -> WorkflowDefinition:
+    from shardflow import ParallelGroup
+
+    group = ParallelGroup(step("left", _double), step("right", body), name="pair")
+    return WorkflowDefinition(name="grouped", steps={"start": step("start", _double),
+                                                     "pair": group},
+                              edges=[Edge("start", "pair")], initial_step="start")
+
+
+def _conditional(body: Any) -> WorkflowDefinition:
+    return WorkflowDefinition(
+        name="cond", steps={"start": step("start", _double), "branch": step("branch", body),
+                            "other": step("other", _double)},
+        edges=[Edge("start", "branch", condition=lambda ctx: True),
+               Edge("start", "other", condition=lambda ctx: True)],
+        initial_step="start")
+
+
+@pytest.mark.parametrize(("shape", "where"), [
+    ("fork", "branch"),  # a plain step in a spawned task of a compiled schedule
+    ("first", "start"),  # the instance's own task, compiled
+    ("group", "pair/right"),  # a group's branch (run_step under the interpreter)
+    ("conditional", "branch"),  # an interpreted path
+])
+def test_blocking_job_names_the_step_wherever_it_runs(run: Any, shape: str, where: str) -> None:
+    seen: list[Any] = []
+    holder: dict[str, ShardRunner] = {}
+    body = _blocker(seen, holder, who=3)
+    definition = {"fork": lambda: _fork(body), "group": lambda: _in_a_group(body),
+                  "conditional": lambda: _conditional(body),
+                  "first": lambda: WorkflowDefinition(name="one", steps={"start": step("start", body)},
+                                                      edges=[], initial_step="start")}[shape]()
+
+    async def main() -> None:
+        holder["shard"] = ShardRunner(definition, watched=True)
+        await within(holder["shard"].run_batch(_jobs(5)))
+
+    run(main())
+    assert seen == [{"seq": 3, "step": where, "retries": 0}]
+
+
+def test_blocking_job_blames_nobody_between_steps(run: Any) -> None:
+    """A condition that blocks the loop is no step's fault: nothing is named."""
+    seen: list[Any] = []
+    holder: dict[str, ShardRunner] = {}
+    probe_once = _blocker(seen, holder, who=0)
+
+    def condition(ctx: WorkflowContext) -> bool:
+        if not seen:
+            loop = asyncio.get_running_loop()
+            probe = threading.Thread(target=lambda: seen.append(holder["shard"].blocking_job(loop)))
+            probe.start()
+            probe.join()
+        return True
+
+    definition = WorkflowDefinition(
+        name="cond", steps={"start": step("start", _double), "next": step("next", probe_once)},
+        edges=[Edge("start", "next", condition=condition)], initial_step="start")
+
+    async def main() -> None:
+        holder["shard"] = ShardRunner(definition, watched=True)
+        await within(holder["shard"].run_batch(_jobs(1)))
+
+    run(main())
+    assert seen[0] is None  # asked from the condition
+    assert seen[1] == {"seq": 0, "step": "next", "retries": 0}  # and then from the step
+
+
+def test_blocking_job_tells_apart_jobs_that_share_an_id_spelling(run: Any) -> None:
+    """Ids 1 and "1" are two instances that run as the same engine id: the job blocking the
+    loop is named by its own frame, not by the id, so the innocent one is never blamed."""
     seen: list[Any] = []
     holder: dict[str, ShardRunner] = {}
 
@@ -257,7 +340,7 @@ def test_blocking_job_blames_nobody_when_two_jobs_share_an_id_spelling(run: Any)
         await within(shard.run_batch(jobs))
 
     run(main())
-    assert seen == [None]
+    assert seen == [{"seq": 1, "step": "branch", "retries": 0}]
 
 
 def test_the_in_process_engine_draws_the_same_boundary(run: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext, common_ancestor
-from shardflow.engine import snapshot, stepexec
+from shardflow.engine import snapshot
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.parking import Parked, new_task
@@ -39,14 +39,11 @@ from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.stepexec import (
     StepFailure,
-    StepStats,
-    count_step,
-    enter_running,
     is_cancellation,
-    leave_running,
     plain_failure,
     run_step,
 )
+from shardflow.engine.stepstats import StepStats
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup
@@ -63,8 +60,8 @@ _UNSET: Any = object()
 class Interpreter:
     """The state of one instance as it runs; see the module docstring for the rules."""
 
-    __slots__ = ("_tg", "arrivals", "clock", "gate", "history", "instance_id", "on_task",
-                 "parked", "plan", "remaining", "sinks", "stats", "step_log")
+    __slots__ = ("_tg", "arrivals", "clock", "gate", "history", "instance_id", "job",
+                 "on_task", "parked", "plan", "remaining", "sinks", "stats", "step_log")
 
     def __init__(
         self,
@@ -90,6 +87,8 @@ class Interpreter:
         self.stats = stats
         self.step_log: list[StepRecord] | None = None if stats is not None else self.history
         self._tg: PathScope | None = None
+        self.job: int | None = None
+        """The host's name for this run (a shard runner's job ``seq``), for a watchdog."""
 
     # -- snapshots and tasks ------------------------------------------------------------------
     def to_snapshot(self) -> dict[str, Any]:
@@ -145,7 +144,7 @@ class Interpreter:
         Raises :class:`StepFailure` for the first failure; cancellation propagates.
         """
         plan = self.plan
-        variant = (self.stats is not None, stepexec._recording, self.gate is not None)
+        variant = (self.stats is not None, self.gate is not None)
         entry = plan.schedules.get(variant, _UNSET)
         if entry is _UNSET:
             entry = schedule_for(plan, variant)
@@ -211,8 +210,6 @@ class Interpreter:
                         or (gate is not None and (step.limit or step.rate_limit))):
                     # run_step's single attempt, without its coroutine
                     log, stats = self.step_log, self.stats
-                    running = (enter_running(node, step, ctx.instance_id)
-                               if stepexec.recording() else None)
                     ctx.current_step = node
                     started = _now()
                     try:
@@ -223,13 +220,11 @@ class Interpreter:
                         plain_failure(exc, node, started, ctx, log, stats)
                     finally:
                         ctx.current_step = None
-                        if running is not None:
-                            leave_running(running)
                     if log is not None:  # count_completed, inlined
                         log.append(_record(StepRecord, (node, "completed", 1, started, _now(),
                                                         None)))
                     if stats is not None:
-                        count_step(stats, node, _now() - started)
+                        stats.durations[node].append(_now() - started)
                     out = ctx
                 else:
                     out = await run_step(step, ctx, node, node, self.clock, gate,

@@ -22,7 +22,8 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, StepRecord
-from shardflow.engine.stepexec import StepFailure, StepStats, is_cancellation
+from shardflow.engine.stepexec import StepFailure, is_cancellation
+from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.tasks import HumanTask
@@ -60,18 +61,21 @@ class InstanceRunner:
         self.clock: Clock = clock or LoopClock()
         self.stats = stats
 
-    def run(self, instance_id: str, data: dict[str, Any]) -> Coroutine[Any, Any, InstanceOutcome]:
+    def run(self, instance_id: str, data: dict[str, Any],
+            job: int | None = None) -> Coroutine[Any, Any, InstanceOutcome]:
         """Run one instance to its end (or to its human tasks). Cancellation propagates.
+        ``job`` is the host's name for this run (``Interpreter.job``).
 
         Await it as a coroutine function: it returns the ``_drive`` coroutine itself, so an
         instance pays for one coroutine level less (every resumption passes each level)."""
         tasks: list[HumanTask] = []
         interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
                                   self.stats)
+        interpreter.job = job
         return self._drive(interpreter, tasks, data, None)
 
     async def resume(self, instance_id: str, state: dict[str, Any],
-                     data: dict[str, dict[str, Any]]) -> InstanceOutcome:
+                     data: dict[str, dict[str, Any]], job: int | None = None) -> InstanceOutcome:
         """Continue a waiting instance from its snapshot, given the completed tasks' data
         (task id -> form data); every parked node whose tasks are all done goes on."""
         tasks: list[HumanTask] = []
@@ -79,6 +83,7 @@ class InstanceRunner:
         try:
             interpreter = Interpreter.from_snapshot(self.plan, state, self.clock, self.gate,
                                                     tasks.append, self.stats)
+            interpreter.job = job
             for task_id, form in data.items():
                 if interpreter.waits_on(task_id):
                     interpreter.complete_task(task_id, form)

@@ -10,7 +10,7 @@ arriving at a join exactly where the interpreter would.
 
 The generated code keeps the interpreter's rules to the letter (docs/SEMANTICS.md): the same
 step attempt (a plain step awaited inline, any other through :func:`run_step`), the same
-history record or statistics, the same watchdog registry, forks made in edge order with the
+history record or statistics, the same ``current_step`` a watchdog reads, forks made in edge order with the
 first successor run inline and the others spawned in order into the instance's
 :class:`~shardflow.engine.scope.PathScope`, and joins resolved by ``Interpreter._arrive``
 (declaration-order merge). ``tests/test_schedule.py`` runs random static graphs both ways
@@ -37,9 +37,11 @@ if TYPE_CHECKING:
 
 Entry = Callable[["Interpreter", "WorkflowContext"], Coroutine[Any, Any, None]]
 """The compiled path from the initial step: ``await entry(interpreter, context)``."""
-Variant = tuple[bool, bool, bool]
-"""(counted: steps go to statistics, not history; recorded: the watchdog registry is on;
-gated: a limit gate is present, so limited steps are not plain)."""
+Variant = tuple[bool, bool]
+"""(counted: steps go to statistics, not history; gated: a limit gate is present, so limited
+steps are not plain)."""
+SOURCE_PREFIX = "<shardflow schedule"
+"""How the file name of every compiled schedule begins (``engine/blame.py`` looks for it)."""
 _serial = count()
 
 
@@ -62,7 +64,7 @@ def schedule_for(plan: Plan, variant: Variant) -> Entry | None:
 def compile_schedule(plan: Plan, variant: Variant) -> Entry:
     """Generate, compile and return the entry function of static ``plan``."""
     source, namespace, entry_name = _Emitter(plan, variant).module()
-    filename = f"<shardflow schedule {next(_serial)}: {plan.name}>"
+    filename = f"{SOURCE_PREFIX} {next(_serial)}: {plan.name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)
     entry: Entry = namespace[entry_name]
@@ -91,11 +93,10 @@ class _Emitter:
 
     def __init__(self, plan: Plan, variant: Variant) -> None:
         self.plan = plan
-        self.counted, self.recorded, self.gated = variant
+        self.counted, self.gated = variant
         self.namespace: dict[str, Any] = {
             "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
-            "_plain_failure": stepexec.plain_failure, "_count_step": stepexec.count_step,
-            "_enter": stepexec.enter_running, "_leave": stepexec.leave_running,
+            "_plain_failure": stepexec.plain_failure,
             "_run_step": stepexec.run_step, "_join": join,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
@@ -127,7 +128,10 @@ class _Emitter:
 
     def body(self, node: str) -> list[str]:
         lines = [f"\nasync def {self.function(node)}(interp, ctx):\n"]
-        lines.append("    stats = interp.stats\n" if self.counted else "    log = interp.step_log\n")
+        if self.counted:
+            lines.append("    stats = interp.stats\n    durations = stats.durations\n")
+        else:
+            lines.append("    log = interp.step_log\n")
         self.chain(node, lines)
         return lines
 
@@ -210,8 +214,6 @@ class _Emitter:
             lines.append(f"    ctx = await _run_step({name}, ctx, {node!r}, {node!r}, "
                          f"interp.clock, interp.gate, {log}, {stats})\n")
             return
-        if self.recorded:
-            lines.append(f"    running = _enter({node!r}, {name}, ctx.instance_id)\n")
         lines.append(f"    ctx.current_step = {node!r}\n"
                      "    started = _now()\n"
                      "    try:\n"
@@ -222,10 +224,8 @@ class _Emitter:
                      f"        _plain_failure(exc, {node!r}, started, ctx, {log}, {stats})\n"
                      "    finally:\n"
                      "        ctx.current_step = None\n")
-        if self.recorded:
-            lines.append("        _leave(running)\n")
         if self.counted:
-            lines.append(f"    _count_step(stats, {node!r}, _now() - started)\n")
+            lines.append(f"    durations[{node!r}].append(_now() - started)\n")
         else:
             lines.append(f"    log.append(_record(_StepRecord, ({node!r}, 'completed', 1, "
                          "started, _now(), None)))\n")

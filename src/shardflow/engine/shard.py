@@ -28,6 +28,7 @@ cancellation of the host's tasks (host shutdown) goes unanswered.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -39,10 +40,12 @@ import orjson
 
 from shardflow._clock import Clock
 from shardflow._types import WorkflowStatus
+from shardflow.engine.blame import blocked_step
 from shardflow.engine.records import ErrorInfo
 from shardflow.engine.results import Status, result_line
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
-from shardflow.engine.stepexec import StepStats, is_cancellation, record_running_steps
+from shardflow.engine.stepexec import is_cancellation
+from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.tasks import HumanTask
@@ -100,10 +103,9 @@ class ShardRunner:
     def __init__(self, definition: WorkflowDefinition, *, gate: Gate | None = None,
                  clock: Clock | None = None, on_output: Callable[[ShardOutput], None] | None = None,
                  flush_at: int = FLUSH_AT, watched: bool = False) -> None:
-        """``watched=True`` (made on the loop it will run on) records the step each task
-        runs, so :meth:`blocking_job` can answer a watchdog."""
-        self._steps: StepStats = {}
-        """node path -> [executions, total s, max s, wait s, retries]; see :meth:`step_stats`"""
+        """``watched=True`` (made on the loop it will run on) notes that loop and its
+        thread, so :meth:`blocking_job` can answer a watchdog."""
+        self._steps = StepStats()
         self._failures: dict[str, Counter[str]] = {}
         """step -> error type -> failed instances; see :meth:`failures`"""
         self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps)
@@ -112,10 +114,7 @@ class ShardRunner:
         self._out = ShardOutput()
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seqs: dict[str, list[int]] = {}
-        """instance id -> seqs of the jobs running now, kept only when watched (for
-        :meth:`blocking_job`; ids ``1`` and ``"1"`` share a key, and then nobody is blamed)"""
-        self._running = record_running_steps(asyncio.get_running_loop()) if watched else None
+        self._watched = (asyncio.get_running_loop(), threading.get_ident()) if watched else None
 
     # -- push ------------------------------------------------------------------------------
     def submit(self, header: list[list[Any]], lines: list[bytes]) -> None:
@@ -152,6 +151,7 @@ class ShardRunner:
     def flush(self) -> None:
         """Hand the answers ready so far to ``on_output``."""
         self._flush_scheduled = False
+        self._steps.fold()  # keeps the lists of durations short
         out = self._out
         if out.rows and self._on_output is not None:
             self._out = ShardOutput()
@@ -185,18 +185,14 @@ class ShardRunner:
     def blocking_job(self, loop: asyncio.AbstractEventLoop) -> dict[str, Any] | None:
         """``{"seq", "step", "retries"}`` of the job whose step is running on ``loop`` right
         now, if any. Safe to call from another thread while the loop is blocked (needs
-        ``watched=True``): it only reads dicts the loop's thread writes."""
-        task = asyncio.current_task(loop)
-        if self._running is None or task is None:
+        ``watched=True``): it reads the loop thread's frames (``engine/blame.py``)."""
+        if self._watched is None or self._watched[0] is not loop:
             return None
-        entry = self._running.get(task)
-        if entry is None:
+        found = blocked_step(self._watched[1], self._runner.plan)
+        if found is None or found[2].job is None:
             return None
-        path, step, instance_id = entry
-        seqs = self._seqs.get(instance_id)
-        if seqs is None or len(seqs) != 1:  # unknown, or two jobs of one id: blame neither
-            return None
-        return {"seq": seqs[0], "step": path, "retries": int(step.retries)}
+        path, step, interpreter = found
+        return {"seq": interpreter.job, "step": path, "retries": int(step.retries)}
 
     # -- one job ---------------------------------------------------------------------------
     async def _answer(self, seq: int, instance_id: Any, attempt: int, kind: int, line: bytes,
@@ -214,20 +210,10 @@ class ShardRunner:
                 answer = _failure(instance_id, attempt, "<input>", exc, None)
             else:
                 key = str(instance_id)
-                watched = self._running is not None
-                if watched:
-                    self._seqs.setdefault(key, []).append(seq)
-                try:
-                    if kind == _RESUME:
-                        outcome = await self._runner.resume(key, state, data)
-                    else:
-                        outcome = await self._runner.run(key, payload)
-                finally:
-                    if watched:
-                        running = self._seqs[key]
-                        running.remove(seq)
-                        if not running:
-                            del self._seqs[key]
+                if kind == _RESUME:
+                    outcome = await self._runner.resume(key, state, data, job=seq)
+                else:
+                    outcome = await self._runner.run(key, payload, job=seq)
                 answer = _encode(instance_id, attempt, outcome)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):
@@ -256,7 +242,7 @@ class ShardRunner:
         """Per step path: ``[executions, total ms, max ms, ms waiting for limits, retries]``
         (what a STATS frame reports)."""
         return {node: [count, total * 1000.0, most * 1000.0, wait * 1000.0, retries]
-                for node, (count, total, most, wait, retries) in self._steps.items()}
+                for node, (count, total, most, wait, retries) in self._steps.rows().items()}
 
     def failures(self) -> dict[str, dict[str, int]]:
         """Failed instances by the step that failed them and the error type (a STATS frame

@@ -8,20 +8,21 @@ included, ends as a :class:`StepFailure` naming it, except the cancellation of t
 running it (a timeout, a failed sibling, a lost race, the host shutting down), which always
 propagates. ``KeyboardInterrupt`` or ``SystemExit`` escaping a task would stop the whole event
 loop, and with it every other instance of a batch worker.
+
+While a step runs, the context it runs on names it (``current_step``): that is all a watchdog
+needs to blame a step that blocks the loop (``engine/blame.py`` reads it from the frames).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
-from shardflow._loop import current_task_of
 from shardflow.context import WorkflowContext
 from shardflow.engine.records import StepRecord
+from shardflow.engine.stepstats import StepStats
 from shardflow.errors import StepTimeoutError
 from shardflow.limits.gate import Gate
 from shardflow.limits.retry import retry_delay
@@ -35,63 +36,13 @@ _record = tuple.__new__
 """``_record(StepRecord, (...))`` builds a record without the Python-level ``__new__`` that
 NamedTuple generates (half the cost; one record per step execution)."""
 
-RunningStep = tuple[str, BaseMachineStep, str]
-"""(step path, step, instance id): what a task is running, for a watchdog."""
-_running: dict[asyncio.Task[Any] | None, RunningStep] = {}
-"""task -> the step it runs. Steps on a loop other than the recorded one land under None,
-which no watchdog asks about."""
-_recording = False
-_task_of: Callable[[], asyncio.Task[Any] | None] = _current_task
-"""The running task, as cheaply as this Python allows (set with the registry)."""
-
-
-def _task_getter(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Task[Any] | None]:
-    """``lambda: asyncio.current_task(loop)`` at the price of one dict lookup on 3.11
-    (:data:`shardflow._loop.current_task_of`)."""
-    return functools.partial(current_task_of, loop)
-
-
-def record_running_steps(loop: asyncio.AbstractEventLoop) -> dict[asyncio.Task[Any] | None, RunningStep]:
-    """From now on, every :func:`run_step` on ``loop`` records the step it runs under its
-    task until the step ends: ``registry[task]`` names the step a task is in. A watchdog
-    thread reads it for ``asyncio.current_task(loop)`` to name the step that blocks the loop
-    (a dict read is atomic under the GIL). Off by default: it costs a dict write and delete
-    per step."""
-    global _recording, _task_of
-    _task_of = _task_getter(loop)
-    _recording = True
-    return _running
-
-
-StepStats = dict[str, list[float]]
-"""step path -> [executions, total seconds, max seconds, seconds waiting for limits, retries]:
-statistics without a record per step (building and then reading a record per step cost ~4 %
-of a notify instance). Execution time excludes the wait for a limit or rate slot, which is
-counted apart: a step that does nothing behind a 40/s limit is not slow, it waits."""
-
-
-def count_step(stats: StepStats, path: str, seconds: float) -> None:
-    """Count one execution of the step at ``path`` that took ``seconds``."""
-    stat = stats.get(path)
-    if stat is None:
-        stats[path] = [1, seconds, seconds, 0.0, 0]
-    else:
-        stat[0] += 1
-        stat[1] += seconds
-        if seconds > stat[2]:
-            stat[2] = seconds
-
 
 def _count_wait(stats: StepStats | None, path: str, since: float) -> float:
     """Count the wait for a limit or rate slot that began at ``since``; return now, when the
     step's execution (and its record) starts. Only throttled steps pay for it."""
     now = _now()
     if stats is not None:
-        stat = stats.get(path)
-        if stat is None:
-            stats[path] = [0, 0.0, 0.0, now - since, 0]
-        else:
-            stat[3] += now - since
+        stats.waited(path, now - since)
     return now
 
 
@@ -129,33 +80,6 @@ async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: C
         raise
 
 
-def recording() -> bool:
-    """True once :func:`record_running_steps` asked every step to be recorded."""
-    return _recording
-
-
-Running = tuple["asyncio.Task[Any] | None", "RunningStep | None"]
-"""(task, the step it ran before): what :func:`leave_running` restores."""
-
-
-def enter_running(path: str, step: BaseMachineStep, instance_id: str) -> Running:
-    """Record that the current task runs ``step`` (with :func:`recording` on), as
-    :func:`run_step` does; hand the answer to :func:`leave_running` when the step ends."""
-    task = _task_of()
-    outer = _running.get(task)
-    _running[task] = (path, step, instance_id)
-    return task, outer
-
-
-def leave_running(entry: Running) -> None:
-    """Undo :func:`enter_running`."""
-    task, outer = entry
-    if outer is None:
-        _running.pop(task, None)
-    else:
-        _running[task] = outer
-
-
 def plain_failure(exc: BaseException, step_path: str, started: float, ctx: WorkflowContext,
                   history: list[StepRecord] | None, stats: StepStats | None) -> NoReturn:
     """Record and raise what :func:`run_step` does when the single attempt of a plain step
@@ -166,7 +90,7 @@ def plain_failure(exc: BaseException, step_path: str, started: float, ctx: Workf
         history.append(StepRecord(step_path, "cancelled" if cancelled else "failed", 1, started,
                                   time.time(), None if cancelled else type(exc).__name__))
     if stats is not None:
-        count_step(stats, step_path, _now() - started)
+        stats.durations[step_path].append(_now() - started)
     if cancelled:
         raise exc
     raise StepFailure(step_path, exc, ctx) from exc
@@ -191,83 +115,63 @@ async def run_step(
     Each attempt is appended to ``history`` (a :class:`StepRecord`) and/or counted in
     ``stats`` under ``path``.
     """
-    recording = _recording  # a few bytecodes per step when off
-    if recording:
-        task = _task_of()
-        outer = _running.get(task)
-        _running[task] = (path, step, ctx.instance_id)
-    try:
-        retries = step.retries
-        # Limits mean nothing without a gate: a step without one pays one test, not four.
-        throttled = gate is not None and bool(step.limit or step.rate_limit)
-        if throttled:
-            limits = step_limits(step)
-            rate = step.rate_limit
-        attempt = 0
-        while True:
-            attempt += 1
-            work = ctx.fork() if retries else ctx
-            work.current_step = key
-            started = _now()
-            try:
-                if throttled:
-                    assert gate is not None
-                    token = await gate.enter(limits, rate)
-                    started = _count_wait(stats, path, started)
-                    try:
-                        result = await _call(step, work, path, clock)
-                    finally:
-                        gate.leave(token)
-                elif step.timeout_seconds is None:  # _call inlined: one coroutine less per step
-                    result = await step.execute(work)
-                else:
+    retries = step.retries
+    # Limits mean nothing without a gate: a step without one pays one test, not four.
+    throttled = gate is not None and bool(step.limit or step.rate_limit)
+    if throttled:
+        limits = step_limits(step)
+        rate = step.rate_limit
+    attempt = 0
+    while True:
+        attempt += 1
+        work = ctx.fork() if retries else ctx
+        work.current_step = key
+        started = _now()
+        try:
+            if throttled:
+                assert gate is not None
+                token = await gate.enter(limits, rate)
+                started = _count_wait(stats, path, started)
+                try:
                     result = await _call(step, work, path, clock)
-                if result is not None:
-                    work.set(key, result)
-            except Exception as exc:
-                if history is not None:
-                    history.append(
-                        StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
-                    )
-                if stats is not None:
-                    count_step(stats, path, _now() - started)
-                if attempt <= retries and isinstance(exc, step.retry_on):
-                    if stats is not None:
-                        stats[path][4] += 1
-                    delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
-                    if delay > 0:
-                        await clock.sleep(delay)
-                    continue
-                raise StepFailure(path, exc, ctx) from exc
-            except BaseException as exc:
-                cancelled = is_cancellation(exc)
-                if history is not None:
-                    history.append(StepRecord(path, "cancelled" if cancelled else "failed", attempt,
-                                              started, time.time(),
-                                              None if cancelled else type(exc).__name__))
-                if stats is not None:
-                    count_step(stats, path, _now() - started)
-                if cancelled:
-                    raise
-                raise StepFailure(path, exc, ctx) from exc
-            finally:
-                work.current_step = None
+                finally:
+                    gate.leave(token)
+            elif step.timeout_seconds is None:  # _call inlined: one coroutine less per step
+                result = await step.execute(work)
+            else:
+                result = await _call(step, work, path, clock)
+            if result is not None:
+                work.set(key, result)
+        except Exception as exc:
             if history is not None:
-                history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
-            if stats is not None:  # count_step inlined: once per step on the batch hot path
-                seconds = _now() - started
-                stat = stats.get(path)
-                if stat is None:
-                    stats[path] = [1, seconds, seconds, 0.0, 0]
-                else:
-                    stat[0] += 1
-                    stat[1] += seconds
-                    if seconds > stat[2]:
-                        stat[2] = seconds
-            return work
-    finally:
-        if recording:
-            if outer is None:
-                _running.pop(task, None)
-            else:  # a step running a step (LocalExecutionEngine.execute_step)
-                _running[task] = outer
+                history.append(
+                    StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
+                )
+            if stats is not None:
+                stats.durations[path].append(_now() - started)
+            if attempt <= retries and isinstance(exc, step.retry_on):
+                if stats is not None:
+                    stats.retried(path)
+                delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
+                if delay > 0:
+                    await clock.sleep(delay)
+                continue
+            raise StepFailure(path, exc, ctx) from exc
+        except BaseException as exc:
+            cancelled = is_cancellation(exc)
+            if history is not None:
+                history.append(StepRecord(path, "cancelled" if cancelled else "failed", attempt,
+                                          started, time.time(),
+                                          None if cancelled else type(exc).__name__))
+            if stats is not None:
+                stats.durations[path].append(_now() - started)
+            if cancelled:
+                raise
+            raise StepFailure(path, exc, ctx) from exc
+        finally:
+            work.current_step = None
+        if history is not None:
+            history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
+        if stats is not None:
+            stats.durations[path].append(_now() - started)
+        return work

@@ -1,0 +1,63 @@
+"""StepStats: per step path, executions, total and longest seconds, limit wait and retries,
+over every instance a batch worker runs.
+
+Why durations are kept in lists and folded later: counting an execution in place (look the
+row up, add, compare with the maximum) cost ~40 bytecodes per step, on every step of every
+instance; appending its duration to the step's list costs a quarter of that, and folding a
+list is ``len``, ``sum`` and ``max``, all in C. A host folds at every batch of answers it
+sends (``ShardRunner.flush``), so the lists stay short.
+
+Execution time excludes the wait for a limit or rate slot, which is counted apart: a step that
+does nothing behind a 40/s limit is not slow, it waits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+class StepStats:
+    """Statistics without a record per step (docs/SEMANTICS.md, "Statistics")."""
+
+    __slots__ = ("_rows", "durations")
+
+    def __init__(self) -> None:
+        self.durations: defaultdict[str, list[float]] = defaultdict(list)
+        """step path -> seconds of each execution not folded yet: append to count one."""
+        self._rows: dict[str, list[float]] = {}
+
+    def count(self, path: str, seconds: float) -> None:
+        """Count one execution of the step at ``path`` that took ``seconds``."""
+        self.durations[path].append(seconds)
+
+    def waited(self, path: str, seconds: float) -> None:
+        """Count ``seconds`` spent waiting for a limit or rate slot before a step ran."""
+        self._row(path)[3] += seconds
+
+    def retried(self, path: str) -> None:
+        """Count one retry of the step at ``path``."""
+        self._row(path)[4] += 1
+
+    def fold(self) -> None:
+        """Move the pending durations into the rows."""
+        for path, seconds in self.durations.items():
+            if seconds:
+                row = self._row(path)
+                row[0] += len(seconds)
+                row[1] += sum(seconds)
+                longest = max(seconds)
+                if longest > row[2]:
+                    row[2] = longest
+                seconds.clear()
+
+    def rows(self) -> dict[str, list[float]]:
+        """step path -> ``[executions, total s, max s, wait s, retries]``, everything counted
+        so far (a fresh copy)."""
+        self.fold()
+        return {path: list(row) for path, row in self._rows.items()}
+
+    def _row(self, path: str) -> list[float]:
+        row = self._rows.get(path)
+        if row is None:
+            row = self._rows[path] = [0, 0.0, 0.0, 0.0, 0]
+        return row
