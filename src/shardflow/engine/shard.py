@@ -172,6 +172,7 @@ class ShardRunner:
                 task.cancel()
             await asyncio.wait(tasks)
             raise
+        self._steps.fold()  # as flush does: the lists of durations stay one batch long
         return out
 
     def _count_failure(self, error: ErrorInfo) -> None:
