@@ -18,7 +18,7 @@ from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow._clock import LoopClock
 from shardflow.engine import interpreter as interpreter_module
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
-from shardflow.engine.schedule import is_static, schedule_for
+from shardflow.engine.schedule import MAX_JOIN_DEPTH, is_static, join_depth, schedule_for
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.local import LocalGate
 from shardflow.model.groups import ParallelGroup
@@ -239,3 +239,30 @@ def test_a_failure_in_a_compiled_step_shows_the_generated_line_in_its_traceback(
     assert outcome.error is not None
     assert "shardflow schedule" in outcome.error.traceback
     assert "result = await S_n0.execute(ctx)" in outcome.error.traceback
+
+
+def _diamonds(count: int) -> WorkflowDefinition:
+    """``count`` fork/joins one after the other: s0 -> (a0 | b0) -> s1 -> ..."""
+    steps: dict[str, Any] = {}
+    edges: list[Edge] = []
+    for i in range(count):
+        for name in (f"s{i}", f"a{i}", f"b{i}"):
+            steps[name] = Probe(name, 0, "plain")
+        edges += [Edge(f"s{i}", f"a{i}"), Edge(f"s{i}", f"b{i}"),
+                  Edge(f"a{i}", f"s{i + 1}"), Edge(f"b{i}", f"s{i + 1}")]
+    steps[f"s{count}"] = Probe(f"s{count}", 0, "plain")
+    return WorkflowDefinition(name=f"diamonds{count}", steps=steps, edges=edges,
+                              initial_step="s0")
+
+
+def test_deep_chains_of_joins_stay_interpreted_and_run() -> None:
+    """Each join of a schedule adds a coroutine level; 400 joins in a row would pass the
+    recursion limit on every resumption. Such a plan is interpreted, and completes."""
+    shallow, deep = _diamonds(MAX_JOIN_DEPTH), _diamonds(400)
+    assert join_depth(shallow.plan) == MAX_JOIN_DEPTH and join_depth(deep.plan) == 400
+    assert schedule_for(shallow.plan, (False, False)) is not None
+    assert schedule_for(deep.plan, (False, False)) is None
+    for definition in (shallow, deep):
+        outcome = asyncio.run(InstanceRunner(definition).run("d", {}))
+        assert outcome.status == "completed", outcome.error
+        assert len(outcome.history) == len(definition.steps)

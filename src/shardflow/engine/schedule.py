@@ -45,19 +45,42 @@ SOURCE_PREFIX = "<shardflow schedule"
 _serial = count()
 
 
+MAX_JOIN_DEPTH = 32
+"""Joins one after the other that a schedule may hold: the code after each join runs one
+coroutine level deeper (``await`` of the join's function), and every resumption passes each
+level, so deep chains of joins stay interpreted (the interpreter continues inline)."""
+
+
 def is_static(plan: Plan) -> bool:
     """True if every node is a machine step and no edge has a condition."""
     return all(isinstance(node, MachinePlan) and node.unconditional
                for node in plan.nodes.values())
 
 
+def join_depth(plan: Plan) -> int:
+    """The most joins on one path from the initial step (the plan is acyclic)."""
+    depth: dict[str, int] = {}
+    order = [plan.initial]
+    waiting = dict(plan.in_degree)
+    for node in order:  # Kahn's order: every node after all its sources
+        mine = depth.get(node, 0) + (plan.in_degree[node] > 1)
+        depth[node] = mine
+        for edge in plan.nodes[node].outgoing:
+            depth[edge.target] = max(depth.get(edge.target, 0), mine)
+            waiting[edge.target] -= 1
+            if waiting[edge.target] == 0:
+                order.append(edge.target)
+    return max(depth.values(), default=0)
+
+
 def schedule_for(plan: Plan, variant: Variant) -> Entry | None:
     """The compiled entry of ``plan`` for ``variant`` (built on first use), or None if the
-    plan is not static and must be interpreted."""
+    plan is not static (or its joins are too deep) and must be interpreted."""
     cache = plan.schedules
     entry = cache.get(variant)
     if entry is None and variant not in cache:
-        entry = cache[variant] = compile_schedule(plan, variant) if is_static(plan) else None
+        compiled = is_static(plan) and join_depth(plan) <= MAX_JOIN_DEPTH
+        entry = cache[variant] = compile_schedule(plan, variant) if compiled else None
     return entry
 
 
