@@ -27,8 +27,8 @@ else:
 
 def _task_of_loop() -> Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]:
     """``asyncio.current_task(loop)`` as cheaply as this Python allows. On 3.11 the public
-    function is written in Python (~1 us a call under load, paid per instance and per
-    recorded step), while the answer sits in ``asyncio.tasks._current_tasks`` (loop -> task);
+    function is written in Python (~1 us a call under load, paid at least once per
+    instance), while the answer sits in ``asyncio.tasks._current_tasks`` (loop -> task);
     from 3.12 on the function is C and that table may not be kept."""
     table = getattr(asyncio.tasks, "_current_tasks", None)
     if sys.version_info < (3, 12) and isinstance(table, dict):

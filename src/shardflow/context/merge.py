@@ -103,7 +103,7 @@ class MergeRules:
                 writes = ctx._writes
                 written += len(writes)
                 fast.update(writes)
-            else:  # the fast path of merge, for sibling forks of base
+            else:  # merge's fast path, inlined: delegating cost +2 % of a notify instance
                 if len(fast) == written and "." not in "".join(fast):
                     return base._child_applying(fast, False)
         common = common_ancestor([ctx for _, _, ctx in arrived])

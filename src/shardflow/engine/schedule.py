@@ -94,23 +94,6 @@ def compile_schedule(plan: Plan, variant: Variant) -> Entry:
     return entry
 
 
-def join(interp: Interpreter, target: str, index: int, source: str,
-         ctx: WorkflowContext) -> WorkflowContext | None:
-    """``Interpreter._arrive`` at a join of a static plan (every edge carries a context): the
-    merged context if this was the last arrival, else None."""
-    remaining = interp.remaining
-    left = remaining[target] = remaining[target] - 1
-    arrivals = interp.arrivals
-    arrived = arrivals.get(target)
-    if arrived is None:
-        arrived = arrivals[target] = []
-    arrived.append((index, source, ctx))
-    if left:
-        return None
-    del arrivals[target]
-    return interp._merged(target, arrived)
-
-
 class _Emitter:
     """Writes the module source of one plan and variant."""
 
@@ -120,7 +103,7 @@ class _Emitter:
         self.namespace: dict[str, Any] = {
             "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
             "_plain_failure": stepexec.plain_failure,
-            "_run_step": stepexec.run_step, "_join": join,
+            "_run_step": stepexec.run_step,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
         """node -> the suffix of its constants and of its function, if it has one"""
@@ -193,13 +176,13 @@ class _Emitter:
     def arrive(self, node: str, index: int, target: str, lines: list[str]) -> None:
         """``ctx`` arrives at the join ``target``; the last arrival merges and goes on."""
         then = self.function(target)
-        if self.dynamic:  # _fork may arrive here too: keep its count of remaining edges
-            lines.append(f"    merged = _join(interp, {target!r}, {index}, {node!r}, ctx)\n"
-                         "    if merged is not None:\n"
-                         f"        await {then}(interp, merged)\n")
+        if self.dynamic:  # _fork arrives here too: arrive as it does, counting edges
+            lines.append(f"    ready = interp._arrive({target!r}, {index}, {node!r}, ctx)\n"
+                         "    if ready:\n"
+                         f"        await {then}(interp, ready[0][1])\n")
             return
-        # Interpreter._join without its call: every arrival of a static plan carries a
-        # context, so the count of arrivals says when the last one is in.
+        # Interpreter._arrive at a join, without its call: every arrival of a static plan
+        # carries a context, so the count of arrivals says when the last one is in.
         lines.append(f"    arrived = interp.arrivals.get({target!r})\n"
                      "    if arrived is None:\n"
                      f"        interp.arrivals[{target!r}] = [({index}, {node!r}, ctx)]\n"
