@@ -80,6 +80,10 @@ class _Journal(FileJournal):
         super().append_many(entries)
         self.entries += entries
 
+    def append_results(self, rows: list[list[Any]], lines: list[bytes]) -> None:
+        super().append_results(rows, lines)
+        self.entries += [(row[0], row[1], line) for row, line in zip(rows, lines, strict=True)]
+
     def flush(self) -> None:
         self.flushes += 1
         if self.fail_at_flush is not None and self.flushes >= self.fail_at_flush:

@@ -114,3 +114,50 @@ def test_the_body_waits_for_every_task_before_it_returns() -> None:
 
     asyncio.run(main())
     assert order == ["task done", "body returned"]
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_task_factory_of_the_host_makes_every_task_of_an_instance_and_job(loop_kind: str) -> None:
+    """Hosts that set a task factory (tracing, eager tasks) get every task through it; on a
+    loop without one, the engine's tasks carry names that say what they are."""
+    import orjson
+    import uvloop
+
+    from engine.helpers import LIMIT, step
+    from shardflow import Edge, WorkflowDefinition
+    from shardflow.engine.shard import JOB_TASK_NAME, ShardRunner
+    from shardflow.engine.scope import TASK_NAME
+
+    async def noop(ctx: Any) -> None:
+        names.append(asyncio.current_task().get_name())  # type: ignore[union-attr]
+
+    fork = WorkflowDefinition(
+        name="fork", steps={n: step(n, noop) for n in ("a", "b", "c", "d")},
+        edges=[Edge("a", "b"), Edge("a", "c"), Edge("b", "d"), Edge("c", "d")],
+        initial_step="a", terminal_steps={"d"})
+    names: list[str] = []
+    made = iter(range(1, 1000))
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        task.set_name(f"traced {next(made)}")
+        return task
+
+    async def main(with_factory: bool) -> None:
+        if with_factory:
+            asyncio.get_running_loop().set_task_factory(factory)
+        done = asyncio.Event()
+        runner = ShardRunner(fork, on_output=lambda out: done.set())
+        runner.submit([[0, 0, 1, 0]], [orjson.dumps({"id": 0})])
+        async with asyncio.timeout(LIMIT):
+            await done.wait()
+
+    new_loop = uvloop.new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=new_loop) as r:
+        r.run(main(False))
+    assert names[0] == JOB_TASK_NAME and names[2] == TASK_NAME  # a runs in the job, c in a path
+    names.clear()
+    with asyncio.Runner(loop_factory=new_loop) as r:
+        r.run(main(True))
+    job, path = names[0], names[2]
+    assert job.startswith("traced") and path.startswith("traced") and job != path

@@ -386,3 +386,121 @@ def test_complete_task_resumes_a_node_when_its_last_task_is_done(run: Any) -> No
     run(again.resume("both"))
     assert not again.parked
     assert again.final_context(None).data == {"id": 1, "legal": {"ok": 1}, "finance": {"ok": 2}}
+
+
+def _conflict(ctx: WorkflowContext) -> Any:
+    async def body(ctx: WorkflowContext) -> Any:
+        ctx.set("same", ctx.get("id"))
+    return body
+
+
+def _shapes() -> dict[str, WorkflowDefinition]:
+    """One workflow per way a new instance ends (the shard runner's fused path must answer
+    each exactly as ``InstanceRunner.run`` + the general encoder does)."""
+    approve_or_fail = WorkflowDefinition(
+        name="open_then_fail",
+        steps={"start": step("start", _double), "approve": Approve(),
+               "boom": step("boom", _raises(ValueError("no"), who=1))},
+        edges=[Edge("start", "approve"), Edge("start", "boom")],
+        initial_step="start", terminal_steps={"approve", "boom"},
+    )
+    same_key = WorkflowDefinition(  # both branches write "same" differently: the join fails
+        name="conflict",
+        steps={"start": step("start", _double),
+               "a": step("a", lambda ctx: _set_async(ctx, "same", 1)),
+               "b": step("b", lambda ctx: _set_async(ctx, "same", ctx.get("id"))),
+               "join": step("join", _double)},
+        edges=[Edge("start", "a"), Edge("start", "b"), Edge("a", "join"), Edge("b", "join")],
+        initial_step="start", terminal_steps={"join"},
+    )
+    return {"fork": _fork(_double), "branch_fails": _fork(_raises(ValueError("v"), who=1)),
+            "approval": _approval(Approve()), "open_then_fail": approve_or_fail,
+            "conflict": same_key}
+
+
+async def _set_async(ctx: WorkflowContext, key: str, value: Any) -> None:
+    ctx.set(key, value)
+
+
+def _without_task_ids(value: Any) -> Any:
+    """``value`` (a result record or a snapshot) with its random task ids and times
+    replaced by their order of appearance."""
+    record = dict(value)
+    text = orjson.dumps(record).decode()
+    for i, task in enumerate(record.get("tasks") or []):
+        text = text.replace(task["id"], f"task-{i}").replace(repr(task["created_at"]), "0")
+    return orjson.loads(text)
+
+
+def _comparable(line: bytes) -> dict[str, Any]:
+    record = parse_line(line)
+    record.pop("started_at")
+    record.pop("duration_ms")
+    if record["error"] is not None:
+        record["error"].pop("traceback")
+    return _without_task_ids(record)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("shape", sorted(_shapes()))
+def test_new_instances_are_answered_as_the_instance_runner_would(run: Any, shape: str) -> None:
+    from shardflow.engine import shard as shard_module
+    from shardflow.engine.runner import InstanceRunner
+
+    definition = _shapes()[shape]
+    jobs = _jobs(3)
+
+    async def both() -> tuple[ShardOutput, list[Any]]:
+        fused = await ShardRunner(definition).run_batch(jobs)
+        runner = InstanceRunner(definition, stats=shard_module.StepStats())
+        general = [shard_module._encode(job.instance_id, job.attempt, await runner.run(
+            str(job.instance_id), orjson.loads(job.line), job=job.seq)) for job in jobs]
+        return fused, general
+
+    fused, general = run(within(both()))
+    by_seq = dict(zip((row[0] for row in fused.rows), fused.lines, strict=True))
+    expected = {job.seq: answer for job, answer in zip(jobs, general, strict=True)}
+    for seq, (status, _, line, snapshot, _) in expected.items():
+        assert _comparable(by_seq[seq]) == _comparable(line)
+        assert parse_line(by_seq[seq])["status"] == status.label
+    parked = {row[0]: blob for row, blob in zip(fused.parked_rows, fused.snapshots, strict=True)}
+    assert set(parked) == {seq for seq, answer in expected.items() if answer[3] is not None}
+    for seq, blob in parked.items():
+        mine, theirs = orjson.loads(blob), orjson.loads(expected[seq][3])
+        assert _without_task_ids(mine) == _without_task_ids(theirs)
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_cancel_ends_every_pushed_job_whether_or_not_it_had_started(run: Any, started: bool) -> None:
+    """The host going away (``cancel``, then ``drain``) must not hang on jobs cancelled before
+    they ran, which never get to take themselves out of the runner."""
+    entered = asyncio.Event()
+
+    async def blocks(ctx: WorkflowContext) -> Any:
+        entered.set()
+        await asyncio.Event().wait()
+
+    async def main() -> tuple[int, int, int]:
+        outputs: list[ShardOutput] = []
+        shard = ShardRunner(_fork(blocks), on_output=outputs.append)
+        shard.submit([[i, i, 1, 0] for i in range(10)], [job.line for job in _jobs(10)])
+        before = shard.in_flight
+        if started:
+            await entered.wait()
+        shard.cancel()
+        await shard.drain()
+        return before, shard.in_flight, sum(len(out.rows) for out in outputs)
+
+    before, after, answered = run(within(main()))
+    assert (before, after, answered) == (10, 0, 0)
+
+
+def test_pushed_jobs_leave_in_flight_as_they_answer(run: Any) -> None:
+    async def main() -> list[int]:
+        seen: list[int] = []
+        shard = ShardRunner(_fork(_double), on_output=lambda out: seen.append(shard.in_flight))
+        shard.submit([[i, i, 1, 0] for i in range(5)], [job.line for job in _jobs(5)])
+        await shard.drain()
+        seen.append(shard.in_flight)
+        return seen
+
+    assert run(within(main()))[-1] == 0

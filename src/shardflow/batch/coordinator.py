@@ -165,6 +165,17 @@ class Coordinator:
         pre-answered job (its ``invalid_input`` line), answered by the pool in its turn."""
         done = self._done
         source = self.source_name
+        if not done and self._reorder is None:
+            # A fresh unordered run: nothing to skip and no window to track, so valid records
+            # pass through untouched (~50 bytecodes an instance less; they are most of them).
+            for item in items:
+                if type(item) is Job:
+                    yield item
+                else:
+                    assert isinstance(item, InvalidRecord)
+                    yield Job(item.seq, item.id, b"", answer=(
+                        _INVALID, invalid_line(item.id, item.error, source, item.line)))
+            return
         for item in items:
             self._read_seq = item.seq + 1
             if done is not None and item.seq in done:

@@ -105,16 +105,8 @@ class InstanceRunner:
                 for node in resume:
                     await interpreter.resume(node)
             final = interpreter.final_context(context).data  # may fail to merge
-        except StepFailure as failure:
-            error = ErrorInfo.from_exception(failure.node, failure.error)
-            final = failure.context.data if failure.context is not None else (data or {})
-            status = WorkflowStatus.FAILED
-        except BaseException as exc:  # a non-JSON input value, or a bug: this instance alone fails
-            if is_cancellation(exc):
-                raise
-            where = "<input>" if resume is None and context is None else "<engine>"
-            error = ErrorInfo.from_exception(where, exc)
-            final = data or {}
+        except BaseException as exc:
+            error, final = instance_failure(exc, context, data, resume is not None)
             status = WorkflowStatus.FAILED
         else:
             status = WorkflowStatus.WAITING if interpreter.parked else WorkflowStatus.COMPLETED
@@ -124,6 +116,25 @@ class InstanceRunner:
             history=interpreter.history, tasks=tasks,
             snapshot=interpreter.to_snapshot() if status is WorkflowStatus.WAITING else None,
         )
+
+
+def instance_failure(exc: BaseException, context: WorkflowContext | None,
+                     data: dict[str, Any] | None, resumed: bool
+                     ) -> tuple[ErrorInfo, dict[str, Any]]:
+    """What an instance that raised ``exc`` reports: the error naming where, and the context
+    it ends with. Called in the ``except`` clause around a run (``InstanceRunner`` and the
+    shard runner's fused path share it); a cancellation of the task is re-raised.
+
+    A :class:`StepFailure` names its step and keeps the context the step had; anything else
+    is a non-JSON input value (``<input>``, before the context exists) or a bug
+    (``<engine>``), and the instance ends with its input."""
+    if isinstance(exc, StepFailure):
+        final = exc.context.data if exc.context is not None else (data or {})
+        return ErrorInfo.from_exception(exc.node, exc.error), final
+    if is_cancellation(exc):
+        raise exc
+    where = "<input>" if not resumed and context is None else "<engine>"
+    return ErrorInfo.from_exception(where, exc), data or {}
 
 
 def _failed(instance_id: str, where: str, exc: BaseException, context: dict[str, Any],

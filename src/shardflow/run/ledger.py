@@ -61,8 +61,7 @@ class JournalLedger:
 
     def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
         """Journal a batch of new instances' results (none resumed) in one write."""
-        self.journal.append_many([(job.seq, row[1], line)
-                                  for job, row, line in zip(jobs, header, lines, strict=True)])
+        self.journal.append_results(header, lines)  # header rows start [job.seq, status]
 
     def parked(self, items: list[tuple[Job, bytes]]) -> None:
         waiting = []

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from zlib import crc32
 
 
@@ -68,6 +68,15 @@ class FileJournal:
             b"%d\t%d\t%d\t%s\n" % (seq, status, crc32(line, (seq << 4 | status) & 0xFFFFFFFF),
                                    line)
             for seq, status, line in entries]))
+
+    def append_results(self, rows: list[list[Any]], lines: list[bytes]) -> None:
+        """``append_many`` for a frame of results as it arrived: ``rows`` are its header rows
+        ``[seq, status code, duration, length]`` and ``lines`` its result lines (no tuple per
+        entry)."""
+        self._write(b"".join([
+            b"%d\t%d\t%d\t%s\n" % (seq, status, crc32(line, (seq << 4 | status) & 0xFFFFFFFF),
+                                   line)
+            for (seq, status, _, _), line in zip(rows, lines, strict=True)]))
 
     def _write(self, data: bytes) -> None:
         try:
@@ -203,6 +212,9 @@ class SeqSet:
         if byte < len(self._bits) and self._bits[byte] >> bit & 1:
             self._bits[byte] &= ~(1 << bit) & 0xFF
             self.count -= 1
+
+    def __len__(self) -> int:
+        return self.count
 
     def __contains__(self, seq: object) -> bool:
         if not isinstance(seq, int):
