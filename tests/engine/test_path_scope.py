@@ -125,8 +125,8 @@ def test_a_task_factory_of_the_host_makes_every_task_of_an_instance_and_job(loop
 
     from engine.helpers import LIMIT, step
     from shardflow import Edge, WorkflowDefinition
-    from shardflow.engine.shard import JOB_TASK_NAME, ShardRunner
     from shardflow.engine.scope import TASK_NAME
+    from shardflow.engine.shard import JOB_TASK_NAME, ShardRunner
 
     async def noop(ctx: Any) -> None:
         names.append(asyncio.current_task().get_name())  # type: ignore[union-attr]

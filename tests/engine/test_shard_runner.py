@@ -459,7 +459,7 @@ def test_new_instances_are_answered_as_the_instance_runner_would(run: Any, shape
     fused, general = run(within(both()))
     by_seq = dict(zip((row[0] for row in fused.rows), fused.lines, strict=True))
     expected = {job.seq: answer for job, answer in zip(jobs, general, strict=True)}
-    for seq, (status, _, line, snapshot, _) in expected.items():
+    for seq, (status, _, line, _, _) in expected.items():
         assert _comparable(by_seq[seq]) == _comparable(line)
         assert parse_line(by_seq[seq])["status"] == status.label
     parked = {row[0]: blob for row, blob in zip(fused.parked_rows, fused.snapshots, strict=True)}

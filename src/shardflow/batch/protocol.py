@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Sequence
 from itertools import accumulate
 from operator import itemgetter
-from collections.abc import Sequence
 from typing import Any
 
 import orjson

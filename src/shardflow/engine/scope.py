@@ -60,10 +60,8 @@ class PathScope:
             coro.close()
             raise RuntimeError("the instance's paths are shutting down")
         loop = self._loop
-        if loop.get_task_factory() is None:
-            task = _Task(coro, loop=loop, name=TASK_NAME)
-        else:
-            task = loop.create_task(coro)
+        task = (_Task(coro, loop=loop, name=TASK_NAME) if loop.get_task_factory() is None
+                else loop.create_task(coro))
         task.add_done_callback(self._on_task_done)
         self._tasks.add(task)
 

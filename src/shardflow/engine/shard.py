@@ -32,9 +32,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
-from functools import partial
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
