@@ -247,3 +247,4 @@ def test_the_fast_check_and_the_description_agree() -> None:
             found = problem(wrapped)
             assert not is_json(wrapped) and found is not None, case
             assert found.path == path, case
+

@@ -504,3 +504,23 @@ def test_pushed_jobs_leave_in_flight_as_they_answer(run: Any) -> None:
         return seen
 
     assert run(within(main()))[-1] == 0
+
+
+def test_a_decoded_input_nested_too_deep_fails_naming_the_input_and_its_key(run: Any) -> None:
+    """orjson decodes nothing the data contract refuses except depth: a worker checks only
+    inputs holding containers, and still refuses one nested past the limit."""
+    from shardflow.jsonvalue import MAX_DEPTH
+
+    deep: Any = 1
+    for _ in range(MAX_DEPTH + 5):
+        deep = [deep]
+    lines = [orjson.dumps({"id": 0, "deep": deep}), orjson.dumps({"id": 1, "nested": {"a": [1]}}),
+             orjson.dumps({"id": 2, "x": 1.5, "s": "é", "n": None, "b": True, "i": -(1 << 63)})]
+    jobs = [ShardJob(i, i, 1, JobKind.NEW, line) for i, line in enumerate(lines)]
+    answers = _answers(run(within(ShardRunner(_fork(_double)).run_batch(jobs))))
+    assert answers[0]["status"] == "failed"
+    assert answers[0]["error"]["step"] == "<input>"
+    assert answers[0]["error"]["type"] == "ContextValueError"
+    assert "deep" in answers[0]["error"]["message"]
+    assert answers[1]["status"] == answers[2]["status"] == "completed"
+    assert answers[2]["context"]["s"] == "é" and answers[2]["context"]["i"] == -(1 << 63)

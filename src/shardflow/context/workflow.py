@@ -20,6 +20,8 @@ _ALWAYS_JSON = frozenset({bool, type(None)})
 """Types whose every value is JSON. A write of one, of an int orjson writes or of a finite
 float needs no call: that test is inlined where it is hot (``set``, ``__init__``)."""
 _MISSING: Any = object()
+_DECODED_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The types of the values orjson decodes that are JSON by the contract whatever they hold."""
 _new_object = object.__new__
 _TOP_ONLY: frozenset[int] = frozenset()
 """``_owned`` of a context that owns its top dict and no nested one: no set to allocate (sets
@@ -201,6 +203,25 @@ class WorkflowContext:
         # The parent must not change under its children: it gives up ownership too.
         self._owned = None
         return child
+
+    @classmethod
+    def decoded(cls, data: dict[str, Any], *, instance_id: str) -> WorkflowContext:
+        """A root context for ``data`` fresh from ``orjson.loads`` (a batch worker's input).
+
+        orjson makes nothing the data contract refuses but depth: its keys are ``str``, its
+        text is UTF-8, its floats finite, its integers 64-bit (larger ones come back as
+        floats). So only an input holding containers is checked (:func:`check_input`), and
+        a flat one, the usual input, costs no Python loop."""
+        ctx: WorkflowContext = _new_object(cls)
+        ctx.instance_id = instance_id
+        ctx.current_step = None
+        ctx._parent = None
+        ctx._writes = {}
+        ctx._data = dict(data)
+        ctx._owned = _TOP_ONLY
+        if not _DECODED_SCALARS.issuperset(map(type, data.values())):
+            check_input(ctx._data)
+        return ctx
 
     @classmethod
     def restored(cls, data: dict[str, Any], writes: Mapping[str, Any], *,

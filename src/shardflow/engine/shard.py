@@ -241,7 +241,7 @@ class ShardRunner:
                     context = None
                     info = None
                     try:
-                        context = WorkflowContext(payload, instance_id=key)
+                        context = WorkflowContext.decoded(payload, instance_id=key)
                         await interpreter.run(context)
                         final = interpreter.final_context(context).data
                     except BaseException as exc:
