@@ -18,7 +18,13 @@ from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow._clock import LoopClock
 from shardflow.engine import interpreter as interpreter_module
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner
-from shardflow.engine.schedule import MAX_JOIN_DEPTH, is_static, join_depth, schedule_for
+from shardflow.engine.schedule import (
+    MAX_JOIN_DEPTH,
+    _Emitter,
+    is_static,
+    join_depth,
+    schedule_for,
+)
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.local import LocalGate
 from shardflow.model.groups import ParallelGroup
@@ -182,9 +188,13 @@ def test_the_random_graphs_cover_what_they_claim() -> None:
             seen.add("fork into join")
         elif any(d > 2 for d in plan.in_degree.values()):
             seen.add("three-way join, no fork into a join")
+        emitter = _Emitter(plan, (False, False))
+        for target in (node for node, degree in plan.in_degree.items() if degree > 1):
+            seen.add("join tail inlined" if emitter.simple_tail(target)
+                     else "join tail in a function")
     assert {"completed", "failed", "RuntimeError", "MergeConflictError", "retried",
-            "several sinks", "fork into join",
-            "three-way join, no fork into a join"} <= seen, seen
+            "several sinks", "fork into join", "three-way join, no fork into a join",
+            "join tail inlined", "join tail in a function"} <= seen, seen
 
 
 def test_a_failing_branch_cancels_its_running_siblings_in_a_compiled_schedule() -> None:

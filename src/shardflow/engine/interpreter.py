@@ -138,33 +138,24 @@ class Interpreter:
             self.on_task(task)
 
     # -- entry points -------------------------------------------------------------------------
-    async def run(self, context: WorkflowContext) -> None:
+    def run(self, context: WorkflowContext) -> Coroutine[Any, Any, None]:
         """Run from the initial step until every path has finished or parked.
 
-        Raises :class:`StepFailure` for the first failure; cancellation propagates.
+        Raises :class:`StepFailure` for the first failure; cancellation propagates. Await
+        it as a coroutine function: a compiled plan's coroutine is its schedule's entry,
+        which opens the instance's scope itself (one coroutine level less per instance).
         """
         plan = self.plan
         variant = (self.stats is not None, self.gate is not None)
         entry = plan.schedules.get(variant, _UNSET)
         if entry is _UNSET:
             entry = schedule_for(plan, variant)
-        body = self._path(plan.initial, context) if entry is None else entry(self, context)
+        if entry is not None:
+            return entry(self, context)  # type: ignore[no-any-return]
+        body = self._path(plan.initial, context)
         if not plan.can_fork:  # one path, no task to spawn: no scope either
-            await body
-            return
-        # _in_group inlined: one coroutine less per instance.
-        scope = self._tg = PathScope.for_current_task()
-        try:
-            try:
-                await body
-            except BaseException as exc:
-                await scope.close(exc)
-                raise
-            await scope.close(None)
-        except BaseExceptionGroup as group:
-            raise first_failure(group) from None
-        finally:
-            self._tg = None
+            return body
+        return self._in_group(body)
 
     async def resume(self, node: str) -> None:
         """Continue the parked ``node`` (all its tasks completed) and everything after it."""

@@ -28,7 +28,9 @@ from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from shardflow.engine import stepexec
+from shardflow.engine.branches import first_failure
 from shardflow.engine.records import StepRecord
+from shardflow.engine.scope import PathScope
 from shardflow.model.plan import MachinePlan, Plan
 
 if TYPE_CHECKING:
@@ -103,7 +105,8 @@ class _Emitter:
         self.namespace: dict[str, Any] = {
             "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
             "_plain_failure": stepexec.plain_failure,
-            "_run_step": stepexec.run_step,
+            "_run_step": stepexec.run_step, "_PathScope": PathScope,
+            "_first_failure": first_failure,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
         """node -> the suffix of its constants and of its function, if it has one"""
@@ -122,7 +125,7 @@ class _Emitter:
         entry = self.function(self.plan.initial)
         while self.wanted:
             node = self.wanted.pop()
-            out.extend(self.body(node))
+            out.extend(self.body(node, entry=node == self.plan.initial))
         return "".join(out), self.namespace, entry
 
     def function(self, node: str) -> str:
@@ -132,23 +135,40 @@ class _Emitter:
             self.wanted.append(node)
         return "run" + self.names[node]
 
-    def body(self, node: str) -> list[str]:
+    def body(self, node: str, entry: bool) -> list[str]:
         lines = [f"\nasync def {self.function(node)}(interp, ctx):\n"]
         if self.counted:
             lines.append("    stats = interp.stats\n    durations = stats.durations\n")
         else:
             lines.append("    log = interp.step_log\n")
-        self.chain(node, lines)
+        if not (entry and self.plan.can_fork):
+            self.chain(node, lines, "    ")
+            return lines
+        # The entry opens the instance's scope itself (what Interpreter._in_group does
+        # around an interpreted path): one coroutine level less per instance.
+        lines.append("    scope = interp._tg = _PathScope.for_current_task()\n"
+                     "    try:\n"
+                     "        try:\n")
+        self.chain(node, lines, "            ")
+        lines.append("        except BaseException as exc:\n"
+                     "            await scope.close(exc)\n"
+                     "            raise\n"
+                     "        await scope.close(None)\n"
+                     "    except BaseExceptionGroup as group:\n"
+                     "        raise _first_failure(group) from None\n"
+                     "    finally:\n"
+                     "        interp._tg = None\n")
         return lines
 
-    def chain(self, node: str, lines: list[str]) -> None:
-        """Run ``node`` on ``ctx``, then whatever follows it in this path."""
+    def chain(self, node: str, lines: list[str], pad: str) -> None:
+        """Run ``node`` on ``ctx``, then whatever follows it in this path (lines indented
+        by ``pad``)."""
         while True:
-            self.step(node, lines)
+            self.step(node, lines, pad)
             plan = self.plan.nodes[node]
             outgoing = plan.outgoing
             if not outgoing:
-                lines.append(f"    interp.sinks[{node!r}] = ctx\n")
+                lines.append(f"{pad}interp.sinks[{node!r}] = ctx\n")
                 return
             in_degree = self.plan.in_degree
             if len(outgoing) == 1:
@@ -156,58 +176,81 @@ class _Emitter:
                 if in_degree[edge.target] == 1:
                     node = edge.target
                     continue
-                self.arrive(node, edge.index, edge.target, lines)
+                self.arrive(node, edge.index, edge.target, lines, pad)
                 return
             if all(in_degree[e.target] == 1 for e in outgoing):
                 # The interpreter's _fork for this case: every branch forked in edge order,
                 # the first run inline, the others spawned in order.
                 fork = next(self.forks)
                 names = [f"f{fork}_{i}" for i in range(len(outgoing))]
-                lines.extend(f"    {name} = ctx.fork()\n" for name in names)
-                lines.append("    spawn = interp._tg.create_task\n")
+                lines.extend(f"{pad}{name} = ctx.fork()\n" for name in names)
+                lines.append(f"{pad}spawn = interp._tg.create_task\n")
                 for name, edge in zip(names[1:], outgoing[1:], strict=True):
-                    lines.append(f"    spawn({self.function(edge.target)}(interp, {name}))\n")
-                lines.append(f"    ctx = {names[0]}\n")
+                    lines.append(f"{pad}spawn({self.function(edge.target)}(interp, {name}))\n")
+                lines.append(f"{pad}ctx = {names[0]}\n")
                 node = outgoing[0].target
                 continue
-            self.dynamic_fork(node, lines)
+            self.dynamic_fork(node, lines, pad)
             return
 
-    def arrive(self, node: str, index: int, target: str, lines: list[str]) -> None:
+    def simple_tail(self, node: str) -> bool:
+        """Whether ``node`` starts a chain of steps that ends the path with no fork or join:
+        such a chain after a join is written out at each arrival instead of in a function
+        of its own (one coroutine less per instance; each arrival gets a copy, so only
+        chains that cannot multiply)."""
+        nodes, in_degree = self.plan.nodes, self.plan.in_degree
+        while True:
+            outgoing = nodes[node].outgoing
+            if not outgoing:
+                return True
+            if len(outgoing) > 1 or in_degree[outgoing[0].target] > 1:
+                return False
+            node = outgoing[0].target
+
+    def arrive(self, node: str, index: int, target: str, lines: list[str], pad: str) -> None:
         """``ctx`` arrives at the join ``target``; the last arrival merges and goes on."""
-        then = self.function(target)
+        inline = self.simple_tail(target)
         if self.dynamic:  # _fork arrives here too: arrive as it does, counting edges
-            lines.append(f"    ready = interp._arrive({target!r}, {index}, {node!r}, ctx)\n"
-                         "    if ready:\n"
-                         f"        await {then}(interp, ready[0][1])\n")
+            lines.append(f"{pad}ready = interp._arrive({target!r}, {index}, {node!r}, ctx)\n"
+                         f"{pad}if ready:\n")
+            if inline:
+                lines.append(f"{pad}    ctx = ready[0][1]\n")
+                self.chain(target, lines, pad + "    ")
+            else:
+                lines.append(f"{pad}    await {self.function(target)}(interp, ready[0][1])\n")
             return
         # Interpreter._arrive at a join, without its call: every arrival of a static plan
         # carries a context, so the count of arrivals says when the last one is in.
-        lines.append(f"    arrived = interp.arrivals.get({target!r})\n"
-                     "    if arrived is None:\n"
-                     f"        interp.arrivals[{target!r}] = [({index}, {node!r}, ctx)]\n"
-                     "    else:\n"
-                     f"        arrived.append(({index}, {node!r}, ctx))\n"
-                     f"        if len(arrived) == {self.plan.in_degree[target]}:\n"
-                     f"            del interp.arrivals[{target!r}]\n"
-                     f"            await {then}(interp, interp._merged({target!r}, arrived))\n")
+        lines.append(f"{pad}arrived = interp.arrivals.get({target!r})\n"
+                     f"{pad}if arrived is None:\n"
+                     f"{pad}    interp.arrivals[{target!r}] = [({index}, {node!r}, ctx)]\n"
+                     f"{pad}else:\n"
+                     f"{pad}    arrived.append(({index}, {node!r}, ctx))\n"
+                     f"{pad}    if len(arrived) == {self.plan.in_degree[target]}:\n"
+                     f"{pad}        del interp.arrivals[{target!r}]\n")
+        merged = f"interp._merged({target!r}, arrived)"
+        if inline:
+            lines.append(f"{pad}        ctx = {merged}\n")
+            self.chain(target, lines, pad + "        ")
+        else:
+            lines.append(f"{pad}        await {self.function(target)}(interp, {merged})\n")
 
-    def dynamic_fork(self, node: str, lines: list[str]) -> None:
+    def dynamic_fork(self, node: str, lines: list[str], pad: str) -> None:
         """A fork with a join among its targets: which branches are ready depends on the
         arrivals so far, so it goes through ``Interpreter._fork`` and a table of functions."""
         plan = self.plan.nodes[node]
         suffix = self.names[node]
         table = {e.target: self.function(e.target) for e in plan.outgoing}
         self.namespace[f"OUT{suffix}"] = plan.outgoing
-        lines.append(f"    ready = interp._fork({node!r}, OUT{suffix}, ctx)\n"
-                     "    if ready:\n"
-                     f"        run = {{{', '.join(f'{t!r}: {f}' for t, f in table.items())}}}\n"
-                     "        spawn = interp._tg.create_task\n"
-                     "        for target, branch in ready[1:]:\n"
-                     "            spawn(run[target](interp, branch))\n"
-                     "        await run[ready[0][0]](interp, ready[0][1])\n")
+        lines.append(f"{pad}ready = interp._fork({node!r}, OUT{suffix}, ctx)\n"
+                     f"{pad}if ready:\n"
+                     f"{pad}    run = {{{', '.join(f'{t!r}: {f}' for t, f in table.items())}}}\n"
+                     f"{pad}    spawn = interp._tg.create_task\n"
+                     f"{pad}    for target, branch in ready[1:]:\n"
+                     f"{pad}        spawn(run[target](interp, branch))\n"
+                     f"{pad}    await run[ready[0][0]](interp, ready[0][1])\n")
 
-    def step(self, node: str, lines: list[str]) -> None:
+    def step(self, node: str, lines: list[str], pad: str) -> None:
         """One step's attempt, as ``Interpreter._path`` makes it."""
         plan = self.plan.nodes[node]
         assert isinstance(plan, MachinePlan)
@@ -217,21 +260,21 @@ class _Emitter:
         log, stats = ("None", "stats") if self.counted else ("log", "None")
         if (step.retries or step.timeout_seconds is not None
                 or (self.gated and (step.limit or step.rate_limit))):
-            lines.append(f"    ctx = await _run_step({name}, ctx, {node!r}, {node!r}, "
+            lines.append(f"{pad}ctx = await _run_step({name}, ctx, {node!r}, {node!r}, "
                          f"interp.clock, interp.gate, {log}, {stats})\n")
             return
-        lines.append(f"    ctx.current_step = {node!r}\n"
-                     "    started = _now()\n"
-                     "    try:\n"
-                     f"        result = await {name}.execute(ctx)\n"
-                     "        if result is not None:\n"
-                     f"            ctx.set({node!r}, result)\n"
-                     "    except BaseException as exc:\n"
-                     f"        _plain_failure(exc, {node!r}, started, ctx, {log}, {stats})\n"
-                     "    finally:\n"
-                     "        ctx.current_step = None\n")
+        lines.append(f"{pad}ctx.current_step = {node!r}\n"
+                     f"{pad}started = _now()\n"
+                     f"{pad}try:\n"
+                     f"{pad}    result = await {name}.execute(ctx)\n"
+                     f"{pad}    if result is not None:\n"
+                     f"{pad}        ctx.set({node!r}, result)\n"
+                     f"{pad}except BaseException as exc:\n"
+                     f"{pad}    _plain_failure(exc, {node!r}, started, ctx, {log}, {stats})\n"
+                     f"{pad}finally:\n"
+                     f"{pad}    ctx.current_step = None\n")
         if self.counted:
-            lines.append(f"    durations[{node!r}].append(_now() - started)\n")
+            lines.append(f"{pad}durations[{node!r}].append(_now() - started)\n")
         else:
-            lines.append(f"    log.append(_record(_StepRecord, ({node!r}, 'completed', 1, "
+            lines.append(f"{pad}log.append(_record(_StepRecord, ({node!r}, 'completed', 1, "
                          "started, _now(), None)))\n")
