@@ -8,7 +8,32 @@ from typing import Any
 
 import pytest
 
+from engine.helpers import LIMIT
 from shardflow.engine.scope import PathScope
+
+
+async def _reporting(scope: PathScope, fn: Any, *args: Any) -> None:
+    """A task root as a compiled schedule writes it for :meth:`PathScope.spawn` (the body
+    inline: one cancelled before it ran leaves no coroutine behind)."""
+    try:
+        await fn(*args)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        scope.failed(exc)
+    finally:
+        scope.ended()
+
+
+def _start(scope: PathScope, kind: str, fn: Any, *args: Any) -> None:
+    """Start ``fn(*args)`` in ``scope`` as a done-callback task or as a self-reporting one."""
+    if kind == "callback":
+        scope.create_task(fn(*args))
+    else:
+        scope.spawn(_reporting(scope, fn, *args))
+
+
+KINDS = pytest.mark.parametrize("kind", ["callback", "reporting"])
 
 
 async def _body(scope: PathScope, body: Any) -> None:
@@ -21,7 +46,8 @@ async def _body(scope: PathScope, body: Any) -> None:
     await scope.close(None)
 
 
-def test_a_failing_task_cancels_its_siblings_and_the_body_then_reports_its_error() -> None:
+@KINDS
+def test_a_failing_task_cancels_its_siblings_and_the_body_then_reports_its_error(kind: str) -> None:
     events: list[str] = []
 
     async def sibling(started: asyncio.Event) -> None:
@@ -44,8 +70,8 @@ def test_a_failing_task_cancels_its_siblings_and_the_body_then_reports_its_error
     async def main() -> BaseExceptionGroup[Any]:
         scope = PathScope.for_current_task()
         started = asyncio.Event()
-        scope.create_task(sibling(started))
-        scope.create_task(failing(started))
+        _start(scope, kind, sibling, started)
+        _start(scope, kind, failing, started)
         with pytest.raises(BaseExceptionGroup) as raised:
             await _body(scope, body())
         task = asyncio.current_task()
@@ -57,7 +83,8 @@ def test_a_failing_task_cancels_its_siblings_and_the_body_then_reports_its_error
     assert sorted(events) == ["body unwound", "sibling unwound"]
 
 
-def test_cancelling_the_parent_cancels_every_task_and_propagates() -> None:
+@KINDS
+def test_cancelling_the_parent_cancels_every_task_and_propagates(kind: str) -> None:
     unwound: list[int] = []
 
     async def branch(i: int, started: asyncio.Event) -> None:
@@ -71,7 +98,7 @@ def test_cancelling_the_parent_cancels_every_task_and_propagates() -> None:
         scope = PathScope.for_current_task()
         started = [asyncio.Event(), asyncio.Event()]
         for i, event in enumerate(started):
-            scope.create_task(branch(i, event))
+            _start(scope, kind, branch, i, event)
 
         async def body() -> None:
             for event in started:
@@ -94,7 +121,8 @@ def test_cancelling_the_parent_cancels_every_task_and_propagates() -> None:
     assert sorted(unwound) == [0, 1]
 
 
-def test_the_body_waits_for_every_task_before_it_returns() -> None:
+@KINDS
+def test_the_body_waits_for_every_task_before_it_returns(kind: str) -> None:
     order: list[str] = []
 
     async def slow(go: asyncio.Event) -> None:
@@ -104,7 +132,7 @@ def test_the_body_waits_for_every_task_before_it_returns() -> None:
     async def main() -> None:
         scope = PathScope.for_current_task()
         go = asyncio.Event()
-        scope.create_task(slow(go))
+        _start(scope, kind, slow, go)
 
         async def body() -> None:
             asyncio.get_running_loop().call_soon(go.set)
@@ -161,3 +189,64 @@ def test_a_task_factory_of_the_host_makes_every_task_of_an_instance_and_job(loop
         r.run(main(True))
     job, path = names[0], names[2]
     assert job.startswith("traced") and path.startswith("traced") and job != path
+
+
+@KINDS
+def test_a_task_cancelled_before_it_ran_does_not_keep_the_body_waiting(kind: str) -> None:
+    """Tasks started after a sibling failed, before the failure is handled, are cancelled
+    before their first step: a self-reporting one never reports, and the scope must still
+    see it end."""
+    ran: list[int] = []
+
+    async def failing() -> None:
+        raise ValueError("first")
+
+    async def late(i: int) -> None:
+        ran.append(i)
+
+    async def main() -> BaseExceptionGroup[Any]:
+        scope = PathScope.for_current_task()
+        _start(scope, kind, failing)
+
+        async def body() -> None:
+            await asyncio.sleep(0)  # the failing task fails; its handling is queued after us
+            for i in range(3):
+                _start(scope, kind, late, i)
+            await asyncio.Event().wait()
+
+        with pytest.raises(BaseExceptionGroup) as raised:
+            async with asyncio.timeout(LIMIT):
+                await _body(scope, body())
+        return raised.value
+
+    group = asyncio.run(main())
+    assert [type(e) for e in group.exceptions] == [ValueError]
+    assert ran == []
+
+
+@KINDS
+def test_a_task_failing_as_the_body_returns_is_reported_once_to_the_body(kind: str) -> None:
+    """The body reaches ``close`` just after a task failed: the error reaches the body as
+    the instance's failure, and nobody else is told of it (no 'parent already completed')."""
+    told: list[Any] = []
+
+    async def failing() -> None:
+        raise ValueError("late")
+
+    async def main() -> BaseExceptionGroup[Any]:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: told.append(context))
+        scope = PathScope.for_current_task()
+        _start(scope, kind, failing)
+
+        async def body() -> None:
+            await asyncio.sleep(0)  # the task fails now; the body closes before it is handled
+
+        with pytest.raises(BaseExceptionGroup) as raised:
+            await _body(scope, body())
+        await asyncio.sleep(0)  # a handler scheduled for later would have run by now
+        await asyncio.sleep(0)
+        return raised.value
+
+    group = asyncio.run(main())
+    assert [str(e) for e in group.exceptions] == ["late"]
+    assert told == []

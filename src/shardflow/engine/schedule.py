@@ -22,6 +22,7 @@ plan is compiled once per definition, and so are they.
 
 from __future__ import annotations
 
+import asyncio
 import linecache
 from collections.abc import Callable, Coroutine
 from itertools import count
@@ -106,12 +107,12 @@ class _Emitter:
             "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
             "_plain_failure": stepexec.plain_failure,
             "_run_step": stepexec.run_step, "_PathScope": PathScope,
-            "_first_failure": first_failure,
+            "_first_failure": first_failure, "_CancelledError": asyncio.CancelledError,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
         """node -> the suffix of its constants and of its function, if it has one"""
-        self.wanted: list[str] = []
-        self.emitted: set[str] = set()
+        self.wanted: list[tuple[str, bool]] = []
+        self.emitted: set[tuple[str, bool]] = set()
         self.forks = count()
         in_degree = plan.in_degree
         self.dynamic = any(len(p.outgoing) > 1 and any(in_degree[e.target] > 1
@@ -124,23 +125,37 @@ class _Emitter:
         out: list[str] = [f"# compiled schedule of workflow {self.plan.name!r}\n"]
         entry = self.function(self.plan.initial)
         while self.wanted:
-            node = self.wanted.pop()
-            out.extend(self.body(node, entry=node == self.plan.initial))
+            node, task = self.wanted.pop()
+            out.extend(self.body(node, task, entry=not task and node == self.plan.initial))
         return "".join(out), self.namespace, entry
 
-    def function(self, node: str) -> str:
-        """The name of the function that runs ``node`` and its chain (emitted once)."""
-        if node not in self.emitted:
-            self.emitted.add(node)
-            self.wanted.append(node)
-        return "run" + self.names[node]
+    def function(self, node: str, task: bool = False) -> str:
+        """The name of the function that runs ``node`` and its chain (emitted once):
+        awaited in a running path, or (``task``) as the root of a task of its own."""
+        if (node, task) not in self.emitted:
+            self.emitted.add((node, task))
+            self.wanted.append((node, task))
+        return ("task" if task else "run") + self.names[node]
 
-    def body(self, node: str, entry: bool) -> list[str]:
-        lines = [f"\nasync def {self.function(node)}(interp, ctx):\n"]
+    def body(self, node: str, task: bool, entry: bool) -> list[str]:
+        lines = [f"\nasync def {self.function(node, task)}(interp, ctx):\n"]
         if self.counted:
             lines.append("    stats = interp.stats\n    durations = stats.durations\n")
         else:
             lines.append("    log = interp.step_log\n")
+        if task:
+            # The root of a spawned path tells the scope itself how it ended (PathScope.spawn):
+            # no done callback, so no loop handle and no call per task.
+            lines.append("    scope = interp._tg\n"
+                         "    try:\n")
+            self.chain(node, lines, "        ")
+            lines.append("    except _CancelledError:\n"
+                         "        raise\n"
+                         "    except BaseException as exc:\n"
+                         "        scope.failed(exc)\n"
+                         "    finally:\n"
+                         "        scope.ended()\n")
+            return lines
         if not (entry and self.plan.can_fork):
             self.chain(node, lines, "    ")
             return lines
@@ -184,9 +199,10 @@ class _Emitter:
                 fork = next(self.forks)
                 names = [f"f{fork}_{i}" for i in range(len(outgoing))]
                 lines.extend(f"{pad}{name} = ctx.fork()\n" for name in names)
-                lines.append(f"{pad}spawn = interp._tg.create_task\n")
+                lines.append(f"{pad}spawn = interp._tg.spawn\n")
                 for name, edge in zip(names[1:], outgoing[1:], strict=True):
-                    lines.append(f"{pad}spawn({self.function(edge.target)}(interp, {name}))\n")
+                    root = self.function(edge.target, task=True)
+                    lines.append(f"{pad}spawn({root}(interp, {name}))\n")
                 lines.append(f"{pad}ctx = {names[0]}\n")
                 node = outgoing[0].target
                 continue
@@ -240,14 +256,16 @@ class _Emitter:
         arrivals so far, so it goes through ``Interpreter._fork`` and a table of functions."""
         plan = self.plan.nodes[node]
         suffix = self.names[node]
-        table = {e.target: self.function(e.target) for e in plan.outgoing}
+        inline = {e.target: self.function(e.target) for e in plan.outgoing}
+        roots = {e.target: self.function(e.target, task=True) for e in plan.outgoing}
         self.namespace[f"OUT{suffix}"] = plan.outgoing
         lines.append(f"{pad}ready = interp._fork({node!r}, OUT{suffix}, ctx)\n"
                      f"{pad}if ready:\n"
-                     f"{pad}    run = {{{', '.join(f'{t!r}: {f}' for t, f in table.items())}}}\n"
-                     f"{pad}    spawn = interp._tg.create_task\n"
+                     f"{pad}    run = {{{', '.join(f'{t!r}: {f}' for t, f in inline.items())}}}\n"
+                     f"{pad}    root = {{{', '.join(f'{t!r}: {f}' for t, f in roots.items())}}}\n"
+                     f"{pad}    spawn = interp._tg.spawn\n"
                      f"{pad}    for target, branch in ready[1:]:\n"
-                     f"{pad}        spawn(run[target](interp, branch))\n"
+                     f"{pad}        spawn(root[target](interp, branch))\n"
                      f"{pad}    await run[ready[0][0]](interp, ready[0][1])\n")
 
     def step(self, node: str, lines: list[str], pad: str) -> None:

@@ -30,13 +30,18 @@ TASK_NAME = "shardflow path"
 class PathScope:
     """Run coroutines as tasks of the current task; :meth:`close` waits for them."""
 
-    __slots__ = ("_aborting", "_base_error", "_errors", "_loop", "_parent",
-                 "_parent_cancel_requested", "_tasks", "_waiter")
+    __slots__ = ("_aborting", "_base_error", "_errors", "_failing", "_loop", "_parent",
+                 "_parent_cancel_requested", "_spawned", "_tasks", "_waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, parent: asyncio.Task[Any]) -> None:
         self._loop = loop
         self._parent = parent
         self._tasks: set[asyncio.Task[Any]] = set()
+        """Tasks of :meth:`create_task` (a done callback each)."""
+        self._spawned: set[asyncio.Task[Any]] = set()
+        """Tasks of :meth:`spawn` (each reports its own end)."""
+        self._failing: set[asyncio.Task[Any] | None] | None = None
+        """Tasks of :meth:`spawn` that failed, until their failure is handled."""
         self._errors: list[BaseException] = []
         self._base_error: BaseException | None = None
         self._aborting = False
@@ -65,12 +70,44 @@ class PathScope:
         task.add_done_callback(self._on_task_done)
         self._tasks.add(task)
 
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task of this scope that reports its own end: it must call
+        :meth:`failed` with what it raised (a cancellation excepted) and then, whatever
+        happens, :meth:`ended`, as a compiled schedule's task functions do. No done
+        callback: a callback costs a loop handle and a call (~3.5k instructions a task)."""
+        if self._aborting:
+            coro.close()
+            raise RuntimeError("the instance's paths are shutting down")
+        loop = self._loop
+        task = (_Task(coro, loop=loop, name=TASK_NAME) if loop.get_task_factory() is None
+                else loop.create_task(coro))
+        self._spawned.add(task)
+
+    def ended(self) -> None:
+        """The task of :meth:`spawn` running now has finished (in its ``finally``)."""
+        task = current_task_of(self._loop)
+        if self._failing is None or task not in self._failing:
+            self._finished(self._spawned, task)
+
+    def failed(self, exc: BaseException) -> None:
+        """The task of :meth:`spawn` running now failed with ``exc`` (not a cancellation).
+
+        It is handled on the next loop iteration, as a done callback would be, and the
+        task counts as running until then: the siblings are cancelled, and the body sees
+        the error, at the same points as with :meth:`create_task` tasks, so compiled and
+        interpreted paths stop the same steps."""
+        task = current_task_of(self._loop)
+        if self._failing is None:
+            self._failing = set()
+        self._failing.add(task)
+        self._loop.call_soon(self._spawned_failed, task, exc)
+
     async def close(self, exc: BaseException | None) -> None:
         """Wait for every task; ``exc`` is what the body raised (None if it returned).
 
         Raises what ``TaskGroup.__aexit__`` would: the tasks' (and the body's) errors as a
         ``BaseExceptionGroup``, or the cancellation that should propagate."""
-        if not self._tasks and exc is None and not self._errors:
+        if not self._tasks and not self._spawned and exc is None and not self._errors:
             return  # every task already finished well: nothing to wait for or raise
         if exc is not None and isinstance(exc, (SystemExit, KeyboardInterrupt)) \
                 and self._base_error is None:
@@ -81,7 +118,7 @@ class PathScope:
             propagate = None
         if exc is not None and not self._aborting:
             self._abort()
-        while self._tasks:
+        while self._tasks or self._spawned:
             self._waiter = self._loop.create_future()
             try:
                 await self._waiter
@@ -106,18 +143,38 @@ class PathScope:
         for task in self._tasks:
             if not task.done():
                 task.cancel()
+        for task in self._spawned:
+            if not task.done():
+                # One cancelled before it ran never reports: its end is seen by callback.
+                task.add_done_callback(self._on_spawned_done)
+                task.cancel()
 
-    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        tasks = self._tasks
+    def _finished(self, tasks: set[asyncio.Task[Any]], task: asyncio.Task[Any] | None) -> None:
         tasks.discard(task)
         waiter = self._waiter
-        if waiter is not None and not tasks and not waiter.done():
+        if waiter is not None and not self._tasks and not self._spawned \
+                and not waiter.done():
             waiter.set_result(None)
+
+    def _on_spawned_done(self, task: asyncio.Task[Any]) -> None:
+        if self._failing is None or task not in self._failing:
+            self._finished(self._spawned, task)
+
+    def _spawned_failed(self, task: asyncio.Task[Any] | None, exc: BaseException) -> None:
+        assert self._failing is not None
+        self._failing.discard(task)
+        self._finished(self._spawned, task)
+        self._task_failed(task, exc)
+
+    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._finished(self._tasks, task)
         if task.cancelled():
             return
         exc = task.exception()
-        if exc is None:
-            return
+        if exc is not None:
+            self._task_failed(task, exc)
+
+    def _task_failed(self, task: asyncio.Task[Any] | None, exc: BaseException) -> None:
         self._errors.append(exc)
         if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self._base_error is None:
             self._base_error = exc
