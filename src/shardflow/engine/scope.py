@@ -86,8 +86,13 @@ class PathScope:
     def ended(self) -> None:
         """The task of :meth:`spawn` running now has finished (in its ``finally``)."""
         task = current_task_of(self._loop)
-        if self._failing is None or task not in self._failing:
-            self._finished(self._spawned, task)
+        if self._failing is None or task not in self._failing:  # _finished, inlined
+            spawned = self._spawned
+            spawned.discard(task)
+            if not spawned and not self._tasks:
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
 
     def failed(self, exc: BaseException) -> None:
         """The task of :meth:`spawn` running now failed with ``exc`` (not a cancellation).
