@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from itertools import repeat
-from operator import itemgetter
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 from shardflow.batch.jobs import Feed, Job
@@ -23,7 +21,6 @@ from shardflow.engine.results import Status
 
 P = ParamSpec("P")
 _FAILED = int(Status.FAILED)
-_SEQ = itemgetter(0)
 
 
 class Member(Protocol):
@@ -163,13 +160,14 @@ class PoolBase(Generic[M]):
         """Results a member sent (rows ``[seq, status, duration, len]``): each job leaves the
         member's in-flight table here, and only now; a result of a job no longer in flight
         (recovered after a loss) is dropped, so nothing is delivered twice."""
-        found = list(map(member.inflight.pop, map(_SEQ, rows), repeat(None)))
-        if None in found:
+        pop = member.inflight.pop
+        found = [pop(row[0], None) for row in rows]
+        jobs = [job for job in found if job is not None]
+        if len(jobs) != len(found):
             kept = [i for i, job in enumerate(found) if job is not None]
-            found = [found[i] for i in kept]
             rows = [rows[i] for i in kept]
             lines = [lines[i] for i in kept]
-        self._deliver(found, rows, lines)  # type: ignore[arg-type]  # no None left
+        self._deliver(jobs, rows, lines)
         self._settle()
         self.dispatch()
 
