@@ -239,13 +239,26 @@ class WorkflowContext:
     def _child_applying(self, writes: dict[str, Any], dotted: bool) -> WorkflowContext:
         """``child_with`` for a ``writes`` dict the child keeps as its log; ``dotted`` says
         whether a key has a dot (else one copy and one update apply them all)."""
-        child = self.fork()
         if dotted:
+            child = self.fork()
             for path, value in writes.items():
                 child._assign(path, value)
-        elif writes:
-            child._take_top().update(writes)
+            child._writes = writes
+            return child
+        # fork and _take_top, inlined: every join of every instance makes one of these.
+        child = _new_object(WorkflowContext)
+        child.instance_id = self.instance_id
+        child.current_step = None
+        child._parent = self
         child._writes = writes
+        if writes:
+            data = child._data = dict(self._data)
+            data.update(writes)
+            child._owned = _TOP_ONLY
+        else:
+            child._data = self._data
+            child._owned = None
+        self._owned = None  # the parent must not change under its child
         return child
 
     def writes_since(self, ancestor: WorkflowContext | None) -> dict[str, Any]:
