@@ -31,15 +31,14 @@ class PathScope:
     """Run coroutines as tasks of the current task; :meth:`close` waits for them."""
 
     __slots__ = ("_aborting", "_base_error", "_errors", "_failing", "_loop", "_parent",
-                 "_parent_cancel_requested", "_spawned", "_tasks", "_waiter")
+                 "_parent_cancel_requested", "_tasks", "_waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, parent: asyncio.Task[Any]) -> None:
         self._loop = loop
         self._parent = parent
         self._tasks: set[asyncio.Task[Any]] = set()
-        """Tasks of :meth:`create_task` (a done callback each)."""
-        self._spawned: set[asyncio.Task[Any]] = set()
-        """Tasks of :meth:`spawn` (each reports its own end)."""
+        """Tasks not finished: of :meth:`create_task` (a done callback each) and of
+        :meth:`spawn` (each reports its own end)."""
         self._failing: set[asyncio.Task[Any] | None] | None = None
         """Tasks of :meth:`spawn` that failed, until their failure is handled."""
         self._errors: list[BaseException] = []
@@ -81,15 +80,15 @@ class PathScope:
         loop = self._loop
         task = (_Task(coro, loop=loop, name=TASK_NAME) if loop.get_task_factory() is None
                 else loop.create_task(coro))
-        self._spawned.add(task)
+        self._tasks.add(task)
 
     def ended(self) -> None:
         """The task of :meth:`spawn` running now has finished (in its ``finally``)."""
         task = current_task_of(self._loop)
         if self._failing is None or task not in self._failing:  # _finished, inlined
-            spawned = self._spawned
-            spawned.discard(task)
-            if not spawned and not self._tasks:
+            tasks = self._tasks
+            tasks.discard(task)
+            if not tasks:
                 waiter = self._waiter
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
@@ -112,7 +111,7 @@ class PathScope:
 
         Raises what ``TaskGroup.__aexit__`` would: the tasks' (and the body's) errors as a
         ``BaseExceptionGroup``, or the cancellation that should propagate."""
-        if not self._tasks and not self._spawned and exc is None and not self._errors:
+        if not self._tasks and exc is None and not self._errors:
             return  # every task already finished well: nothing to wait for or raise
         if exc is not None and isinstance(exc, (SystemExit, KeyboardInterrupt)) \
                 and self._base_error is None:
@@ -123,7 +122,7 @@ class PathScope:
             propagate = None
         if exc is not None and not self._aborting:
             self._abort()
-        while self._tasks or self._spawned:
+        while self._tasks:
             self._waiter = self._loop.create_future()
             try:
                 await self._waiter
@@ -147,32 +146,29 @@ class PathScope:
         self._aborting = True
         for task in self._tasks:
             if not task.done():
-                task.cancel()
-        for task in self._spawned:
-            if not task.done():
-                # One cancelled before it ran never reports: its end is seen by callback.
+                # A spawned task cancelled before it ran never reports: its end is seen by
+                # this callback (for a create_task task it only repeats what its own does).
                 task.add_done_callback(self._on_spawned_done)
                 task.cancel()
 
-    def _finished(self, tasks: set[asyncio.Task[Any]], task: asyncio.Task[Any] | None) -> None:
-        tasks.discard(task)
+    def _finished(self, task: asyncio.Task[Any] | None) -> None:
+        self._tasks.discard(task)
         waiter = self._waiter
-        if waiter is not None and not self._tasks and not self._spawned \
-                and not waiter.done():
+        if waiter is not None and not self._tasks and not waiter.done():
             waiter.set_result(None)
 
     def _on_spawned_done(self, task: asyncio.Task[Any]) -> None:
         if self._failing is None or task not in self._failing:
-            self._finished(self._spawned, task)
+            self._finished(task)
 
     def _spawned_failed(self, task: asyncio.Task[Any] | None, exc: BaseException) -> None:
         assert self._failing is not None
         self._failing.discard(task)
-        self._finished(self._spawned, task)
+        self._finished(task)
         self._task_failed(task, exc)
 
     def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._finished(self._tasks, task)
+        self._finished(task)
         if task.cancelled():
             return
         exc = task.exception()
