@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext, common_ancestor
@@ -327,7 +327,14 @@ class Interpreter:
         try:
             return self.plan.rules.join(arrived, step=target)
         except Exception as exc:
-            raise StepFailure(target, exc, common_ancestor([c for _, _, c in arrived])) from exc
+            self._join_failed(target, exc, arrived)
+
+    @staticmethod
+    def _join_failed(target: str, exc: Exception,
+                     arrived: list[tuple[int, str, WorkflowContext]]) -> NoReturn:
+        """Raise the failure of the join ``target`` (called where its merge raised ``exc``):
+        it fails the join's step, with the context the branches had in common."""
+        raise StepFailure(target, exc, common_ancestor([c for _, _, c in arrived])) from exc
 
     def _skip(self, node: str) -> Ready:
         now = time.time()

@@ -107,7 +107,7 @@ class _Emitter:
             "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
             "_plain_failure": stepexec.plain_failure,
             "_run_step": stepexec.run_step, "_PathScope": PathScope,
-            "_first_failure": first_failure, "_CancelledError": asyncio.CancelledError,
+            "_first_failure": first_failure, "_join": plan.rules.join, "_CancelledError": asyncio.CancelledError,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
         """node -> the suffix of its constants and of its function, if it has one"""
@@ -244,12 +244,16 @@ class _Emitter:
                      f"{pad}    arrived.append(({index}, {node!r}, ctx))\n"
                      f"{pad}    if len(arrived) == {self.plan.in_degree[target]}:\n"
                      f"{pad}        del interp.arrivals[{target!r}]\n")
-        merged = f"interp._merged({target!r}, arrived)"
+        # Interpreter._merged, without its call: the plan's join, a failure of which fails
+        # the join's step.
+        lines.append(f"{pad}        try:\n"
+                     f"{pad}            ctx = _join(arrived, {target!r})\n"
+                     f"{pad}        except Exception as exc:\n"
+                     f"{pad}            interp._join_failed({target!r}, exc, arrived)\n")
         if inline:
-            lines.append(f"{pad}        ctx = {merged}\n")
             self.chain(target, lines, pad + "        ")
         else:
-            lines.append(f"{pad}        await {self.function(target)}(interp, {merged})\n")
+            lines.append(f"{pad}        await {self.function(target)}(interp, ctx)\n")
 
     def dynamic_fork(self, node: str, lines: list[str], pad: str) -> None:
         """A fork with a join among its targets: which branches are ready depends on the
