@@ -219,8 +219,10 @@ class WorkflowContext:
         ctx._writes = {}
         ctx._data = dict(data)
         ctx._owned = _TOP_ONLY
-        if not _DECODED_SCALARS.issuperset(map(type, data.values())):
-            check_input(ctx._data)
+        for value in data.values():
+            if type(value) not in _DECODED_SCALARS:
+                check_input(ctx._data)
+                break
         return ctx
 
     @classmethod
