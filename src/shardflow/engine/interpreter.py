@@ -79,7 +79,10 @@ class Interpreter:
         self.clock = clock
         self.gate = gate
         self.on_task = on_task
-        self.remaining = plan.in_degree.copy()
+        # Unresolved incoming edges per node. Shared with the plan (read-only) until a run
+        # that counts edges down takes its own copy: an interpreted run, or a compiled one
+        # whose forks lead into joins; the usual compiled run never needs one.
+        self.remaining: dict[str, int] = plan.in_degree  # type: ignore[assignment]
         self.arrivals: dict[str, list[tuple[int, str, WorkflowContext]]] = {}
         self.parked: dict[str, Parked] = {}
         self.sinks: dict[str, WorkflowContext] = {}
@@ -152,6 +155,7 @@ class Interpreter:
             entry = schedule_for(plan, variant)
         if entry is not None:
             return entry(self, context)  # type: ignore[no-any-return]
+        self.remaining = dict(plan.in_degree)
         body = self._path(plan.initial, context)
         if not plan.can_fork:  # one path, no task to spawn: no scope either
             return body

@@ -156,6 +156,8 @@ class _Emitter:
                          "    finally:\n"
                          "        scope.ended()\n")
             return lines
+        if entry and self.dynamic:  # _fork and _arrive count edges down
+            lines.append("    interp.remaining = dict(interp.plan.in_degree)\n")
         if not (entry and self.plan.can_fork):
             self.chain(node, lines, "    ")
             return lines

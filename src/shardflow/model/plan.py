@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import MergeRules
@@ -87,7 +88,9 @@ class Plan:
     version: str
     initial: str
     nodes: dict[str, AnyNodePlan]
-    in_degree: dict[str, int]
+    in_degree: Mapping[str, int]
+    """Incoming edges per node; read-only (a ``MappingProxyType``): every interpreter reads it,
+    and only a run that counts edges down takes a copy of its own (``Interpreter.remaining``)."""
     rules: MergeRules
     limit_names: frozenset[str]
     rate_limit_names: frozenset[str]
@@ -152,7 +155,7 @@ def compile_plan(defn: WorkflowDefinition) -> Plan:
         version=defn.version,
         initial=defn.initial_step,
         nodes=nodes,
-        in_degree={n: len(p.incoming) for n, p in nodes.items()},
+        in_degree=MappingProxyType({n: len(p.incoming) for n, p in nodes.items()}),
         rules=MergeRules(defn.merge_policy, defn.reducers),
         limit_names=frozenset(limits),
         rate_limit_names=frozenset(rates),
