@@ -48,6 +48,7 @@ from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo
 from shardflow.engine.results import LABELS, Status, result_line
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner, instance_failure
+from shardflow.engine.schedule import schedule_for
 from shardflow.engine.stepexec import is_cancellation
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
@@ -119,6 +120,9 @@ class ShardRunner:
         self._failures: dict[str, Counter[str]] = {}
         """step -> error type -> failed instances; see :meth:`failures`"""
         self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps)
+        self._entry = schedule_for(definition.plan, (True, gate is not None))
+        """The compiled schedule new instances run, if their plan has one (what
+        ``Interpreter.run`` would pick, picked once)."""
         self._on_output = on_output
         self._flush_at = flush_at
         self._out = ShardOutput()
@@ -242,7 +246,9 @@ class ShardRunner:
                     info = None
                     try:
                         context = WorkflowContext.decoded(payload, instance_id=key)
-                        await interpreter.run(context)
+                        entry = self._entry
+                        await (interpreter.run(context) if entry is None
+                               else entry(interpreter, context))
                         final = interpreter.final_context(context).data
                     except BaseException as exc:
                         info, final = instance_failure(exc, context, payload, False)
