@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 T = TypeVar("T")
@@ -25,20 +25,6 @@ else:
         EventLoop = asyncio.ProactorEventLoop if sys.platform == "win32" else asyncio.SelectorEventLoop
 
 
-def _task_of_loop() -> Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]:
-    """``asyncio.current_task(loop)`` as cheaply as this Python allows. On 3.11 the public
-    function is written in Python (~1 us a call under load, paid at least once per
-    instance), while the answer sits in ``asyncio.tasks._current_tasks`` (loop -> task);
-    from 3.12 on the function is C and that table may not be kept."""
-    table = getattr(asyncio.tasks, "_current_tasks", None)
-    if sys.version_info < (3, 12) and isinstance(table, dict):
-        get: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = table.get
-        return get
-    return asyncio.current_task
-
-
-current_task_of = _task_of_loop()
-"""``current_task_of(loop)``: the task running on ``loop`` now, or None."""
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

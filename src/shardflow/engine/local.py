@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shardflow._clock import Clock, LoopClock
-from shardflow._loop import current_task_of
+from shardflow._tasks import current_task_of
 from shardflow._types import WorkflowStatus, new_id
 from shardflow.context import WorkflowContext
 from shardflow.engine.forms import form_violations

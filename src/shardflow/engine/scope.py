@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from shardflow._loop import current_task_of
+from shardflow._tasks import current_task_of
 
 _running_loop = asyncio.get_running_loop
 _Task = asyncio.Task

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from shardflow._clock import Clock
-from shardflow._loop import current_task_of
+from shardflow._tasks import current_task_of
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.blame import blocked_step
