@@ -69,23 +69,18 @@ class PathScope:
         return scope
 
     def create_task(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` as a task of this scope: made by the loop's task factory if it has
-        one, else directly, named :data:`TASK_NAME` (a task left to name itself formats
-        ``Task-N``, and uvloop's ``create_task`` adds a call: ~1.9k instructions a task)."""
-        if self._aborting:
-            coro.close()
-            raise RuntimeError("the instance's paths are shutting down")
-        loop = self._loop
-        task = (_Task(coro, loop=loop, name=TASK_NAME) if loop.get_task_factory() is None
-                else loop.create_task(coro))
-        task.add_done_callback(self._on_task_done)
-        self._tasks.add(task)
+        """Run ``coro`` as a task of this scope; its end is seen by a done callback."""
+        self.spawn(coro).add_done_callback(self._on_task_done)
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``coro`` as a task of this scope that reports its own end: it must call
         :meth:`failed` with what it raised (a cancellation excepted) and then, whatever
         happens, :meth:`ended`, as a compiled schedule's task functions do. No done
-        callback: a callback costs a loop handle and a call (~3.5k instructions a task)."""
+        callback: a callback costs a loop handle and a call (~3.5k instructions a task).
+
+        The task is made by the loop's task factory if it has one, else directly, named
+        :data:`TASK_NAME` (a task left to name itself formats ``Task-N``, and uvloop's
+        ``create_task`` adds a call: ~1.9k instructions a task)."""
         if self._aborting:
             coro.close()
             raise RuntimeError("the instance's paths are shutting down")
@@ -93,6 +88,7 @@ class PathScope:
         task = (_Task(coro, loop=loop, name=TASK_NAME) if loop.get_task_factory() is None
                 else loop.create_task(coro))
         self._tasks.add(task)
+        return task
 
     def ended(self) -> None:
         """The task of :meth:`spawn` running now has finished (in its ``finally``)."""
