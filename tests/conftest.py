@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -11,6 +12,14 @@ import uvloop
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
+
+# A shell that runs the suite in the background without job control (`pytest &` in a script,
+# a CI step detached with `&`) hands it SIGINT *ignored*, every process it starts inherits
+# that, and Python then installs no KeyboardInterrupt handler: the CLI processes the signal
+# tests start would never see their Ctrl-C. Caught signals are reset on exec, ignored ones
+# are not, so catching SIGINT here gives every child the default a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
