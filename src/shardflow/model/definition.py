@@ -67,6 +67,13 @@ class WorkflowDefinition:
         if problems:
             raise WorkflowValidationError(self.name, problems)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or a pickle leaves the compiled plan behind (it is a cache, holding
+        generated code and read-only tables): the copy compiles its own on first use."""
+        state = dict(self.__dict__)
+        state["_plan"] = None
+        return state
+
     @property
     def plan(self) -> Plan:
         """The compiled, validated execution plan (built once)."""
