@@ -25,8 +25,6 @@ else:
         EventLoop = asyncio.ProactorEventLoop if sys.platform == "win32" else asyncio.SelectorEventLoop
 
 
-
-
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on a new :data:`EventLoop`."""
     with asyncio.Runner(loop_factory=EventLoop) as runner:

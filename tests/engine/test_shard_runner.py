@@ -495,15 +495,34 @@ def test_cancel_ends_every_pushed_job_whether_or_not_it_had_started(run: Any, st
 
 
 def test_pushed_jobs_leave_in_flight_as_they_answer(run: Any) -> None:
-    async def main() -> list[int]:
-        seen: list[int] = []
-        shard = ShardRunner(_fork(_double), on_output=lambda out: seen.append(shard.in_flight))
+    """Every pushed job is in flight until its answer is out, then not: the two always add up
+    to what was submitted, a held job included."""
+    release = asyncio.Event()
+
+    async def holds_two(ctx: WorkflowContext) -> Any:
+        if ctx.get("id") == 2:
+            await release.wait()
+        return 1
+
+    async def main() -> tuple[list[tuple[int, int]], int]:
+        seen: list[tuple[int, int]] = []
+        answered = 0
+
+        def on_output(out: ShardOutput) -> None:
+            nonlocal answered
+            answered += len(out.rows)
+            seen.append((answered, shard.in_flight))
+            if answered == 4:
+                release.set()
+
+        shard = ShardRunner(_fork(holds_two), on_output=on_output)
         shard.submit([[i, i, 1, 0] for i in range(5)], [job.line for job in _jobs(5)])
         await shard.drain()
-        seen.append(shard.in_flight)
-        return seen
+        return seen, shard.in_flight
 
-    assert run(within(main()))[-1] == 0
+    seen, after = run(within(main()))
+    assert all(answered + in_flight == 5 for answered, in_flight in seen), seen
+    assert (4, 1) in seen and seen[-1] == (5, 0) and after == 0
 
 
 def test_a_decoded_input_nested_too_deep_fails_naming_the_input_and_its_key(run: Any) -> None:

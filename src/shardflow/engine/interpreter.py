@@ -54,7 +54,6 @@ from shardflow.model.tasks import HumanTask
 Ready = list[tuple[str, WorkflowContext]]
 _now = time.time
 _record = tuple.__new__
-_UNSET: Any = object()
 
 
 class Interpreter:
@@ -149,12 +148,9 @@ class Interpreter:
         which opens the instance's scope itself (one coroutine level less per instance).
         """
         plan = self.plan
-        variant = (self.stats is not None, self.gate is not None)
-        entry = plan.schedules.get(variant, _UNSET)
-        if entry is _UNSET:
-            entry = schedule_for(plan, variant)
+        entry = schedule_for(plan, (self.stats is not None, self.gate is not None))
         if entry is not None:
-            return entry(self, context)  # type: ignore[no-any-return]
+            return entry(self, context)
         self.remaining = dict(plan.in_degree)
         body = self._path(plan.initial, context)
         if not plan.can_fork:  # one path, no task to spawn: no scope either

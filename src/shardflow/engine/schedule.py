@@ -10,11 +10,12 @@ arriving at a join exactly where the interpreter would.
 
 The generated code keeps the interpreter's rules to the letter (docs/SEMANTICS.md): the same
 step attempt (a plain step awaited inline, any other through :func:`run_step`), the same
-history record or statistics, the same ``current_step`` a watchdog reads, forks made in edge order with the
-first successor run inline and the others spawned in order into the instance's
-:class:`~shardflow.engine.scope.PathScope`, and joins resolved by ``Interpreter._arrive``
-(declaration-order merge). ``tests/test_schedule.py`` runs random static graphs both ways
-and compares contexts, histories and failures.
+history record or statistics, the same ``current_step`` a watchdog reads, forks made in edge
+order with the first successor run inline and the others spawned in order into the
+instance's :class:`~shardflow.engine.scope.PathScope`, and joins counted as
+``Interpreter._arrive`` counts them and merged by the plan's rules (declaration order).
+``tests/engine/test_schedule.py`` runs random static graphs both ways and compares contexts,
+histories and failures.
 
 A schedule reads each step's policies (retries, timeout, limits) when it is compiled: the
 plan is compiled once per definition, and so are they.
@@ -46,6 +47,7 @@ steps are not plain)."""
 SOURCE_PREFIX = "<shardflow schedule"
 """How the file name of every compiled schedule begins (``engine/blame.py`` looks for it)."""
 _serial = count()
+_UNSET: Any = object()
 
 
 MAX_JOIN_DEPTH = 32
@@ -79,12 +81,11 @@ def join_depth(plan: Plan) -> int:
 def schedule_for(plan: Plan, variant: Variant) -> Entry | None:
     """The compiled entry of ``plan`` for ``variant`` (built on first use), or None if the
     plan is not static (or its joins are too deep) and must be interpreted."""
-    cache = plan.schedules
-    entry = cache.get(variant)
-    if entry is None and variant not in cache:
+    entry = plan.schedules.get(variant, _UNSET)
+    if entry is _UNSET:
         compiled = is_static(plan) and join_depth(plan) <= MAX_JOIN_DEPTH
-        entry = cache[variant] = compile_schedule(plan, variant) if compiled else None
-    return entry
+        entry = plan.schedules[variant] = compile_schedule(plan, variant) if compiled else None
+    return entry  # type: ignore[no-any-return]
 
 
 def compile_schedule(plan: Plan, variant: Variant) -> Entry:
@@ -107,7 +108,8 @@ class _Emitter:
             "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
             "_plain_failure": stepexec.plain_failure,
             "_run_step": stepexec.run_step, "_PathScope": PathScope,
-            "_first_failure": first_failure, "_join": plan.rules.join, "_CancelledError": asyncio.CancelledError,
+            "_first_failure": first_failure, "_join": plan.rules.join,
+            "_CancelledError": asyncio.CancelledError,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
         """node -> the suffix of its constants and of its function, if it has one"""

@@ -46,7 +46,7 @@ from shardflow.context import WorkflowContext
 from shardflow.engine.blame import blocked_step
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo
-from shardflow.engine.results import LABELS, Status, result_line
+from shardflow.engine.results import Status, result_line
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner, instance_failure
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.stepexec import is_cancellation
@@ -101,8 +101,6 @@ _CODES = {status: int(status) for status in Status}
 _RESUME = int(JobKind.RESUME)
 _FAILED = WorkflowStatus.FAILED
 _WAITING = WorkflowStatus.WAITING
-_LABELS = LABELS
-_dumps = orjson.dumps
 _now = time.time
 _Answer = tuple[Status, float, bytes, bytes | None, ErrorInfo | None]
 """status, duration ms, result line, snapshot (of a waiting instance), error"""
@@ -234,8 +232,8 @@ class ShardRunner:
                     outcome = await self._runner.resume(key, state, data, job=seq)
                     answer = _encode(instance_id, attempt, outcome)
                 else:
-                    # InstanceRunner.run and _encode fused into this coroutine: one coroutine
-                    # level, one outcome record and two calls less per instance.
+                    # InstanceRunner.run, fused into this coroutine (one coroutine level less
+                    # per instance); _answer_new encodes it without an outcome record.
                     runner = self._runner
                     tasks: list[HumanTask] = []
                     interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
@@ -252,25 +250,8 @@ class ShardRunner:
                         final = interpreter.final_context(context).data
                     except BaseException as exc:
                         info, final = instance_failure(exc, context, payload, False)
-                    duration = round((_now() - started) * 1000.0, 3)
-                    if interpreter.parked:  # human tasks to report: the general encoder
-                        answer = _encode(instance_id, attempt, InstanceOutcome(
-                            key, _FAILED if info else _WAITING, final, info, started, duration,
-                            interpreter.history, tasks,
-                            None if info else interpreter.to_snapshot()))
-                    else:
-                        status = Status.COMPLETED if info is None else Status.FAILED
-                        try:
-                            result = _dumps({
-                                "id": instance_id, "status": _LABELS[status], "context": final,
-                                "error": None if info is None else info.to_dict(),
-                                "attempts": attempt, "started_at": started,
-                                "duration_ms": duration})
-                        except TypeError as exc:
-                            answer = _failure(instance_id, attempt, "<output>", exc, None,
-                                              duration)
-                        else:
-                            answer = status, duration, result, None, info
+                    answer = _answer_new(instance_id, attempt, interpreter, tasks, final,
+                                         info, started)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):
                 if out is None:
@@ -307,6 +288,25 @@ class ShardRunner:
         """Failed instances by the step that failed them and the error type (a STATS frame
         carries it, so the coordinator never decodes a result to count them)."""
         return {step: dict(types) for step, types in self._failures.items()}
+
+
+def _answer_new(instance_id: Any, attempt: int, interpreter: Interpreter,
+                tasks: list[HumanTask], final: dict[str, Any], info: ErrorInfo | None,
+                started: float) -> _Answer:
+    """What ``_encode`` makes of the outcome of a new instance that ran, without building the
+    outcome unless the instance parked (human tasks to report: the general encoder)."""
+    duration = round((_now() - started) * 1000.0, 3)
+    if interpreter.parked:
+        return _encode(instance_id, attempt, InstanceOutcome(
+            interpreter.instance_id, _FAILED if info else _WAITING, final, info, started,
+            duration, interpreter.history, tasks, None if info else interpreter.to_snapshot()))
+    status = Status.COMPLETED if info is None else Status.FAILED
+    try:
+        line = result_line(instance_id, status, final, None if info is None else info.to_dict(),
+                           attempt, started, duration)
+    except TypeError as exc:
+        return _failure(instance_id, attempt, "<output>", exc, None, duration)
+    return status, duration, line, None, info
 
 
 def _task_maker(loop: asyncio.AbstractEventLoop
