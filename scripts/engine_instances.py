@@ -2,7 +2,8 @@
 ``icount`` (callgrind): instructions per instance, a figure that does not drift with the load.
 
 Run: ``/work/shared/tools/icount -- .venv/bin/python scripts/engine_instances.py runner {n}``
-(subjects: ``engine``, ``runner``, ``baseline``; 1,000 in flight, the tuned collector).
+(subjects: ``engine``, ``runner``, ``baseline``; 1,000 in flight and the tuned collector
+unless ``--in-flight`` or ``--gc default`` say otherwise).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ def main() -> None:
     parser.add_argument("subject", choices=list(bench_engine.SUBJECTS))
     parser.add_argument("instances", type=int)
     parser.add_argument("--in-flight", type=int, default=1000)
+    parser.add_argument("--gc", choices=bench_engine.GC_MODES, default="tuned",
+                        help="the interpreter's default collector, or tuned as workers tune it")
     args = parser.parse_args()
     loop = uvloop.new_event_loop()
     run_one = bench_engine.SUBJECTS[args.subject]()
-    tune_gc()
+    if args.gc == "tuned":
+        tune_gc()
     last = loop.run_until_complete(bench_engine._drive(run_one, args.instances, args.in_flight))
     bench_engine._check(args.subject, last)
 

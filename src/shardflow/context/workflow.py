@@ -281,6 +281,12 @@ class WorkflowContext:
                 combined[path] = value
         return combined
 
+    def detach(self) -> None:
+        """Forget the contexts this one was forked from, for a context no join will read
+        again (a finished instance's): its data already holds all it sees, and a kept
+        finished instance then keeps one context alive, not its whole chain."""
+        self._parent = None
+
     def ancestors(self) -> Iterator[WorkflowContext]:
         node: WorkflowContext | None = self
         while node is not None:

@@ -34,7 +34,7 @@ from shardflow.engine import snapshot
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.parking import Parked, new_task
-from shardflow.engine.records import StepRecord
+from shardflow.engine.records import StepEntry
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.stepexec import (
@@ -53,7 +53,6 @@ from shardflow.model.tasks import HumanTask
 
 Ready = list[tuple[str, WorkflowContext]]
 _now = time.time
-_record = tuple.__new__
 
 
 class Interpreter:
@@ -85,9 +84,10 @@ class Interpreter:
         self.arrivals: dict[str, list[tuple[int, str, WorkflowContext]]] = {}
         self.parked: dict[str, Parked] = {}
         self.sinks: dict[str, WorkflowContext] = {}
-        self.history: list[StepRecord] = []
+        self.history: list[StepEntry] = []
+        """The step log (:data:`StepEntry` tuples; :func:`as_records` makes them records)."""
         self.stats = stats
-        self.step_log: list[StepRecord] | None = None if stats is not None else self.history
+        self.step_log: list[StepEntry] | None = None if stats is not None else self.history
         self._tg: PathScope | None = None
         self.job: int | None = None
         """The host's name for this run (a shard runner's job ``seq``), for a watchdog."""
@@ -212,8 +212,7 @@ class Interpreter:
                     finally:
                         ctx.current_step = None
                     if log is not None:  # count_completed, inlined
-                        log.append(_record(StepRecord, (node, "completed", 1, started, _now(),
-                                                        None)))
+                        log.append((node, "completed", 1, started, _now(), None))
                     if stats is not None:
                         stats.durations[node].append(_now() - started)
                     out = ctx
@@ -338,7 +337,7 @@ class Interpreter:
 
     def _skip(self, node: str) -> Ready:
         now = time.time()
-        self.history.append(StepRecord(node, "skipped", 0, now, now))
+        self.history.append((node, "skipped", 0, now, now, None))
         ready: Ready = []
         for edge in self.plan.nodes[node].outgoing:
             ready.extend(self._arrive(edge.target, edge.index, node, None))

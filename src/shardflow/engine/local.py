@@ -146,7 +146,7 @@ class LocalExecutionEngine:
             raise
         finally:
             self._drivers.pop(instance.id, None)
-            instance.history = interpreter.history
+            instance.steps = interpreter.history
             if self._cancel_requested:
                 self._withdraw_cancel(instance.id, task)
             stopped = self._stopped.pop(instance.id, None)
@@ -199,10 +199,11 @@ class LocalExecutionEngine:
     def _finish(self, instance: WorkflowInstance, status: WorkflowStatus) -> None:
         instance.status = status
         instance.ended_at = time.time()
+        instance.context.detach()  # kept in the window: only the context itself
         self._active.pop(instance.id, None)
         interpreter = self._interpreters.pop(instance.id, None)
         if interpreter is not None:
-            instance.history = interpreter.history
+            instance.steps = interpreter.history
             for parked in interpreter.parked.values():
                 for task_id in parked.tasks:  # open tasks can no longer be completed
                     task = self._tasks.get(task_id)

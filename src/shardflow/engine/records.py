@@ -56,9 +56,34 @@ class StepRecord(NamedTuple):
         return (self.ended_at - self.started_at) * 1000.0
 
 
-@dataclass(eq=False)
+StepEntry = tuple[str, str, int, float, float, "str | None"]
+"""A step record as the engine logs it: the fields of :class:`StepRecord`, in a plain tuple.
+
+Why not the record itself: the garbage collector stops tracking a plain tuple of strings and
+numbers at its first collection, never a tuple subclass such as a NamedTuple, so every
+StepRecord of every instance kept or in flight was walked by every later collection (five per
+notify instance, and building one costs a second tuple). A step log holds entries, and
+records are made from them where history is read (:func:`as_records`)."""
+
+_record = tuple.__new__
+
+
+def as_records(log: list[StepEntry]) -> list[StepRecord]:
+    """``log`` with every entry made a :class:`StepRecord`, in place, and returned: the list
+    stays the one the interpreter appends to, so a waiting instance's history still grows
+    as it continues."""
+    for index, entry in enumerate(log):
+        if type(entry) is not StepRecord:
+            log[index] = _record(StepRecord, entry)
+    return log  # type: ignore[return-value]
+
+
+@dataclass(eq=False, slots=True)
 class WorkflowInstance:
-    """One run of a workflow: its status, context, error and step history."""
+    """One run of a workflow: its status, context, error and step history.
+
+    ``steps`` is the step log as the engine keeps it (:data:`StepEntry` tuples); read
+    ``history`` for its :class:`StepRecord` records."""
 
     id: str
     workflow_name: str
@@ -66,9 +91,14 @@ class WorkflowInstance:
     context: WorkflowContext
     status: WorkflowStatus = WorkflowStatus.PENDING
     error: ErrorInfo | None = None
-    history: list[StepRecord] = field(default_factory=list)
+    steps: list[StepEntry] = field(default_factory=list, repr=False)
     started_at: float = 0.0
     ended_at: float | None = None
+
+    @property
+    def history(self) -> list[StepRecord]:
+        """Every step execution so far, in the order they ended."""
+        return as_records(self.steps)
 
     @property
     def is_finished(self) -> bool:

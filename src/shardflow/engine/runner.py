@@ -21,7 +21,7 @@ from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.records import ErrorInfo, StepRecord
+from shardflow.engine.records import ErrorInfo, StepEntry, StepRecord, as_records
 from shardflow.engine.stepexec import StepFailure, is_cancellation
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
@@ -39,11 +39,17 @@ class InstanceOutcome:
     error: ErrorInfo | None
     started_at: float
     duration_ms: float
-    history: list[StepRecord]
+    steps: list[StepEntry]
+    """The step log; ``history`` reads it as records."""
     tasks: list[HumanTask]
     snapshot: dict[str, Any] | None = None
     """Set for ``waiting`` outcomes: the parked state (``Interpreter.to_snapshot``), for a
     task store to persist and :meth:`InstanceRunner.resume` to continue."""
+
+    @property
+    def history(self) -> list[StepRecord]:
+        """The instance's step executions, as records (made when first read)."""
+        return as_records(self.steps)
 
 
 class InstanceRunner:
@@ -113,7 +119,7 @@ class InstanceRunner:
         return InstanceOutcome(
             instance_id=interpreter.instance_id, status=status, context=final, error=error,
             started_at=started, duration_ms=(time.time() - started) * 1000.0,
-            history=interpreter.history, tasks=tasks,
+            steps=interpreter.history, tasks=tasks,
             snapshot=interpreter.to_snapshot() if status is WorkflowStatus.WAITING else None,
         )
 
@@ -142,5 +148,5 @@ def _failed(instance_id: str, where: str, exc: BaseException, context: dict[str,
     return InstanceOutcome(
         instance_id=instance_id, status=WorkflowStatus.FAILED, context=context,
         error=ErrorInfo.from_exception(where, exc), started_at=started,
-        duration_ms=(time.time() - started) * 1000.0, history=[], tasks=[],
+        duration_ms=(time.time() - started) * 1000.0, steps=[], tasks=[],
     )

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from shardflow.engine import stepexec
 from shardflow.engine.branches import first_failure
-from shardflow.engine.records import StepRecord
 from shardflow.engine.scope import PathScope
 from shardflow.model.plan import MachinePlan, Plan
 
@@ -105,8 +104,7 @@ class _Emitter:
         self.plan = plan
         self.counted, self.gated = variant
         self.namespace: dict[str, Any] = {
-            "_now": stepexec._now, "_record": tuple.__new__, "_StepRecord": StepRecord,
-            "_plain_failure": stepexec.plain_failure,
+            "_now": stepexec._now, "_plain_failure": stepexec.plain_failure,
             "_run_step": stepexec.run_step, "_PathScope": PathScope,
             "_first_failure": first_failure, "_join": plan.rules.join,
             "_CancelledError": asyncio.CancelledError,
@@ -302,5 +300,4 @@ class _Emitter:
         if self.counted:
             lines.append(f"{pad}durations[{node!r}].append(_now() - started)\n")
         else:
-            lines.append(f"{pad}log.append(_record(_StepRecord, ({node!r}, 'completed', 1, "
-                         "started, _now(), None)))\n")
+            lines.append(f"{pad}log.append(({node!r}, 'completed', 1, started, _now(), None))\n")

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
 from shardflow.context import WorkflowContext
-from shardflow.engine.records import StepRecord
+from shardflow.engine.records import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import StepTimeoutError
 from shardflow.limits.gate import Gate
@@ -32,9 +32,6 @@ from shardflow.model.steps import BaseMachineStep
 
 _now = time.time
 _current_task = asyncio.current_task
-_record = tuple.__new__
-"""``_record(StepRecord, (...))`` builds a record without the Python-level ``__new__`` that
-NamedTuple generates (half the cost; one record per step execution)."""
 
 
 def _count_wait(stats: StepStats | None, path: str, since: float) -> float:
@@ -81,14 +78,14 @@ async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: C
 
 
 def plain_failure(exc: BaseException, step_path: str, started: float, ctx: WorkflowContext,
-                  history: list[StepRecord] | None, stats: StepStats | None) -> NoReturn:
+                  history: list[StepEntry] | None, stats: StepStats | None) -> NoReturn:
     """Record and raise what :func:`run_step` does when the single attempt of a plain step
     (no retries, timeout or limits: the interpreter awaits it without
     ``run_step``'s coroutine) raised ``exc``; called in the ``except`` clause that caught it."""
     cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
     if history is not None:
-        history.append(StepRecord(step_path, "cancelled" if cancelled else "failed", 1, started,
-                                  time.time(), None if cancelled else type(exc).__name__))
+        history.append((step_path, "cancelled" if cancelled else "failed", 1, started,
+                        time.time(), None if cancelled else type(exc).__name__))
     if stats is not None:
         stats.durations[step_path].append(_now() - started)
     if cancelled:
@@ -103,7 +100,7 @@ async def run_step(
     path: str,
     clock: Clock,
     gate: Gate | None,
-    history: list[StepRecord] | None,
+    history: list[StepEntry] | None,
     stats: StepStats | None = None,
 ) -> WorkflowContext:
     """Run ``step`` on ``ctx`` and return the context holding its writes.
@@ -112,7 +109,7 @@ async def run_step(
     on a fork, so a failed attempt leaves no trace; the successful fork is returned.
     A return value other than ``None`` is stored under ``key``.
 
-    Each attempt is appended to ``history`` (a :class:`StepRecord`) and/or counted in
+    Each attempt is appended to ``history`` (a :data:`StepEntry`) and/or counted in
     ``stats`` under ``path``.
     """
     retries = step.retries
@@ -144,9 +141,8 @@ async def run_step(
                 work.set(key, result)
         except Exception as exc:
             if history is not None:
-                history.append(
-                    StepRecord(path, "failed", attempt, started, time.time(), type(exc).__name__)
-                )
+                history.append((path, "failed", attempt, started, time.time(),
+                                type(exc).__name__))
             if stats is not None:
                 stats.durations[path].append(_now() - started)
             if attempt <= retries and isinstance(exc, step.retry_on):
@@ -160,9 +156,8 @@ async def run_step(
         except BaseException as exc:
             cancelled = is_cancellation(exc)
             if history is not None:
-                history.append(StepRecord(path, "cancelled" if cancelled else "failed", attempt,
-                                          started, time.time(),
-                                          None if cancelled else type(exc).__name__))
+                history.append((path, "cancelled" if cancelled else "failed", attempt,
+                                started, time.time(), None if cancelled else type(exc).__name__))
             if stats is not None:
                 stats.durations[path].append(_now() - started)
             if cancelled:
@@ -171,7 +166,7 @@ async def run_step(
         finally:
             work.current_step = None
         if history is not None:
-            history.append(_record(StepRecord, (path, "completed", attempt, started, _now(), None)))
+            history.append((path, "completed", attempt, started, _now(), None))
         if stats is not None:
             stats.durations[path].append(_now() - started)
         return work
