@@ -87,6 +87,8 @@ class LocalExecutionEngine:
         """instance id -> ids of its tasks in ``_tasks``"""
         self._cancel_requested: set[str] = set()
         self._store = store
+        self._on_task = self._add_task
+        """Bound once: every interpreter is handed it, and binding costs an object a start."""
         self._checked: dict[int, Plan] = {}
         """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
         stays its own): the limits never change, so each plan is checked once, not per start."""
@@ -103,16 +105,15 @@ class LocalExecutionEngine:
             check_limits(plan, self._limits, self._rate_limits)
             self._checked[id(plan)] = plan
         instance_id = new_id()
-        instance = WorkflowInstance(
-            id=instance_id, workflow_name=definition.name,
-            workflow_version=definition.version,
-            context=WorkflowContext(initial_data, instance_id=instance_id),
-            status=WorkflowStatus.RUNNING, started_at=time.time(),
-        )
-        interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._add_task)
+        context = WorkflowContext.initial(initial_data, instance_id)
+        interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._on_task)
+        # Positional: keywords cost a dataclass __init__ a third more, once per start.
+        instance = WorkflowInstance(instance_id, definition.name, definition.version, context,
+                                    WorkflowStatus.RUNNING, None, interpreter.history,
+                                    time.time())
         self._active[instance_id] = instance
         self._interpreters[instance_id] = interpreter
-        await self._drive(instance, interpreter.run(instance.context))
+        await self._drive(instance, interpreter.run(context))
         return instance
 
     async def _drive(self, instance: WorkflowInstance, work: Any) -> None:
@@ -182,7 +183,7 @@ class LocalExecutionEngine:
             return None
         definition = self.registry.get_definition(waiting.workflow, waiting.version)
         interpreter = Interpreter.from_snapshot(definition.plan, waiting.state, self.clock,
-                                                self._gate, self._add_task)
+                                                self._gate, self._on_task)
         for task in waiting.tasks:
             self._add_task(task)
             if task.data is not None and interpreter.waits_on(task.id):
@@ -204,7 +205,7 @@ class LocalExecutionEngine:
         interpreter = self._interpreters.pop(instance.id, None)
         if interpreter is not None:
             instance.steps = interpreter.history
-            for parked in interpreter.parked.values():
+            for parked in interpreter.parked.values() if interpreter.parked else ():
                 for task_id in parked.tasks:  # open tasks can no longer be completed
                     task = self._tasks.get(task_id)
                     if task is not None and not task.completed:
@@ -215,7 +216,8 @@ class LocalExecutionEngine:
             self._finished[instance.id] = instance
             while len(self._finished) > self._keep_finished:
                 evicted, _ = self._finished.popitem(last=False)
-                self._forget_tasks(evicted)
+                if self._task_ids:
+                    self._forget_tasks(evicted)
         else:
             self._forget_tasks(instance.id)
 

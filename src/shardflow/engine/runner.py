@@ -105,7 +105,7 @@ class InstanceRunner:
         try:
             if resume is None:
                 assert data is not None
-                context = WorkflowContext(data, instance_id=interpreter.instance_id)
+                context = WorkflowContext.initial(data, interpreter.instance_id)
                 await interpreter.run(context)
             else:
                 for node in resume:

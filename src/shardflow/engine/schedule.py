@@ -114,6 +114,9 @@ class _Emitter:
         self.wanted: list[tuple[str, bool]] = []
         self.emitted: set[tuple[str, bool]] = set()
         self.forks = count()
+        self.scoped = False
+        """Whether the function being written holds the instance's scope in ``scope``: its
+        forks spawn with a method call, no bound method per fork."""
         in_degree = plan.in_degree
         self.dynamic = any(len(p.outgoing) > 1 and any(in_degree[e.target] > 1
                                                        for e in p.outgoing)
@@ -139,6 +142,7 @@ class _Emitter:
 
     def body(self, node: str, task: bool, entry: bool) -> list[str]:
         lines = [f"\nasync def {self.function(node, task)}(interp, ctx):\n"]
+        self.scoped = task or (entry and self.plan.can_fork)
         if self.counted:
             lines.append("    stats = interp.stats\n    durations = stats.durations\n")
         else:
@@ -201,10 +205,11 @@ class _Emitter:
                 fork = next(self.forks)
                 names = [f"f{fork}_{i}" for i in range(len(outgoing))]
                 lines.extend(f"{pad}{name} = ctx.fork()\n" for name in names)
-                lines.append(f"{pad}spawn = interp._tg.spawn\n")
+                if not self.scoped:
+                    lines.append(f"{pad}scope = interp._tg\n")
                 for name, edge in zip(names[1:], outgoing[1:], strict=True):
                     root = self.function(edge.target, task=True)
-                    lines.append(f"{pad}spawn({root}(interp, {name}))\n")
+                    lines.append(f"{pad}scope.spawn({root}(interp, {name}))\n")
                 lines.append(f"{pad}ctx = {names[0]}\n")
                 node = outgoing[0].target
                 continue

@@ -102,6 +102,9 @@ _RESUME = int(JobKind.RESUME)
 _FAILED = WorkflowStatus.FAILED
 _WAITING = WorkflowStatus.WAITING
 _now = time.time
+_NO_TASKS: list[HumanTask] = []
+"""The human tasks of an instance of a compiled plan (which has no human step): none, never
+appended to, so no list per instance."""
 _Answer = tuple[Status, float, bytes, bytes | None, ErrorInfo | None]
 """status, duration ms, result line, snapshot (of a waiting instance), error"""
 
@@ -235,16 +238,21 @@ class ShardRunner:
                     # InstanceRunner.run, fused into this coroutine (one coroutine level less
                     # per instance); _answer_new encodes it without an outcome record.
                     runner = self._runner
-                    tasks: list[HumanTask] = []
-                    interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
-                                              tasks.append, runner.stats)
+                    entry = self._entry
+                    if entry is None:
+                        tasks: list[HumanTask] = []
+                        interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
+                                                  tasks.append, runner.stats)
+                    else:  # a compiled plan has no human step: no tasks to collect
+                        tasks = _NO_TASKS
+                        interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
+                                                  None, runner.stats)
                     interpreter.job = seq
                     started = _now()
                     context = None
                     info = None
                     try:
-                        context = WorkflowContext.decoded(payload, instance_id=key)
-                        entry = self._entry
+                        context = WorkflowContext.decoded(payload, key)
                         await (interpreter.run(context) if entry is None
                                else entry(interpreter, context))
                         final = interpreter.final_context(context).data
