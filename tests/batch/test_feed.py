@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 
-from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.jobs import Feed, Job, new_job
 
 
 def _source(count: int, read: list[int]) -> Iterator[Job]:
@@ -64,3 +65,11 @@ def test_a_put_feed_is_exhausted_only_once_closed() -> None:
     assert not feed.exhausted
     feed.take(1)
     assert feed.exhausted
+
+
+def test_a_job_made_by_sources_is_the_job_the_class_makes() -> None:
+    """``new_job`` skips the dataclass's ``__init__`` (sources make one job per record): a
+    field added to ``Job`` with a default must be set there too, or this fails."""
+    made, built = new_job(7, "a", b'{"id":"a"}'), Job(7, "a", b'{"id":"a"}')
+    for field in fields(Job):
+        assert getattr(made, field.name) == getattr(built, field.name), field.name

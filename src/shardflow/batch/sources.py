@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import orjson
 
-from shardflow.batch.jobs import Job
+from shardflow.batch.jobs import Job, new_job
 from shardflow.errors import ConfigError
 from shardflow.jsonvalue import problem, render_path
 
@@ -106,7 +106,7 @@ def _item(seq: int, line_no: int, data: Any, raw: bytes, tracker: IdTracker, nam
     if duplicate:
         return InvalidRecord(seq, line_no, f"{name} {unit} {line_no}: {duplicate}",
                              id=instance_id)
-    return Job(seq, instance_id, raw)
+    return new_job(seq, instance_id, raw)
 
 
 def _inexact_number(raw: bytes) -> str | None:
@@ -320,4 +320,4 @@ def _json_array_items(data: list[Any], name: str) -> Iterator[Item]:
 def generated(count: int) -> Iterator[Item]:
     """``count`` inputs ``{"id": i}`` without a file (demos and benchmarks)."""
     for i in range(count):
-        yield Job(i, i, b'{"id":%d}' % i)
+        yield new_job(i, i, b'{"id":%d}' % i)

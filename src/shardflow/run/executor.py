@@ -26,7 +26,7 @@ import orjson
 from shardflow.batch.backend import Pool, make_pool
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import default_hard_timeout
-from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.jobs import Feed, Job, new_job
 from shardflow.batch.spec import WorkerSpec
 from shardflow.context import check_input
 from shardflow.engine.results import parse_line
@@ -228,7 +228,7 @@ class BatchExecutor:
             self._by_id[key] = future
         line = orjson.dumps(data)
         self._futures[seq] = future
-        self._pool.submit(Job(seq, data.get("id", seq), line))
+        self._pool.submit(new_job(seq, data.get("id", seq), line))
         return future
 
     async def map(self, inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
