@@ -41,27 +41,29 @@ class PathScope:
     :meth:`spawn` (each reports its own end)."""
     _failing: set[asyncio.Task[Any] | None] | None
     """Tasks of :meth:`spawn` that failed, until their failure is handled."""
-    _errors: list[BaseException]
+    _errors: list[BaseException] | None
+    """What failed tasks raised; None until one does (no list per instance)."""
     _base_error: BaseException | None
     _aborting: bool
     _parent_cancel_requested: bool
     _waiter: asyncio.Future[None] | None
 
-    @classmethod
-    def for_current_task(cls) -> PathScope:
-        """A scope for the paths of an instance the current task runs."""
+    @staticmethod
+    def for_current_task() -> PathScope:
+        """A scope for the paths of an instance the current task runs (static: a classmethod
+        binds a method object per call, once per instance)."""
         loop = _running_loop()
         parent = current_task_of(loop)
         if parent is None:
             raise RuntimeError("an instance must run inside an asyncio task")
         # Built here, without a class call and __init__ (one scope per instance: calling a
         # class costs ~450 instructions more than setting its slots).
-        scope: PathScope = _new_object(cls)
+        scope: PathScope = _new_object(PathScope)
         scope._loop = loop
         scope._parent = parent
         scope._tasks = set()
         scope._failing = None
-        scope._errors = []
+        scope._errors = None
         scope._base_error = None
         scope._aborting = False
         scope._parent_cancel_requested = False
@@ -143,11 +145,11 @@ class PathScope:
             raise self._base_error
         if propagate is not None and not self._errors:
             raise propagate
-        errors = self._errors
+        errors = self._errors or []
         if exc is not None and not cancelled:
             errors.append(exc)
         if errors:
-            self._errors = []
+            self._errors = None
             raise BaseExceptionGroup("unhandled errors in an instance's paths", errors) from None
 
     def _abort(self) -> None:
@@ -184,6 +186,8 @@ class PathScope:
             self._task_failed(task, exc)
 
     def _task_failed(self, task: asyncio.Task[Any] | None, exc: BaseException) -> None:
+        if self._errors is None:
+            self._errors = []
         self._errors.append(exc)
         if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self._base_error is None:
             self._base_error = exc
