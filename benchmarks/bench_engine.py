@@ -48,7 +48,8 @@ GC_MODES = ("default", "tuned")
 ROUNDS = 5
 RATIO_ROUNDS = 9
 """Turns per ratio test: on this machine one turn's engine/baseline ratio ranges from ~0.5 to
-~0.8 (other tenants), and the median of 5 moved by ±0.05 between runs; of 9, about ±0.03."""
+~0.8 (other tenants); three runs of the same code gave medians of 0.58-0.68 with 5 turns,
+0.61-0.67 with 9 (docs/DECISIONS.md, "Fourth pass")."""
 TARGET_RATIO = 0.60
 """Issue 11 (it was 0.40 for issue 2)."""
 CHANNELS = ["email", "slack", "sms"]
