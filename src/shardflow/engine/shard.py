@@ -239,14 +239,10 @@ class ShardRunner:
                     # per instance); _answer_new encodes it without an outcome record.
                     runner = self._runner
                     entry = self._entry
-                    if entry is None:
-                        tasks: list[HumanTask] = []
-                        interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
-                                                  tasks.append, runner.stats)
-                    else:  # a compiled plan has no human step: no tasks to collect
-                        tasks = _NO_TASKS
-                        interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
-                                                  None, runner.stats)
+                    # A compiled plan has no human step: no task list to collect into.
+                    tasks: list[HumanTask] = [] if entry is None else _NO_TASKS
+                    interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
+                                              None if entry else tasks.append, runner.stats)
                     interpreter.job = seq
                     started = _now()
                     context = None
