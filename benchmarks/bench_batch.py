@@ -20,7 +20,7 @@ from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.sinks import NullSink
 from shardflow.batch.sources import generated
 from shardflow.bench.runner import run_bench
-from shardflow.run.ledger import JournalLedger, resume_job
+from shardflow.run.journal_ledger import JournalLedger, resume_job
 from shardflow.store.journal import FileJournal
 from shardflow.store.tasks import SQLiteTaskStore, WaitingInstance
 

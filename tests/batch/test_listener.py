@@ -19,7 +19,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.engine.results import Status, invalid_line, parse_line
-from shardflow.run.ledger import JournalLedger
+from shardflow.run.journal_ledger import JournalLedger
 from shardflow.store.journal import FileJournal
 from support.e2e import write_jsonl
 from support.listeners import QuietListener

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 from shardflow.engine.results import Status, result_line
-from shardflow.run.recovery import RETRY, expected_output, read_state
+from shardflow.run.journal_state import RETRY, expected_output, read_state
 from shardflow.store.journal import Damage, Entry, FileJournal, encode_entry, scan_journal
 
 

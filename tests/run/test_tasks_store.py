@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from shardflow.batch.jobs import Job
-from shardflow.run.ledger import JournalLedger, resume_job
+from shardflow.run.journal_ledger import JournalLedger, resume_job
 from shardflow.store.journal import FileJournal
 from shardflow.store.tasks import SQLiteTaskStore, TaskStoreError
 

@@ -1,6 +1,6 @@
 """What the coordinator needs from a run's durable side (journal and task store).
 
-The implementation is :class:`shardflow.run.ledger.JournalLedger` (the run layer owns the
+The implementation is :class:`shardflow.run.journal_ledger.JournalLedger` (the run layer owns the
 run directory); the coordinator, one layer below, only knows this Protocol.
 """
 

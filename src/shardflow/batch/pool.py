@@ -7,7 +7,7 @@ least-loaded worker first (:mod:`shardflow.batch.dispatch`).
 Crash safety: a job leaves a worker's in-flight table only when its result frame has been
 read in full. When a worker's stream ends (it exited, was killed, ran out of memory), every
 frame it sent has been read, so what is still in flight is exactly what was lost; what
-becomes of it is decided by :func:`shardflow.batch.recovery.decide`.
+becomes of it is decided by :func:`shardflow.batch.crash_policy.decide`.
 
 Start-up: a worker that dies before it is ready is replaced, up to ``start_attempts`` times
 in a row per slot; a workflow that fails to load (``FATAL``) or a worker not ready within
@@ -32,12 +32,12 @@ import orjson
 from shardflow._clock import Clock, LoopClock
 from shardflow.batch import protocol as p
 from shardflow.batch.arbiter import Arbiter
+from shardflow.batch.crash_policy import Culprit
 from shardflow.batch.dispatch import fill
 from shardflow.batch.heartbeat import HeartbeatWatch
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
-from shardflow.batch.recovery import Culprit
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
 from shardflow.errors import WorkerStartError

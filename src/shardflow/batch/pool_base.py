@@ -14,9 +14,9 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
+from shardflow.batch.crash_policy import Culprit, decide
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
-from shardflow.batch.recovery import Culprit, decide
 from shardflow.engine.results import Status
 
 P = ParamSpec("P")
@@ -138,7 +138,7 @@ class PoolBase(Generic[M]):
 
     # -- a lost member ------------------------------------------------------------------------
     def _recover(self, member: M, culprit: Culprit | None) -> None:
-        """Carry out the recovery policy (:func:`~shardflow.batch.recovery.decide`) for every
+        """Carry out the recovery policy (:func:`~shardflow.batch.crash_policy.decide`) for every
         job the lost ``member`` had in flight; ``culprit`` is what its watchdog reported."""
         lost = list(member.inflight.values())
         member.inflight.clear()

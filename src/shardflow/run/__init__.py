@@ -26,9 +26,9 @@ from shardflow.run.errors import (
     RunRecordError,
     StorageError,
 )
-from shardflow.run.ledger import JournalLedger
+from shardflow.run.journal_ledger import JournalLedger
+from shardflow.run.journal_state import JournalState, read_state
 from shardflow.run.record import RunRecord
-from shardflow.run.recovery import JournalState, read_state
 from shardflow.run.resume import ResumeRequest, resume_run
 from shardflow.run.rundir import RunDir
 from shardflow.run.session import Hooks, RunResult

@@ -23,9 +23,9 @@ from shardflow.engine.results import Status, parse_line
 from shardflow.errors import ConfigError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run.errors import JournalDamagedError
-from shardflow.run.ledger import JournalLedger, instance_key
+from shardflow.run.journal_ledger import JournalLedger, instance_key
+from shardflow.run.journal_state import RETRY, verified
 from shardflow.run.record import RunRecord, new_run_id
-from shardflow.run.recovery import RETRY, verified
 from shardflow.run.rundir import RunDir, check_new_run_dir
 from shardflow.store.journal import Damage, SeqSet, cut_torn_tail
 

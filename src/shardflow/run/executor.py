@@ -35,7 +35,7 @@ from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow, reference_of
 from shardflow.model.plan import check_limits
 from shardflow.run.embedded import EmbeddedRun
-from shardflow.run.ledger import instance_key
+from shardflow.run.journal_ledger import instance_key
 
 
 @dataclass(frozen=True, slots=True)

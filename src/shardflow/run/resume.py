@@ -16,15 +16,15 @@ from pathlib import Path
 from shardflow.errors import ConfigError
 from shardflow.model.loader import load_workflow
 from shardflow.run.errors import JournalDamagedError
-from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
-from shardflow.run.record import RunRecord, input_fingerprint
-from shardflow.run.recovery import (
+from shardflow.run.journal_state import (
     RETRY,
     JournalState,
     expected_output,
     intact_entries,
     read_state,
 )
+from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
+from shardflow.run.record import RunRecord, input_fingerprint
 from shardflow.run.rundir import RunDir
 from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
 from shardflow.run.start import check_writable_file, items_of

@@ -15,7 +15,7 @@ from pathlib import Path
 from shardflow.errors import ConfigError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run.errors import RunRecordError
-from shardflow.run.ledger import JournalLedger
+from shardflow.run.journal_ledger import JournalLedger
 from shardflow.run.lock import RunLock
 from shardflow.run.record import RunRecord, parse_record, write_private
 from shardflow.store.journal import FileJournal, SeqSet

@@ -23,7 +23,7 @@ from shardflow.batch.stats import RunStats
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run.drive import Ended, exit_code, note_write_error, run_coordinator
 from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
-from shardflow.run.ledger import JournalLedger, resume_job
+from shardflow.run.journal_ledger import JournalLedger, resume_job
 from shardflow.run.output import OutputWriter
 from shardflow.run.record import write_private
 from shardflow.run.rundir import RunDir

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
+
 from shardflow.batch.config import RaySettings
 
 

@@ -9,7 +9,7 @@ backends. What differs:
   at most ``calls_in_flight`` calls at a time, and answers each call with its whole output;
 * Ray's own task retries are off and a lost actor is not restarted by Ray: the driver sees
   the loss (``ActorDiedError``, ``ActorUnavailableError``), kills what is left of it,
-  releases its limit slots, applies :func:`~shardflow.batch.recovery.decide` to its jobs in
+  releases its limit slots, applies :func:`~shardflow.batch.crash_policy.decide` to its jobs in
   flight (suspects alone, ``WorkerLost`` after ``max_crashes``) and starts a replacement.
   Ray retrying a batch itself would re-run a poison instance with its neighbours;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
@@ -30,21 +30,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-import ray
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
 from shardflow.backends.ray.shard import RayShard
 from shardflow.backends.ray.shard_actor import WATCH_GROUP, ShardActor
 from shardflow.backends.ray.wire import jobs_payload, split_output
 from shardflow.batch.config import RunConfig
+from shardflow.batch.crash_policy import Culprit
 from shardflow.batch.dispatch import fill
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
-from shardflow.batch.recovery import Culprit
 from shardflow.batch.spec import WorkerSpec
 from shardflow.errors import WorkerStartError
 

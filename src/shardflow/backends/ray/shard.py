@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shardflow.batch.crash_policy import Culprit
 from shardflow.batch.jobs import Job
-from shardflow.batch.recovery import Culprit
 
 
 @dataclass(eq=False)

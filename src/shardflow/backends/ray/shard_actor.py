@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import ray
+
 from shardflow.backends.ray.wire import output_payload, shard_jobs
 from shardflow.batch import protocol as p
 from shardflow.batch.remote_gate import RemoteGate

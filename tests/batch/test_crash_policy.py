@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
+from shardflow.batch.crash_policy import Culprit, decide
 from shardflow.batch.jobs import Job
-from shardflow.batch.recovery import Culprit, decide
 from shardflow.engine.results import parse_line
 from shardflow.errors import HARD_TIMEOUT, WORKER_LOST
 
