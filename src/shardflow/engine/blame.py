@@ -2,10 +2,10 @@
 
 A step that blocks the loop (a CPU loop, ``time.sleep``) leaves its thread's Python stack
 standing: the step's own frames on top, and under them the engine frame that awaited it
-(``run_step``, ``Interpreter._path`` or a compiled schedule), whose context names the step
-while it runs (``current_step``), and at or under it a frame holding the instance's
-interpreter, which carries the host's name for the job (``Interpreter.job``: the shard
-runner's ``seq``). A watchdog thread walks that stack (``sys._current_frames``) when the loop
+(``run_step`` or a compiled schedule: the two forms of ``engine/attempt.py``'s step attempt),
+whose context names the step while it runs (``current_step``), and at or under it a frame
+holding the instance's state, which carries the host's name for the job
+(``InstanceState.job``: the shard runner's ``seq``). A watchdog thread walks that stack (``sys._current_frames``) when the loop
 has stopped ticking.
 
 Why not a registry (task -> running step) kept as steps start and end: that cost a dict write
@@ -21,18 +21,21 @@ import sys
 from types import CodeType, FrameType
 from typing import Any
 
-from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.attempt import run_step
 from shardflow.engine.schedule import SOURCE_PREFIX
-from shardflow.engine.stepexec import run_step
+from shardflow.engine.state import InstanceState
 from shardflow.model.plan import MachinePlan, Plan
 from shardflow.model.steps import BaseMachineStep
 
 _RUN_STEP = run_step.__code__
-_PATH = Interpreter._path.__code__
+_STATE_NAMES = ("state", "self", "interp")
+"""Where a frame under a step holds the instance's state: a compiled schedule's argument,
+the interpreter's ``self``, a group runner's ``interp``."""
 
 
-def blocked_step(thread_id: int, plan: Plan) -> tuple[str, BaseMachineStep, Interpreter] | None:
-    """(step path, step, the instance's interpreter) for the step of ``plan`` the thread
+def blocked_step(thread_id: int, plan: Plan
+                 ) -> tuple[str, BaseMachineStep, InstanceState] | None:
+    """(step path, step, the instance's state) for the step of ``plan`` the thread
     ``thread_id`` is in, or None if it is in none."""
     frame: FrameType | None = sys._current_frames().get(thread_id)
     found: Any = None
@@ -43,9 +46,10 @@ def blocked_step(thread_id: int, plan: Plan) -> tuple[str, BaseMachineStep, Inte
                 return None
         if found is not None:  # the frame running the step, or one below it, knows whose
             local = frame.f_locals
-            interpreter = local.get("interp", local.get("self"))
-            if isinstance(interpreter, Interpreter):
-                return found[0], found[1], interpreter
+            for name in _STATE_NAMES:
+                state = local.get(name)
+                if isinstance(state, InstanceState):
+                    return found[0], found[1], state
         frame = frame.f_back
     return None
 
@@ -60,7 +64,7 @@ def _step_of(frame: FrameType, code: CodeType, plan: Plan) -> Any:
         if work is None or work.current_step is None:
             return False
         return local["path"], local["step"]
-    if code is _PATH or code.co_filename.startswith(SOURCE_PREFIX):
+    if code.co_filename.startswith(SOURCE_PREFIX):
         ctx = frame.f_locals.get("ctx")
         node = ctx.current_step if ctx is not None else None
         planned = plan.nodes.get(node) if node is not None else None

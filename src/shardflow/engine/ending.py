@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shardflow.context import WorkflowContext, common_ancestor
 from shardflow.engine.parking import Parked
-from shardflow.engine.stepexec import StepFailure
+from shardflow.engine.attempt import StepFailure
 from shardflow.model.plan import Plan
 
 

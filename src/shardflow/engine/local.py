@@ -30,7 +30,7 @@ from shardflow.context import WorkflowContext
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, WorkflowInstance
-from shardflow.engine.stepexec import StepFailure, run_step
+from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.errors import (
     InstanceNotFoundError,
     TaskAlreadyCompletedError,

@@ -22,7 +22,7 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, StepEntry, StepRecord, as_records
-from shardflow.engine.stepexec import StepFailure, is_cancellation
+from shardflow.engine.attempt import StepFailure, is_cancellation
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition

@@ -49,7 +49,7 @@ from shardflow.engine.records import ErrorInfo
 from shardflow.engine.results import Status, result_line
 from shardflow.engine.runner import InstanceOutcome, InstanceRunner, instance_failure
 from shardflow.engine.schedule import schedule_for
-from shardflow.engine.stepexec import is_cancellation
+from shardflow.engine.attempt import is_cancellation
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
