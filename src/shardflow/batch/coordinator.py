@@ -41,6 +41,7 @@ from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.stats import RunStats
 from shardflow.engine.results import Status, invalid_line
+from shardflow.engine.rows import ResultRow
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow
 from shardflow.model.plan import iter_steps
@@ -187,7 +188,7 @@ class Coordinator:
             yield item
 
     # -- the pool's listener ---------------------------------------------------------------
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def on_batch(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         """The hot path: one batch of results, journalled as a batch."""
         if self.journal_error is not None:
             return  # not journalled: they run again on resume

@@ -5,8 +5,8 @@ standing: the step's own frames on top, and under them the engine frame that awa
 (``run_step`` or a compiled schedule: the two forms of ``engine/attempt.py``'s step attempt),
 whose context names the step while it runs (``current_step``), and at or under it a frame
 holding the instance's state, which carries the host's name for the job
-(``InstanceState.job``: the shard runner's ``seq``). A watchdog thread walks that stack (``sys._current_frames``) when the loop
-has stopped ticking.
+(``InstanceState.job``: the shard runner's ``seq``). A watchdog thread walks that stack
+(``sys._current_frames``) when the loop has stopped ticking.
 
 Why not a registry (task -> running step) kept as steps start and end: that cost a dict write
 and a delete on every step of every instance (~4 % of a batch worker's instructions) to

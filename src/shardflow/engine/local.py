@@ -27,10 +27,10 @@ from shardflow._clock import Clock, LoopClock
 from shardflow._tasks import current_task_of
 from shardflow._types import WorkflowStatus, new_id
 from shardflow.context import WorkflowContext
+from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo, WorkflowInstance
-from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.errors import (
     InstanceNotFoundError,
     TaskAlreadyCompletedError,

@@ -30,6 +30,7 @@ from shardflow.batch.jobs import Feed, Job, new_job
 from shardflow.batch.spec import WorkerSpec
 from shardflow.context import check_input
 from shardflow.engine.results import parse_line
+from shardflow.engine.rows import ResultRow
 from shardflow.errors import ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow, reference_of
@@ -162,7 +163,7 @@ class BatchExecutor:
         """Process ids of the running workers."""
         return self._pool.worker_pids() if self._pool is not None else []
 
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def on_batch(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         if self._run is not None:  # durable first: a result is acknowledged once journalled
             self._run.ledger.record_batch(jobs, rows, lines)
             self._run.ledger.flush()

@@ -21,6 +21,7 @@ import orjson
 from shardflow.batch import protocol as p
 from shardflow.batch.jobs import Job
 from shardflow.engine.results import Status
+from shardflow.engine.rows import ResultRow
 from shardflow.model.tasks import HumanTask
 from shardflow.store.journal import FileJournal, SeqSet
 from shardflow.store.tasks import TaskStore, WaitingInstance
@@ -59,7 +60,7 @@ class JournalLedger:
             # makes 1 and "1" one instance
             self._finished.append(self._resumed[job_seq])
 
-    def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
+    def record_batch(self, jobs: list[Job], header: list[ResultRow], lines: list[bytes]) -> None:
         """Journal a batch of new instances' results (none resumed) in one write."""
         self.journal.append_results(header, lines)  # header rows start [job.seq, status]
 
