@@ -30,9 +30,11 @@ class Probe(BaseMachineStep):
         super().__init__()
         self.case = case
         self.seen: str | None = None
+        self.entered = asyncio.Event()
 
     async def execute(self, context: WorkflowContext) -> Any:
         self.seen = context.current_step
+        self.entered.set()
         context.set("touched", True)
         if self.case == "returns":
             return {"n": 1}
@@ -84,8 +86,7 @@ async def _one_form(form: str, case: str, counted: bool) -> tuple[Any, ...]:
         work = _template(counted)(step)(state, ctx)
     task = asyncio.ensure_future(work)
     if case == "cancelled":
-        while step.seen is None:
-            await asyncio.sleep(0)
+        await step.entered.wait()
         task.cancel()
     outcome: Any
     try:
