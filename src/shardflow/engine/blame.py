@@ -8,12 +8,11 @@ holding the instance's state, which carries the host's name for the job
 (``InstanceState.job``: the shard runner's ``seq``). A watchdog thread walks that stack
 (``sys._current_frames``) when the loop has stopped ticking.
 
-Why not a registry (task -> running step) kept as steps start and end: that cost a dict write
-and a delete on every step of every instance (~4 % of a batch worker's instructions) to
-answer a question that is asked only when a loop is already stuck; reading the frames costs
-nothing until then. It also tells jobs apart that share an instance id spelling (``1`` and
-``"1"``), which the registry could not.
-"""
+Why not a registry (task -> running step) kept as steps start and end: that costs a dict write
+and a delete on every step of every instance (docs/DECISIONS.md) to answer a question that is
+asked only when a loop is already stuck; reading the frames costs nothing until then. It also
+tells jobs apart that share an instance id spelling (``1`` and ``"1"``), which the registry
+could not. """
 
 from __future__ import annotations
 

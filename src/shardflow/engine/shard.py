@@ -321,7 +321,7 @@ def _task_maker(loop: asyncio.AbstractEventLoop
                 ) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
     """``loop.create_task``, or, on a loop without a task factory, the ``Task`` it would
     make, built directly with a name: a task left to name itself formats ``Task-N`` (and
-    uvloop's ``create_task`` adds a call), ~1.9k instructions of each job (icount)."""
+    uvloop's ``create_task`` adds a call) on every job."""
     if loop.get_task_factory() is not None:
         return loop.create_task
     return partial(asyncio.Task, loop=loop, name=JOB_TASK_NAME)
