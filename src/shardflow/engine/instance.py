@@ -31,6 +31,7 @@ _COMPLETED = WorkflowStatus.COMPLETED
 _WAITING = WorkflowStatus.WAITING
 _FAILED = WorkflowStatus.FAILED
 _PROPAGATE = (KeyboardInterrupt, SystemExit)
+_new = tuple.__new__
 
 
 class Ending(NamedTuple):
@@ -51,10 +52,29 @@ def failure(exc: BaseException, context: WorkflowContext | None, where: str) -> 
     ``SystemExit`` and a cancellation of the running task are re-raised."""
     if isinstance(exc, StepFailure):
         failed = exc.context if exc.context is not None else context
-        return Ending(_FAILED, failed, ErrorInfo.from_exception(exc.node, exc.error))
+        return _new(Ending, (_FAILED, failed, ErrorInfo.from_exception(exc.node, exc.error)))
     if isinstance(exc, _PROPAGATE) or is_cancellation(exc):
         raise exc
-    return Ending(_FAILED, context, ErrorInfo.from_exception(where, exc))
+    return _new(Ending, (_FAILED, context, ErrorInfo.from_exception(where, exc)))
+
+
+def settle(state: Interpreter, context: WorkflowContext | None,
+           park: Callable[[Interpreter], None] | None) -> Ending:
+    """The ending of an instance whose work returned: its final context merged, and, if it
+    waits for people, ``park`` called; a failure of either fails the instance (``<end>``,
+    ``<park>``)."""
+    try:
+        final = state.final_context(context)
+    except BaseException as exc:
+        return failure(exc, context, "<end>")
+    if not state.parked:
+        return _new(Ending, (_COMPLETED, final, None))
+    if park is not None:
+        try:
+            park(state)
+        except BaseException as exc:
+            return failure(exc, final, "<park>")
+    return _new(Ending, (_WAITING, final, None))
 
 
 async def run_instance(state: Interpreter, work: Awaitable[None],
@@ -63,20 +83,16 @@ async def run_instance(state: Interpreter, work: Awaitable[None],
     """Await ``work`` (``state.run(context)``, or a resumption of its parked nodes) and
     return how the instance ended. ``park`` records a waiting instance (its snapshot, its
     store) and is part of the run: if it fails, so does the instance. ``context`` is the
-    context a failure keeps when no step's context is at hand."""
-    where = "<engine>"
+    context a failure keeps when no step's context is at hand.
+
+    A host that must save the coroutine level this adds (the shard runner's new instances)
+    awaits the work itself and ends it with the same two calls: :func:`failure` in its
+    ``except`` clause, :func:`settle` after."""
     try:
         await work
-        where = "<end>"
-        context = state.final_context(context)
-        if not state.parked:
-            return Ending(_COMPLETED, context, None)
-        where = "<park>"
-        if park is not None:
-            park(state)
-        return Ending(_WAITING, context, None)
     except BaseException as exc:
-        return failure(exc, context, where)
+        return failure(exc, context, "<engine>")
+    return settle(state, context, park)
 
 
 async def resume_nodes(state: Interpreter, nodes: list[str]) -> None:

@@ -45,7 +45,7 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.attempt import is_cancellation
 from shardflow.engine.blame import blocked_step
-from shardflow.engine.instance import Ending, failure, run_instance
+from shardflow.engine.instance import Ending, failure, settle
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo
 from shardflow.engine.results import Status, result_line
@@ -228,7 +228,28 @@ class ShardRunner:
                     outcome = await self._runner.resume(key, state, data, job=seq)
                     answer = _encode(instance_id, attempt, outcome)
                 else:
-                    answer = await self._run_new(seq, instance_id, attempt, key, payload)
+                    # A new instance runs in this coroutine, ended by run_instance's own
+                    # failure and settle (docs/DECISIONS.md: a coroutine level less).
+                    runner = self._runner
+                    entry = self._entry
+                    # A compiled plan has no human step: no task list to collect into.
+                    tasks: list[HumanTask] = [] if entry is None else _NO_TASKS
+                    interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
+                                              None if entry else tasks.append, runner.stats)
+                    interpreter.job = seq
+                    started = _now()
+                    context = None
+                    try:
+                        context = WorkflowContext.decoded(payload, key)
+                        await (interpreter.run(context) if entry is None
+                               else entry(interpreter, context))
+                    except BaseException as exc:
+                        ending = failure(exc, context,
+                                         "<input>" if context is None else "<engine>")
+                    else:
+                        ending = settle(interpreter, context, None)
+                    answer = _answer_new(instance_id, attempt, interpreter, tasks, ending,
+                                         payload, started)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):
                 if out is None:
@@ -260,28 +281,6 @@ class ShardRunner:
         loop = self._loop
         assert loop is not None  # set by submit, the only way to push a job
         self._tasks.discard(current_task_of(loop))
-
-    async def _run_new(self, seq: int, instance_id: InputId, attempt: int, key: str,
-                       payload: dict[str, Any]) -> Answer:
-        """Run a new instance through ``run_instance`` and answer it (what
-        ``InstanceRunner.run`` and ``_encode`` do, without an outcome record unless the
-        instance parked)."""
-        runner = self._runner
-        entry = self._entry
-        # A compiled plan has no human step: no task list to collect into.
-        tasks: list[HumanTask] = [] if entry is None else _NO_TASKS
-        interpreter = Interpreter(runner.plan, key, runner.clock, runner.gate,
-                                  None if entry else tasks.append, runner.stats)
-        interpreter.job = seq
-        started = _now()
-        try:
-            context = WorkflowContext.decoded(payload, key)
-        except Exception as exc:  # an input value the data contract refuses
-            ending = failure(exc, None, "<input>")
-        else:
-            ending = await run_instance(interpreter, interpreter.run(context) if entry is None
-                                        else entry(interpreter, context), context)
-        return _answer_new(instance_id, attempt, interpreter, tasks, ending, payload, started)
 
     def step_stats(self) -> dict[str, list[float]]:
         """Per step path: ``[executions, total ms, max ms, ms waiting for limits, retries]``
