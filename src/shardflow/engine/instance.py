@@ -7,19 +7,18 @@ instance ends the same way everywhere. The rules:
 * whatever a step, a join, a condition or the engine itself raises, any ``Exception`` and
   any ``BaseException`` other than ``KeyboardInterrupt``, ``SystemExit`` or a cancellation of
   the task from outside, fails the instance with that error, naming where
-  (:class:`Ending` with status ``failed``);
+  (an :data:`Ending` with status ``failed``);
 * so does a failure to merge the paths' contexts into the final one (``<end>``), to park the
   instance (``<park>``: its snapshot or the host's store), or anything else after its steps;
 * those three propagate, for the host to handle (a cancelled instance, a process stopping).
 
-No error leaves an instance ``running``: the host gets an :class:`Ending` or the exception,
+No error leaves an instance ``running``: the host gets an :data:`Ending` or the exception,
 and the instance's state is left as it was for the host to record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
 
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
@@ -31,17 +30,15 @@ _COMPLETED = WorkflowStatus.COMPLETED
 _WAITING = WorkflowStatus.WAITING
 _FAILED = WorkflowStatus.FAILED
 _PROPAGATE = (KeyboardInterrupt, SystemExit)
-_new = tuple.__new__
 
 
-class Ending(NamedTuple):
-    """How an instance's run ended: ``completed``, ``waiting`` (for people) or ``failed``."""
+Ending = tuple[WorkflowStatus, WorkflowContext | None, ErrorInfo | None]
+"""How an instance's run ended: (status, context, error).
 
-    status: WorkflowStatus
-    context: WorkflowContext | None
-    """The final context; for a failure, the context the failing step or join had, or the
-    one the run began with (None if it failed before it had one)."""
-    error: ErrorInfo | None
+``status`` is ``completed``, ``waiting`` (for people) or ``failed``; ``context`` the final
+context, or for a failure the context the failing step or join had, or the one the run began
+with (None if it failed before it had one); ``error`` says why it failed. A plain tuple, not a
+NamedTuple: one is made per instance, unpacked once by its host (docs/DECISIONS.md)."""
 
 
 def failure(exc: BaseException, context: WorkflowContext | None, where: str) -> Ending:
@@ -52,10 +49,10 @@ def failure(exc: BaseException, context: WorkflowContext | None, where: str) -> 
     ``SystemExit`` and a cancellation of the running task are re-raised."""
     if isinstance(exc, StepFailure):
         failed = exc.context if exc.context is not None else context
-        return _new(Ending, (_FAILED, failed, ErrorInfo.from_exception(exc.node, exc.error)))
+        return (_FAILED, failed, ErrorInfo.from_exception(exc.node, exc.error))
     if isinstance(exc, _PROPAGATE) or is_cancellation(exc):
         raise exc
-    return _new(Ending, (_FAILED, context, ErrorInfo.from_exception(where, exc)))
+    return (_FAILED, context, ErrorInfo.from_exception(where, exc))
 
 
 def settle(state: Interpreter, context: WorkflowContext | None,
@@ -68,13 +65,13 @@ def settle(state: Interpreter, context: WorkflowContext | None,
     except BaseException as exc:
         return failure(exc, context, "<end>")
     if not state.parked:
-        return _new(Ending, (_COMPLETED, final, None))
+        return (_COMPLETED, final, None)
     if park is not None:
         try:
             park(state)
         except BaseException as exc:
             return failure(exc, final, "<park>")
-    return _new(Ending, (_WAITING, final, None))
+    return (_WAITING, final, None)
 
 
 async def run_instance(state: Interpreter, work: Awaitable[None],

@@ -8,7 +8,7 @@ shard runner and its hosts:
 * :class:`JobRow`: one instance to run (coordinator -> shard), of a :class:`JobKind`;
 * :class:`ResultRow`: one finished (or parked) instance (shard -> coordinator);
 * :class:`ParkedRow`: the snapshot of an instance now waiting for people;
-* :class:`Answer`: what the shard runner makes of one job before it is framed;
+* :data:`Answer`: what the shard runner makes of one job before it is framed;
 * :data:`StepEntry`: one entry of an instance's step log;
 * :data:`InputId`: an instance id as the input spelled it.
 
@@ -74,16 +74,11 @@ class ParkedRow(NamedTuple):
     length: int
 
 
-class Answer(NamedTuple):
-    """The shard runner's answer to one job, before it is framed."""
-
-    status: Status
-    duration_ms: float
-    line: bytes
-    """the result line (``engine/results.py``)"""
-    snapshot: bytes | None
-    """``{"state", "tasks"}`` of an instance now waiting, else None"""
-    error: ErrorInfo | None
+Answer = tuple[Status, float, bytes, "bytes | None", "ErrorInfo | None"]
+"""The shard runner's answer to one job, before it is framed: (status, duration ms, result
+line, snapshot, error). ``snapshot`` is ``{"state", "tasks"}`` of an instance now waiting,
+else None. A plain tuple, not a NamedTuple: one is made per job and unpacked once, where the
+job is answered (docs/DECISIONS.md)."""
 
 
 StepEntry = tuple[str, str, int, float, float, "str | None"]

@@ -108,11 +108,11 @@ class InstanceRunner:
                 ending = failure(exc, None, "<input>")
             else:
                 ending = await run_instance(interpreter, interpreter.run(context), context)
-        status = ending.status
+        status, final, error = ending
         return InstanceOutcome(
             instance_id=interpreter.instance_id, status=status,
-            context=ending.context.data if ending.context is not None else (data or {}),
-            error=ending.error, started_at=started,
+            context=final.data if final is not None else (data or {}),
+            error=error, started_at=started,
             duration_ms=(time.time() - started) * 1000.0, steps=interpreter.history,
             tasks=tasks,
             snapshot=interpreter.to_snapshot() if status is WorkflowStatus.WAITING else None,

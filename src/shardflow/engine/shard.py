@@ -313,7 +313,7 @@ def _answer_new(instance_id: InputId, attempt: int, interpreter: Interpreter,
                            attempt, started, duration)
     except TypeError as exc:
         return _failure(instance_id, attempt, "<output>", exc, None, duration)
-    return _new(Answer, (code, duration, line, None, info))
+    return (code, duration, line, None, info)
 
 
 def _task_maker(loop: asyncio.AbstractEventLoop
@@ -347,7 +347,7 @@ def _encode(instance_id: InputId, attempt: int, outcome: InstanceOutcome) -> Ans
     except TypeError as exc:
         return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<output>", exc,
                         None, duration)
-    return _new(Answer, (status, duration, line, snapshot, info))
+    return (status, duration, line, snapshot, info)
 
 
 def _unencodable_task(tasks: list[HumanTask]) -> str | None:
@@ -369,4 +369,4 @@ def _failure(instance_id: InputId, attempt: int, where: str, exc: BaseException,
     started = outcome.started_at if outcome is not None else time.time()
     line = result_line(instance_id, Status.FAILED, context, info.to_dict(), attempt,
                        started, duration)
-    return _new(Answer, (Status.FAILED, duration, line, None, info))
+    return (Status.FAILED, duration, line, None, info)
