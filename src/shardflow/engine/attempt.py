@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
 from shardflow.context import WorkflowContext, common_ancestor
-from shardflow.engine.records import StepEntry
+from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import StepTimeoutError
 from shardflow.limits.gate import Gate

@@ -23,7 +23,8 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.instance import failure, resume_nodes, run_instance
 from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.records import ErrorInfo, StepEntry, StepRecord, as_records
+from shardflow.engine.records import ErrorInfo, StepRecord, as_records
+from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition

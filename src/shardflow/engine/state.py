@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext
 from shardflow.engine.parking import Parked
-from shardflow.engine.records import StepEntry
+from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.plan import Plan
