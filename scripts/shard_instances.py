@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
 
 import orjson
 import uvloop
@@ -18,15 +17,6 @@ from shardflow.batch import protocol as p
 from shardflow.engine.shard import ShardOutput, ShardRunner
 from shardflow.engine.tuning import tune_gc
 from shardflow.examples import notify
-
-try:  # the job rows as a worker decodes them from a RUN frame
-    from shardflow.engine.rows import JobRow
-
-    def _rows(rows: list[list[int]]) -> list[Any]:
-        return [tuple.__new__(JobRow, row) for row in rows]
-except ImportError:  # before engine/rows.py: the decoded arrays themselves
-    def _rows(rows: list[list[int]]) -> list[Any]:
-        return rows
 
 
 async def _feed(total: int, in_flight: int) -> int:
@@ -50,7 +40,7 @@ async def _feed(total: int, in_flight: int) -> int:
         nonlocal sent
         while sent - answered < in_flight and sent < total:
             count = min(256, total - sent)
-            shard.submit(_rows([[s, s, 1, 0, len(lines[s])] for s in range(sent, sent + count)]),
+            shard.submit([(s, s, 1, 0, len(lines[s])) for s in range(sent, sent + count)],
                          lines[sent:sent + count])
             sent += count
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.helpers import LIMIT
-from shardflow.engine.rows import JobKind, JobRow
+from shardflow.engine.rows import JobKind
 from shardflow.engine.scope import PathScope
 
 
@@ -178,7 +178,7 @@ def test_a_task_factory_of_the_host_makes_every_task_of_an_instance_and_job(loop
         done = asyncio.Event()
         runner = ShardRunner(fork, on_output=lambda out: done.set())
         line = orjson.dumps({"id": 0})
-        runner.submit([JobRow(0, 0, 1, JobKind.NEW, len(line))], [line])
+        runner.submit([(0, 0, 1, JobKind.NEW, len(line))], [line])
         async with asyncio.timeout(LIMIT):
             await done.wait()
 

@@ -14,7 +14,7 @@ from engine.helpers import step, within
 from shardflow import BaseHumanStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow.batch import protocol
 from shardflow.engine.results import Status, parse_line
-from shardflow.engine.rows import JobKind, JobRow
+from shardflow.engine.rows import JobKind
 from shardflow.engine.shard import ShardJob, ShardOutput, ShardRunner
 
 
@@ -163,7 +163,7 @@ def test_push_api_emits_a_snapshot_before_its_waiting_result_and_resumes_from_it
 
     async def main() -> None:
         jobs = _jobs(5)
-        shard.submit([JobRow(*job[:4], len(job.line)) for job in jobs], [job.line for job in jobs])
+        shard.submit([(*job[:4], len(job.line)) for job in jobs], [job.line for job in jobs])
         await within(shard.drain())
         assert shard.in_flight == 0
 
@@ -483,7 +483,7 @@ def test_cancel_ends_every_pushed_job_whether_or_not_it_had_started(run: Any, st
     async def main() -> tuple[int, int, int]:
         outputs: list[ShardOutput] = []
         shard = ShardRunner(_fork(blocks), on_output=outputs.append)
-        shard.submit([JobRow(*job[:4], len(job.line)) for job in _jobs(10)],
+        shard.submit([(*job[:4], len(job.line)) for job in _jobs(10)],
                      [job.line for job in _jobs(10)])
         before = shard.in_flight
         if started:
@@ -518,7 +518,7 @@ def test_pushed_jobs_leave_in_flight_as_they_answer(run: Any) -> None:
                 release.set()
 
         shard = ShardRunner(_fork(holds_two), on_output=on_output)
-        shard.submit([JobRow(*job[:4], len(job.line)) for job in _jobs(5)],
+        shard.submit([(*job[:4], len(job.line)) for job in _jobs(5)],
                      [job.line for job in _jobs(5)])
         await shard.drain()
         return seen, shard.in_flight

@@ -39,7 +39,7 @@ from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
-from shardflow.engine.rows import JobRow, ParkedRow, ResultRow
+from shardflow.engine.rows import JobRow, ResultRow
 from shardflow.errors import WorkerStartError
 
 __all__ = ["WorkerPool", "WorkerStartError"]
@@ -191,12 +191,13 @@ class WorkerPool(PoolBase[WorkerProcess]):
                 answered.append((job, job.answer))
                 continue
             inflight[job.seq] = job
-            header.append(JobRow(job.seq, job.id, job.attempt, job.kind, len(job.line)))
+            header.append((job.seq, job.id, job.attempt, job.kind, len(job.line)))
             lines.append(job.line)
         if header:
             worker.writer.write(p.batch_frame(p.RUN, header, lines))
         if answered:
-            rows = [ResultRow(job.seq, status, 0.0, len(line)) for job, (status, line) in answered]
+            rows: list[ResultRow] = [(job.seq, status, 0.0, len(line))
+                                     for job, (status, line) in answered]
             self._deliver([job for job, _ in answered], rows, [line for _, (_, line) in answered])
             self._settle()
 
@@ -251,11 +252,11 @@ class WorkerPool(PoolBase[WorkerProcess]):
         worker.settle_start(StartReport(Start.READY))
 
     def _on_results(self, worker: WorkerProcess, payload: bytes) -> None:
-        header, lines = p.split_batch(payload, ResultRow)
+        header, lines = p.split_batch(payload)
         self._results(worker, header, lines)
 
     def _on_parked(self, worker: WorkerProcess, payload: bytes) -> None:
-        header, blobs = p.split_batch(payload, ParkedRow)
+        header, blobs = p.split_batch(payload)
         inflight = worker.inflight
         parked = [(inflight[seq], blob) for (seq, _), blob in zip(header, blobs, strict=True)
                   if seq in inflight]

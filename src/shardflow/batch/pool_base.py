@@ -152,7 +152,7 @@ class PoolBase(Generic[M]):
             self.given_up.update((f.step or "<worker>", f.error_type) for f in decision.failed)
             lines = [failure.result_line() for failure in decision.failed]
             self._deliver([f.job for f in decision.failed],
-                          [ResultRow(f.job.seq, _FAILED, 0.0, len(line))
+                          [(f.job.seq, _FAILED, 0.0, len(line))
                            for f, line in zip(decision.failed, lines, strict=True)], lines)
             self._settle()
 

@@ -15,15 +15,7 @@ from typing import Any
 
 import orjson
 
-from shardflow.engine.rows import (
-    JobKind,
-    JobRow,
-    ParkedRow,
-    ResultRow,
-    Row,
-    decode_rows,
-    encode_rows,
-)
+from shardflow.engine.rows import JobKind, JobRow, ParkedRow, ResultRow, decode_rows, encode_rows
 
 # Coordinator -> worker
 RUN = 1  # header: JobRow per job; body: inputs or snapshots
@@ -62,10 +54,10 @@ def batch_frame(kind: int, header: Sequence[JobRow] | Sequence[ResultRow] | Sequ
     return _PREFIX.pack(4 + len(head) + len(body), kind) + len(head).to_bytes(4, "big") + head + body
 
 
-def split_batch(payload: bytes, row: type[Row]) -> tuple[list[Row], list[bytes]]:
-    """Undo :func:`batch_frame`: the header rows (of type ``row``) and each item's bytes."""
+def split_batch(payload: bytes) -> tuple[list[Any], list[bytes]]:
+    """Undo :func:`batch_frame`: the header rows (``engine/rows.py``) and each item's bytes."""
     head_len = int.from_bytes(payload[:4], "big")
-    header = decode_rows(row, orjson.loads(payload[4 : 4 + head_len]))
+    header = decode_rows(payload[4 : 4 + head_len])
     blobs: list[bytes] = []
     offset = 4 + head_len
     for item in header:

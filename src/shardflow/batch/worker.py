@@ -29,7 +29,6 @@ from shardflow.batch import protocol as p
 from shardflow.batch.remote_gate import RemoteGate
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.watchdog import LoopWatchdog
-from shardflow.engine.rows import JobRow
 from shardflow.engine.shard import ShardOutput, ShardRunner
 from shardflow.engine.tuning import tune_gc
 from shardflow.model.loader import load_workflow
@@ -122,7 +121,7 @@ class _Worker:
             except (asyncio.IncompleteReadError, ConnectionError):
                 return False
             if kind == p.RUN:
-                shard.submit(*p.split_batch(payload, JobRow))
+                shard.submit(*p.split_batch(payload))
             elif kind == p.GRANT:
                 if self.gate is not None:
                     self.gate.on_grant(orjson.loads(payload))

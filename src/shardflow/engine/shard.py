@@ -2,11 +2,11 @@
 
 This is the seam between the engine and a batch backend. A host (the local worker process
 today, an async actor of a cluster backend next) hands it jobs exactly as they travel:
-a :class:`~shardflow.engine.rows.JobRow` (sequence number, instance id, attempt,
+a :data:`~shardflow.engine.rows.JobRow` (sequence number, instance id, attempt,
 :class:`~shardflow.engine.rows.JobKind`) and the raw line (an input object, or a snapshot plus
 form data to resume). It answers every job with one result line (``engine/results.py``) and
-a :class:`~shardflow.engine.rows.ResultRow`, and, for an instance now waiting for people,
-its snapshot (a :class:`~shardflow.engine.rows.ParkedRow`) first. The host only frames bytes.
+a :data:`~shardflow.engine.rows.ResultRow`, and, for an instance now waiting for people,
+its snapshot (a :data:`~shardflow.engine.rows.ParkedRow`) first. The host only frames bytes.
 
 Two ways to drive it:
 
@@ -98,7 +98,6 @@ _now = time.time
 _NO_TASKS: list[HumanTask] = []
 """The human tasks of an instance of a compiled plan (which has no human step): none, never
 appended to, so no list per instance."""
-_new = tuple.__new__
 
 
 class ShardRunner:
@@ -263,9 +262,9 @@ class ShardRunner:
         if out is None:
             out = self._out
         if snapshot is not None:
-            out.parked_rows.append(_new(ParkedRow, (seq, len(snapshot))))
+            out.parked_rows.append((seq, len(snapshot)))
             out.snapshots.append(snapshot)
-        out.rows.append(_new(ResultRow, (seq, _CODES[status], duration, len(result))))
+        out.rows.append((seq, _CODES[status], duration, len(result)))
         out.lines.append(result)
         if not push:
             return

@@ -214,8 +214,8 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._call(shard, shard.actor.run.remote(jobs_payload(runnable))))
         if answered:
             lines = [job.answer[1] for job in answered if job.answer is not None]
-            rows = [ResultRow(job.seq, job.answer[0], 0.0, len(job.answer[1]))
-                    for job in answered if job.answer is not None]
+            rows: list[ResultRow] = [(job.seq, job.answer[0], 0.0, len(job.answer[1]))
+                                      for job in answered if job.answer is not None]
             self._deliver(answered, rows, lines)
             self._settle()
 

@@ -18,14 +18,15 @@ _PREFIX = struct.Struct("!IB")
 
 
 def jobs_payload(jobs: Sequence[Job]) -> bytes:
-    header = [JobRow(job.seq, job.id, job.attempt, job.kind, len(job.line)) for job in jobs]
+    header: list[JobRow] = [(job.seq, job.id, job.attempt, job.kind, len(job.line))
+                            for job in jobs]
     return p.batch_frame(p.RUN, header, [job.line for job in jobs])
 
 
 def shard_jobs(payload: bytes) -> list[ShardJob]:
-    header, lines = p.split_batch(payload[_PREFIX.size:], JobRow)
-    return [ShardJob(row.seq, row.instance_id, row.attempt, row.kind, line)
-            for row, line in zip(header, lines, strict=True)]
+    header, lines = p.split_batch(payload[_PREFIX.size:])
+    return [ShardJob(seq, instance_id, attempt, kind, line)
+            for (seq, instance_id, attempt, kind, _), line in zip(header, lines, strict=True)]
 
 
 def output_payload(out: ShardOutput) -> bytes:
@@ -47,8 +48,8 @@ def split_output(data: bytes
         start = offset + _PREFIX.size
         payload = data[start:start + length]
         if kind == p.PARKED:
-            parked_rows, snapshots = p.split_batch(payload, ParkedRow)
+            parked_rows, snapshots = p.split_batch(payload)
         else:
-            rows, lines = p.split_batch(payload, ResultRow)
+            rows, lines = p.split_batch(payload)
         offset = start + length
     return rows, lines, parked_rows, snapshots
