@@ -75,7 +75,7 @@ async def _shard_records(definition: WorkflowDefinition) -> tuple[Any, ...]:
             del record["error"]["traceback"]
         for task in record.get("tasks", ()):  # new ids and times for each open task
             del task["id"], task["created_at"]
-    rows = sorted((row.seq, row.status) for row in out.rows)
+    rows = sorted((seq, status) for seq, status, _, _ in out.rows)
     executions = {step: row[0] for step, row in runner.step_stats().items()}
     return records, rows, executions, runner.failures()
 
