@@ -20,16 +20,16 @@ import shardflow
 PACKAGE = Path(shardflow.__file__).parent
 
 # The edit: a step with a guard is not plain (so a schedule runs it through run_step, as the
-# interpreter does), and run_step asks the guard before the first attempt.
+# interpreter does), and run_step asks the guard before it attempts the step.
 EDITS = [
     ("    return not (step.retries or step.timeout_seconds is not None",
      "    return getattr(step, 'guard', None) is None and not (\n"
      "        step.retries or step.timeout_seconds is not None"),
-    ("    attempt = 0\n    while True:\n",
+    ("    if is_plain(step, gate is not None):\n",
      "    guard = getattr(step, 'guard', None)\n"
      "    if guard is not None and not guard(ctx):\n"
      "        raise StepFailure(path, PermissionError(f'{path}: the guard said no'), ctx)\n"
-     "    attempt = 0\n    while True:\n"),
+     "    if is_plain(step, gate is not None):\n"),
 ]
 
 SCRIPT = r'''

@@ -130,11 +130,30 @@ async def run_step(
 ) -> WorkflowContext:
     """Run ``step`` on ``ctx`` under its policies and return the context holding its writes.
 
-    A step without retries writes straight into ``ctx``. A step with retries runs each attempt
-    on a fork, so a failed attempt leaves no trace; the successful fork is returned.
+    A plain step (no policy to apply) makes one attempt, the one :func:`step_source` writes
+    out for a schedule. A step without retries writes straight into ``ctx``. A step with
+    retries runs each attempt on a fork, so a failed attempt leaves no trace; the successful
+    fork is returned.
     A return value other than ``None`` is stored under ``key``. Each attempt is appended to
     ``log`` and/or counted in ``stats`` under ``path``.
     """
+    if is_plain(step, gate is not None):
+        # its one attempt, as step_source writes it out
+        ctx.current_step = key
+        started = now()
+        try:
+            result = await step.execute(ctx)
+            if result is not None:
+                ctx.set(key, result)
+        except BaseException as exc:
+            failed_attempt(exc, path, 1, started, ctx, log, stats)
+        finally:
+            ctx.current_step = None
+        if log is not None:
+            log.append((path, "completed", 1, started, now(), None))
+        if stats is not None:
+            stats.durations[path].append(now() - started)
+        return ctx
     retries = step.retries
     throttled = gate is not None and bool(step.limit or step.rate_limit)
     if throttled:
@@ -219,7 +238,9 @@ def arrive(state: InstanceState, target: str, index: int, source: str,
     (``ctx`` None). Returns ``target`` with the context it runs on if this was its last
     unresolved edge (merged, when several arrived), what skipping it makes ready if no edge
     was taken, else nothing."""
-    remaining = state.counts()
+    remaining = state.remaining
+    if remaining is None:
+        remaining = state.counts()
     left = remaining[target] - 1
     remaining[target] = left
     arrivals = state.arrivals

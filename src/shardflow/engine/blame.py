@@ -59,7 +59,7 @@ def _step_of(frame: FrameType, code: CodeType, plan: Plan) -> Any:
     an engine frame."""
     if code is _RUN_STEP:
         local = frame.f_locals
-        work = local.get("work")
+        work = local.get("work", local.get("ctx"))  # a plain step's attempt has no fork
         if work is None or work.current_step is None:
             return False
         return local["path"], local["step"]
