@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
@@ -40,7 +41,7 @@ from shardflow.errors import StepTimeoutError
 from shardflow.limits.gate import Gate
 from shardflow.limits.retry import retry_delay
 from shardflow.limits.timeouts import enforced_after
-from shardflow.model.plan import EdgePlan, step_limits
+from shardflow.model.plan import EdgePlan, MachinePlan, Plan, step_limits
 from shardflow.model.steps import BaseMachineStep
 
 if TYPE_CHECKING:
@@ -321,6 +322,38 @@ def arrival_source(source: str, index: int, target: str, in_degree: int, counted
             f"{pad}        except Exception as exc:\n",
             f"{pad}            join_failed({target!r}, exc, arrived)\n"], pad + "        "
 
+
+# -- the running step, as a watchdog reads it ---------------------------------------------------
+SCHEDULE_FILE_PREFIX = "<shardflow schedule"
+"""How the file name of every compiled schedule begins: its frames run these templates."""
+
+
+def running_step(frame: FrameType, plan: Plan) -> tuple[str, BaseMachineStep] | bool | None:
+    """What step attempt ``frame`` (of a thread stopped in it, read from another thread) is
+    running: (path, step); False if it is an attempt's frame between steps (a condition, a
+    merge: no step to blame); None if it is no attempt's frame. The running step's record is
+    its context's ``current_step``, set by both forms of the attempt; the context is the
+    attempt's ``ctx`` (a retried step's attempt runs on ``work``, its fork)."""
+    code = frame.f_code
+    if code is _RUN_STEP:
+        local = frame.f_locals
+        work = local.get("work", local.get("ctx"))
+        if work is None or work.current_step is None:
+            return False
+        return local["path"], local["step"]
+    if code.co_filename.startswith(SCHEDULE_FILE_PREFIX):
+        ctx = frame.f_locals.get("ctx")
+        node: str | None = ctx.current_step if ctx is not None else None
+        if node is None:
+            return False
+        planned = plan.nodes.get(node)
+        if not isinstance(planned, MachinePlan):
+            return False
+        return node, planned.step
+    return None
+
+
+_RUN_STEP = run_step.__code__
 
 NAMESPACE: dict[str, Any] = {
     "now": now, "run_step": run_step, "failed_attempt": failed_attempt, "arrive": arrive,

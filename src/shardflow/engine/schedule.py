@@ -45,8 +45,6 @@ Entry = Callable[["InstanceState", "WorkflowContext"], Coroutine[Any, Any, None]
 Variant = tuple[bool, bool]
 """(counted: steps go to statistics, not history; gated: a limit gate is present, so limited
 steps are not plain)."""
-SOURCE_PREFIX = "<shardflow schedule"
-"""How the file name of every compiled schedule begins (``engine/blame.py`` looks for it)."""
 _serial = count()
 _UNSET: Any = object()
 
@@ -92,7 +90,7 @@ def schedule_for(plan: Plan, variant: Variant) -> Entry | None:
 def compile_schedule(plan: Plan, variant: Variant) -> Entry:
     """Generate, compile and return the entry function of static ``plan``."""
     source, namespace, entry_name = _Emitter(plan, variant).module()
-    filename = f"{SOURCE_PREFIX} {next(_serial)}: {plan.name}>"
+    filename = f"{attempt.SCHEDULE_FILE_PREFIX} {next(_serial)}: {plan.name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)
     entry: Entry = namespace[entry_name]
