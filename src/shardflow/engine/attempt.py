@@ -16,7 +16,7 @@ shutting down), which propagates. ``KeyboardInterrupt`` or ``SystemExit`` escapi
 would stop the whole event loop, and with it every other instance of a batch worker, so they
 fail the step too. :func:`run_step` applies every policy (limits, rate limits, timeout,
 retries); a *plain* step (:func:`is_plain`: none of them) is the one a schedule writes out
-inline (:func:`plain_step_source`), and every other step, in both forms, goes through
+inline (:func:`step_source`), and every other step, in both forms, goes through
 :func:`run_step`. A new rule for some steps (a guard, a hook) makes them not plain and goes
 into :func:`run_step`; a rule for every step goes into both forms here.
 

@@ -13,9 +13,9 @@ shard runner and its hosts:
 * :data:`InputId`: an instance id as the input spelled it.
 
 Rows are typed tuples, not NamedTuples: they are made and framed per instance on the hot path
-of every batch, where building, encoding and decoding NamedTuples measured ~13k instructions
-an instance more than plain arrays (docs/PERFORMANCE.md, docs/DECISIONS.md). Build them as
-tuple literals in field order; read them by unpacking into named variables.
+of every batch, where building, encoding and decoding NamedTuples measured dearer than plain
+arrays by far (docs/PERFORMANCE.md, docs/DECISIONS.md). Build them as tuple literals in field
+order; read them by unpacking into named variables.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Why: the interpreter's loop (``Interpreter._path``) looks up every node's plan, tests its
 kind and policies, and resolves its edges on every step of every instance; on the notify
-fork/join that bookkeeping was a fifth of an instance's instructions. For a *static* plan
+fork/join that bookkeeping was a large share of an instance (docs/PERFORMANCE.md). For a *static* plan
 (every node a machine step, no edge condition) none of it depends on the instance, so it is
 decided here once and written out as code, the way ``dataclasses`` writes ``__init__``: one
 coroutine function per path head, each running its steps in sequence and forking or
