@@ -183,7 +183,7 @@ class InstanceNotFoundError(ShardflowError, KeyError):
 
     def __init__(self, instance_id: object) -> None:
         self.instance_id = instance_id
-        super().__init__(f"no workflow instance {str(instance_id)!r}")
+        super().__init__(f"no workflow instance {instance_id!r}")
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -200,7 +200,7 @@ class WorkflowAlreadyCompletedError(ShardflowError):
     def __init__(self, instance_id: object, status: str) -> None:
         self.instance_id = instance_id
         self.status = status
-        super().__init__(f"workflow instance {str(instance_id)!r} is already {status}")
+        super().__init__(f"workflow instance {instance_id!r} is already {status}")
 
 
 class StepExecutionError(ShardflowError):

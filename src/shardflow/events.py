@@ -22,6 +22,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+__all__ = ["EVENT_TYPES", "EventBus", "Handler", "HumanTaskCompleted", "HumanTaskCreated",
+           "HumanTaskReassigned", "StepCompleted", "StepFailed", "StepSkipped", "StepStarted",
+           "WorkflowCanceled", "WorkflowCancelled", "WorkflowCompleted", "WorkflowEvent",
+           "WorkflowFailed", "WorkflowStarted", "WorkflowWaiting", "event_type_name", "make_event"]
+
 log = logging.getLogger("shardflow.events")
 
 

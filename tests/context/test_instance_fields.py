@@ -91,3 +91,17 @@ def test_a_step_execution_records_outcome_and_optional_data() -> None:
     assert (failed.completed_at, failed.result, failed.input_data, failed.output_data) == (
         None, None, None, None)
     assert failed.status == "failed" and failed.error == "ValueError: declined"
+
+
+def test_an_engine_made_context_keeps_its_typed_id_when_its_fields_are_first_read() -> None:
+    root = WorkflowContext.initial({"a": 1}, 7)
+    early = root.fork()
+    assert root.metadata == {} and root.instance_id == 7  # the id survives making the fields
+    root.metadata["tag"] = "x"
+    late = root.fork()
+    assert late.instance_id == 7 and late.metadata == {"tag": "x"}
+    assert early.instance_id == 7 and early.metadata == {}  # forked before: not shared
+    decoded = WorkflowContext.decoded({"a": 1}, "line-3")
+    assert (decoded.instance_id, decoded.step_history) == ("line-3", [])
+    decoded.instance_id = "line-4"
+    assert decoded.fork().instance_id == "line-4"

@@ -149,14 +149,6 @@ class WorkflowContext(InstanceFields):
         """The writes made through this context since it was forked, in order."""
         return self._writes
 
-    def with_step(self, step_name: str) -> WorkflowContext:
-        """A fork of this context whose ``current_step`` is ``step_name``. Like every fork it
-        sees this context's data, and its writes are its own (copy-on-write): they do not
-        show in this context, as they do in litestar-workflows (docs/PORTING.md)."""
-        child = self.fork()
-        child.current_step = step_name
-        return child
-
     # -- writing ---------------------------------------------------------------------------
     def set(self, path: str, value: Any) -> None:
         """Store a JSON ``value`` at a dotted ``path``, creating intermediate dicts."""
@@ -235,6 +227,14 @@ class WorkflowContext(InstanceFields):
         child._owned = None
         # The parent must not change under its children: it gives up ownership too.
         self._owned = None
+        return child
+
+    def with_step(self, step_name: str) -> WorkflowContext:
+        """A fork of this context whose ``current_step`` is ``step_name``. Like every fork it
+        sees this context's data, and its writes are its own (copy-on-write): they do not
+        show in this context, as they do in litestar-workflows (docs/PORTING.md)."""
+        child = self.fork()
+        child.current_step = step_name
         return child
 
     @staticmethod

@@ -153,8 +153,8 @@ class WorkflowDefinition:
         return to_dot(self)
 
     def to_mermaid_with_state(self, current_step: str | None = None,
-                              completed_steps: Iterable[str] = (),
-                              failed_steps: Iterable[str] = ()) -> str:
+                              completed_steps: Iterable[str] | None = None,
+                              failed_steps: Iterable[str] | None = None) -> str:
         """:meth:`to_mermaid` with the state of an instance drawn on it: completed, failed
         and current nodes (by node id) in classes of those names."""
         from shardflow.model.render import to_mermaid
