@@ -10,6 +10,7 @@ shard runner and its hosts:
 * :data:`ParkedRow`: the snapshot of an instance now waiting for people;
 * :data:`Answer`: what the shard runner makes of one job before it is framed;
 * :data:`StepEntry`: one entry of an instance's step log;
+* :class:`Status`: the status of a result record, as its code travels;
 * :data:`InputId`: an instance id as the input spelled it.
 
 Rows are typed tuples, not NamedTuples: they are made and framed per instance on the hot path
@@ -26,14 +27,36 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shardflow.engine.results import Status
-
 if TYPE_CHECKING:
     from shardflow.engine.records import ErrorInfo
 
 InputId = str | int
 """An instance id as the input spelled it (a string or an integer): results carry it back
 exactly so. The engine's own key for the instance is ``str(id)``."""
+
+
+class Status(IntEnum):
+    """The status of a result record; the int is its wire and journal code, the label is
+    what the output line spells."""
+
+    COMPLETED = 0
+    FAILED = 1
+    WAITING = 2
+    INVALID_INPUT = 3
+    CANCELLED = 4
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+    @classmethod
+    def of(cls, label: str) -> Status:
+        """The status spelled ``label`` in an output line (``"invalid_input"`` ...)."""
+        return _BY_LABEL[label]
+
+
+_LABELS = {status: status.name.lower() for status in Status}
+_BY_LABEL = {label: status for status, label in _LABELS.items()}
 
 
 class JobKind(IntEnum):
@@ -45,10 +68,11 @@ class JobKind(IntEnum):
     """``{"state": snapshot, "data": {task id: form data}}``: continue a waiting instance"""
 
 
-JobRow = tuple[int, InputId, int, int, int]
+JobRow = tuple[int, InputId | None, int, int, int]
 """One instance to run, as a RUN frame's header carries it:
 ``(seq, instance id, attempt, kind, length)``, where ``kind`` is a :class:`JobKind` code and
-``length`` that of the job's line (the input object, or the snapshot to resume)."""
+``length`` that of the job's line (the input object, or the snapshot to resume). The id is
+typed as a batch ``Job``'s: None only for records answered before they run, never sent."""
 
 ResultRow = tuple[int, int, float, int]
 """One answered job, as a RESULTS frame's header carries it:

@@ -207,7 +207,7 @@ class ShardRunner:
         return {"seq": interpreter.job, "step": path, "retries": int(step.retries)}
 
     # -- one job ---------------------------------------------------------------------------
-    async def _answer(self, seq: int, instance_id: InputId, attempt: int, kind: int,
+    async def _answer(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
                       line: bytes, out: ShardOutput | None) -> None:
         # Decode, run, encode, and answer whatever fails, in one coroutine (docs/DECISIONS.md:
         # each coroutine level is paid once per instance).
@@ -293,7 +293,7 @@ class ShardRunner:
         return {step: dict(types) for step, types in self._failures.items()}
 
 
-def _answer_new(instance_id: InputId, attempt: int, interpreter: Interpreter,
+def _answer_new(instance_id: InputId | None, attempt: int, interpreter: Interpreter,
                 tasks: list[HumanTask], ending: Ending, payload: dict[str, Any],
                 started: float) -> Answer:
     """What ``_encode`` makes of the ending of a new instance, without building an outcome
@@ -325,7 +325,7 @@ def _task_maker(loop: asyncio.AbstractEventLoop
     return partial(asyncio.Task, loop=loop, name=JOB_TASK_NAME)
 
 
-def _encode(instance_id: InputId, attempt: int, outcome: InstanceOutcome) -> Answer:
+def _encode(instance_id: InputId | None, attempt: int, outcome: InstanceOutcome) -> Answer:
     """The result line (and snapshot) of ``outcome``; a value that cannot be encoded fails
     the instance, naming the human step or ``<output>``."""
     duration = round(outcome.duration_ms, 3)
@@ -360,7 +360,7 @@ def _unencodable_task(tasks: list[HumanTask]) -> str | None:
     return None
 
 
-def _failure(instance_id: InputId, attempt: int, where: str, exc: BaseException,
+def _failure(instance_id: InputId | None, attempt: int, where: str, exc: BaseException,
              outcome: InstanceOutcome | None, duration: float = 0.0) -> Answer:
     """A ``failed`` answer: the error names ``where`` and the exception type."""
     info = ErrorInfo.from_exception(where, exc)
