@@ -32,6 +32,7 @@ class Job:
 
 
 _new_object = object.__new__
+_NEW = int(JobKind.NEW)
 
 
 def new_job(seq: int, instance_id: InputId, line: bytes) -> Job:
@@ -45,7 +46,7 @@ def new_job(seq: int, instance_id: InputId, line: bytes) -> Job:
     job.attempt = 1
     job.crashes = 0
     job.hard_timeouts = 0
-    job.kind = 0
+    job.kind = _NEW
     job.answer = None
     return job
 
