@@ -239,7 +239,7 @@ class _Emitter:
 
     def dynamic_fork(self, node: str, lines: list[str], pad: str) -> None:
         """A fork with a join among its targets: which branches are ready depends on the
-        arrivals so far, so it goes through ``Interpreter._fork`` and a table of functions."""
+        arrivals so far, so it goes through :func:`attempt.fork` and a table of functions."""
         plan = self.plan.nodes[node]
         suffix = self.names[node]
         inline = {e.target: self.function(e.target) for e in plan.outgoing}
