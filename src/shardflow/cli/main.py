@@ -226,6 +226,12 @@ from shardflow.cli.tasks_command import tasks  # noqa: E402
 cli.add_command(tasks)
 cli.add_command(runs)
 
+from shardflow.cli.consume_command import consume  # noqa: E402  (shardflow[redis]: issue 21)
+from shardflow.cli.enqueue_command import enqueue  # noqa: E402
+
+cli.add_command(consume)
+cli.add_command(enqueue)
+
 
 @cli.command()
 @click.argument("target")

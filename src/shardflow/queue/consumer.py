@@ -1,0 +1,359 @@
+"""Consumer: one member of a Redis Streams consumer group, with a worker pool of its own.
+
+    consumer = Consumer("myapp.flows:workflow", ConsumerSettings("redis://host", "orders"))
+    outcome = await consumer.run()          # until consumer.stop() (SIGTERM in the CLI)
+
+Three loops share one event loop with the pool:
+
+* the reader takes only as many messages as there is room for in flight (``XREADGROUP``;
+  first this consumer's own pending ones, then new ones) and, every few seconds, messages
+  other consumers left unacknowledged for ``claim_idle`` seconds (``XAUTOCLAIM``). A message
+  delivered more than ``max_deliveries`` times goes to the dead-letter stream instead;
+* the pool runs the jobs and reports results to this object, its
+  :class:`~shardflow.batch.listener.ResultListener`;
+* the writer writes each result, its dedup marker and its ``XACK`` in one Lua script
+  (:mod:`shardflow.queue.scripts`), batch by batch, retrying while Redis is away.
+
+A message counts as in flight from the moment it is read until its acknowledgement is
+written; only then is there room for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from shardflow.batch.config import RunConfig
+from shardflow.batch.coordinator import default_hard_timeout
+from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.pool import WorkerPool
+from shardflow.batch.spec import WorkerSpec
+from shardflow.batch.workerproc import WorkerProcess
+from shardflow.errors import ConfigError
+from shardflow.metrics.registry import Metrics
+from shardflow.model.loader import load_workflow
+from shardflow.model.plan import check_limits, iter_steps
+from shardflow.model.steps import BaseHumanStep
+from shardflow.queue import scripts
+from shardflow.queue.broker import Broker
+from shardflow.queue.leases import SharedLimits
+from shardflow.queue.messages import job_of
+from shardflow.queue.settings import ConsumerSettings
+
+_log = logging.getLogger("shardflow")
+_WRITE_BATCH = 512
+"""Most results one script call writes (a bigger call holds Redis up longer)."""
+
+
+@dataclass(slots=True)
+class ConsumeOutcome:
+    """What one consumer did, for its last log line and its exit code."""
+
+    results: int = 0
+    """Results this consumer wrote (a duplicate it found already written is not counted)."""
+    dead_letters: int = 0
+    redeliveries: int = 0
+    unacknowledged: int = 0
+    """Messages still in flight when the grace period ended (they will be delivered again)."""
+    interrupted: bool = False
+
+
+class Consumer:
+    """Runs the messages of ``settings.stream`` with workflow ``target``; see the module doc."""
+
+    def __init__(self, target: str, settings: ConsumerSettings, config: RunConfig | None = None,
+                 *, metrics: Metrics | None = None, scratch_dir: Path | None = None) -> None:
+        self.target = target
+        self.settings = settings
+        self.config = config or RunConfig()
+        self.metrics = metrics or Metrics()
+        self.scratch_dir = scratch_dir
+        self.definition = load_workflow(target)
+        self.outcome = ConsumeOutcome()
+        self.broker: Broker | None = None
+        self.pool: WorkerPool | None = None
+        self._seq = itertools.count()
+        self._message_of: dict[int, str] = {}
+        self._results: list[tuple[str, bytes]] = []
+        self._dead: list[tuple[str, bytes, int]] = []
+        self._in_flight = 0
+        self._capacity = self.config.workers * self.config.max_in_flight
+        self._room = asyncio.Event()
+        self._to_write = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._fatal: BaseException | None = None
+        self._claim_cursor = "0-0"
+        self._claimed_at = float("-inf")
+
+    # -- checks before anything starts ------------------------------------------------------
+    def check(self) -> None:
+        """Refuse what ``consume`` cannot do, in one line each (nothing has started yet)."""
+        definition = self.definition
+        definition.check()
+        check_limits(definition.plan, self.config.limits, self.config.rate_limits)
+        if self.config.backend != "process":
+            raise ConfigError("backend", "consume runs its own worker processes; "
+                              f"backend {self.config.backend!r} is not supported")
+        human = [step.name for node in definition.steps.values() for step in iter_steps(node)
+                 if isinstance(step, BaseHumanStep)]
+        if human:
+            raise ConfigError("target", f"workflow {definition.name!r} has human steps "
+                              f"({', '.join(human)}); consume does not keep waiting instances: "
+                              "run it with 'shardflow run', which does")
+
+    @property
+    def healthy(self) -> str | None:
+        """``None`` while the broker is connected and the workers run, else why not."""
+        if self.pool is None or self.broker is None:
+            return "starting"
+        if self._fatal is not None:
+            return f"stopped: {self._fatal}"
+        if not self.broker.connected:
+            return f"redis at {self.settings.redis_url} is unreachable"
+        if self.pool.error is not None:
+            return f"workers stopped: {self.pool.error}"
+        return None
+
+    def stop(self) -> None:
+        """Stop reading; let what is in flight finish and be acknowledged (``run`` returns)."""
+        if not self._stop.is_set():
+            self.outcome.interrupted = True
+            self._stop.set()
+
+    # -- the run ----------------------------------------------------------------------------
+    async def run(self) -> ConsumeOutcome:
+        self.check()
+        settings, config = self.settings, self.config
+        broker = self.broker = Broker(settings.redis_url, on_reconnect=self.metrics.reconnects.inc)
+        spec = WorkerSpec(target=self.target, max_in_flight=config.max_in_flight,
+                          limits=config.limits, rate_limits=config.rate_limits)
+        hard_timeout = config.hard_timeout or default_hard_timeout(self.definition)
+        feed = Feed()
+        pool = self.pool = WorkerPool(spec, config.workers, feed, self, batch_size=config.batch_size,
+                                      hard_timeout=hard_timeout, startup_timeout=config.startup_timeout,
+                                      scratch_dir=self.scratch_dir)
+        shared = None
+        if config.limits or config.rate_limits:
+            shared = pool.arbiter = SharedLimits(config.limits, config.rate_limits,
+                                                 WorkerProcess.grant, broker, settings)
+        self.metrics.attach(pool)
+        self._ack = broker.client.register_script(scripts.ACK_WITH_RESULTS)
+        self._dead_letter = broker.client.register_script(scripts.DEAD_LETTER)
+        tasks: list[asyncio.Task[None]] = []
+        killed = False
+        try:
+            await self._ensure_group()
+            await pool.start()
+            _log.info("consumer %s of group %s reads stream %s (%d workers, %d in flight)",
+                      settings.consumer, settings.group, settings.stream, pool.size, self._capacity)
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(self._read_loop()), loop.create_task(self._write_loop())]
+            await self._stop.wait()
+            tasks[0].cancel()
+            feed.close()
+            killed = not await self._drain(pool)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await pool.close(kill=True if killed else self._fatal is not None)
+            if shared is not None:
+                await shared.close()
+            await broker.close()
+            self.metrics.attach(None)
+        self.outcome.unacknowledged = self._in_flight
+        if self._fatal is not None:
+            raise self._fatal
+        return self.outcome
+
+    async def _drain(self, pool: WorkerPool) -> bool:
+        """Let in-flight instances finish and their results be written, within the grace
+        period; ``False`` if it ran out (what is left will be delivered again)."""
+        try:
+            async with asyncio.timeout(self.settings.grace_seconds):
+                if self._fatal is None:
+                    await pool.wait_idle()
+                while self._in_flight and self._fatal is None:
+                    self._room.clear()
+                    await self._room.wait()
+            return True
+        except TimeoutError:
+            _log.warning("grace period of %g s over: %d messages not acknowledged; they will "
+                         "be delivered again", self.settings.grace_seconds, self._in_flight)
+            return False
+
+    async def _ensure_group(self) -> None:
+        """Create the group (and the stream) if missing, from the stream's start."""
+        assert self.broker is not None
+        client, s = self.broker.client, self.settings
+        try:
+            await self.broker.call(lambda: client.xgroup_create(s.stream, s.group, id="0",
+                                                                mkstream=True))
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # -- reading ----------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        assert self.broker is not None
+        client, s, call = self.broker.client, self.settings, self.broker.call
+        own = "0"  # first this consumer's own pending messages (a restart under the same name)
+        block = 50 if s.burst else 1000
+        while True:
+            room = self._capacity - self._in_flight
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            if await self._claim(room):
+                continue
+            count = min(room, s.read_count)
+            reply: Any = await call(functools.partial(
+                client.xreadgroup, s.group, s.consumer, {s.stream: own}, count=count,
+                block=None if own != ">" else block))
+            entries = reply[0][1] if reply else []
+            if own != ">":
+                if not entries:
+                    own = ">"
+                    continue
+                own = _text(entries[-1][0])
+                await self._admit_redelivered(entries)
+            elif entries:
+                self._admit(entries, {})
+            elif s.burst and not self._in_flight and await self._group_drained():
+                _log.info("burst: no new and no pending message left in group %s", s.group)
+                self._stop.set()
+                return
+
+    async def _claim(self, room: int) -> int:
+        """Take over messages other consumers left unacknowledged for ``claim_idle``
+        seconds, at most every quarter of it; how many were taken."""
+        assert self.broker is not None
+        s, now = self.settings, time.monotonic()
+        if now - self._claimed_at < min(s.claim_idle / 4, 1.0):
+            return 0
+        self._claimed_at = now
+        client = self.broker.client
+        reply = await self.broker.call(lambda: client.xautoclaim(
+            s.stream, s.group, s.consumer, int(s.claim_idle * 1000), self._claim_cursor,
+            count=min(room, s.read_count)))
+        self._claim_cursor = _text(reply[0])
+        if self._claim_cursor != "0-0":
+            self._claimed_at = float("-inf")  # more to scan: come back at once
+        deleted = reply[2] if len(reply) > 2 else []
+        if deleted:  # trimmed from the stream before anyone ran them: nothing to run
+            await self.broker.call(lambda: client.xack(s.stream, s.group, *deleted))
+        return await self._admit_redelivered(reply[1])
+
+    async def _admit_redelivered(self, entries: Sequence[Any]) -> int:
+        assert self.broker is not None
+        live = [e for e in entries if e[1] is not None]
+        gone = [e[0] for e in entries if e[1] is None]
+        s, client = self.settings, self.broker.client
+        if gone:
+            await self.broker.call(lambda: client.xack(s.stream, s.group, *gone))
+        if not live:
+            return 0
+        first, last = live[0][0], live[-1][0]
+        pending = await self.broker.call(lambda: client.xpending_range(
+            s.stream, s.group, min=first, max=last, count=len(live) + 1000,
+            consumername=s.consumer))
+        deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        self.outcome.redeliveries += len(live)
+        self.metrics.redeliveries.inc(len(live))
+        self._admit(live, deliveries)
+        return len(live)
+
+    def _admit(self, entries: Sequence[Any], deliveries: dict[str, int]) -> None:
+        """Give each message to the pool, or to the dead-letter stream when it has been
+        delivered too often."""
+        assert self.pool is not None
+        stream, limit = self.settings.stream, self.settings.max_deliveries
+        submit = self.pool.submit
+        for raw_id, fields in entries:
+            message_id = _text(raw_id)
+            self._in_flight += 1
+            times = deliveries.get(message_id, 1)
+            if times > limit:
+                self._dead.append((message_id, fields.get(b"data", b""), times))
+                self._to_write.set()
+                continue
+            job = job_of(next(self._seq), message_id, fields, stream)
+            self._message_of[job.seq] = message_id
+            submit(job)
+
+    async def _group_drained(self) -> bool:
+        """No message of the group is pending with any consumer."""
+        assert self.broker is not None
+        client, s = self.broker.client, self.settings
+        summary = await self.broker.call(lambda: client.xpending(s.stream, s.group))
+        return not summary["pending"]
+
+    # -- the pool's listener ----------------------------------------------------------------
+    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        message_of = self._message_of.pop
+        self._results += [(message_of(job.seq), line) for job, line in zip(jobs, lines, strict=True)]
+        self.metrics.count_results(rows)
+
+    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
+        """Never called: workflows with human steps are refused (:meth:`check`)."""
+
+    def on_settled(self) -> None:
+        self._to_write.set()
+
+    def on_stopped(self, error: BaseException) -> None:
+        """The workers cannot go on: stop; what is in flight is delivered again elsewhere."""
+        self._fatal = error
+        self._stop.set()
+        self._room.set()
+
+    # -- writing ----------------------------------------------------------------------------
+    async def _write_loop(self) -> None:
+        assert self.broker is not None
+        s, call = self.settings, self.broker.call
+        keys = [s.stream, s.results_stream, s.done_key]
+        dead_keys = [s.stream, s.dead_stream, s.done_key]
+        retention = int(s.dedup_seconds * 1000)
+        while True:
+            await self._to_write.wait()
+            self._to_write.clear()
+            while self._results:
+                batch = self._results[:_WRITE_BATCH]
+                args: list[Any] = [s.group, retention]
+                for message_id, line in batch:
+                    args += (message_id, line)
+                self.outcome.results += int(await call(functools.partial(self._ack, keys, args)))
+                del self._results[:len(batch)]
+                self._acknowledged(len(batch))
+            while self._dead:
+                message_id, data, times = self._dead[0]
+                error = (f"delivered {times} times (more than --max-deliveries {s.max_deliveries}) "
+                         "without a result: each consumer that took it stopped (killed, crashed "
+                         "or cut off from Redis) before finishing it")
+                written = int(await call(functools.partial(self._dead_letter, dead_keys, [
+                    s.group, message_id, data, times, error, s.consumer])))
+                self._dead.pop(0)
+                if written:
+                    self.outcome.dead_letters += 1
+                    self.metrics.dead_letters.inc()
+                    _log.warning("message %s of %s moved to %s: %s", message_id, s.stream,
+                                 s.dead_stream, error)
+                self._acknowledged(1)
+
+    def _acknowledged(self, count: int) -> None:
+        self._in_flight -= count
+        self._room.set()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+

@@ -1,0 +1,62 @@
+"""Running ``shardflow consume`` / ``enqueue`` as the user does, and reading what they wrote."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+HERE = Path(__file__).parent
+STREAM = "jobs"
+
+
+def env(url: str) -> dict[str, str]:
+    return {**os.environ, "SHARDFLOW_TEST_REDIS": url, "PYTHONUNBUFFERED": "1"}
+
+
+def consume_args(url: str, target: str = "flows:work", *extra: str) -> list[str]:
+    return [sys.executable, "-m", "shardflow", "consume", target, "--app-dir", str(HERE),
+            "--redis", url, "--stream", STREAM, "--workers", "1", *extra]
+
+
+def consume(url: str, *extra: str, target: str = "flows:work",
+            timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(consume_args(url, target, *extra), env=env(url), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def start_consumer(url: str, *extra: str, target: str = "flows:work") -> subprocess.Popen[str]:
+    """A consumer in a process group of its own (its workers too), so the test can kill it all."""
+    return subprocess.Popen(consume_args(url, target, *extra), env=env(url), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def add(client: redis.Redis, *records: dict[str, Any]) -> list[str]:
+    return [client.xadd(STREAM, {"data": orjson.dumps(r)}).decode() for r in records]
+
+
+def results(client: redis.Redis) -> dict[str, list[dict[str, Any]]]:
+    """Message id -> the result records written for it (one each, if all is well)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for _, fields in client.xrange(f"{STREAM}:results"):
+        found.setdefault(fields[b"id"].decode(), []).append(orjson.loads(fields[b"record"]))
+    return found
+
+
+def pending(client: redis.Redis, group: str = "shardflow") -> int:
+    return int(client.xpending(STREAM, group)["pending"])
+
+
+def wait_started(client: redis.Redis, count: int, timeout: float = 60) -> list[str]:
+    """Block until ``count`` steps reported their start (the ``started`` list)."""
+    started = []
+    for _ in range(count):
+        item = client.blpop(["started"], timeout=timeout)
+        assert item is not None, f"only {len(started)} of {count} steps started"
+        started.append(item[1].decode())
+    return started
