@@ -65,3 +65,20 @@ work = WorkflowDefinition(name="work", steps={"work": Work(), "finish": Finish()
 limited = WorkflowDefinition(name="limited", steps={"limited": Limited(), "finish": Finish()},
                              edges=[Edge("limited", "finish")], initial_step="limited",
                              terminal_steps={"finish"})
+
+
+class WorkUnlessSkipped(Work):
+    """``Work``, without its sleep once the test has set ``skip-sleep`` (a redelivery after
+    the consumer that started it was killed)."""
+
+    name = "work"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if report().get("skip-sleep"):
+            context.set("sleep", None)
+        return await super().execute(context)
+
+
+work_second_time_quick = WorkflowDefinition(
+    name="work", steps={"work": WorkUnlessSkipped(), "finish": Finish()},
+    edges=[Edge("work", "finish")], initial_step="work", terminal_steps={"finish"})

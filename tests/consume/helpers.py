@@ -60,3 +60,15 @@ def wait_started(client: redis.Redis, count: int, timeout: float = 60) -> list[s
         assert item is not None, f"only {len(started)} of {count} steps started"
         started.append(item[1].decode())
     return started
+
+
+def wait_results(client: redis.Redis, count: int) -> None:
+    """Block on the results stream until it holds ``count`` entries."""
+    last = "0-0"
+    seen = 0
+    while seen < count:
+        reply = client.xread({"jobs:results": last}, block=60_000)
+        assert reply, f"only {seen} of {count} results"
+        entries = reply[0][1]
+        seen += len(entries)
+        last = entries[-1][0]

@@ -11,6 +11,9 @@ Three loops share one event loop with the pool:
   delivered more than ``max_deliveries`` times goes to the dead-letter stream instead;
 * the pool runs the jobs and reports results to this object, its
   :class:`~shardflow.batch.listener.ResultListener`;
+* the keeper re-claims this consumer's own in-flight messages every third of ``claim_idle``
+  (``XCLAIM ... JUSTID``, which resets their idle time without counting a delivery), so a
+  step that runs longer than ``claim_idle`` is not taken over while its consumer is alive;
 * the writer writes each result, its dedup marker and its ``XACK`` in one Lua script
   (:mod:`shardflow.queue.scripts`), batch by batch, retrying while Redis is away.
 
@@ -83,6 +86,8 @@ class Consumer:
         self.pool: WorkerPool | None = None
         self._seq = itertools.count()
         self._message_of: dict[int, str] = {}
+        self._running: set[str] = set()
+        """Ids of the messages read and not yet acknowledged."""
         self._results: list[tuple[str, bytes]] = []
         self._dead: list[tuple[str, bytes, int]] = []
         self._in_flight = 0
@@ -156,7 +161,8 @@ class Consumer:
             _log.info("consumer %s of group %s reads stream %s (%d workers, %d in flight)",
                       settings.consumer, settings.group, settings.stream, pool.size, self._capacity)
             loop = asyncio.get_running_loop()
-            tasks = [loop.create_task(self._read_loop()), loop.create_task(self._write_loop())]
+            tasks = [loop.create_task(self._read_loop()), loop.create_task(self._write_loop()),
+                     loop.create_task(self._keep_claimed())]
             await self._stop.wait()
             tasks[0].cancel()
             feed.close()
@@ -206,7 +212,7 @@ class Consumer:
     async def _read_loop(self) -> None:
         assert self.broker is not None
         client, s, call = self.broker.client, self.settings, self.broker.call
-        own = "0"  # first this consumer's own pending messages (a restart under the same name)
+        await self._read_own_pending()
         block = 50 if s.burst else 1000
         while True:
             room = self._capacity - self._in_flight
@@ -216,23 +222,34 @@ class Consumer:
                 continue
             if await self._claim(room):
                 continue
-            count = min(room, s.read_count)
             reply: Any = await call(functools.partial(
-                client.xreadgroup, s.group, s.consumer, {s.stream: own}, count=count,
-                block=None if own != ">" else block))
-            entries = reply[0][1] if reply else []
-            if own != ">":
-                if not entries:
-                    own = ">"
-                    continue
-                own = _text(entries[-1][0])
-                await self._admit_redelivered(entries)
-            elif entries:
-                self._admit(entries, {})
+                client.xreadgroup, s.group, s.consumer, {s.stream: ">"},
+                count=min(room, s.read_count), block=block))
+            if reply:
+                self._admit(reply[0][1], {})
             elif s.burst and not self._in_flight and await self._group_drained():
                 _log.info("burst: no new and no pending message left in group %s", s.group)
                 self._stop.set()
                 return
+
+    async def _read_own_pending(self) -> None:
+        """Messages this consumer's name holds from an earlier life (a restart under the
+        same ``--consumer``): they run first, as redeliveries."""
+        assert self.broker is not None
+        client, s = self.broker.client, self.settings
+        after = "0"
+        while True:
+            while self._in_flight >= self._capacity:
+                self._room.clear()
+                await self._room.wait()
+            reply: Any = await self.broker.call(functools.partial(
+                client.xreadgroup, s.group, s.consumer, {s.stream: after},
+                count=min(self._capacity - self._in_flight, s.read_count)))
+            entries = reply[0][1] if reply else []
+            if not entries:
+                return
+            after = _text(entries[-1][0])
+            await self._admit_redelivered(entries)
 
     async def _claim(self, room: int) -> int:
         """Take over messages other consumers left unacknowledged for ``claim_idle``
@@ -268,20 +285,25 @@ class Consumer:
             s.stream, s.group, min=first, max=last, count=len(live) + 1000,
             consumername=s.consumer))
         deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-        self.outcome.redeliveries += len(live)
-        self.metrics.redeliveries.inc(len(live))
-        self._admit(live, deliveries)
-        return len(live)
+        admitted = self._admit(live, deliveries)
+        self.outcome.redeliveries += admitted
+        self.metrics.redeliveries.inc(admitted)
+        return admitted
 
-    def _admit(self, entries: Sequence[Any], deliveries: dict[str, int]) -> None:
+    def _admit(self, entries: Sequence[Any], deliveries: dict[str, int]) -> int:
         """Give each message to the pool, or to the dead-letter stream when it has been
-        delivered too often."""
+        delivered too often; how many were new to this consumer."""
         assert self.pool is not None
         stream, limit = self.settings.stream, self.settings.max_deliveries
         submit = self.pool.submit
+        admitted = 0
         for raw_id, fields in entries:
             message_id = _text(raw_id)
+            if message_id in self._running:
+                continue  # ours already (claimed back while it ran): it runs once here
+            self._running.add(message_id)
             self._in_flight += 1
+            admitted += 1
             times = deliveries.get(message_id, 1)
             if times > limit:
                 self._dead.append((message_id, fields.get(b"data", b""), times))
@@ -290,6 +312,7 @@ class Consumer:
             job = job_of(next(self._seq), message_id, fields, stream)
             self._message_of[job.seq] = message_id
             submit(job)
+        return admitted
 
     async def _group_drained(self) -> bool:
         """No message of the group is pending with any consumer."""
@@ -333,7 +356,7 @@ class Consumer:
                     args += (message_id, line)
                 self.outcome.results += int(await call(functools.partial(self._ack, keys, args)))
                 del self._results[:len(batch)]
-                self._acknowledged(len(batch))
+                self._acknowledged([message_id for message_id, _ in batch])
             while self._dead:
                 message_id, data, times = self._dead[0]
                 error = (f"delivered {times} times (more than --max-deliveries {s.max_deliveries}) "
@@ -347,11 +370,24 @@ class Consumer:
                     self.metrics.dead_letters.inc()
                     _log.warning("message %s of %s moved to %s: %s", message_id, s.stream,
                                  s.dead_stream, error)
-                self._acknowledged(1)
+                self._acknowledged([message_id])
 
-    def _acknowledged(self, count: int) -> None:
-        self._in_flight -= count
+    def _acknowledged(self, message_ids: list[str]) -> None:
+        self._in_flight -= len(message_ids)
+        self._running.difference_update(message_ids)
         self._room.set()
+
+    async def _keep_claimed(self) -> None:
+        """Reset the idle time of every message this consumer is running."""
+        assert self.broker is not None
+        client, s = self.broker.client, self.settings
+        while True:
+            await asyncio.sleep(s.claim_idle / 3)
+            running: list[Any] = list(self._running)
+            for start in range(0, len(running), 1000):
+                await self.broker.call(functools.partial(
+                    client.xclaim, s.stream, s.group, s.consumer, 0, running[start:start + 1000],
+                    justid=True))
 
 
 def _text(value: Any) -> str:
