@@ -1,0 +1,44 @@
+"""The Redis scripts behind limits shared by consumers: leases that come back when their
+holder stops renewing them, all-or-nothing slots, one rate schedule for every consumer."""
+
+from __future__ import annotations
+
+import time
+
+from consume.redis_server import RedisServer
+
+from shardflow.queue import scripts
+
+
+def test_a_dead_holders_lease_expires_and_its_slot_comes_back(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    acquire = client.register_script(scripts.ACQUIRE_LEASES)
+    renew = client.register_script(scripts.RENEW_LEASES)
+    assert acquire(["api"], ["dead:1", 300, 1]) == 1  # taken, then never renewed
+    assert acquire(["api"], ["live:1", 10_000, 1]) == 0  # full while the lease lives
+    time.sleep(0.4)  # the lease's lifetime passing is what is tested: no event to wait for
+    assert acquire(["api"], ["live:1", 10_000, 1]) == 1
+    assert client.zrange("api", 0, -1) == [b"live:1"]
+    before = client.zscore("api", "live:1")
+    renew(["api"], [20_000, "live:1"])
+    assert client.zscore("api", "live:1") > before
+
+
+def test_slots_of_several_limits_are_taken_all_or_nothing(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    acquire = client.register_script(scripts.ACQUIRE_LEASES)
+    release = client.register_script(scripts.RELEASE_LEASES)
+    assert acquire(["db"], ["a:1", 10_000, 1]) == 1
+    assert acquire(["api", "db"], ["b:1", 10_000, 5, 1]) == 0
+    assert client.zcard("api") == 0  # nothing held while it waits
+    release(["db"], ["a:1"])
+    assert acquire(["api", "db"], ["b:1", 10_000, 5, 1]) == 1
+
+
+def test_one_rate_schedule_spaces_the_starts_of_every_consumer(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    reserve = client.register_script(scripts.RESERVE_START)
+    # 10/s, burst 2: interval 100 ms, tolerance 100 ms. Whoever books, the schedule is one.
+    delays = [float(reserve(["rate:api"], [100.0, 100.0])) for _ in range(5)]
+    assert delays[0] == 0.0 and delays[1] == 0.0  # the burst
+    assert [round(d, -1) for d in delays[2:]] == [100.0, 200.0, 300.0]
