@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the shardflow[redis] extra is not installed")
 
-from consume.redis_server import RedisServer  # noqa: E402
+from consume.redis_server import RedisServer
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import orjson
+
 from consume.helpers import STREAM, add, consume, env, pending, results
 from consume.redis_server import RedisServer
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 
 import orjson
+
 from consume.helpers import STREAM, add, consume, pending, results, start_consumer, wait_started
 from consume.redis_server import RedisServer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+
 from consume.helpers import HERE, STREAM, results
 from consume.redis_server import RedisServer
-
 from shardflow._loop import run
 from shardflow.batch.config import RunConfig
 from shardflow.model.loader import use_app_dir
