@@ -9,8 +9,9 @@ Three loops share one event loop with the pool:
   first this consumer's own pending ones, then new ones) and, every few seconds, messages
   other consumers left unacknowledged for ``claim_idle`` seconds (``XAUTOCLAIM``). A message
   delivered more than ``max_deliveries`` times goes to the dead-letter stream instead;
-* the pool runs the jobs and reports results to this object, its
-  :class:`~shardflow.batch.listener.ResultListener`;
+* the pool runs the jobs; the run core (:class:`~shardflow.batch.run_core.RunCore`, shared
+  with ``shardflow run`` and ``BatchExecutor``) hands their results to this object, its
+  :class:`~shardflow.batch.run_core.ResultSink`;
 * the keeper re-claims this consumer's own in-flight messages every third of ``claim_idle``
   (``XCLAIM ... JUSTID``, which resets their idle time without counting a delivery), so a
   step that runs longer than ``claim_idle`` is not taken over while its consumer is alive;
@@ -38,7 +39,9 @@ from redis.exceptions import ResponseError
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job
+from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool import WorkerPool
+from shardflow.batch.run_core import RunCore
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import WorkerProcess
 from shardflow.errors import ConfigError
@@ -141,23 +144,19 @@ class Consumer:
         broker = self.broker = Broker(settings.redis_url, on_reconnect=self.metrics.reconnects.inc)
         spec = WorkerSpec(target=self.target, max_in_flight=config.max_in_flight,
                           limits=config.limits, rate_limits=config.rate_limits)
-        hard_timeout = config.hard_timeout or default_hard_timeout(self.definition)
         feed = Feed()
-        pool = self.pool = WorkerPool(spec, config.workers, feed, self, batch_size=config.batch_size,
-                                      hard_timeout=hard_timeout, startup_timeout=config.startup_timeout,
-                                      scratch_dir=self.scratch_dir)
-        shared = None
-        if config.limits or config.rate_limits:
-            shared = pool.arbiter = SharedLimits(config.limits, config.rate_limits,
-                                                 WorkerProcess.grant, broker, settings)
-        self.metrics.attach(pool)
+        core = RunCore(config, spec, feed, self, observer=self.metrics,
+                       hard_timeout=config.hard_timeout or default_hard_timeout(self.definition),
+                       scratch_dir=self.scratch_dir, pool_factory=self._make_pool)
+        pool = self.pool
+        assert pool is not None
         self._ack = broker.client.register_script(scripts.ACK_WITH_RESULTS)
         self._dead_letter = broker.client.register_script(scripts.DEAD_LETTER)
         tasks: list[asyncio.Task[None]] = []
         killed = False
         try:
             await self._ensure_group()
-            await pool.start()
+            await core.start()
             _log.info("consumer %s of group %s reads stream %s (%d workers, %d in flight)",
                       settings.consumer, settings.group, settings.stream, pool.size, self._capacity)
             loop = asyncio.get_running_loop()
@@ -171,15 +170,27 @@ class Consumer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await pool.close(kill=True if killed else self._fatal is not None)
-            if shared is not None:
-                await shared.close()
+            await core.close(kill=killed or self._fatal is not None)
+            if isinstance(pool.arbiter, SharedLimits):
+                await pool.arbiter.close()
             await broker.close()
-            self.metrics.attach(None)
         self.outcome.unacknowledged = self._in_flight
         if self._fatal is not None:
             raise self._fatal
         return self.outcome
+
+    def _make_pool(self, config: RunConfig, spec: WorkerSpec, feed: Feed, listener: ResultListener,
+                   *, hard_timeout: float, scratch_dir: Path | None = None) -> WorkerPool:
+        """The process pool, with its limits kept in Redis for the whole group."""
+        assert self.broker is not None
+        pool = self.pool = WorkerPool(spec, config.workers, feed, listener,
+                                      batch_size=config.batch_size, hard_timeout=hard_timeout,
+                                      startup_timeout=config.startup_timeout,
+                                      scratch_dir=scratch_dir)
+        if config.limits or config.rate_limits:
+            pool.arbiter = SharedLimits(config.limits, config.rate_limits, WorkerProcess.grant,
+                                        self.broker, self.settings)
+        return pool
 
     async def _drain(self, pool: WorkerPool) -> bool:
         """Let in-flight instances finish and their results be written, within the grace
@@ -321,19 +332,15 @@ class Consumer:
         summary = await self.broker.call(lambda: client.xpending(s.stream, s.group))
         return not summary["pending"]
 
-    # -- the pool's listener ----------------------------------------------------------------
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    # -- the run core's sink ---------------------------------------------------------------
+    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         message_of = self._message_of.pop
         self._results += [(message_of(job.seq), line) for job, line in zip(jobs, lines, strict=True)]
-        self.metrics.count_results(rows)
 
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        """Never called: workflows with human steps are refused (:meth:`check`)."""
-
-    def on_settled(self) -> None:
+    def release(self) -> None:
         self._to_write.set()
 
-    def on_stopped(self, error: BaseException) -> None:
+    def stopped(self, error: BaseException) -> None:
         """The workers cannot go on: stop; what is in flight is delivered again elsewhere."""
         self._fatal = error
         self._stop.set()
