@@ -68,6 +68,9 @@ class RunCore:
         self.sink = sink
         self.ledger = ledger
         self.observer = observer
+        self.failed_in: str | None = None
+        """Which ledger write failed, if one did: ``"journal"``, ``"parked"`` (the task
+        store) or ``"flush"``; the error itself stops the pool and reaches ``sink.stopped``."""
         listener: ResultListener = self
         self.pool: Pool = pool_factory(config, spec, feed, listener, hard_timeout=hard_timeout,
                                        scratch_dir=scratch_dir)
@@ -92,7 +95,9 @@ class RunCore:
     # -- the pool's listener ----------------------------------------------------------------
     def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         if self.ledger is not None:
+            self.failed_in = "journal"
             self.ledger.record_batch(jobs, rows, lines)
+            self.failed_in = None
         if self.observer is not None:
             self.observer.count_results(rows)
         self.sink.accept(jobs, rows, lines)
@@ -100,11 +105,15 @@ class RunCore:
     def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
         """Waiting instances are stored (before their ``waiting`` result is journalled)."""
         if self.ledger is not None:
+            self.failed_in = "parked"
             self.ledger.parked(parked)
+            self.failed_in = None
 
     def on_settled(self) -> None:
         if self.ledger is not None:
+            self.failed_in = "flush"
             self.ledger.flush()
+            self.failed_in = None
         self.sink.release()
 
     def on_stopped(self, error: BaseException) -> None:
