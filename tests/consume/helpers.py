@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
 import orjson
 import redis
@@ -72,3 +75,23 @@ def wait_results(client: redis.Redis, count: int) -> None:
         entries = reply[0][1]
         seen += len(entries)
         last = entries[-1][0]
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+            return reply.status, reply.read().decode()
+    except HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def http_status(port: int) -> int:
+    return http_get(port, "/healthz")[0]
+
+
+def wait_health(port: int, status: int) -> None:
+    """The health endpoint is polled, as a load balancer does (generous deadline)."""
+    deadline = time.monotonic() + 30
+    while http_status(port) != status:
+        assert time.monotonic() < deadline, f"/healthz never answered {status}"
+        time.sleep(0.05)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import urllib.request
-from urllib.error import HTTPError
 
-from consume.helpers import add, consume, pending, results, start_consumer, wait_results, wait_started
+from consume.helpers import (
+    add,
+    consume,
+    http_get,
+    http_status,
+    pending,
+    results,
+    start_consumer,
+    wait_health,
+    wait_results,
+    wait_started,
+)
 from consume.redis_server import RedisServer, free_port
 
 
@@ -44,16 +53,16 @@ def test_redis_stopped_and_restarted_with_aof(redis_server: RedisServer) -> None
                               "--metrics-host", "127.0.0.1")
     try:
         wait_results(client, 20)
-        assert _health(port) == 200
+        assert http_status(port) == 200
 
         redis_server.stop()
-        _wait_health(port, 503)
+        wait_health(port, 503)
         redis_server.start()  # the same port and directory: the AOF brings the stream back
         client = redis_server.client()
         second = add(client, *({"id": f"b{i}"} for i in range(20)))
         wait_results(client, 40)
-        _wait_health(port, 200)
-        metrics = _get(port, "/metrics")[1]
+        wait_health(port, 200)
+        metrics = http_get(port, "/metrics")[1]
         assert "shardflow_broker_reconnects_total 1.0" in metrics
         assert 'shardflow_instances_total{status="completed"} 40.0' in metrics
     finally:
@@ -65,25 +74,3 @@ def test_redis_stopped_and_restarted_with_aof(redis_server: RedisServer) -> None
     assert all(len(records) == 1 for records in found.values())
     assert stderr.count("is unreachable") == 1 and stderr.count("reachable again") == 1
     assert pending(client) == 0
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
-            return reply.status, reply.read().decode()
-    except HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def _health(port: int) -> int:
-    return _get(port, "/healthz")[0]
-
-
-def _wait_health(port: int, status: int) -> None:
-    """The health endpoint is polled, as a load balancer does (generous deadline)."""
-    import time
-
-    deadline = time.monotonic() + 30
-    while _health(port) != status:
-        assert time.monotonic() < deadline, f"/healthz never answered {status}"
-        time.sleep(0.05)

@@ -237,7 +237,7 @@ class Coordinator:
         """A journal or task-store write failed (the pool has stopped dispatching and kills
         its workers; what was journalled stays); any other error is raised in :meth:`run`."""
         where = self._core.failed_in if self._core is not None else None
-        if self.journal_error is None and where is not None:
+        if self.journal_error is None and where is not None and isinstance(error, Exception):
             self.journal_error = RunIOError(
                 "the task store" if where == "parked" else self._journal_name(), error)
             self._pending = []

@@ -15,18 +15,9 @@ import click
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import logging_options, option
-from shardflow.errors import ConfigError
+from shardflow.cli.metrics_option import metrics_options, require_metrics_extra, serving_metrics
 from shardflow.model.loader import use_app_dir
 from shardflow.run.signals import terminate_by_exception
-
-
-def require_redis_extra() -> None:
-    """One clear line when ``shardflow[redis]`` is not installed."""
-    try:
-        import prometheus_client  # noqa: F401
-        import redis  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError("redis", f"{exc.name} is not installed: pip install 'shardflow[redis]'") from None
 
 
 def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -65,11 +56,9 @@ def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
         help="Rate limit shared by every consumer of the group (repeatable).")
 @option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
         help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
-@option("--metrics-port", type=click.IntRange(min=0, max=65535), metavar="PORT", default=None,
-        help="Serve /metrics (Prometheus) and /healthz on this port.")
-@option("--metrics-host", metavar="HOST", default="0.0.0.0", help="Address the metrics server binds.")
 @option("--run-dir", metavar="DIR", default=None, show_default="a temporary directory",
         help="Where the workers' watchdog reports go.")
+@metrics_options
 @logging_options
 def consume(target: str, redis_url: str, stream: str, group: str, consumer_name: str | None,
             results: str | None, dead_letter: str | None, max_deliveries: int, claim_idle: float,
@@ -84,11 +73,9 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
       shardflow consume flows.py:workflow --redis redis://q:6379/0 --stream jobs --burst -w 2
     """
     terminate_by_exception()
-    require_redis_extra()
+    require_metrics_extra()
     from pathlib import Path
 
-    from shardflow.metrics.registry import Metrics
-    from shardflow.metrics.server import MetricsServer
     from shardflow.queue.consumer import Consumer
     from shardflow.queue.settings import ConsumerSettings, default_consumer_name
 
@@ -99,12 +86,8 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
     settings = ConsumerSettings(redis_url, stream, group, consumer_name or default_consumer_name(),
                                 results, dead_letter, max_deliveries, claim_idle, burst,
                                 grace_seconds)
-    metrics = Metrics()
-    consumer = Consumer(target, settings, config, metrics=metrics,
-                        scratch_dir=Path(run_dir) if run_dir else None)
+    consumer = Consumer(target, settings, config, scratch_dir=Path(run_dir) if run_dir else None)
     consumer.check()
-    server = (MetricsServer(metrics, lambda: consumer.healthy, metrics_port, metrics_host).start()
-              if metrics_port is not None else None)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -117,9 +100,6 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
 
     from shardflow._loop import run
 
-    try:
+    with serving_metrics(metrics_port, metrics_host, consumer.metrics, lambda: consumer.healthy):
         run(main())
-    finally:
-        if server is not None:
-            server.close()
     sys.exit(0)

@@ -32,6 +32,9 @@ class PoolFigures(Protocol):
     @property
     def in_flight(self) -> int: ...
 
+    @property
+    def error(self) -> BaseException | None: ...
+
 
 class Metrics:
     """Counters the caller updates, plus the figures of the pool it is attached to."""
@@ -58,6 +61,16 @@ class Metrics:
     def attach(self, pool: PoolFigures | None) -> None:
         """Read in-flight, restarts and step timings from ``pool`` from now on."""
         self._pool.pool = pool
+
+    def workers_health(self) -> str | None:
+        """``None`` while the attached pool runs (it replaces a worker that dies, and stops
+        only when it cannot), else why not: the health of ``shardflow run``."""
+        pool = self._pool.pool
+        if pool is None:
+            return "no worker pool is running"
+        if pool.error is not None:
+            return f"workers stopped: {pool.error}"
+        return None
 
     def count_results(self, rows: list[list[Any]]) -> None:
         """A batch of result rows ``[seq, status code, duration ms, length]``."""
