@@ -31,22 +31,31 @@ MAX_DELAY = 2.0
 
 
 class Broker:
-    """A redis-py asyncio client with reconnection, and whether it is connected now."""
+    """A redis-py asyncio client with reconnection, and whether it is connected now.
+
+    ``socket_timeout`` (30 s, far above the consumer's 1 s blocking reads and any script it
+    runs) turns a silent network partition into an error, so it is retried too."""
 
     def __init__(self, url: str, *, on_reconnect: Callable[[], None] | None = None) -> None:
         self.url = url
         self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=2.0, health_check_interval=0)
+            url, socket_connect_timeout=2.0, socket_timeout=30.0, socket_keepalive=True)
         self.connected = True
         self._on_reconnect = on_reconnect
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """``await make()``, retried with backoff while Redis is unreachable."""
         delay = _FIRST_DELAY
+        fresh = False
         while True:
             try:
                 result = await make()
             except UNREACHABLE as exc:
+                if self.connected and not fresh:
+                    # A pooled connection that went stale (Redis restarted since it was last
+                    # used) fails once; redis-py dropped it, so try again on a new one first.
+                    fresh = True
+                    continue
                 self._lost(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_DELAY)

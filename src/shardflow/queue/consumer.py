@@ -30,7 +30,6 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,28 +48,13 @@ from shardflow.metrics.registry import Metrics
 from shardflow.model.loader import load_workflow
 from shardflow.model.plan import check_limits, iter_steps
 from shardflow.model.steps import BaseHumanStep
-from shardflow.queue import scripts
 from shardflow.queue.broker import Broker
 from shardflow.queue.leases import SharedLimits
 from shardflow.queue.messages import job_of
 from shardflow.queue.settings import ConsumerSettings
+from shardflow.queue.writer import ConsumeOutcome, ResultWriter
 
 _log = logging.getLogger("shardflow")
-_WRITE_BATCH = 512
-"""Most results one script call writes (a bigger call holds Redis up longer)."""
-
-
-@dataclass(slots=True)
-class ConsumeOutcome:
-    """What one consumer did, for its last log line and its exit code."""
-
-    results: int = 0
-    """Results this consumer wrote (a duplicate it found already written is not counted)."""
-    dead_letters: int = 0
-    redeliveries: int = 0
-    unacknowledged: int = 0
-    """Messages still in flight when the grace period ended (they will be delivered again)."""
-    interrupted: bool = False
 
 
 class Consumer:
@@ -91,12 +75,10 @@ class Consumer:
         self._message_of: dict[int, str] = {}
         self._running: set[str] = set()
         """Ids of the messages read and not yet acknowledged."""
-        self._results: list[tuple[str, bytes]] = []
-        self._dead: list[tuple[str, bytes, int]] = []
+        self._writer: ResultWriter | None = None
         self._in_flight = 0
         self._capacity = self.config.workers * self.config.max_in_flight
         self._room = asyncio.Event()
-        self._to_write = asyncio.Event()
         self._stop = asyncio.Event()
         self._fatal: BaseException | None = None
         self._claim_cursor = "0-0"
@@ -150,8 +132,8 @@ class Consumer:
                        scratch_dir=self.scratch_dir, pool_factory=self._make_pool)
         pool = self.pool
         assert pool is not None
-        self._ack = broker.client.register_script(scripts.ACK_WITH_RESULTS)
-        self._dead_letter = broker.client.register_script(scripts.DEAD_LETTER)
+        writer = self._writer = ResultWriter(broker, settings, self.metrics, self.outcome,
+                                             self._acknowledged)
         tasks: list[asyncio.Task[None]] = []
         killed = False
         try:
@@ -160,7 +142,7 @@ class Consumer:
             _log.info("consumer %s of group %s reads stream %s (%d workers, %d in flight)",
                       settings.consumer, settings.group, settings.stream, pool.size, self._capacity)
             loop = asyncio.get_running_loop()
-            tasks = [loop.create_task(self._read_loop()), loop.create_task(self._write_loop()),
+            tasks = [loop.create_task(self._read_loop()), loop.create_task(writer.run()),
                      loop.create_task(self._keep_claimed())]
             await self._stop.wait()
             tasks[0].cancel()
@@ -304,7 +286,8 @@ class Consumer:
     def _admit(self, entries: Sequence[Any], deliveries: dict[str, int]) -> int:
         """Give each message to the pool, or to the dead-letter stream when it has been
         delivered too often; how many were new to this consumer."""
-        assert self.pool is not None
+        assert self.pool is not None and self._writer is not None
+        writer = self._writer
         stream, limit = self.settings.stream, self.settings.max_deliveries
         submit = self.pool.submit
         admitted = 0
@@ -317,8 +300,7 @@ class Consumer:
             admitted += 1
             times = deliveries.get(message_id, 1)
             if times > limit:
-                self._dead.append((message_id, fields.get(b"data", b""), times))
-                self._to_write.set()
+                writer.dead_letter(message_id, fields.get(b"data", b""), times)
                 continue
             job = job_of(next(self._seq), message_id, fields, stream)
             self._message_of[job.seq] = message_id
@@ -334,50 +316,20 @@ class Consumer:
 
     # -- the run core's sink ---------------------------------------------------------------
     def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        assert self._writer is not None
         message_of = self._message_of.pop
-        self._results += [(message_of(job.seq), line) for job, line in zip(jobs, lines, strict=True)]
+        self._writer.results += [(message_of(job.seq), line)
+                                 for job, line in zip(jobs, lines, strict=True)]
 
     def release(self) -> None:
-        self._to_write.set()
+        assert self._writer is not None
+        self._writer.wake.set()
 
     def stopped(self, error: BaseException) -> None:
         """The workers cannot go on: stop; what is in flight is delivered again elsewhere."""
         self._fatal = error
         self._stop.set()
         self._room.set()
-
-    # -- writing ----------------------------------------------------------------------------
-    async def _write_loop(self) -> None:
-        assert self.broker is not None
-        s, call = self.settings, self.broker.call
-        keys = [s.stream, s.results_stream, s.done_key]
-        dead_keys = [s.stream, s.dead_stream, s.done_key]
-        retention = int(s.dedup_seconds * 1000)
-        while True:
-            await self._to_write.wait()
-            self._to_write.clear()
-            while self._results:
-                batch = self._results[:_WRITE_BATCH]
-                args: list[Any] = [s.group, retention]
-                for message_id, line in batch:
-                    args += (message_id, line)
-                self.outcome.results += int(await call(functools.partial(self._ack, keys, args)))
-                del self._results[:len(batch)]
-                self._acknowledged([message_id for message_id, _ in batch])
-            while self._dead:
-                message_id, data, times = self._dead[0]
-                error = (f"delivered {times} times (more than --max-deliveries {s.max_deliveries}) "
-                         "without a result: each consumer that took it stopped (killed, crashed "
-                         "or cut off from Redis) before finishing it")
-                written = int(await call(functools.partial(self._dead_letter, dead_keys, [
-                    s.group, message_id, data, times, error, s.consumer])))
-                self._dead.pop(0)
-                if written:
-                    self.outcome.dead_letters += 1
-                    self.metrics.dead_letters.inc()
-                    _log.warning("message %s of %s moved to %s: %s", message_id, s.stream,
-                                 s.dead_stream, error)
-                self._acknowledged([message_id])
 
     def _acknowledged(self, message_ids: list[str]) -> None:
         self._in_flight -= len(message_ids)
