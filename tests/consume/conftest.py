@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the shardflow[redis] extra is not installed")
 
+from consume.helpers import reap
 from consume.redis_server import RedisServer
 
 
@@ -16,4 +17,5 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     try:
         yield server
     finally:
+        reap()  # consumers a failed test left running, before their Redis goes
         server.stop()

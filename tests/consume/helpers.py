@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,9 +35,25 @@ def consume(url: str, *extra: str, target: str = "flows:work",
 
 
 def start_consumer(url: str, *extra: str, target: str = "flows:work") -> subprocess.Popen[str]:
-    """A consumer in a process group of its own (its workers too), so the test can kill it all."""
-    return subprocess.Popen(consume_args(url, target, *extra), env=env(url), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    """A consumer in a process group of its own (its workers too), so the test can kill it
+    all; a test that fails before it ends kills it (:func:`reap`)."""
+    process = subprocess.Popen(consume_args(url, target, *extra), env=env(url), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    _started.append(process)
+    return process
+
+
+_started: list[subprocess.Popen[str]] = []
+
+
+def reap() -> None:
+    """Kill the process group of every consumer a test started and left running."""
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
 
 
 def add(client: redis.Redis, *records: dict[str, Any]) -> list[str]:

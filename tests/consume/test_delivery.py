@@ -82,3 +82,37 @@ def test_consume_without_the_redis_extra_says_how_to_install_it(tmp_path) -> Non
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "pip install 'shardflow[redis]'" in refused.stderr
+
+
+def test_a_consumer_restarted_under_its_name_runs_what_that_name_holds_first(
+        redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.xgroup_create(STREAM, "shardflow", id="0", mkstream=True)
+    held = add(client, *({"id": i} for i in range(3)))
+    client.xreadgroup("shardflow", "worker-a", {STREAM: ">"}, count=3)  # then it died
+    fresh = add(client, {"id": "new"})
+
+    # --claim-idle far away: only reading its own pending list can finish the three now.
+    done = consume(redis_server.url, "--burst", "--consumer", "worker-a", "--claim-idle", "600")
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(results(redis_server.client())) == sorted(held + fresh)
+    assert "3 redelivered" in done.stderr
+    assert pending(client) == 0
+
+
+def test_a_second_sigterm_stops_at_once_and_leaves_the_rest_pending(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    add(client, *({"id": i, "sleep": 60} for i in range(3)))
+    consumer = start_consumer(redis_server.url, "--grace-seconds", "600")
+    wait_started(client, 3)
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.stderr is not None
+    while "stop again to stop now" not in (line := consumer.stderr.readline()):
+        assert line, "the consumer ended without saying it was stopping"
+    consumer.send_signal(signal.SIGTERM)  # after the first was handled: signals coalesce
+    _, stderr = consumer.communicate(timeout=60)
+    assert consumer.returncode == 0, stderr
+    assert "before 3 messages were acknowledged; they will be delivered again" in stderr
+    assert results(client) == {}
+    assert pending(client) == 3  # for whoever takes them over after --claim-idle

@@ -80,6 +80,7 @@ class Consumer:
         self._capacity = self.config.workers * self.config.max_in_flight
         self._room = asyncio.Event()
         self._stop = asyncio.Event()
+        self._stop_now = asyncio.Event()
         self._fatal: BaseException | None = None
         self._claim_cursor = "0-0"
         self._claimed_at = float("-inf")
@@ -114,10 +115,15 @@ class Consumer:
         return None
 
     def stop(self) -> None:
-        """Stop reading; let what is in flight finish and be acknowledged (``run`` returns)."""
-        if not self._stop.is_set():
-            self.outcome.interrupted = True
-            self._stop.set()
+        """Stop reading; let what is in flight finish and be acknowledged (``run`` returns).
+        A second call stops at once: what is in flight is delivered again elsewhere."""
+        if self._stop.is_set():
+            self._stop_now.set()
+            return
+        self.outcome.interrupted = True
+        self._stop.set()
+        _log.warning("stopping: reading no more; letting %d messages in flight finish (up to "
+                     "%g s; stop again to stop now)", self._in_flight, self.settings.grace_seconds)
 
     # -- the run ----------------------------------------------------------------------------
     async def run(self) -> ConsumeOutcome:
@@ -176,19 +182,30 @@ class Consumer:
 
     async def _drain(self, pool: WorkerPool) -> bool:
         """Let in-flight instances finish and their results be written, within the grace
-        period; ``False`` if it ran out (what is left will be delivered again)."""
+        period and until a second stop; ``False`` if cut short (what is left will be
+        delivered again)."""
+        loop = asyncio.get_running_loop()
+        finished = loop.create_task(self._finish_in_flight(pool))
+        now = loop.create_task(self._stop_now.wait())
         try:
-            async with asyncio.timeout(self.settings.grace_seconds):
-                if self._fatal is None:
-                    await pool.wait_idle()
-                while self._in_flight and self._fatal is None:
-                    self._room.clear()
-                    await self._room.wait()
+            await asyncio.wait([finished, now], timeout=self.settings.grace_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (finished, now):
+                task.cancel()
+        if finished.done() and not finished.cancelled():
+            finished.result()  # what stopped the pool, if something did
             return True
-        except TimeoutError:
-            _log.warning("grace period of %g s over: %d messages not acknowledged; they will "
-                         "be delivered again", self.settings.grace_seconds, self._in_flight)
-            return False
+        _log.warning("stopped before %d messages were acknowledged; they will be delivered again",
+                     self._in_flight)
+        return False
+
+    async def _finish_in_flight(self, pool: WorkerPool) -> None:
+        if self._fatal is None:
+            await pool.wait_idle()
+        while self._in_flight and self._fatal is None:
+            self._room.clear()
+            await self._room.wait()
 
     async def _ensure_group(self) -> None:
         """Create the group (and the stream) if missing, from the stream's start."""
@@ -275,7 +292,7 @@ class Consumer:
             return 0
         first, last = live[0][0], live[-1][0]
         pending = await self.broker.call(lambda: client.xpending_range(
-            s.stream, s.group, min=first, max=last, count=len(live) + 1000,
+            s.stream, s.group, min=first, max=last, count=self._capacity + len(live),
             consumername=s.consumer))
         deliveries = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
         admitted = self._admit(live, deliveries)
