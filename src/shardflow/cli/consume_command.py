@@ -25,7 +25,15 @@ def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-@click.command()
+CONSUME_EXIT_CODES = """\b
+Exit codes:
+  0    stopped (SIGTERM/SIGINT, after in-flight messages were acknowledged
+       or the grace period ended), or --burst found nothing left to do
+  2    usage or config error, a workflow with human steps, or workers that
+       cannot start (nothing was acknowledged that did not finish)"""
+
+
+@click.command(epilog=CONSUME_EXIT_CODES)
 @click.argument("target")
 @option("--app-dir", default=".", show_default="the current directory", is_eager=True,
         expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),

@@ -22,6 +22,8 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shardflow.errors import ConfigError
+
 T = TypeVar("T")
 _log = logging.getLogger("shardflow")
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
@@ -38,8 +40,11 @@ class Broker:
 
     def __init__(self, url: str, *, on_reconnect: Callable[[], None] | None = None) -> None:
         self.url = url
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=2.0, socket_timeout=30.0, socket_keepalive=True)
+        try:
+            self.client: aioredis.Redis = aioredis.Redis.from_url(
+                url, socket_connect_timeout=2.0, socket_timeout=30.0, socket_keepalive=True)
+        except ValueError as exc:
+            raise ConfigError("redis", f"{url!r} is not a Redis URL ({exc})") from None
         self.connected = True
         self._on_reconnect = on_reconnect
 
