@@ -64,7 +64,7 @@ def test_workflows_with_human_steps_are_refused_in_one_line(redis_server: RedisS
     assert len(lines) == 1 and "has human steps" in lines[0] and "shardflow run" in lines[0]
 
 
-def test_a_wrong_redis_url_is_one_clear_line(redis_server: RedisServer) -> None:
+def test_a_wrong_redis_url_is_one_clear_line() -> None:
     refused = consume("http://127.0.0.1:1", "--burst")
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
