@@ -15,7 +15,7 @@ import click
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import logging_options, option
-from shardflow.cli.metrics_option import metrics_options, require_metrics_extra, serving_metrics
+from shardflow.cli.metrics_option import metrics_options, require_redis_extra, serving_metrics
 from shardflow.model.loader import use_app_dir
 from shardflow.run.signals import terminate_by_exception
 
@@ -81,7 +81,7 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
       shardflow consume flows.py:workflow --redis redis://q:6379/0 --stream jobs --burst -w 2
     """
     terminate_by_exception()
-    require_metrics_extra()
+    require_redis_extra()
     from pathlib import Path
 
     from shardflow.queue.consumer import Consumer

@@ -11,7 +11,7 @@ import click
 import orjson
 
 from shardflow.cli.conventions import logging_options, option
-from shardflow.cli.metrics_option import require_metrics_extra
+from shardflow.cli.metrics_option import require_redis_extra
 from shardflow.errors import ConfigError
 from shardflow.run.errors import EXIT_FAILED
 
@@ -25,7 +25,7 @@ from shardflow.run.errors import EXIT_FAILED
 @logging_options
 def enqueue(redis_url: str, stream: str, input_path: str, maxlen: int | None) -> None:
     """Add one message per JSONL record to a stream (exit 1 if a line was not a JSON object)."""
-    require_metrics_extra()
+    require_redis_extra()
     import redis.asyncio as aioredis
 
     from shardflow._loop import run

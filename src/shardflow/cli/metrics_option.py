@@ -26,7 +26,7 @@ def metrics_options(command: F) -> F:
                   default=None, help="Serve /metrics (Prometheus) and /healthz on this port.")(command)
 
 
-def require_metrics_extra() -> None:
+def require_redis_extra() -> None:
     """One clear line when ``shardflow[redis]`` (redis-py, prometheus-client) is missing."""
     try:
         import prometheus_client  # noqa: F401
@@ -44,7 +44,7 @@ def serving_metrics(port: int | None, host: str, metrics: Metrics | None = None,
     if port is None:
         yield metrics
         return
-    require_metrics_extra()
+    require_redis_extra()
     from shardflow.metrics.registry import Metrics
     from shardflow.metrics.server import MetricsServer
 
