@@ -156,7 +156,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     if resume_dir is not None:
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
-                                grace_seconds=grace_seconds, progress_every=progress_every))
+                                grace_seconds=grace_seconds, progress_every=progress_every,
+                                metrics_port=metrics_port, metrics_host=metrics_host))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = load_config(config_path) if config_path else RunConfig()

@@ -51,7 +51,10 @@ def execute_resume(path: str, *, target: str | None = None, input_path: str | No
                    fmt: str | None = None, generate: int | None = None,
                    summary_json: str | None = None, progress: bool = True,
                    grace_seconds: float = 10.0, repair: bool = False,
-                   retry_failed: bool = False, progress_every: float = 10.0) -> int:
+                   retry_failed: bool = False, progress_every: float = 10.0,
+                   metrics_port: int | None = None, metrics_host: str = "0.0.0.0") -> int:
     request = ResumeRequest(path, target, input_path, fmt, generate, summary_json,
                             grace_seconds, repair, retry_failed)
-    return resume_run(request, _hooks(progress, progress_every)).exit_code
+    with serving_metrics(metrics_port, metrics_host) as metrics:
+        hooks = _hooks(progress, progress_every, observer=metrics)
+        return resume_run(request, hooks).exit_code
