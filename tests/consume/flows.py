@@ -82,3 +82,15 @@ class WorkUnlessSkipped(Work):
 work_second_time_quick = WorkflowDefinition(
     name="work", steps={"work": WorkUnlessSkipped(), "finish": Finish()},
     edges=[Edge("work", "finish")], initial_step="work", terminal_steps={"finish"})
+
+
+class Held(Work):
+    """``Work`` holding the ``api`` limit while it sleeps."""
+
+    name = "work"
+    limit = "api"
+
+
+held = WorkflowDefinition(name="held", steps={"work": Held(), "finish": Finish()},
+                          edges=[Edge("work", "finish")], initial_step="work",
+                          terminal_steps={"finish"})

@@ -3,10 +3,17 @@ holder stops renewing them, all-or-nothing slots, one rate schedule for every co
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+from consume.helpers import HERE, STREAM, add, wait_started
 from consume.redis_server import RedisServer
+from shardflow._loop import run
+from shardflow.batch.config import RunConfig
+from shardflow.model.loader import use_app_dir
 from shardflow.queue import scripts
+from shardflow.queue.consumer import Consumer
+from shardflow.queue.settings import ConsumerSettings
 
 
 def test_a_dead_holders_lease_expires_and_its_slot_comes_back(redis_server: RedisServer) -> None:
@@ -42,3 +49,31 @@ def test_one_rate_schedule_spaces_the_starts_of_every_consumer(redis_server: Red
     delays = [float(reserve(["rate:api"], [100_000.0, 100_000.0])) for _ in range(5)]
     assert delays[:2] == [0.0, 0.0]  # the burst
     assert [round(d, -3) for d in delays[2:]] == [100_000.0, 200_000.0, 300_000.0]
+
+
+def test_a_live_holder_renews_its_lease_past_its_lifetime(redis_server: RedisServer,
+                                                          monkeypatch) -> None:
+    """A step holding a slot longer than the lease's lifetime keeps it (renewed every third
+    of the lifetime) and gives it back when it ends."""
+    monkeypatch.setenv("SHARDFLOW_TEST_REDIS", redis_server.url)
+    use_app_dir(str(HERE))
+    client = redis_server.client()
+    add(client, {"id": "long", "sleep": 4})
+    key = f"{STREAM}:shardflow:limit:api"
+    settings = ConsumerSettings(redis_server.url, STREAM, consumer="holder", burst=True,
+                                lease_seconds=1.5)
+    consumer = Consumer("flows:held", settings, RunConfig(workers=1, limits={"api": 1}))
+
+    async def watch() -> float:
+        running = asyncio.ensure_future(consumer.run())
+        await asyncio.to_thread(wait_started, client, 1)
+        first = client.zrange(key, 0, -1, withscores=True)[0][1]
+        await asyncio.sleep(2.5)  # past the lifetime the lease was taken with
+        seconds, micros = client.time()
+        (lease, expiry), = client.zrange(key, 0, -1, withscores=True)
+        assert lease.startswith(b"holder:") and expiry > first
+        await running
+        return expiry - (seconds * 1000 + micros / 1000)
+
+    assert run(watch()) > 0  # still alive 2.5 s into a 1.5 s lease
+    assert client.zcard(key) == 0  # given back when the step ended
