@@ -3,13 +3,13 @@
     consumer = Consumer("myapp.flows:workflow", ConsumerSettings("redis://host", "orders"))
     outcome = await consumer.run()          # until consumer.stop() (SIGTERM in the CLI)
 
-Three loops share one event loop with the pool:
+Its parts share one event loop:
 
 * the reader takes only as many messages as there is room for in flight (``XREADGROUP``;
   first this consumer's own pending ones, then new ones) and, every quarter of
-  ``claim_idle`` (at least once a second), messages
-  other consumers left unacknowledged for ``claim_idle`` seconds (``XAUTOCLAIM``). A message
-  delivered more than ``max_deliveries`` times goes to the dead-letter stream instead;
+  ``claim_idle`` (at least once a second), messages other consumers left unacknowledged for
+  ``claim_idle`` seconds (``XAUTOCLAIM``). A message delivered more than ``max_deliveries``
+  times goes to the dead-letter stream instead;
 * the pool runs the jobs; the run core (:class:`~shardflow.batch.run_core.RunCore`, shared
   with ``shardflow run`` and ``BatchExecutor``) hands their results to this object, its
   :class:`~shardflow.batch.run_core.ResultSink`;
