@@ -1,8 +1,10 @@
 """run_instance: the one error boundary of a workflow instance, whoever hosts it.
 
-``LocalExecutionEngine`` (start and resume), :class:`~shardflow.engine.runner.InstanceRunner`
-and the shard runner of a batch worker all run an instance through :func:`run_instance`, so an
-instance ends the same way everywhere. The rules:
+``LocalExecutionEngine`` (start and resume) and :class:`~shardflow.engine.runner.InstanceRunner`
+run an instance through :func:`run_instance`; the shard runner of a batch worker runs its new
+instances in the job's own coroutine and ends them through the same two functions
+:func:`run_instance` is made of (:func:`failure`, :func:`settle`). So an instance ends the
+same way everywhere. The rules:
 
 * whatever a step, a join, a condition or the engine itself raises, any ``Exception`` and
   any ``BaseException`` other than ``KeyboardInterrupt``, ``SystemExit`` or a cancellation of
