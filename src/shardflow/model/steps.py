@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
 
@@ -56,9 +58,29 @@ class BaseHumanStep(BaseStep):
 
     The submitted form data is validated against ``form_schema`` (JSON Schema) and stored in the
     context under the step's node id, so ``context.get("legal_approval.approved")`` works.
+
+    What the approver sees next to the form is chosen here: ``description`` says what is asked,
+    and ``display`` maps labels to context paths (``{"Customer": "order.customer", "Amount":
+    "order.total"}``); the task records those values as they were when it opened.
     """
 
     title: ClassVar[str] = ""
     form_schema: ClassVar[dict[str, Any] | None] = None
     assignee: ClassVar[str | None] = None
     due_in_seconds: ClassVar[float | None] = None
+    display: ClassVar[dict[str, str] | None] = None
+
+    def shown(self, context: WorkflowContext) -> list[dict[str, Any]]:
+        """The ``display`` fields of ``context``: ``{"label", "path", "value"}`` each, in the
+        order given; a path the context lacks has ``"missing": true`` and value ``None``."""
+        fields: list[dict[str, Any]] = []
+        for label, path in (self.display or {}).items():
+            value = context.get(path, _ABSENT)
+            if value is _ABSENT:
+                fields.append({"label": label, "path": path, "value": None, "missing": True})
+            else:  # a copy: the task keeps the value as it was when it opened
+                fields.append({"label": label, "path": path, "value": orjson.loads(orjson.dumps(value))})
+        return fields
+
+
+_ABSENT = object()
