@@ -85,3 +85,28 @@ def test_two_concurrent_completions_succeed_once(cli: CliRun, tmp_path: Path) ->
     codes = sorted(code for code, _ in outcomes)
     assert codes == [0, 1], outcomes
     assert any("already completed" in err for _, err in outcomes)
+
+
+def test_a_resume_of_a_finished_run_still_reconciles_the_output(cli: CliRun,
+                                                                tmp_path: Path) -> None:
+    """A resume stopped after it continued instances (SIGTERM, or the inbox stopped) leaves
+    each continued id twice in the output, ``waiting`` and ``completed``, and the run looks
+    finished. The next resume has nothing to run, but still makes the output one line per id."""
+    out, run_dir = tmp_path / "out.jsonl", tmp_path / "run"
+    assert cli("run", APPROVALS, "--generate", "3", "--output", str(out), "--workers", "1",
+               "--run-dir", str(run_dir)).returncode == 0
+    waiting_lines = out.read_bytes().splitlines(keepends=True)
+    for task in _tasks(cli, run_dir):
+        data = {"approved": True, "risk_level": "low"} if task["step"] == "security_approval" \
+            else {"approved": True}
+        assert cli("tasks", "complete", task["id"], "--data", orjson.dumps(data).decode(),
+                   "--run-dir", str(run_dir)).returncode == 0
+    assert cli("resume", str(run_dir)).returncode == 0
+    # What the interrupted continuation left: the waiting lines before the final ones.
+    out.write_bytes(b"".join(waiting_lines) + out.read_bytes())
+    again = cli("resume", str(run_dir))
+    assert again.returncode == 0, again.stderr
+    assert "already finished" in again.stderr
+    records = read_results(out)
+    assert sorted(r["id"] for r in records) == [0, 1, 2], "each id exactly once"
+    assert all(r["status"] == "completed" for r in records)
