@@ -63,6 +63,59 @@ def test_workers_killed_during_start_up_are_replaced(test_dir: Path, tmp_path: P
     assert runs == list(range(200)), "every instance ran exactly once"
 
 
+def test_a_storm_of_sigkills_during_start_up_loses_and_repeats_nothing(
+        test_dir: Path, tmp_path: Path) -> None:
+    """Workers killed by a signal while they start say nothing about the workflow: they are
+    replaced (after a backoff) however many die in a row, and every id runs exactly once."""
+    kills = 40
+    fifo = test_dir / "start.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "out.jsonl"
+    killed: list[int] = []
+
+    def kill_starting_workers() -> None:
+        while len(killed) < kills:
+            with open(fifo) as pipe:  # blocks until a starting worker writes its pid
+                for line in pipe:
+                    os.kill(int(line), signal.SIGKILL)
+                    killed.append(int(line))
+
+    killer = threading.Thread(target=kill_starting_workers, daemon=True)
+    killer.start()
+    proc = _cli("--generate", "2000", "--workers", "4", "--output", str(out),
+                "--run-dir", str(tmp_path / "run"),
+                env={"SHARDFLOW_STARTUP": "signal-then-block",
+                     "SHARDFLOW_STARTUP_KILLS": str(kills)})
+    _, stderr = proc.communicate(timeout=240)
+    killer.join(timeout=10)
+    assert len(killed) == kills
+    assert proc.returncode == 0, stderr
+    results = read_results(out)
+    assert sorted(r["id"] for r in results) == list(range(2000)), "every id exactly once"
+    assert all(r["status"] == "completed" for r in results)
+    runs = sorted(int(x) for x in (test_dir / "runs.log").read_text().split())
+    assert runs == list(range(2000)), "every instance ran exactly once"
+
+
+def test_a_worker_that_cannot_be_spawned_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """An interpreter that cannot be run (here: not executable) ends the run with one clear
+    line naming it, no traceback."""
+    interpreter = tmp_path / "python-not-executable"
+    interpreter.write_bytes(b"")
+    interpreter.chmod(0o644)
+    code = ("import sys; sys.executable = sys.argv.pop(1); "
+            "from shardflow.cli.main import main; main()")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(interpreter), "run", TARGET, "--generate", "5",
+         "--workers", "1", "--output", str(tmp_path / "out.jsonl"), "--no-journal",
+         "--no-progress"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if "error" in x]
+    assert line.startswith("shardflow: error: workers cannot start workflow")
+    assert f"cannot start a worker process ({interpreter}: Permission denied)" in line
+
+
 def test_a_workflow_that_hangs_on_import_in_workers_is_named(test_dir: Path,
                                                               tmp_path: Path) -> None:
     proc = _cli("--generate", "5", "--workers", "1", "--startup-timeout", "2",

@@ -340,7 +340,8 @@ def test_the_openapi_document_lists_every_endpoint(tmp_path: Path, serve: Any) -
     a, _ = _two_runs(tmp_path)
     doc = serve([a]).get("/api/schema/openapi.json").json()
     assert set(doc["paths"]) == {
-        "/api/session", "/api/tasks", "/api/inbox", "/api/runs", "/api/runs/{run}",
+        "/api/session", "/api/tasks", "/api/tasks/{task_id}", "/api/inbox", "/api/runs",
+        "/api/runs/{run}",
         "/api/runs/{run}/resume", "/api/runs/{run}/tasks/{task_id}",
         "/api/runs/{run}/tasks/{task_id}/complete"}
 

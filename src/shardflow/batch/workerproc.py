@@ -33,7 +33,8 @@ class Start(Enum):
 
     READY = "ready"
     FATAL = "fatal"  # the workflow failed to load: the same in every attempt
-    EXITED = "exited"  # killed or crashed before it was ready: try again
+    EXITED = "exited"  # exited (no signal) before it was ready: counts toward "cannot start"
+    KILLED = "killed"  # a signal ended it before it was ready: says nothing of the workflow
     TIMED_OUT = "timed out"  # never became ready within the start-up timeout
 
 
@@ -120,6 +121,25 @@ class WorkerProcess:
         return code
 
 
+_LAUNCHER = """\
+import signal
+try:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+except KeyboardInterrupt:  # Ctrl-C while the interpreter itself started: end by it, quietly
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.raise_signal(signal.SIGINT)
+import runpy, site
+site.main()
+runpy.run_module("shardflow.batch.worker", run_name="__main__", alter_sys=True)
+"""
+"""What a worker process runs: ``python -m shardflow.batch.worker FD``, but ignoring SIGINT
+before anything is imported. Ctrl-C reaches the whole process group and the coordinator
+decides how workers stop; a worker importing its modules must not die of it with a traceback.
+A signal disposition cannot be handed down through the spawn (uvloop's spawn resets them all
+in the child), and the interpreter's site import would come before ``-m``'s module: so ``-S``
+and this line first, then ``site`` and the worker module as ``-m`` would run them."""
+
+
 async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerProcess:
     """Start a fresh interpreter running the worker (no fork of this process and no
     re-import of the caller's ``__main__``), connected by a socket pair."""
@@ -129,7 +149,7 @@ async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerP
     output, output_end = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
+            sys.executable, "-S", "-c", _LAUNCHER, str(child.fileno()),
             stdin=asyncio.subprocess.DEVNULL, stdout=output_end, stderr=output_end,
             pass_fds=(child.fileno(),),
             env={**os.environ, SPEC_ENV: orjson.dumps({**spec, "sys_path": sys.path}).decode(),

@@ -27,10 +27,11 @@ import re
 import secrets
 import socket
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import orjson
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shardflow.jsonvalue import MAX_DEPTH
@@ -106,7 +107,7 @@ def _secured(send: Send) -> Send:
         if message["type"] == "http.response.start":
             present = {k.lower() for k, _ in message.get("headers", [])}
             extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-            message = {**message, "headers": [*message.get("headers", []), *extra]}  # type: ignore[typeddict-item]
+            message = cast("Message", {**message, "headers": [*message.get("headers", []), *extra]})
         await send(message)
     return send_secured
 
@@ -124,10 +125,10 @@ async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = cast("dict[str, Any]", await receive())
         if message["type"] == "http.disconnect":
             raise Refusal(400, "the client went away before its body arrived")
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise Refusal(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -140,7 +141,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that gives the app the body already read, then the client's messages."""
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> Any:
         nonlocal sent
         if not sent:
             sent = True
@@ -162,12 +163,9 @@ class AccessGuard:
                 and secrets.compare_digest(candidate.encode(), self.token.encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, send)
-            return
         send = _secured(send)
-        if scope["type"] != "http":  # the inbox has no websockets
-            await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] != ScopeType.HTTP:  # the inbox has no websockets
+            await send(cast("Message", {"type": "websocket.close", "code": 1008}))
             return
         try:
             receive = await self._check(scope, receive)

@@ -24,7 +24,7 @@ _VALIDATORS: dict[bytes, Draft202012Validator] = {}
 def _no_retrieval(uri: str) -> Resource[Any]:
     """Form schemas resolve only ``$ref``s inside themselves: nothing is fetched (no request
     to another host on each validation, nothing read from disk)."""
-    raise NoSuchResource(ref=uri)
+    raise NoSuchResource(uri)
 
 
 LOCAL_ONLY: Registry[Any] = Registry(retrieve=_no_retrieval)  # type: ignore[call-arg]
