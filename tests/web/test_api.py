@@ -360,3 +360,31 @@ def test_the_page_and_its_files_are_served(tmp_path: Path, serve: Any) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_a_remote_ref_in_a_stored_schema_is_never_fetched(tmp_path: Path, serve: Any) -> None:
+    import http.server
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "string"}')
+
+    remote = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=remote.serve_forever, daemon=True).start()
+    try:
+        schema = {"type": "object", "properties": {
+            "a": {"$ref": f"http://127.0.0.1:{remote.server_port}/s.json"}}}
+        made_run(tmp_path / "r", [("1", "check", None, schema)])
+        api = serve([tmp_path / "r"])
+        response = api.post("/api/runs/r/tasks/r-t0/complete", json={"a": 1})
+    finally:
+        remote.shutdown()
+        remote.server_close()
+    assert response.status_code == 422
+    assert "only local $refs" in response.json()["violations"][0]["message"]
+    assert hits == []
