@@ -368,7 +368,7 @@ def test_a_remote_ref_in_a_stored_schema_is_never_fetched(tmp_path: Path, serve:
     hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             hits.append(self.path)
             self.send_response(200)
             self.end_headers()

@@ -312,7 +312,7 @@ def test_a_page_on_another_local_port_can_neither_act_nor_learn_the_token(
     seen: list[str] = []
 
     class Attacker(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(str(self.headers))  # what the browser sent this port (cookies?)
             body = ATTACK_PAGE.replace("TARGET", server.base).replace("RUN", "victim") \
                 .replace("TASK", "victim-t0").encode()
