@@ -351,3 +351,26 @@ def test_a_page_on_another_local_port_can_neither_act_nor_learn_the_token(
         attacker.shutdown()
         attacker.server_close()
         server.stop()
+
+
+def test_after_a_restart_on_the_same_port_the_new_url_works_and_the_old_tab_says_why_not(
+        tmp_path: Path, page: Any) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean", "title": "OK?"}}}
+    made_run(tmp_path / "r", [("1", "check", None, schema), ("2", "check", None, schema)])
+    first = Server([tmp_path / "r"], cwd=tmp_path)
+    port = first.base.rsplit(":", 1)[1]
+    page.goto(first.url)
+    _open_rows(page, 2)
+    first.stop()
+    second = Server([tmp_path / "r"], "--port", port, cwd=tmp_path)
+    try:
+        assert second.base == first.base and second.token != first.token
+        page.reload()  # the page still holds the first server's token: it says what to do
+        sync_api.expect(page.locator("#notice")).to_contain_text("open the URL")
+        page.goto(second.url)  # the newly printed URL replaces the stored token
+        page.locator("a.task-link").first.click()
+        _choose(page, "OK?", "Yes")
+        page.get_by_role("button", name="Complete task").click()
+        _open_rows(page, 1)
+    finally:
+        second.stop()
