@@ -38,7 +38,7 @@ def test_a_storm_of_sigkills_during_start_up_loses_and_repeats_nothing(
         test_dir: Path, tmp_path: Path) -> None:
     """Workers killed by a signal while they start say nothing about the workflow: they are
     replaced (after a backoff) however many die in a row, and every id runs exactly once."""
-    kills = 40
+    kills = 20  # 10 in a row per slot: twice what once stopped a run
     fifo = test_dir / "start.fifo"
     os.mkfifo(fifo)
     out = tmp_path / "out.jsonl"
@@ -53,7 +53,7 @@ def test_a_storm_of_sigkills_during_start_up_loses_and_repeats_nothing(
 
     killer = threading.Thread(target=kill_starting_workers, daemon=True)
     killer.start()
-    proc = _cli("--generate", "2000", "--workers", "4", "--output", str(out),
+    proc = _cli("--generate", "1000", "--workers", "2", "--output", str(out),
                 "--run-dir", str(tmp_path / "run"),
                 env={"SHARDFLOW_STARTUP": "signal-then-block",
                      "SHARDFLOW_STARTUP_KILLS": str(kills)})
@@ -62,10 +62,10 @@ def test_a_storm_of_sigkills_during_start_up_loses_and_repeats_nothing(
     assert len(killed) == kills
     assert proc.returncode == 0, stderr
     results = read_results(out)
-    assert sorted(r["id"] for r in results) == list(range(2000)), "every id exactly once"
+    assert sorted(r["id"] for r in results) == list(range(1000)), "every id exactly once"
     assert all(r["status"] == "completed" for r in results)
     runs = sorted(int(x) for x in (test_dir / "runs.log").read_text().split())
-    assert runs == list(range(2000)), "every instance ran exactly once"
+    assert runs == list(range(1000)), "every instance ran exactly once"
 
 
 def test_a_worker_that_cannot_be_spawned_is_one_line_and_exit_2(tmp_path: Path) -> None:

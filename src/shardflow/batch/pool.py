@@ -50,7 +50,7 @@ from shardflow.errors import WorkerStartError
 __all__ = ["WorkerPool", "WorkerStartError"]
 
 KILLED_BACKOFF = 0.05
-KILLED_BACKOFF_MAX = 1.0
+KILLED_BACKOFF_MAX = 0.5
 """Seconds before replacing a worker a signal killed while it started: doubling from the
 first, at most the second (a storm of kills is not met with a storm of spawns)."""
 
