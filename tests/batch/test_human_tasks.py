@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,4 +111,41 @@ def test_a_resume_of_a_finished_run_still_reconciles_the_output(cli: CliRun,
     assert "already finished" in again.stderr
     records = read_results(out)
     assert sorted(r["id"] for r in records) == [0, 1, 2], "each id exactly once"
+    assert all(r["status"] == "completed" for r in records)
+
+
+def test_a_resume_stopped_mid_way_leaves_one_line_per_id(cli: CliRun, test_dir: Path,
+                                                          tmp_path: Path) -> None:
+    """SIGTERM while a resume continues instances: those it finished have their final line,
+    the one it was running keeps its ``waiting`` line, none has two; the next resume ends it."""
+    target = f"{Path(__file__).parent / 'hold_flows.py'}:workflow"
+    out, run_dir, n = tmp_path / "out.jsonl", tmp_path / "run", 20
+    assert cli("run", target, "--generate", str(n), "--output", str(out), "--workers", "1",
+               "--run-dir", str(run_dir)).returncode == 0
+    for task in _tasks(cli, run_dir):
+        assert cli("tasks", "complete", task["id"], "--data", '{"ok": true}',
+                   "--run-dir", str(run_dir)).returncode == 0
+    resume = subprocess.Popen(
+        [sys.executable, "-m", "shardflow", "resume", str(run_dir), "--no-progress",
+         "--grace-seconds", "1"], stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SHARDFLOW_HOLD": "1"})
+    try:
+        deadline = time.monotonic() + 60  # a wide margin: the other 19 finish in well under 1 s
+        while not ((test_dir / "held").exists() and out.read_bytes().count(b"\n") >= 2 * n - 1):
+            assert time.monotonic() < deadline and resume.poll() is None, "the resume never held"
+            time.sleep(0.02)
+        resume.send_signal(signal.SIGTERM)
+        _, stderr = resume.communicate(timeout=60)
+    finally:
+        if resume.poll() is None:
+            resume.kill()
+            resume.wait()
+    assert resume.returncode == 143, stderr
+    records = read_results(out)
+    assert sorted(r["id"] for r in records) == list(range(n)), "one line per id, right away"
+    assert {r["id"]: r["status"] for r in records if r["status"] != "completed"} == {0: "waiting"}
+    again = cli("resume", str(run_dir))
+    assert again.returncode == 0, again.stderr
+    records = read_results(out)
+    assert sorted(r["id"] for r in records) == list(range(n))
     assert all(r["status"] == "completed" for r in records)
