@@ -52,8 +52,8 @@ async function api(path, { method = "GET", body } = {}) {
   if (response.status === 401) {
     notice("This page has no valid access token (the server was restarted?): open the URL " +
       "'shardflow tasks serve' printed, with ?token=.");
-  } else if ($("notice").dataset.lost !== undefined) {
-    notice("");
+  } else if (response.ok && !$("notice").hidden) {
+    notice("");  // the server is back (or the problem is gone)
   }
   return { status: response.status, ok: response.ok, body: json };
 }
@@ -61,7 +61,6 @@ async function api(path, { method = "GET", body } = {}) {
 function notice(text) {
   $("notice").textContent = text;
   $("notice").hidden = !text;
-  if (text) $("notice").dataset.lost = ""; else delete $("notice").dataset.lost;
 }
 
 function toast(text) {
