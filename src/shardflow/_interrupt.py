@@ -24,14 +24,14 @@ def _is_command() -> bool:
     ``python -m shardflow``)."""
     if os.path.basename(sys.argv[0] if sys.argv else "") == "shardflow":
         return True
-    argv = list(getattr(sys, "orig_argv", []))
-    for i, arg in enumerate(argv[1:], 1):
-        if arg == "-m":
-            return i + 1 < len(argv) and argv[i + 1] in ("shardflow", "shardflow.cli.main")
-        if arg.startswith("-m"):
-            return arg[2:] in ("shardflow", "shardflow.cli.main")
-        if not arg.startswith("-"):
-            return False  # a script or a command: python runs that, not shardflow
+    args = iter(list(getattr(sys, "orig_argv", []))[1:])
+    for arg in args:
+        if arg in ("-X", "-W"):  # interpreter options with a separate value
+            next(args, None)
+        elif arg.startswith("-m"):
+            return (arg[2:] or next(args, "")) in ("shardflow", "shardflow.cli.main")
+        elif arg == "-c" or not arg.startswith("-"):
+            return False  # a command or a script: python runs that, not shardflow
     return False
 
 

@@ -52,3 +52,20 @@ def test_ctrl_c_while_workers_start_exits_130_without_a_traceback(tmp_path: Path
     first = proc.stderr.readline()  # "shardflow: run ID (run directory ...)": workers start now
     assert first.startswith("shardflow: run "), first
     _interrupt(proc, first)
+
+
+@pytest.mark.parametrize(("argv", "orig", "command"), [
+    (["/venv/bin/shardflow", "run"], ["/venv/bin/python", "/venv/bin/shardflow", "run"], True),
+    (["-m", "run"], ["python", "-m", "shardflow", "run"], True),
+    (["-m"], ["python", "-X", "dev", "-mshardflow"], True),
+    (["app.py"], ["python", "app.py"], False),  # a program using shardflow as a library
+    (["-c"], ["python", "-c", "import shardflow"], False),
+    (["-m"], ["python", "-m", "shardflow.batch.worker", "3"], False),  # workers: their own way
+])
+def test_only_the_shardflow_command_exits_quietly_while_importing(
+        monkeypatch: pytest.MonkeyPatch, argv: list[str], orig: list[str], command: bool) -> None:
+    from shardflow import _interrupt
+
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", orig)
+    assert _interrupt._is_command() is command

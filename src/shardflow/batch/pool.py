@@ -24,6 +24,8 @@ mistaken for a worker's death, so nothing is re-run because of it.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import signal
 import sys
 import tempfile
@@ -165,6 +167,8 @@ class WorkerPool(PoolBase[WorkerProcess]):
         watchdog_file = str(self._scratch / f"watchdog-{slot}-{incarnation}.json")
         spec = replace(self.spec, watchdog_file=watchdog_file).to_dict()
         try:
+            if not os.access(sys.executable, os.X_OK):  # a shell runs it: say so here, once
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), sys.executable)
             worker = await launch(slot, spec, watchdog_file)
         except OSError as exc:  # the interpreter cannot be run (EACCES, ENOENT, EAGAIN...)
             raise WorkerStartError(self.spec.target, f"cannot start a worker process "

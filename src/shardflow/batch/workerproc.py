@@ -121,23 +121,12 @@ class WorkerProcess:
         return code
 
 
-_LAUNCHER = """\
-import signal
-try:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-except KeyboardInterrupt:  # Ctrl-C while the interpreter itself started: end by it, quietly
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.raise_signal(signal.SIGINT)
-import runpy, site
-site.main()
-runpy.run_module("shardflow.batch.worker", run_name="__main__", alter_sys=True)
-"""
-"""What a worker process runs: ``python -m shardflow.batch.worker FD``, but ignoring SIGINT
-before anything is imported. Ctrl-C reaches the whole process group and the coordinator
-decides how workers stop; a worker importing its modules must not die of it with a traceback.
-A signal disposition cannot be handed down through the spawn (uvloop's spawn resets them all
-in the child), and the interpreter's site import would come before ``-m``'s module: so ``-S``
-and this line first, then ``site`` and the worker module as ``-m`` would run them."""
+IGNORING_SIGINT = ("/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"')
+"""How a worker process is started: ``python -m shardflow.batch.worker FD`` with SIGINT
+ignored from its first instruction. Ctrl-C reaches the whole process group and the coordinator
+decides how workers stop; a worker must not die of it with a traceback while it imports. An
+ignored signal stays ignored across ``exec`` (and Python then installs no handler for it), but
+uvloop's spawn resets every disposition in the child: so a shell sets it, then execs Python."""
 
 
 async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerProcess:
@@ -149,7 +138,7 @@ async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerP
     output, output_end = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-S", "-c", _LAUNCHER, str(child.fileno()),
+            *IGNORING_SIGINT, sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
             stdin=asyncio.subprocess.DEVNULL, stdout=output_end, stderr=output_end,
             pass_fds=(child.fileno(),),
             env={**os.environ, SPEC_ENV: orjson.dumps({**spec, "sys_path": sys.path}).decode(),
