@@ -249,8 +249,10 @@ function facts(dl, rows) {
   }
 }
 
-function shown(value) {
-  return typeof value === "string" ? value : JSON.stringify(value, null, 1);
+function shown(value) {  // short values on one line, long ones indented
+  if (typeof value === "string") return value;
+  const line = JSON.stringify(value);
+  return line.length <= 80 ? line : JSON.stringify(value, null, 2);
 }
 
 async function loadTask(run, id) {
