@@ -18,6 +18,7 @@ from shardflow._interrupt import command_ready
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import CONTEXT_SETTINGS, logging_options, option
 from shardflow.cli.limits_check import warn_unused_limits
+from shardflow.cli.metrics_option import metrics_options
 from shardflow.errors import ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow, use_app_dir
 from shardflow.run.errors import (
@@ -133,6 +134,7 @@ def _load(target: str) -> Any:
         help="Ray cluster to join (auto, HOST:PORT).")
 @option("--ray-working-dir", metavar="DIR", default=None, show_default=". for file.py targets",
         help="Directory shipped to the Ray nodes.")
+@metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
@@ -141,7 +143,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         summary_json: str | None,
         progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
-        ray_working_dir: str | None) -> None:
+        ray_working_dir: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -156,7 +158,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     if resume_dir is not None:
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
-                                grace_seconds=grace_seconds, progress_every=progress_every))
+                                grace_seconds=grace_seconds, progress_every=progress_every,
+                                metrics_port=metrics_port, metrics_host=metrics_host))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = load_config(config_path) if config_path else RunConfig()
@@ -172,7 +175,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
-                       grace_seconds=grace_seconds, progress_every=progress_every)
+                       grace_seconds=grace_seconds, progress_every=progress_every,
+                       metrics_port=metrics_port, metrics_host=metrics_host)
     sys.exit(code)
 
 
@@ -227,6 +231,12 @@ from shardflow.cli.tasks_command import tasks  # noqa: E402
 
 cli.add_command(tasks)
 cli.add_command(runs)
+
+from shardflow.cli.consume_command import consume  # noqa: E402  (shardflow[redis]: issue 21)
+from shardflow.cli.enqueue_command import enqueue  # noqa: E402
+
+cli.add_command(consume)
+cli.add_command(enqueue)
 
 
 @cli.command()
