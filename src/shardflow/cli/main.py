@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from shardflow._interrupt import command_ready
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import CONTEXT_SETTINGS, logging_options, option
 from shardflow.cli.limits_check import warn_unused_limits
@@ -48,6 +49,7 @@ class ShardflowGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            command_ready()  # from here a Ctrl-C is a KeyboardInterrupt, handled below
             return super().invoke(ctx)
         except ShardflowError as exc:
             if ctx.params.get("debug"):
