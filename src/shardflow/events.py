@@ -207,6 +207,11 @@ class EventBus:
 
         return unsubscribe
 
+    @property
+    def has_subscribers(self) -> bool:
+        """True if some handler subscribed: engines send no events to a bus without any."""
+        return bool(self._subscribers)
+
     async def publish(self, event: WorkflowEvent) -> None:
         """Deliver ``event`` to every subscriber of its type, in subscription order."""
         for handler, wanted in list(self._subscribers):

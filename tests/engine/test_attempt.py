@@ -15,6 +15,7 @@ import pytest
 
 from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow._clock import LoopClock
+from shardflow.context import StepLog, recorded_result
 from shardflow.engine import attempt
 from shardflow.engine.attempt import StepFailure
 from shardflow.engine.state import InstanceState
@@ -79,6 +80,10 @@ async def _one_form(form: str, case: str, counted: bool) -> tuple[Any, ...]:
     state = InstanceState(_definition().plan, "i", LoopClock(),
                           stats=StepStats() if counted else None)
     ctx = WorkflowContext.initial({"id": 1}, "i")
+    step_log = StepLog("i", "one", 0.0)
+    ctx.attach(step_log)  # as the engine does: the log stands for the instance
+    if not counted:
+        state.history = state.step_log = step_log
     if form == "function":
         work = attempt.run_step(step, ctx, "node", "node", state.clock, None, state.step_log,
                                 state.stats)
@@ -99,7 +104,8 @@ async def _one_form(form: str, case: str, counted: bool) -> tuple[Any, ...]:
         outcome = ("raised", type(exc).__name__)
     log = [(n, status, attempts, error) for n, status, attempts, _, _, error in state.history]
     counts = {k: len(v) for k, v in state.stats.durations.items()} if counted else None
-    return (outcome, log, counts, ctx.writes(), step.seen, ctx.current_step)
+    return (outcome, log, counts, ctx.writes(), step.seen, ctx.current_step,
+            recorded_result(ctx, "node"))
 
 
 @pytest.mark.parametrize(("case", "counted"), list(itertools.product(CASES, [False, True])))
@@ -107,7 +113,7 @@ def test_a_plain_step_attempt_runs_the_same_in_both_forms(case: str, counted: bo
     function = asyncio.run(_one_form("function", case, counted))
     template = asyncio.run(_one_form("template", case, counted))
     assert function == template
-    outcome, log, counts, writes, seen, after = function
+    outcome, log, counts, writes, seen, after, returned = function
     assert seen == "node" and after is None  # the running step is named, then cleared
     assert writes["touched"] is True
     expected = {"returns": ("returned", True), "returns_none": ("returned", True),
@@ -123,7 +129,8 @@ def test_a_plain_step_attempt_runs_the_same_in_both_forms(case: str, counted: bo
     else:
         error = None if status != "failed" else expected[case][2]
         assert log == [("node", status, 1, error)]
-    assert ("node" in writes) is (case == "returns")
+    assert "node" not in writes  # a return value never lands in the context
+    assert returned == ({"n": 1} if case == "returns" else None)  # it is recorded instead
 
 
 def _join_plan(merge_policy: str) -> Any:

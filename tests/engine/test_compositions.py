@@ -38,7 +38,7 @@ def test_a_race_inside_a_group(run: Any) -> None:
             context.set("other", True)
             go.set()
 
-        race = RaceGroup(step("slow", slow), step("fast", fast), name="pick")
+        race = RaceGroup(step("slow", slow), step("fast", fast, store_result=True), name="pick")
         group = ParallelGroup(race, step("other", other))
         return await within(engine_for(single(group, name="race_in_group")).start_workflow("race_in_group"))
 

@@ -95,12 +95,31 @@ def test_a_step_writing_a_non_json_value_fails_naming_step_and_key(run: Any) -> 
     assert "'paid_at'" in instance.error.message and "'node'" in instance.error.message
 
 
-def test_a_step_returning_a_non_json_value_fails_naming_step_and_key(run: Any) -> None:
+def test_a_step_returning_a_non_json_value_completes_with_the_value_in_its_history(run: Any) -> None:
+    when = datetime(2024, 1, 1)
+
+    async def body(context: WorkflowContext) -> Any:
+        context.set("charged", True)
+        return {"when": when}
+
+    async def main() -> Any:
+        return await within(engine_for(single(step("charge", body))).start_workflow("single"))
+
+    instance = run(main())
+    assert instance.status == WorkflowStatus.COMPLETED
+    assert instance.context.data == {"charged": True}  # the value is not in the data
+    [execution] = instance.context.step_history
+    assert (execution.step_name, execution.status, execution.result) == (
+        "node", "succeeded", {"when": when})
+
+
+def test_an_opted_in_non_json_return_value_fails_naming_step_and_key(run: Any) -> None:
     async def body(context: WorkflowContext) -> Any:
         return {"when": datetime(2024, 1, 1)}
 
     async def main() -> Any:
-        return await within(engine_for(single(step("charge", body))).start_workflow("single"))
+        charge = step("charge", body, store_result=True)
+        return await within(engine_for(single(charge)).start_workflow("single"))
 
     instance = run(main())
     assert instance.status == WorkflowStatus.FAILED
@@ -109,33 +128,58 @@ def test_a_step_returning_a_non_json_value_fails_naming_step_and_key(run: Any) -
 
 
 # -- return values --------------------------------------------------------------------------------
-def test_a_return_value_is_stored_under_the_node_id(run: Any) -> None:
+def _returns_workflow(store: bool) -> WorkflowDefinition:
     async def price(context: WorkflowContext) -> Any:
+        context.set("quote", {"currency": "EUR"})  # the step's own write under its node id
         return {"amount": 42}
 
     async def nothing(context: WorkflowContext) -> None:
         return None
 
     async def total(context: WorkflowContext) -> Any:
-        return context.get("quote.amount") + 1
+        return (context.get("quote.amount") or 0) + 1
 
-    workflow = WorkflowDefinition(
+    return WorkflowDefinition(
         name="returns",
-        steps={"quote": step("price_step", price), "noop": step("noop_step", nothing),
-               "sum": step("sum_step", total)},
+        steps={"quote": step("price_step", price, store_result=store),
+               "noop": step("noop_step", nothing, store_result=store),
+               "sum": step("sum_step", total, store_result=store)},
         edges=[Edge("quote", "noop"), Edge("noop", "sum")],
         initial_step="quote",
         terminal_steps={"sum"},
     )
 
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
+def test_a_return_value_goes_to_the_history_and_never_overwrites_the_steps_writes(
+        run: Any, compiled: bool) -> None:
+    workflow = _returns_workflow(store=False)
+    if not compiled:  # a condition keeps the plan interpreted
+        workflow.edges[0] = Edge("quote", "noop", condition=lambda ctx: True)
+
     async def main() -> Any:
         return await within(engine_for(workflow).start_workflow("returns"))
+
+    instance = run(main())
+    assert instance.context.data == {"quote": {"currency": "EUR"}}
+    history = instance.context.step_history
+    assert [(e.step_name, e.status, e.result) for e in history] == [
+        ("quote", "succeeded", {"amount": 42}), ("noop", "succeeded", None),
+        ("sum", "succeeded", 1)]
+    assert instance.context.get_last_execution("quote").result == {"amount": 42}
+    assert all(e.started_at.tzinfo is not None and e.completed_at >= e.started_at
+               for e in history)
+
+
+def test_store_result_opts_in_to_storing_the_return_value_under_the_node_id(run: Any) -> None:
+    async def main() -> Any:
+        return await within(engine_for(_returns_workflow(store=True)).start_workflow("returns"))
 
     instance = run(main())
     assert instance.context.data == {"quote": {"amount": 42}, "sum": 43}
 
 
-def test_a_branch_return_value_is_stored_under_its_step_name(run: Any) -> None:
+def test_a_branch_return_value_is_stored_under_its_step_name_when_opted_in(run: Any) -> None:
     async def one(context: WorkflowContext) -> Any:
         return 1
 
@@ -143,7 +187,9 @@ def test_a_branch_return_value_is_stored_under_its_step_name(run: Any) -> None:
         return [2]
 
     async def main() -> Any:
-        workflow = single(ParallelGroup(step("one", one), step("two", two)), name="group_returns")
+        workflow = single(ParallelGroup(step("one", one, store_result=True),
+                                        step("two", two, store_result=True)),
+                          name="group_returns")
         return await within(engine_for(workflow).start_workflow("group_returns"))
 
     instance = run(main())

@@ -64,8 +64,10 @@ def test_set_refuses_a_non_json_value_naming_step_key_and_place(case: str) -> No
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-def test_a_step_returning_a_non_json_value_fails_its_instance(run: Any, case: str) -> None:
+def test_a_step_storing_a_non_json_return_value_fails_its_instance(run: Any, case: str) -> None:
     class Emit(BaseMachineStep):
+        store_result = True  # the opt-in: stored under the node id, so held to the contract
+
         async def execute(self, context: WorkflowContext) -> Any:
             return {"payload": BAD[case]}
 

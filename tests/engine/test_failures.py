@@ -196,7 +196,7 @@ def test_race_cancels_the_loser_and_keeps_only_the_winners_writes(run: Any) -> N
             context.set("answer", 42)
             return "won"
 
-        race = RaceGroup(step("slow", sleeper), step("quick", winner))
+        race = RaceGroup(step("slow", sleeper), step("quick", winner, store_result=True))
         workflow = WorkflowDefinition(
             name="race", steps={"race": race, "after": writer("after", after=True)},
             edges=[Edge("race", "after")], initial_step="race", terminal_steps={"after"})
@@ -222,7 +222,8 @@ def test_race_winner_is_the_first_to_succeed_not_the_first_to_finish(run: Any) -
             await asyncio.sleep(0)
             return "ok"
 
-        race = RaceGroup(step("flaky", fails_first), step("steady", succeeds_later))
+        race = RaceGroup(step("flaky", fails_first),
+                         step("steady", succeeds_later, store_result=True))
         return await within(engine_for(single(race, name="race")).start_workflow("race"))
 
     instance = run(main())

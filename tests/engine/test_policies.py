@@ -58,7 +58,8 @@ def test_a_timed_out_step_is_retried(run: Any) -> None:
                 await asyncio.Event().wait()
             return len(attempts)
 
-        engine = engine_for(single(step("slow_once", body, timeout_seconds=5, retries=1)), clock=clock)
+        engine = engine_for(single(step("slow_once", body, timeout_seconds=5, retries=1,
+                                         store_result=True)), clock=clock)
         started = asyncio.create_task(engine.start_workflow("single"))
         await within(clock.wait_for_timers(1))
         clock.advance(10)
@@ -105,7 +106,7 @@ def test_retries_until_success_without_leaking_failed_attempts_writes(run: Any) 
     body, attempts = flaky(2)
 
     async def main() -> Any:
-        engine = engine_for(single(step("flaky", body, retries=2)))
+        engine = engine_for(single(step("flaky", body, retries=2, store_result=True)))
         return await within(engine.start_workflow("single", {"input": 1}))
 
     instance = run(main())
@@ -120,7 +121,7 @@ def test_the_last_failure_fails_the_instance_after_every_retry(run: Any) -> None
     body, attempts = flaky(5)
 
     async def main() -> Any:
-        engine = engine_for(single(step("flaky", body, retries=2)))
+        engine = engine_for(single(step("flaky", body, retries=2, store_result=True)))
         return await within(engine.start_workflow("single"))
 
     instance = run(main())
@@ -183,7 +184,10 @@ def test_execute_step_retries_and_returns_the_result(run: Any) -> None:
     result, context = run(main())
     assert result == "done"
     assert attempts == [1, 2]
-    assert context.data == {"x": 1, "attempt_2": True, "last_attempt": 2, "flaky": "done"}
+    assert context.data == {"x": 1, "attempt_2": True, "last_attempt": 2}  # not the result
+    [execution] = context.step_history
+    assert (execution.step_name, execution.status, execution.result) == ("flaky", "succeeded",
+                                                                          "done")
 
 
 def test_retry_delay_number_and_list() -> None:

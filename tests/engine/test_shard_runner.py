@@ -19,6 +19,7 @@ from shardflow.engine.shard import ShardJob, ShardOutput, ShardRunner
 
 
 async def _double(ctx: WorkflowContext) -> Any:
+    """Returns twice ``value``: the steps running it opt in to storing it (``store_result``)."""
     await asyncio.sleep(0)
     return ctx.get("value", 0) * 2
 
@@ -37,8 +38,8 @@ def _fork(branch: Any, **attrs: Any) -> WorkflowDefinition:
     """start -> (double | branch) -> join: ``branch`` runs in a task of its own."""
     return WorkflowDefinition(
         name="fork",
-        steps={"start": step("start", _double), "double": step("double", _double),
-               "branch": step("branch", branch, **attrs), "join": step("join", _double)},
+        steps={"start": step("start", _double, store_result=True), "double": step("double", _double, store_result=True),
+               "branch": step("branch", branch, **attrs), "join": step("join", _double, store_result=True)},
         edges=[Edge("start", "double"), Edge("start", "branch"), Edge("double", "join"),
                Edge("branch", "join")],
         initial_step="start", terminal_steps={"join"},
@@ -150,8 +151,8 @@ class BadSchema(BaseHumanStep):
 
 def _approval(human: BaseHumanStep) -> WorkflowDefinition:
     return WorkflowDefinition(
-        name="approval", steps={"start": step("start", _double), "approve": human,
-                                "done": step("done", _double)},
+        name="approval", steps={"start": step("start", _double, store_result=True), "approve": human,
+                                "done": step("done", _double, store_result=True)},
         edges=[Edge("start", "approve"), Edge("approve", "done")],
         initial_step="start", terminal_steps={"done"},
     )
@@ -255,16 +256,16 @@ def _blocker(seen: list[Any], holder: dict[str, ShardRunner], who: int) -> Any:
 def _in_a_group(body: Any) -> WorkflowDefinition:
     from shardflow import ParallelGroup
 
-    group = ParallelGroup(step("left", _double), step("right", body), name="pair")
-    return WorkflowDefinition(name="grouped", steps={"start": step("start", _double),
+    group = ParallelGroup(step("left", _double, store_result=True), step("right", body), name="pair")
+    return WorkflowDefinition(name="grouped", steps={"start": step("start", _double, store_result=True),
                                                      "pair": group},
                               edges=[Edge("start", "pair")], initial_step="start")
 
 
 def _conditional(body: Any) -> WorkflowDefinition:
     return WorkflowDefinition(
-        name="cond", steps={"start": step("start", _double), "branch": step("branch", body),
-                            "other": step("other", _double)},
+        name="cond", steps={"start": step("start", _double, store_result=True), "branch": step("branch", body),
+                            "other": step("other", _double, store_result=True)},
         edges=[Edge("start", "branch", condition=lambda ctx: True),
                Edge("start", "other", condition=lambda ctx: True)],
         initial_step="start")
@@ -308,7 +309,7 @@ def test_blocking_job_blames_nobody_between_steps(run: Any) -> None:
         return True
 
     definition = WorkflowDefinition(
-        name="cond", steps={"start": step("start", _double), "next": step("next", probe_once)},
+        name="cond", steps={"start": step("start", _double, store_result=True), "next": step("next", probe_once)},
         edges=[Edge("start", "next", condition=condition)], initial_step="start")
 
     async def main() -> None:
@@ -400,17 +401,17 @@ def _shapes() -> dict[str, WorkflowDefinition]:
     each exactly as ``InstanceRunner.run`` + the general encoder does)."""
     approve_or_fail = WorkflowDefinition(
         name="open_then_fail",
-        steps={"start": step("start", _double), "approve": Approve(),
+        steps={"start": step("start", _double, store_result=True), "approve": Approve(),
                "boom": step("boom", _raises(ValueError("no"), who=1))},
         edges=[Edge("start", "approve"), Edge("start", "boom")],
         initial_step="start", terminal_steps={"approve", "boom"},
     )
     same_key = WorkflowDefinition(  # both branches write "same" differently: the join fails
         name="conflict",
-        steps={"start": step("start", _double),
+        steps={"start": step("start", _double, store_result=True),
                "a": step("a", lambda ctx: _set_async(ctx, "same", 1)),
                "b": step("b", lambda ctx: _set_async(ctx, "same", ctx.get("id"))),
-               "join": step("join", _double)},
+               "join": step("join", _double, store_result=True)},
         edges=[Edge("start", "a"), Edge("start", "b"), Edge("a", "join"), Edge("b", "join")],
         initial_step="start", terminal_steps={"join"},
     )

@@ -15,7 +15,7 @@ the fields existed; a second slot cost 0.4 % of an in-process instance (docs/PER
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -48,10 +48,125 @@ class InstanceInfo:
 
     def last_execution(self, step_name: str | None) -> StepExecution | None:
         """The latest execution of ``step_name`` (of any step when None), or None."""
-        for execution in reversed(self.step_history):
+        history = self.step_history
+        if type(history) is StepHistory:
+            history.sync()
+        for execution in reversed(history):
             if step_name is None or execution.step_name == step_name:
                 return execution
         return None
+
+
+class StepLog(list[Any]):
+    """An engine's step log of one instance, (node, status, attempt, started, ended, error)
+    entries, which also stands for the instance in its contexts until one of them reads
+    the litestar-workflows fields (:meth:`InstanceFields.info`): it knows the instance's id,
+    workflow and start, and the return values of its steps (``results``, made when a step
+    first returns something). So an instance whose fields nobody reads pays no object for
+    them, and its contexts hold nothing that holds them back (no reference cycle)."""
+
+    __slots__ = ("info", "instance_id", "results", "started_at", "workflow_id")
+
+    def __init__(self, instance_id: Any, workflow_id: Any, started_at: float) -> None:
+        super().__init__()
+        self.instance_id = instance_id
+        self.workflow_id = workflow_id
+        self.started_at = started_at
+        self.results: dict[str, Any] | None = None
+        self.info: InstanceInfo | None = None
+
+    def instance_info(self) -> InstanceInfo:
+        """The instance's fields, made on first use and shared by every context of it."""
+        info = self.info
+        if info is None:
+            info = self.info = InstanceInfo(self.instance_id, self.workflow_id, {},
+                                            StepHistory(self), started_moment(self.started_at))
+        return info
+
+
+class StepHistory(list[StepExecution]):
+    """``context.step_history`` of an instance an engine runs: the :class:`StepExecution`
+    records of its :class:`StepLog`, made when the history is read (:meth:`sync`), so a step
+    pays nothing for a history nobody reads. Records appended by hand stay in place."""
+
+    __slots__ = ("log", "seen")
+
+    def __init__(self, log: StepLog) -> None:
+        super().__init__()
+        self.log = log
+        self.seen = 0
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """The steps' return values by node id (those that returned something)."""
+        results = self.log.results
+        if results is None:
+            results = self.log.results = {}
+        return results
+
+    def sync(self) -> StepHistory:
+        """Append the records of the log entries made since the last call; return self."""
+        log = self.log
+        if self.seen < len(log):
+            results = log.results or {}
+            for node, status, _attempt, started, ended, error in log[self.seen:]:
+                self.append(StepExecution(
+                    node, _STEP_STATUS.get(status, status), started_moment(started),
+                    started_moment(ended),
+                    results.get(node) if status == "completed" else None, error))
+            self.seen = len(log)
+        return self
+
+
+_STEP_STATUS = {"completed": "succeeded"}
+"""Step log statuses whose StepStatus value differs."""
+
+
+def started_moment(when: float) -> datetime:
+    """``when`` (seconds since the epoch) as an aware UTC datetime, as histories show it."""
+    return datetime.fromtimestamp(when, UTC)
+
+
+def record_result(context: InstanceFields, node: str, result: Any) -> None:
+    """Record what step ``node`` returned in the history of ``context``'s instance, if an
+    engine keeps one for it (a context made by hand has no step log to attach it to)."""
+    instance = context._instance
+    if type(instance) is InstanceInfo:
+        history = instance.step_history
+        if type(history) is not StepHistory:
+            return
+        instance = history.log
+    elif type(instance) is not StepLog:
+        return
+    results = instance.results
+    if results is None:
+        results = instance.results = {}
+    results[node] = result
+
+
+def results_kept(context: InstanceFields) -> StepHistory:
+    """The history of ``context``'s instance, made a :class:`StepHistory` (with the records
+    it had) if it was a plain list, so what steps return on it is recorded."""
+    info = context.info
+    history = info.step_history
+    if type(history) is not StepHistory:
+        kept = StepHistory(StepLog(info.instance_id, info.workflow_id, 0.0))
+        kept.extend(history)
+        history = info.step_history = kept
+    return history
+
+
+def recorded_result(context: InstanceFields, node: str) -> Any:
+    """What step ``node`` returned, as :func:`record_result` recorded it (None if nothing)."""
+    instance = context._instance
+    if type(instance) is InstanceInfo:
+        history = instance.step_history
+        if type(history) is not StepHistory:
+            return None
+        instance = history.log
+    elif type(instance) is not StepLog:
+        return None
+    return instance.results.get(node) if instance.results else None
 
 
 class InstanceFields:
@@ -65,10 +180,13 @@ class InstanceFields:
     @property
     def instance_id(self) -> Any:
         instance = self._instance
-        return instance.instance_id if type(instance) is InstanceInfo else instance
+        kind = type(instance)
+        return instance.instance_id if kind is InstanceInfo or kind is StepLog else instance
 
     @instance_id.setter
     def instance_id(self, value: Any) -> None:
+        if type(self._instance) is StepLog:
+            self._instance = self._instance.instance_info()
         if type(self._instance) is InstanceInfo:
             self._instance.instance_id = value
         else:
@@ -80,6 +198,9 @@ class InstanceFields:
         instance = self._instance
         if type(instance) is InstanceInfo:
             return instance
+        if type(instance) is StepLog:
+            info = self._instance = instance.instance_info()
+            return info
         info = self._instance = InstanceInfo(instance)
         return info
 
@@ -94,7 +215,13 @@ class InstanceFields:
     @property
     def step_history(self) -> list[StepExecution]:
         """The instance's step executions, oldest first."""
-        return self.info.step_history
+        history = self.info.step_history
+        return history.sync() if type(history) is StepHistory else history
+
+    def attach(self, log: StepLog) -> None:
+        """Make ``log`` stand for this (root) context's instance: what an engine does when it
+        starts an instance, so it and its forks show the instance's fields and history."""
+        self._instance = log
 
     @property
     def started_at(self) -> datetime | None:

@@ -29,12 +29,13 @@ none of whose edges was taken is skipped, and the skip propagates.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
-from shardflow.context import WorkflowContext, common_ancestor
+from shardflow.context import WorkflowContext, common_ancestor, record_result
 from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import StepTimeoutError
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 now = time.time
 """The clock of step records (wall time: records are read by people and other processes)."""
 _current_task = asyncio.current_task
+_log = logging.getLogger("shardflow.engine")
 
 
 class StepFailure(Exception):
@@ -76,7 +78,7 @@ def is_cancellation(exc: BaseException) -> bool:
 def is_plain(step: BaseMachineStep, gated: bool) -> bool:
     """True if ``step`` has no policy to apply (no retries, no timeout, and no limits when a
     ``gated`` host enforces them): one attempt, which a schedule writes out inline."""
-    return not (step.retries or step.timeout_seconds is not None
+    return not (step.retries or step.timeout_seconds is not None or step.hooked
                 or (gated and (step.limit or step.rate_limit)))
 
 
@@ -119,6 +121,15 @@ async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: C
         raise
 
 
+async def _on_failure(step: BaseMachineStep, ctx: WorkflowContext, error: Exception) -> None:
+    """Call the step's ``on_failure`` hook; what the hook raises is logged, and the step
+    fails with its own error."""
+    try:
+        await step.on_failure(ctx, error)
+    except Exception:
+        _log.exception("on_failure of step %r raised", step.step_name)
+
+
 async def run_step(
     step: BaseMachineStep,
     ctx: WorkflowContext,
@@ -128,14 +139,22 @@ async def run_step(
     gate: Gate | None,
     log: list[StepEntry] | None,
     stats: StepStats | None = None,
-) -> WorkflowContext:
-    """Run ``step`` on ``ctx`` under its policies and return the context holding its writes.
+) -> WorkflowContext | None:
+    """Run ``step`` on ``ctx`` under its policies and return the context holding its writes,
+    or None if its ``can_execute`` said no (the caller skips it: :func:`refused`).
+
+    The hooks (litestar-workflows'): ``can_execute`` is asked once, before the first attempt;
+    ``on_success(context, result)`` runs inside the attempt (if it raises, the attempt
+    failed); ``on_failure(context, error)`` runs once the step failed for good (not for a
+    cancellation). Steps that override none of them are plain or not as before.
 
     A plain step (no policy to apply) makes one attempt, the one :func:`step_source` writes
     out for a schedule. A step without retries writes straight into ``ctx``. A step with
     retries runs each attempt on a fork, so a failed attempt leaves no trace; the successful
     fork is returned.
-    A return value other than ``None`` is stored under ``key``. Each attempt is appended to
+    A return value other than ``None`` is recorded in the instance's step history under
+    ``key`` (and stored in the context under ``key`` if the step opts in with
+    ``store_result``). Each attempt is appended to
     ``log`` and/or counted in ``stats`` under ``path``.
     """
     if is_plain(step, gate is not None):
@@ -145,7 +164,7 @@ async def run_step(
         try:
             result = await step.execute(ctx)
             if result is not None:
-                ctx.set(key, result)
+                record_result(ctx, key, result)
         except BaseException as exc:
             failed_attempt(exc, path, 1, started, ctx, log, stats)
         finally:
@@ -155,6 +174,18 @@ async def run_step(
         if stats is not None:
             stats.durations[path].append(now() - started)
         return ctx
+    if step.guarded:
+        ctx.current_step = key
+        started = now()
+        try:
+            allowed = await step.can_execute(ctx)
+        except BaseException as exc:
+            failed_attempt(exc, path, 1, started, ctx, log, stats)
+        finally:
+            ctx.current_step = None
+        if not allowed:
+            return None
+    hooked = step.hooked
     retries = step.retries
     throttled = gate is not None and bool(step.limit or step.rate_limit)
     if throttled:
@@ -180,7 +211,11 @@ async def run_step(
             else:
                 result = await _call(step, work, path, clock)
             if result is not None:
-                work.set(key, result)
+                record_result(work, key, result)
+                if step.store_result:
+                    work.set(key, result)
+            if hooked:
+                await step.on_success(work, result)
         except BaseException as exc:
             if attempt <= retries and isinstance(exc, Exception) and isinstance(exc, step.retry_on):
                 if log is not None:
@@ -192,6 +227,8 @@ async def run_step(
                 if delay > 0:
                     await clock.sleep(delay)
                 continue
+            if hooked and isinstance(exc, Exception):
+                await _on_failure(step, ctx, exc)
             failed_attempt(exc, path, attempt, started, ctx, log, stats)
         finally:
             work.current_step = None
@@ -220,7 +257,7 @@ def step_source(node: str, step: str, plain: bool, counted: bool, pad: str) -> l
              f"{pad}try:\n",
              f"{pad}    result = await {step}.execute(ctx)\n",
              f"{pad}    if result is not None:\n",
-             f"{pad}        ctx.set({node!r}, result)\n",
+             f"{pad}        record_result(ctx, {node!r}, result)\n",
              f"{pad}except BaseException as exc:\n",
              f"{pad}    failed_attempt(exc, {node!r}, 1, started, ctx, {log}, {stats})\n",
              f"{pad}finally:\n",
@@ -279,6 +316,22 @@ def skip(state: InstanceState, node: str) -> Ready:
     for edge in state.plan.nodes[node].outgoing:
         ready.extend(arrive(state, edge.target, edge.index, node, None))
     return ready
+
+
+def refused(state: InstanceState, node: str, ctx: WorkflowContext) -> Ready:
+    """Skip ``node``, whose ``can_execute`` said no on ``ctx``: the path ends there (its
+    writes so far belong in the final context) and the skip propagates as for a false
+    edge condition."""
+    state.sinks[node] = ctx
+    return skip(state, node)
+
+
+def refused_branch(state: InstanceState, path: str, ctx: WorkflowContext) -> WorkflowContext:
+    """A group branch at ``path`` whose ``can_execute`` said no: logged as skipped, it ends
+    with no writes (its fork ``ctx`` unchanged)."""
+    started = now()
+    state.history.append((path, "skipped", 0, started, started, None))
+    return ctx
 
 
 def merged(state: InstanceState, target: str, arrived: list[Arrival]) -> WorkflowContext:
@@ -356,7 +409,7 @@ def running_step(frame: FrameType, plan: Plan) -> tuple[str, BaseMachineStep] | 
 _RUN_STEP = run_step.__code__
 
 NAMESPACE: dict[str, Any] = {
-    "now": now, "run_step": run_step, "failed_attempt": failed_attempt, "arrive": arrive,
-    "fork": fork, "join_failed": join_failed,
+    "now": now, "run_step": run_step, "record_result": record_result,
+    "failed_attempt": failed_attempt, "arrive": arrive, "fork": fork, "join_failed": join_failed,
 }
 """The names the templates above use (a schedule adds ``join``, its plan's merge)."""

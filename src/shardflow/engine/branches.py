@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import WorkflowContext
-from shardflow.engine.attempt import StepFailure, run_step
+from shardflow.engine.attempt import StepFailure, refused_branch, run_step
 from shardflow.engine.parking import Parked
 from shardflow.errors import GroupFailedError, RaceLostError
 from shardflow.model.groups import ParallelGroup, RaceGroup
@@ -39,8 +39,9 @@ async def run_branch(interp: Interpreter, path: str, branch: Branch,
         return await run_race(interp, path, branch.step_name, branch, ctx)
     if not isinstance(branch, BaseMachineStep):  # validation keeps human steps out of races
         raise StepFailure(path, TypeError(f"{type(branch).__name__} cannot run here"), ctx)
-    return await run_step(branch, ctx, branch.step_name, path, interp.clock, interp.gate,
-                          interp.step_log, interp.stats)
+    out = await run_step(branch, ctx, branch.step_name, path, interp.clock, interp.gate,
+                         interp.step_log, interp.stats)
+    return out if out is not None else refused_branch(interp, path, ctx)
 
 
 async def run_parallel(interp: Interpreter, path: str, key: str, group: ParallelGroup,
@@ -103,8 +104,10 @@ async def finish_parallel(interp: Interpreter, path: str, key: str, group: Paral
         raise StepFailure(path, exc, ctx) from exc
     if group.callback is not None:
         cb = group.callback
-        merged = await run_step(cb, merged, cb.step_name, f"{path}/{cb.step_name}",
-                                interp.clock, interp.gate, interp.step_log, interp.stats)
+        cb_path = f"{path}/{cb.step_name}"
+        out = await run_step(cb, merged, cb.step_name, cb_path, interp.clock, interp.gate,
+                             interp.step_log, interp.stats)
+        merged = out if out is not None else refused_branch(interp, cb_path, merged)
     return merged
 
 

@@ -83,8 +83,10 @@ class InstanceDriver:
             instance.context = context
         if status is _WAITING:
             instance.status = _WAITING
+            instance.current_step = next(iter(interpreter.parked), None)
             return
         instance.error = error
+        instance.current_step = error.step if error is not None else None
         self._finish(instance, status)
 
     async def cancel(self, instance_id: str) -> bool:

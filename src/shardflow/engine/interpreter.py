@@ -33,9 +33,17 @@ from typing import Any
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext
 from shardflow.engine import snapshot
-from shardflow.engine.attempt import StepFailure, arrive, fork, is_cancellation, run_step
+from shardflow.engine.attempt import (
+    StepFailure,
+    arrive,
+    fork,
+    is_cancellation,
+    refused,
+    run_step,
+)
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.ending import merge_ends
+from shardflow.engine.observe import observed_step
 from shardflow.engine.parking import Parked, new_task
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
@@ -44,7 +52,7 @@ from shardflow.engine.stepstats import StepStats
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup
-from shardflow.model.plan import HumanPlan, MachinePlan, ParallelPlan, Plan
+from shardflow.model.plan import HumanPlan, MachinePlan, ParallelPlan, Plan, RacePlan
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
 
@@ -110,7 +118,8 @@ class Interpreter(InstanceState):
         which opens the instance's scope itself.
         """
         plan = self.plan
-        entry = schedule_for(plan, (self.stats is not None, self.gate is not None))
+        entry = (schedule_for(plan, (self.stats is not None, self.gate is not None))
+                 if self.events is None else None)
         if entry is not None:
             return entry(self, context)
         body = self._path(plan.initial, context)
@@ -156,8 +165,20 @@ class Interpreter(InstanceState):
         while True:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
-                out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
-                                     self.step_log, self.stats)
+                if self.events is None:
+                    step_out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
+                                              self.step_log, self.stats)
+                else:
+                    step_out = await observed_step(self, plan.step, node, ctx)
+                if step_out is None:  # can_execute said no
+                    ready = refused(self, node, ctx)
+                    if not ready:
+                        return
+                    if len(ready) > 1:
+                        self._spawn(ready[1:])
+                    node, ctx = ready[0]
+                    continue
+                out = step_out
             else:
                 exec_out = await self._exec_node(node, ctx)
                 if exec_out is None:
@@ -217,9 +238,6 @@ class Interpreter(InstanceState):
     # -- nodes ---------------------------------------------------------------------------------
     async def _exec_node(self, node: str, ctx: WorkflowContext) -> WorkflowContext | None:
         plan = self.plan.nodes[node]
-        if isinstance(plan, MachinePlan):
-            return await run_step(plan.step, ctx, node, node, self.clock, self.gate,
-                                  self.step_log, self.stats)
         if isinstance(plan, HumanPlan):
             parked = Parked(node, ctx, [ctx])
             self.open_task(parked, node, plan.step, -1)
@@ -227,6 +245,7 @@ class Interpreter(InstanceState):
             return None
         if isinstance(plan, ParallelPlan):
             return await run_parallel(self, node, node, plan.group, ctx)
+        assert isinstance(plan, RacePlan)  # a machine step runs in _path
         return await run_race(self, node, node, plan.group, ctx)
 
     async def _resume_parked(self, parked: Parked) -> None:

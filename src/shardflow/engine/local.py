@@ -17,16 +17,29 @@ The engine is a facade over four parts, each with one job:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus, new_id
-from shardflow.context import WorkflowContext
+from shardflow.context import (
+    StepExecution,
+    StepLog,
+    WorkflowContext,
+    results_kept,
+    started_moment,
+)
 from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.engine.driver import InstanceDriver
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.observe import (
+    Emitter,
+    announce_outcome,
+    announce_start,
+    announce_task_completed,
+    listening,
+)
 from shardflow.engine.records import WorkflowInstance
 from shardflow.engine.store_adapter import StoreAdapter
 from shardflow.engine.task_index import TaskIndex
@@ -43,7 +56,7 @@ from shardflow.model.plan import Plan, check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseMachineStep
 from shardflow.model.tasks import HumanTask
-from shardflow.store.tasks import TaskStore
+from shardflow.store.tasks import SQLiteTaskStore, TaskStore
 
 _RUNNING = WorkflowStatus.RUNNING
 
@@ -58,6 +71,8 @@ class LocalExecutionEngine:
     def __init__(
         self,
         registry: WorkflowRegistry,
+        persistence: Any = None,
+        event_bus: Emitter | None = None,
         *,
         limits: Mapping[str, int] | None = None,
         rate_limits: Mapping[str, str] | None = None,
@@ -65,6 +80,15 @@ class LocalExecutionEngine:
         keep_finished: int = 1000,
         store: TaskStore | None = None,
     ) -> None:
+        """``persistence`` is litestar-workflows' (``save_instance`` / ``load_instance``), or
+        a shardflow :class:`TaskStore` (the same as ``store``); ``event_bus`` receives the
+        engine's events (``engine/observe.py``)."""
+        if isinstance(persistence, SQLiteTaskStore):
+            store, persistence = store or persistence, None
+        self.persistence = persistence
+        self.event_bus = event_bus
+        self._cancel_reasons: dict[str, str] = {}
+        self._class_names: dict[Any, str] = {}
         self.registry = registry
         self.clock: Clock = clock or LoopClock()
         self._gate: Gate | None = (
@@ -86,10 +110,14 @@ class LocalExecutionEngine:
 
     # -- starting and driving -----------------------------------------------------------------
     async def start_workflow(
-        self, name: str, initial_data: Mapping[str, Any] | None = None,
-        version: str | None = None,
+        self, workflow: Any, initial_data: Mapping[str, Any] | None = None,
+        version: str | None = None, *, workflow_name: str | None = None,
+        user_id: str | None = None, tenant_id: str | None = None,
     ) -> WorkflowInstance:
-        """Start an instance and return it once it is completed, failed, cancelled or waiting."""
+        """Start an instance of ``workflow`` (a registered name, or a class with
+        ``get_definition()``; ``workflow_name`` overrides either) and return it once it is
+        completed, failed, cancelled or waiting."""
+        name = workflow_name or (workflow if type(workflow) is str else self._name_of(workflow))
         definition = self.registry.get_definition(name, version)
         plan = definition.plan
         if self._checked.get(id(plan)) is not plan:
@@ -98,13 +126,50 @@ class LocalExecutionEngine:
         instance_id = new_id()
         context = WorkflowContext.initial(initial_data, instance_id)
         interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._on_task)
+        started = time.time()
+        # The step log stands for the instance in its contexts: their step_history,
+        # workflow_id and started_at are read from it when asked for.
+        log = interpreter.history = interpreter.step_log = StepLog(instance_id, definition.name,
+                                                                   started)
+        context.attach(log)
+        if user_id is not None or tenant_id is not None:
+            info = context.info
+            info.user_id, info.tenant_id = user_id, tenant_id
         # Positional: the cheapest call (docs/PERFORMANCE.md). The instance shares its
         # interpreter's step log, so its history grows as the interpreter logs.
         instance = WorkflowInstance(instance_id, definition.name, definition.version, context,
-                                    _RUNNING, None, interpreter.history, time.time())
+                                    _RUNNING, None, interpreter.history, started)
         self._window.add(instance, interpreter)
-        await self._driver.drive(instance, interpreter, interpreter.run(context))
+        bus = listening(self.event_bus)
+        if bus is None and self.persistence is None:
+            await self._driver.drive(instance, interpreter, interpreter.run(context))
+            return instance
+        interpreter.events = bus
+        if bus is not None:
+            await announce_start(bus, instance, initial_data)
+        await self._observed_drive(instance, interpreter, interpreter.run(context), bus)
         return instance
+
+    async def _observed_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
+                              work: Coroutine[Any, Any, None], bus: Emitter | None) -> None:
+        """Drive ``work`` with the events and the litestar-workflows persistence around it."""
+        known = {t.id for t in self._tasks.pending(instance.id)} if bus is not None else set()
+        if self.persistence is not None:
+            await self.persistence.save_instance(instance)
+        await self._driver.drive(instance, interpreter, work)
+        if bus is not None:
+            opened = [t for t in self._tasks.pending(instance.id) if t.id not in known]
+            await announce_outcome(bus, instance, opened,
+                                   self._cancel_reasons.pop(instance.id, None))
+        if self.persistence is not None:
+            await self.persistence.save_instance(instance)
+
+    def _name_of(self, workflow: Any) -> str:
+        """The registered name of a workflow class (read from its definition once)."""
+        name = self._class_names.get(workflow)
+        if name is None:
+            name = self._class_names[workflow] = workflow.get_definition().name
+        return name
 
     def _park(self, interpreter: Interpreter) -> None:
         """Save the instance ``interpreter`` parked (run_instance calls it: a failure to save
@@ -126,28 +191,57 @@ class LocalExecutionEngine:
             self._store.finished(instance.id)
 
     # -- one step ----------------------------------------------------------------------------
-    async def execute_step(self, step: BaseMachineStep, context: WorkflowContext) -> Any:
-        """Run one step under the engine's timeout, retry and limit policies.
+    async def execute_step(self, step: BaseMachineStep, context: WorkflowContext,
+                           previous_result: Any = None) -> Any:
+        """Run one step under the engine's hooks and its timeout, retry and limit policies.
 
-        Its writes land in ``context``; returns what the step returned. Raises the step's own
-        exception (or :class:`StepTimeoutError`) once its retries are used up.
+        Its writes land in ``context``; returns what the step returned (None if its
+        ``can_execute`` said no), and appends its :class:`StepExecution` to
+        ``context.step_history``. ``previous_result`` (litestar-workflows') is put in the
+        context as ``previous_result`` for the step to read. Raises the step's own exception
+        (or :class:`StepTimeoutError`) once its retries are used up.
         """
         key = step.step_name
+        if previous_result is not None:
+            context.set("previous_result", previous_result)
+        history = results_kept(context)
+        started = time.time()
         try:
             out = await run_step(step, context, key, key, self.clock, self._gate, None)
         except StepFailure as failure:
+            history.append(StepExecution(
+                key, "failed", started_moment(started), started_moment(time.time()),
+                error=str(failure.error)))
             raise failure.error from None
-        if out is not context:
-            for path, value in out.writes().items():
-                context.set(path, value)
-        return out.get(key) if key in out.writes() else None
+        result = None
+        if out is None:
+            status = "skipped"
+        else:
+            status = "succeeded"
+            if out is not context:
+                for path, value in out.writes().items():
+                    context.set(path, value)
+            result = history.results.get(key)
+        history.append(StepExecution(
+            key, status, started_moment(started), started_moment(time.time()), result))
+        return result
 
     # -- instances ---------------------------------------------------------------------------
     def get_instance(self, instance_id: str) -> WorkflowInstance:
+        """The instance ``instance_id``; ``await engine.get_instance(id)`` works too, and then
+        also loads it from litestar-workflows' ``persistence``."""
         instance = self._window.get(instance_id) or self._restore(instance_id)
         if instance is None:
+            if self.persistence is not None:
+                return self._load(instance_id)  # type: ignore[return-value]
             raise InstanceNotFoundError(instance_id)
         return instance
+
+    async def _load(self, instance_id: str) -> WorkflowInstance:
+        instance = await self.persistence.load_instance(instance_id)
+        if instance is None:
+            raise InstanceNotFoundError(instance_id)
+        return instance  # type: ignore[no-any-return]
 
     def _restore(self, instance_id: str) -> WorkflowInstance | None:
         restored = self._store.restore(instance_id) if self._store is not None else None
@@ -159,13 +253,29 @@ class LocalExecutionEngine:
     def list_instances(self, status: WorkflowStatus | None = None) -> list[WorkflowInstance]:
         return self._window.listed(status)
 
-    async def cancel_workflow(self, instance_id: str) -> WorkflowInstance:
-        """Cancel a running or waiting instance; its running steps see ``CancelledError``."""
+    def get_running_instances(self) -> list[WorkflowInstance]:
+        """Instances running or waiting for people (litestar-workflows' name)."""
+        return [i for i in self._window.listed(None) if not i.is_finished]
+
+    def get_all_instances(self) -> list[WorkflowInstance]:
+        return self._window.listed(None)
+
+    async def cancel_workflow(self, instance_id: str, reason: str | None = None
+                              ) -> WorkflowInstance:
+        """Cancel a running or waiting instance; its running steps see ``CancelledError``.
+        ``reason`` goes to the ``workflow.canceled`` event."""
         instance = self.get_instance(instance_id)
         if instance.is_finished:
             return instance
+        bus = listening(self.event_bus)
+        if reason is not None:
+            self._cancel_reasons[instance_id] = reason
         if not await self._driver.cancel(instance_id):  # waiting: nothing runs
             self._finish(instance, WorkflowStatus.CANCELLED)
+            if bus is not None:
+                await announce_outcome(bus, instance, [],
+                                       self._cancel_reasons.pop(instance_id, None))
+        self._cancel_reasons.pop(instance_id, None)
         return instance
 
     # -- human tasks --------------------------------------------------------------------------
@@ -183,11 +293,31 @@ class LocalExecutionEngine:
             raise TaskNotFoundError(task_id)
         return task
 
-    async def complete_human_task(
-        self, task_id: str, data: Mapping[str, Any], user_id: str | None = None
-    ) -> WorkflowInstance:
-        """Validate ``data`` against the task's form schema, record it, and resume the
-        instance once all tasks of its node are done. Invalid data leaves the task open."""
+    async def complete_human_task(self, task_id: str, *args: Any, **kwargs: Any
+                                  ) -> WorkflowInstance:
+        """Validate the form data against the task's form schema, record it, and resume the
+        instance once all tasks of its node are done. Invalid data leaves the task open.
+
+        Two forms: ``complete_human_task(task_id, data, user_id=None)`` (shardflow's), and
+        litestar-workflows' ``complete_human_task(instance_id, step_name, user_id, data)``
+        (the instance's open task at node ``step_name``)."""
+        if len(args) + len(kwargs) >= 3 or "step_name" in kwargs:
+            instance_id, step_name, user_id, data = _litestar_completion(task_id, *args,
+                                                                          **kwargs)
+            task_id = self._open_task_at(instance_id, step_name)
+        else:
+            data, user_id = _shardflow_completion(*args, **kwargs)
+        return await self._complete(task_id, data, user_id)
+
+    def _open_task_at(self, instance_id: str, node: str) -> str:
+        self.get_instance(instance_id)  # may restore it, and its open tasks
+        for task in self.pending_tasks(instance_id):
+            if task.node == node:
+                return task.id
+        raise TaskNotFoundError(f"{instance_id}/{node}")
+
+    async def _complete(self, task_id: str, data: Mapping[str, Any], user_id: str | None
+                        ) -> WorkflowInstance:
         task = self.get_task(task_id)
         if task.completed:
             raise TaskAlreadyCompletedError(task_id)
@@ -203,8 +333,28 @@ class LocalExecutionEngine:
         instance = self.get_instance(task.instance_id)  # may restore it, and its open tasks
         self._tasks.tasks[task_id] = task
         interpreter = self._window.interpreters[task.instance_id]
+        bus = listening(self.event_bus)
+        if bus is not None:
+            await announce_task_completed(bus, task)
         ready = interpreter.complete_task(task_id, task.data)
         if ready is not None:
             instance.status = _RUNNING
-            await self._driver.drive(instance, interpreter, interpreter.resume(ready))
+            instance.current_step = None
+            if bus is None and self.persistence is None:
+                await self._driver.drive(instance, interpreter, interpreter.resume(ready))
+            else:
+                interpreter.events = bus
+                await self._observed_drive(instance, interpreter, interpreter.resume(ready),
+                                           bus)
         return instance
+
+
+def _shardflow_completion(data: Mapping[str, Any], user_id: str | None = None
+                          ) -> tuple[Mapping[str, Any], str | None]:
+    return data, user_id
+
+
+def _litestar_completion(instance_id: str, step_name: str, user_id: str | None,
+                         data: Mapping[str, Any]) -> tuple[str, str, str | None,
+                                                           Mapping[str, Any]]:
+    return instance_id, step_name, user_id, data

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import traceback as _traceback
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from shardflow._types import WorkflowStatus
 from shardflow.engine.rows import StepEntry
@@ -13,24 +14,50 @@ if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """Why an instance failed: the node, the exception type and message, and the traceback."""
+class ErrorInfo(str):
+    """Why an instance failed: the node (``step``), the exception type and message, and the
+    traceback.
+
+    It is the message as a ``str`` too, so code written for litestar-workflows, where an
+    instance's ``error`` is a string, keeps working (``"timed out" in instance.error``),
+    as :class:`~shardflow.errors.ValidationProblem` is a sentence with fields."""
 
     step: str
     type: str
     message: str
-    traceback: str = ""
+    traceback: str
+
+    def __new__(cls, step: str, type: str, message: str, traceback: str = "") -> ErrorInfo:
+        info = super().__new__(cls, message)
+        info.step = step
+        info.type = type
+        info.message = message
+        info.traceback = traceback
+        return info
 
     @classmethod
     def from_exception(cls, step: str, exc: BaseException) -> ErrorInfo:
         text = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(step=step, type=type(exc).__name__, message=_message(exc), traceback=text)
+        return cls(step, type(exc).__name__, _message(exc), text)
 
     def to_dict(self) -> dict[str, str]:
         return {"step": self.step, "type": self.type, "message": self.message,
                 "traceback": self.traceback}
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ErrorInfo):
+            return self.to_dict() == other.to_dict()
+        return str.__eq__(self, other)
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)
+
+    def __repr__(self) -> str:
+        return (f"ErrorInfo(step={self.step!r}, type={self.type!r}, "
+                f"message={self.message!r})")
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str, str, str]]:
+        return (ErrorInfo, (self.step, self.type, self.message, self.traceback))
 
 
 def _message(exc: BaseException) -> str:
@@ -86,6 +113,14 @@ class WorkflowInstance:
     steps: list[StepEntry] = field(default_factory=list, repr=False)
     started_at: float = 0.0
     ended_at: float | None = None
+    current_step: str | None = None
+    """The node the instance waits at (a waiting instance), or failed at; None otherwise."""
+
+    def __await__(self) -> Generator[Any, None, WorkflowInstance]:
+        """``await engine.get_instance(id)`` (litestar-workflows') gives the instance, as
+        the call without ``await`` does."""
+        return self
+        yield  # a generator: awaiting it returns at once
 
     @property
     def history(self) -> list[StepRecord]:

@@ -56,8 +56,10 @@ level, so deep chains of joins stay interpreted (the interpreter continues inlin
 
 
 def is_static(plan: Plan) -> bool:
-    """True if every node is a machine step and no edge has a condition."""
-    return all(isinstance(node, MachinePlan) and node.unconditional
+    """True if every node is a machine step and no edge has a condition, and no step has a
+    ``can_execute`` guard (a refused step ends its path like a false condition: the
+    interpreter's walk)."""
+    return all(isinstance(node, MachinePlan) and node.unconditional and not node.step.guarded
                for node in plan.nodes.values())
 
 

@@ -22,6 +22,7 @@ from shardflow.model.plan import Plan
 from shardflow.model.tasks import HumanTask
 
 if TYPE_CHECKING:
+    from shardflow.engine.observe import Emitter
     from shardflow.engine.scope import PathScope
 
 Arrival = tuple[int, str, WorkflowContext]
@@ -33,7 +34,7 @@ Ready = list[tuple[str, WorkflowContext]]
 class InstanceState:
     """The state of one instance while it runs (and, parked, while it waits for people)."""
 
-    __slots__ = ("arrivals", "clock", "gate", "history", "instance_id", "job", "on_task",
+    __slots__ = ("arrivals", "clock", "events", "gate", "history", "instance_id", "job", "on_task",
                  "parked", "plan", "remaining", "scope", "sinks", "stats", "step_log")
 
     def __init__(
@@ -68,6 +69,9 @@ class InstanceState:
         """Where step attempts are logged: ``history``, or None when ``stats`` counts them."""
         self.scope: PathScope | None = None
         """The scope holding the instance's path tasks while it runs."""
+        self.events: Emitter | None = None
+        """The event bus this instance reports its steps to (``engine/observe.py``), if any:
+        then it is interpreted, never compiled."""
         self.job: int | None = None
         """The host's name for this run (a shard runner's job ``seq``), for a watchdog."""
 

@@ -44,6 +44,22 @@ class BaseStep:
     retry_on: ClassVar[tuple[type[BaseException], ...]] = (Exception,)
     limit: ClassVar[str | tuple[str, ...] | None] = None
     rate_limit: ClassVar[str | None] = None
+    store_result: ClassVar[bool] = False
+    """Opt-in: also store the step's return value (unless None) in the context under its
+    node id, as shardflow did before issue 20 (the value must then be JSON)."""
+    guarded: ClassVar[bool] = False
+    """Set per class: ``can_execute`` is overridden (the step may be skipped)."""
+    hooked: ClassVar[bool] = False
+    """Set per class: a hook is overridden or ``store_result`` is set, so the engine runs the
+    step through its full attempt (``engine/attempt.run_step``); plain steps pay nothing."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Decided once per class, when it is defined: the engine reads two booleans per step.
+        super().__init_subclass__(**kwargs)
+        cls.guarded = cls.can_execute is not BaseStep.can_execute
+        cls.hooked = (cls.guarded or cls.store_result
+                      or cls.on_success is not BaseStep.on_success
+                      or cls.on_failure is not BaseStep.on_failure)
 
     def __init__(self, name: str | None = None, description: str | None = None) -> None:
         # Only what is given is set on the instance: the class attributes stay the defaults.
@@ -76,7 +92,8 @@ class BaseStep:
 class BaseMachineStep(BaseStep):
     """A step the engine runs: implement ``async def execute(self, context)``.
 
-    A return value other than ``None`` is stored in the context under the step's node id.
+    The return value is recorded in the step's history (``context.step_history``); it is
+    stored in the context under the step's node id only with ``store_result = True``.
     """
 
     step_type = StepType.MACHINE
