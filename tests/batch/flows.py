@@ -46,6 +46,7 @@ def _record(filename: str, text: str) -> None:
 
 
 class Double(BaseMachineStep):
+    store_result = True  # its return value is read from the output
     name = "double"
 
     async def execute(self, context: WorkflowContext) -> Any:
@@ -70,6 +71,7 @@ echo = _two_step("echo", Double())
 
 
 class NotJson(BaseMachineStep):
+    store_result = True  # its return value is read from the output
     name = "double"
 
     async def execute(self, context: WorkflowContext) -> Any:
@@ -83,6 +85,7 @@ not_json = _two_step("not_json", NotJson())
 
 class CrashOnce(BaseMachineStep):
     """SIGKILLs its own worker the first time instance 50 runs (as the OOM killer would)."""
+    store_result = True  # its return value is read from the output
 
     name = "double"
 
@@ -98,6 +101,7 @@ crash_once = _two_step("crash_once", CrashOnce())
 
 class AlwaysCrash(BaseMachineStep):
     """Instance 7 takes its worker down every time it runs."""
+    store_result = True  # its return value is read from the output
 
     name = "double"
 
@@ -114,6 +118,7 @@ always_crash = _two_step("always_crash", AlwaysCrash())
 class SignalThenWait(BaseMachineStep):
     """Instance 200 tells the test its worker's pid through a FIFO, then waits to be killed;
     every other instance takes a few milliseconds, so many are in flight at that moment."""
+    store_result = True  # its return value is read from the output
 
     name = "double"
 
@@ -131,6 +136,7 @@ killed_mid_run = _two_step("killed_mid_run", SignalThenWait())
 
 class BlockLoop(BaseMachineStep):
     """Instance 3 blocks the event loop (time.sleep), which no timeout can cancel."""
+    store_result = True  # its return value is read from the output
 
     name = "double"
 
@@ -216,6 +222,7 @@ broken = WorkflowDefinition(
 class PauseAt(BaseMachineStep):
     """Instance ``SHARDFLOW_PAUSE_AT`` tells the test (through a FIFO) that the run has got
     that far, then waits to be killed or interrupted; on a re-run it goes straight through."""
+    store_result = True  # its return value is read from the output
 
     name = "double"
 

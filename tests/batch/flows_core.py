@@ -20,6 +20,7 @@ def _one_step(name: str, step: BaseMachineStep) -> WorkflowDefinition:
 
 class BurnCpu(BaseMachineStep):
     """Holds its worker's CPU for ~2 ms (no await) and records which worker ran it."""
+    store_result = True  # its return value is read from the output
 
     name = "burn"
 
@@ -36,6 +37,7 @@ cpu_bound = _one_step("cpu_bound", BurnCpu())
 class CountRuns(BaseMachineStep):
     """Appends the instance id to ``runs.log`` once per execution: the side effect a test
     counts to prove that nothing ran twice."""
+    store_result = True  # its return value is read from the output
 
     name = "count"
 
@@ -55,6 +57,7 @@ counted = _one_step("counted", CountRuns())
 class BlockLoop(BaseMachineStep):
     """Instance 3 blocks its worker's event loop (``time.sleep``), which only the worker's
     watchdog can end."""
+    store_result = True  # its return value is read from the output
 
     name = "block"
 

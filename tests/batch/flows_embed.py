@@ -16,6 +16,7 @@ class Rendezvous(BaseMachineStep):
     """Finishes only once ``expected`` instances are inside this step at the same time in
     this worker: it proves the instances run concurrently, without timing anything. Gives up
     after 30 s (the instance fails), so a serial caller fails instead of hanging."""
+    store_result = True  # its return value is read from the output
 
     name = "rendezvous"
 
@@ -46,6 +47,7 @@ rendezvous = WorkflowDefinition(
 class Counted(BaseMachineStep):
     """Appends the instance id to ``executions.log`` in ``SHARDFLOW_TEST_DIR``: one line per
     execution, across processes, so a test can tell how often each instance ran."""
+    store_result = True  # its return value is read from the output
 
     name = "counted"
 

@@ -42,6 +42,7 @@ def _hold_once(tag: str) -> None:
 class Effect(BaseMachineStep):
     """Records that it ran; instance ``SHARDFLOW_HOLD_AT`` holds the run (see _hold_once,
     tag ``SHARDFLOW_HOLD_TAG``)."""
+    store_result = True  # its return value is read from the output
 
     name = "effect"
 
@@ -54,6 +55,7 @@ class Effect(BaseMachineStep):
 
 class FailOdd(BaseMachineStep):
     """Fails odd values until ``fixed.marker`` exists (what ``--retry-failed`` is for)."""
+    store_result = True  # its return value is read from the output
 
     name = "fail_odd"
 

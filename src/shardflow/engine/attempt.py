@@ -165,6 +165,8 @@ async def run_step(
             result = await step.execute(ctx)
             if result is not None:
                 record_result(ctx, key, result)
+                if step.store_result:
+                    ctx.set(key, result)
         except BaseException as exc:
             failed_attempt(exc, path, 1, started, ctx, log, stats)
         finally:
@@ -240,10 +242,12 @@ async def run_step(
 
 
 # -- the step attempt: template form ----------------------------------------------------------
-def step_source(node: str, step: str, plain: bool, counted: bool, pad: str) -> list[str]:
+def step_source(node: str, step: str, plain: bool, counted: bool, pad: str, *,
+                store: bool = False) -> list[str]:
     """The lines a schedule runs node ``node`` with: ``ctx`` becomes the context holding its
     writes. ``step`` names the step object in the schedule's namespace; ``counted`` says the
-    function has ``stats``/``durations`` (statistics) rather than ``log`` (a step log).
+    function has ``stats``/``durations`` (statistics) rather than ``log`` (a step log);
+    ``store`` is the step's ``store_result`` (decided here, once per plan).
 
     A plain step (:func:`is_plain`) is :func:`run_step`'s single attempt written out: the
     same ``current_step``, the same record, the same failure; any other goes through
@@ -258,6 +262,7 @@ def step_source(node: str, step: str, plain: bool, counted: bool, pad: str) -> l
              f"{pad}    result = await {step}.execute(ctx)\n",
              f"{pad}    if result is not None:\n",
              f"{pad}        record_result(ctx, {node!r}, result)\n",
+             *([f"{pad}        ctx.set({node!r}, result)\n"] if store else []),
              f"{pad}except BaseException as exc:\n",
              f"{pad}    failed_attempt(exc, {node!r}, 1, started, ctx, {log}, {stats})\n",
              f"{pad}finally:\n",

@@ -263,4 +263,4 @@ class _Emitter:
         name = f"S{self.names[node]}"
         self.namespace[name] = plan.step
         lines.extend(attempt.step_source(node, name, attempt.is_plain(plan.step, self.gated),
-                                         self.counted, pad))
+                                         self.counted, pad, store=plan.step.store_result))

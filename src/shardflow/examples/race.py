@@ -33,7 +33,7 @@ class Report(BaseMachineStep):
     name = "report"
 
     async def execute(self, context: WorkflowContext) -> Any:
-        return {"source": context.get("source")}
+        context.set("report", {"source": context.get("source")})
 
 
 workflow = WorkflowDefinition(

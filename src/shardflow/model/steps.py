@@ -50,15 +50,14 @@ class BaseStep:
     guarded: ClassVar[bool] = False
     """Set per class: ``can_execute`` is overridden (the step may be skipped)."""
     hooked: ClassVar[bool] = False
-    """Set per class: a hook is overridden or ``store_result`` is set, so the engine runs the
-    step through its full attempt (``engine/attempt.run_step``); plain steps pay nothing."""
+    """Set per class: a hook is overridden, so the engine runs the step through its full
+    attempt (``engine/attempt.run_step``); steps without hooks pay nothing for them."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Decided once per class, when it is defined: the engine reads two booleans per step.
         super().__init_subclass__(**kwargs)
         cls.guarded = cls.can_execute is not BaseStep.can_execute
-        cls.hooked = (cls.guarded or cls.store_result
-                      or cls.on_success is not BaseStep.on_success
+        cls.hooked = (cls.guarded or cls.on_success is not BaseStep.on_success
                       or cls.on_failure is not BaseStep.on_failure)
 
     def __init__(self, name: str | None = None, description: str | None = None) -> None:
