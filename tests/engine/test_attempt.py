@@ -15,7 +15,7 @@ import pytest
 
 from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow._clock import LoopClock
-from shardflow.context import StepLog, recorded_result
+from shardflow.context.history import INDEXES, DetachedSource, recorded_result
 from shardflow.engine import attempt
 from shardflow.engine.attempt import StepFailure
 from shardflow.engine.state import InstanceState
@@ -75,15 +75,19 @@ def _definition() -> WorkflowDefinition:
                               initial_step="node", terminal_steps={"node"})
 
 
+class _Index(dict[str, Any]):
+    """An instance index as an engine's window is one (weakly referenceable, hashable)."""
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
 async def _one_form(form: str, case: str, counted: bool) -> tuple[Any, ...]:
     step = Probe(case)
     state = InstanceState(_definition().plan, "i", LoopClock(),
                           stats=StepStats() if counted else None)
     ctx = WorkflowContext.initial({"id": 1}, "i")
-    step_log = StepLog("i", "one", 0.0)
-    ctx.attach(step_log)  # as the engine does: the log stands for the instance
-    if not counted:
-        state.history = state.step_log = step_log
+    index = _Index({"i": DetachedSource(steps=state.history)})  # as an engine's window
+    INDEXES.add(index)
     if form == "function":
         work = attempt.run_step(step, ctx, "node", "node", state.clock, None, state.step_log,
                                 state.stats)
@@ -104,8 +108,9 @@ async def _one_form(form: str, case: str, counted: bool) -> tuple[Any, ...]:
         outcome = ("raised", type(exc).__name__)
     log = [(n, status, attempts, error) for n, status, attempts, _, _, error in state.history]
     counts = {k: len(v) for k, v in state.stats.durations.items()} if counted else None
-    return (outcome, log, counts, ctx.writes(), step.seen, ctx.current_step,
-            recorded_result(ctx, "node"))
+    returned = recorded_result(ctx, "node")
+    INDEXES.discard(index)
+    return (outcome, log, counts, ctx.writes(), step.seen, ctx.current_step, returned)
 
 
 @pytest.mark.parametrize(("case", "counted"), list(itertools.product(CASES, [False, True])))

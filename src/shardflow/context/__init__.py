@@ -5,7 +5,6 @@ from shardflow.context.history import (
            InstanceInfo,
            StepExecution,
            StepHistory,
-    StepLog,
            record_result,
            recorded_result,
            results_kept,
@@ -15,5 +14,5 @@ from shardflow.context.merge import BUILTIN_REDUCERS, MergeRules, Reducer
 from shardflow.context.workflow import WorkflowContext, check_input, check_json, common_ancestor
 
 __all__ = ["BUILTIN_REDUCERS", "InstanceInfo", "MergeRules", "Reducer", "StepExecution",
-           "StepHistory", "StepLog", "WorkflowContext", "check_input", "check_json", "common_ancestor", "record_result",
+           "StepHistory", "WorkflowContext", "check_input", "check_json", "common_ancestor", "record_result",
            "recorded_result", "results_kept", "started_moment"]

@@ -14,9 +14,10 @@ the fields existed; a second slot cost 0.4 % of an in-process instance (docs/PER
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(slots=True)
@@ -57,58 +58,92 @@ class InstanceInfo:
         return None
 
 
-class StepLog(list[Any]):
-    """An engine's step log of one instance, (node, status, attempt, started, ended, error)
-    entries, which also stands for the instance in its contexts until one of them reads
-    the litestar-workflows fields (:meth:`InstanceFields.info`): it knows the instance's id,
-    workflow and start, and the return values of its steps (``results``, made when a step
-    first returns something). So an instance whose fields nobody reads pays no object for
-    them, and its contexts hold nothing that holds them back (no reference cycle)."""
+class HistorySource(Protocol):
+    """What a step history is read from: an engine's record of one instance (shardflow's
+    ``WorkflowInstance`` is one). ``steps`` is its step log, (node, status, attempt, started,
+    ended, error) entries; ``results`` the return values of its steps by node id, made when
+    a step first returns something; ``info`` the instance's fields once a context read them."""
 
-    __slots__ = ("info", "instance_id", "results", "started_at", "workflow_id")
+    workflow_name: str
+    steps: list[Any]
+    started_at: float
+    results: dict[str, Any] | None
+    info: InstanceInfo | None
 
-    def __init__(self, instance_id: Any, workflow_id: Any, started_at: float) -> None:
-        super().__init__()
-        self.instance_id = instance_id
-        self.workflow_id = workflow_id
-        self.started_at = started_at
-        self.results: dict[str, Any] | None = None
-        self.info: InstanceInfo | None = None
 
-    def instance_info(self) -> InstanceInfo:
-        """The instance's fields, made on first use and shared by every context of it."""
-        info = self.info
-        if info is None:
-            info = self.info = InstanceInfo(self.instance_id, self.workflow_id, {},
-                                            StepHistory(self), started_moment(self.started_at))
-        return info
+class SourceIndex(Protocol):
+    """Where an engine finds the record of an instance it knows (its instance window)."""
+
+    def get(self, instance_id: str) -> HistorySource | None: ...
+
+
+INDEXES: weakref.WeakSet[SourceIndex] = weakref.WeakSet()
+"""The instance indexes of this process's engines (each registers its window). A context
+knows its instance by id alone, so starting an instance makes no object for fields and a
+history nobody may read, and registers nothing: a context that reads them, or records a
+step's return value, finds its instance's record here (:func:`find_source`)."""
+
+
+def find_source(instance_id: Any) -> HistorySource | None:
+    """The record of the instance ``instance_id`` an engine of this process knows, if any."""
+    for index in INDEXES:
+        try:
+            source = index.get(instance_id)
+        except TypeError:  # an unhashable id, given by hand: no engine made it
+            return None
+        if source is not None:
+            return source
+    return None
+
+
+@dataclass(slots=True)
+class DetachedSource:
+    """The history source of a context no engine knows (``execute_step`` on a context made
+    by hand): no step log, only what is appended to the history."""
+
+    workflow_name: str = ""
+    steps: list[Any] = field(default_factory=list)
+    started_at: float = 0.0
+    results: dict[str, Any] | None = None
+    info: InstanceInfo | None = None
+
+
+def source_info(instance_id: Any, source: HistorySource) -> InstanceInfo:
+    """The fields of the instance ``source`` records, made on first use and shared by every
+    context of it."""
+    info = source.info
+    if info is None:
+        info = source.info = InstanceInfo(instance_id, source.workflow_name, {},
+                                          StepHistory(source), started_moment(source.started_at))
+    return info
 
 
 class StepHistory(list[StepExecution]):
     """``context.step_history`` of an instance an engine runs: the :class:`StepExecution`
-    records of its :class:`StepLog`, made when the history is read (:meth:`sync`), so a step
-    pays nothing for a history nobody reads. Records appended by hand stay in place."""
+    records of its step log, made when the history is read (:meth:`sync`), so a step pays
+    nothing for a history nobody reads. Records appended by hand stay in place."""
 
-    __slots__ = ("log", "seen")
+    __slots__ = ("seen", "source")
 
-    def __init__(self, log: StepLog) -> None:
+    def __init__(self, source: HistorySource) -> None:
         super().__init__()
-        self.log = log
+        self.source = source
         self.seen = 0
 
     @property
     def results(self) -> dict[str, Any]:
         """The steps' return values by node id (those that returned something)."""
-        results = self.log.results
+        source = self.source
+        results = source.results
         if results is None:
-            results = self.log.results = {}
+            results = source.results = {}
         return results
 
     def sync(self) -> StepHistory:
         """Append the records of the log entries made since the last call; return self."""
-        log = self.log
+        log = self.source.steps
         if self.seen < len(log):
-            results = log.results or {}
+            results = self.source.results or {}
             for node, status, _attempt, started, ended, error in log[self.seen:]:
                 self.append(StepExecution(
                     node, _STEP_STATUS.get(status, status), started_moment(started),
@@ -127,21 +162,35 @@ def started_moment(when: float) -> datetime:
     return datetime.fromtimestamp(when, UTC)
 
 
-def record_result(context: InstanceFields, node: str, result: Any) -> None:
-    """Record what step ``node`` returned in the history of ``context``'s instance, if an
-    engine keeps one for it (a context made by hand has no step log to attach it to)."""
+def _source_of(context: InstanceFields) -> HistorySource | None:
+    """The history source of ``context``'s instance, if an engine keeps one. Found by id,
+    the context then holds the instance's fields, so its later forks find them at once."""
     instance = context._instance
     if type(instance) is InstanceInfo:
         history = instance.step_history
-        if type(history) is not StepHistory:
-            return
-        instance = history.log
-    elif type(instance) is not StepLog:
-        return
-    results = instance.results
-    if results is None:
-        results = instance.results = {}
-    results[node] = result
+        return history.source if type(history) is StepHistory else None
+    source = find_source(instance)
+    if source is not None:
+        context._instance = source_info(instance, source)
+    return source
+
+
+def record_result(context: InstanceFields, node: str, result: Any) -> None:
+    """Record what step ``node`` returned in the history of ``context``'s instance, if an
+    engine keeps one for it (a context made by hand has no step log to attach it to)."""
+    source = _source_of(context)
+    if source is not None:
+        results = source.results
+        if results is None:
+            results = source.results = {}
+        results[node] = result
+
+
+def recorded_result(context: InstanceFields, node: str) -> Any:
+    """What step ``node`` returned, as :func:`record_result` recorded it (None if nothing)."""
+    source = _source_of(context)
+    results = source.results if source is not None else None
+    return results.get(node) if results else None
 
 
 def results_kept(context: InstanceFields) -> StepHistory:
@@ -150,23 +199,10 @@ def results_kept(context: InstanceFields) -> StepHistory:
     info = context.info
     history = info.step_history
     if type(history) is not StepHistory:
-        kept = StepHistory(StepLog(info.instance_id, info.workflow_id, 0.0))
+        kept = StepHistory(DetachedSource())
         kept.extend(history)
         history = info.step_history = kept
     return history
-
-
-def recorded_result(context: InstanceFields, node: str) -> Any:
-    """What step ``node`` returned, as :func:`record_result` recorded it (None if nothing)."""
-    instance = context._instance
-    if type(instance) is InstanceInfo:
-        history = instance.step_history
-        if type(history) is not StepHistory:
-            return None
-        instance = history.log
-    elif type(instance) is not StepLog:
-        return None
-    return instance.results.get(node) if instance.results else None
 
 
 class InstanceFields:
@@ -180,13 +216,10 @@ class InstanceFields:
     @property
     def instance_id(self) -> Any:
         instance = self._instance
-        kind = type(instance)
-        return instance.instance_id if kind is InstanceInfo or kind is StepLog else instance
+        return instance.instance_id if type(instance) is InstanceInfo else instance
 
     @instance_id.setter
     def instance_id(self, value: Any) -> None:
-        if type(self._instance) is StepLog:
-            self._instance = self._instance.instance_info()
         if type(self._instance) is InstanceInfo:
             self._instance.instance_id = value
         else:
@@ -198,10 +231,9 @@ class InstanceFields:
         instance = self._instance
         if type(instance) is InstanceInfo:
             return instance
-        if type(instance) is StepLog:
-            info = self._instance = instance.instance_info()
-            return info
-        info = self._instance = InstanceInfo(instance)
+        source = find_source(instance)
+        info = self._instance = (InstanceInfo(instance) if source is None
+                                 else source_info(instance, source))
         return info
 
     @property
@@ -217,11 +249,6 @@ class InstanceFields:
         """The instance's step executions, oldest first."""
         history = self.info.step_history
         return history.sync() if type(history) is StepHistory else history
-
-    def attach(self, log: StepLog) -> None:
-        """Make ``log`` stand for this (root) context's instance: what an engine does when it
-        starts an instance, so it and its forks show the instance's fields and history."""
-        self._instance = log
 
     @property
     def started_at(self) -> datetime | None:

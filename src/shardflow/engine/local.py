@@ -24,7 +24,6 @@ from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus, new_id
 from shardflow.context import (
     StepExecution,
-    StepLog,
     WorkflowContext,
     results_kept,
     started_moment,
@@ -87,6 +86,8 @@ class LocalExecutionEngine:
             store, persistence = store or persistence, None
         self.persistence = persistence
         self.event_bus = event_bus
+        self._quiet = persistence is None and event_bus is None
+        """Neither events nor persistence to serve: instances run as they always did."""
         self._cancel_reasons: dict[str, str] = {}
         self._class_names: dict[Any, str] = {}
         self.registry = registry
@@ -111,14 +112,18 @@ class LocalExecutionEngine:
     # -- starting and driving -----------------------------------------------------------------
     async def start_workflow(
         self, workflow: Any, initial_data: Mapping[str, Any] | None = None,
-        version: str | None = None, *, workflow_name: str | None = None,
+        version: str | None = None, workflow_name: str | None = None,
         user_id: str | None = None, tenant_id: str | None = None,
     ) -> WorkflowInstance:
         """Start an instance of ``workflow`` (a registered name, or a class with
         ``get_definition()``; ``workflow_name`` overrides either) and return it once it is
-        completed, failed, cancelled or waiting."""
-        name = workflow_name or (workflow if type(workflow) is str else self._name_of(workflow))
-        definition = self.registry.get_definition(name, version)
+        completed, failed, cancelled or waiting. ``user_id`` and ``tenant_id`` are the
+        context's (litestar-workflows' fields)."""
+        # Parameters with positional defaults: keyword-only ones cost a dict lookup each per
+        # call when not given (docs/PERFORMANCE.md).
+        if workflow_name is not None or type(workflow) is not str:
+            workflow = workflow_name or self._name_of(workflow)
+        definition = self.registry.get_definition(workflow, version)
         plan = definition.plan
         if self._checked.get(id(plan)) is not plan:
             check_limits(plan, self._limits, self._rate_limits)
@@ -126,24 +131,18 @@ class LocalExecutionEngine:
         instance_id = new_id()
         context = WorkflowContext.initial(initial_data, instance_id)
         interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._on_task)
-        started = time.time()
-        # The step log stands for the instance in its contexts: their step_history,
-        # workflow_id and started_at are read from it when asked for.
-        log = interpreter.history = interpreter.step_log = StepLog(instance_id, definition.name,
-                                                                   started)
-        context.attach(log)
-        if user_id is not None or tenant_id is not None:
-            info = context.info
-            info.user_id, info.tenant_id = user_id, tenant_id
         # Positional: the cheapest call (docs/PERFORMANCE.md). The instance shares its
         # interpreter's step log, so its history grows as the interpreter logs.
         instance = WorkflowInstance(instance_id, definition.name, definition.version, context,
-                                    _RUNNING, None, interpreter.history, started)
-        self._window.add(instance, interpreter)
-        bus = listening(self.event_bus)
-        if bus is None and self.persistence is None:
+                                    _RUNNING, None, interpreter.history, time.time())
+        self._window.add(instance, interpreter)  # its contexts read their fields from it
+        if user_id is not None or tenant_id is not None:
+            info = context.info
+            info.user_id, info.tenant_id = user_id, tenant_id
+        if self._quiet:  # no event bus, no litestar-workflows persistence
             await self._driver.drive(instance, interpreter, interpreter.run(context))
             return instance
+        bus = listening(self.event_bus)
         interpreter.events = bus
         if bus is not None:
             await announce_start(bus, instance, initial_data)
@@ -340,7 +339,7 @@ class LocalExecutionEngine:
         if ready is not None:
             instance.status = _RUNNING
             instance.current_step = None
-            if bus is None and self.persistence is None:
+            if self._quiet:
                 await self._driver.drive(instance, interpreter, interpreter.resume(ready))
             else:
                 interpreter.events = bus

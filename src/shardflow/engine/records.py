@@ -11,7 +11,7 @@ from shardflow._types import WorkflowStatus
 from shardflow.engine.rows import StepEntry
 
 if TYPE_CHECKING:
-    from shardflow.context import WorkflowContext
+    from shardflow.context import InstanceInfo, WorkflowContext
 
 
 class ErrorInfo(str):
@@ -115,6 +115,11 @@ class WorkflowInstance:
     ended_at: float | None = None
     current_step: str | None = None
     """The node the instance waits at (a waiting instance), or failed at; None otherwise."""
+    results: dict[str, Any] | None = field(default=None, repr=False)
+    """The return values of its steps by node id (made when a step first returns one)."""
+    info: InstanceInfo | None = field(default=None, repr=False)
+    """Its litestar-workflows fields, once a context read them (``context.step_history``:
+    :class:`~shardflow.context.history.HistorySource`)."""
 
     def __await__(self) -> Generator[Any, None, WorkflowInstance]:
         """``await engine.get_instance(id)`` (litestar-workflows') gives the instance, as

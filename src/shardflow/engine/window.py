@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 from shardflow._types import WorkflowStatus
+from shardflow.context.history import INDEXES
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import WorkflowInstance
 
@@ -17,7 +18,7 @@ from shardflow.engine.records import WorkflowInstance
 class InstanceWindow:
     """Live instances with their interpreters, and the window of finished ones."""
 
-    __slots__ = ("_keep", "_order", "active", "finished", "interpreters")
+    __slots__ = ("__weakref__", "_keep", "_order", "active", "finished", "interpreters")
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
@@ -28,6 +29,7 @@ class InstanceWindow:
         self._order: deque[str] = deque()
         """Ids of ``finished``, oldest first: a dict and a deque keep the window cheaper than
         an ``OrderedDict`` (docs/PERFORMANCE.md)."""
+        INDEXES.add(self)  # the contexts of its instances read their fields from it
 
     def add(self, instance: WorkflowInstance, interpreter: Interpreter) -> None:
         """Keep a live ``instance``, run by ``interpreter``."""
