@@ -96,7 +96,7 @@ def test_get_instance_of_an_unknown_id_raises_awaited_or_not(run: Any) -> None:
 
 def test_execute_step_passes_the_previous_result_and_records_the_execution(run: Any) -> None:
     async def body(context: WorkflowContext) -> Any:
-        return context.get("previous_result")["n"] + 1
+        return context.get("_previous_result")["n"] + 1
 
     async def main() -> tuple[Any, WorkflowContext]:
         context = WorkflowContext({"x": 1})

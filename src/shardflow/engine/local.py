@@ -197,12 +197,12 @@ class LocalExecutionEngine:
         Its writes land in ``context``; returns what the step returned (None if its
         ``can_execute`` said no), and appends its :class:`StepExecution` to
         ``context.step_history``. ``previous_result`` (litestar-workflows') is put in the
-        context as ``previous_result`` for the step to read. Raises the step's own exception
+        context as ``_previous_result`` for the step to read, as litestar-workflows does. Raises the step's own exception
         (or :class:`StepTimeoutError`) once its retries are used up.
         """
         key = step.step_name
         if previous_result is not None:
-            context.set("previous_result", previous_result)
+            context.set("_previous_result", previous_result)
         history = results_kept(context)
         started = time.time()
         try:
