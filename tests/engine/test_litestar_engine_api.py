@@ -190,3 +190,34 @@ def test_a_bus_without_subscribers_leaves_plans_compiled(run: Any) -> None:
     first = run(main())
     assert first.status == WorkflowStatus.COMPLETED and calls == ["ran", "ran"]
     assert [e.step_name for e in seen] == ["a"]  # only the run after the subscription
+
+
+def test_litestar_persistence_saves_each_stop_and_loads_unknown_instances(run: Any) -> None:
+    class Persistence:  # litestar-workflows' protocol
+        def __init__(self) -> None:
+            self.saved: list[tuple[str, WorkflowStatus]] = []
+            self.stored: dict[str, Any] = {}
+
+        async def save_instance(self, instance: Any) -> None:
+            self.saved.append((instance.id, instance.status))
+            self.stored[instance.id] = instance
+
+        async def load_instance(self, instance_id: str) -> Any:
+            return self.stored.get(instance_id)
+
+    persistence = Persistence()
+    registry = WorkflowRegistry()
+    registry.register(OrderWorkflow)
+
+    async def main() -> Any:
+        engine = LocalExecutionEngine(registry, persistence)
+        instance = await engine.start_workflow("order")
+        await engine.cancel_workflow(instance.id, "duplicate")
+        later = LocalExecutionEngine(registry, persistence)  # another process, say
+        return instance, await later.get_instance(instance.id)
+
+    instance, loaded = run(main())
+    assert persistence.saved == [(instance.id, WorkflowStatus.RUNNING),
+                                 (instance.id, WorkflowStatus.WAITING),
+                                 (instance.id, WorkflowStatus.CANCELLED)]
+    assert loaded is instance

@@ -274,6 +274,8 @@ class LocalExecutionEngine:
             if bus is not None:
                 await announce_outcome(bus, instance, [],
                                        self._cancel_reasons.pop(instance_id, None))
+            if self.persistence is not None:
+                await self.persistence.save_instance(instance)
         self._cancel_reasons.pop(instance_id, None)
         return instance
 
