@@ -14,7 +14,11 @@ backends. What differs:
   Ray retrying a batch itself would re-run a poison instance with its neighbours;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
-* limits and rate limits go through one named arbiter actor on the driver's node.
+* limits and rate limits go through one named arbiter actor on the driver's node;
+* lost capacity is not fatal: the run starts once one shard actor is ready and goes on with
+  the shards it has while the others (and replacements of lost ones) wait for a free CPU in
+  the background. The start-up timeout applies only while the run has no shard at all, so
+  a run, or a resume, works on a smaller cluster than it was started on.
 
 A job leaves a shard's in-flight table only when its call's output has been received, so a
 call that fails loses exactly the jobs still in that table: every id is answered once.
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -36,6 +42,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
+from shardflow.backends.ray.nodes import check_nodes
 from shardflow.backends.ray.shard import RayShard
 from shardflow.backends.ray.shard_actor import WATCH_GROUP, ShardActor
 from shardflow.backends.ray.wire import jobs_payload, split_output
@@ -48,7 +55,11 @@ from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.spec import WorkerSpec
 from shardflow.errors import WorkerStartError
 
+_log = logging.getLogger("shardflow")
 _STATS_TIMEOUT = 10.0
+_PATIENCE = 5.0
+"""Seconds between looks at a shard actor still not ready (is the run without shards?)."""
+_BACKOFF_LIMIT = 30.0
 _ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
                                   "concurrency_groups": {WATCH_GROUP: 1}}
 _SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
@@ -61,7 +72,7 @@ class RayPool(PoolBase[RayShard]):
 
     def __init__(self, spec: WorkerSpec, config: RunConfig, feed: Feed, listener: ResultListener,
                  *, hard_timeout: float | None, max_crashes: int = 3,
-                 start_attempts: int = 5) -> None:
+                 start_attempts: int = 5, run_dir: Path | None = None) -> None:
         super().__init__(feed, listener, max(1, config.workers), max_crashes=max_crashes,
                          hard_timeout=hard_timeout)
         self.spec = replace(spec, hard_timeout=hard_timeout)
@@ -77,7 +88,14 @@ class RayPool(PoolBase[RayShard]):
         self.restarts = 0
         self.start_failures = 0
         self.startup_seconds = 0.0
-        """From connecting to Ray to every shard actor ready (for the benchmarks)."""
+        """From connecting to Ray to the first shard actor ready (for the benchmarks)."""
+        self._run_dir = run_dir
+        self._shardless_since = 0.0
+        """When the run last had no ready shard (the start-up timeout counts from there)."""
+        self._waiting: set[int] = set()
+        """Slots whose actor waits for a free CPU while the run goes on without it."""
+        self._starting: asyncio.Future[None] | None = None
+        self._first_ready: asyncio.Future[None] | None = None
         self._incarnation = 0
         self._cluster: Cluster | None = None
         self._arbiter_actor: Any = None
@@ -87,9 +105,24 @@ class RayPool(PoolBase[RayShard]):
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect to Ray (or start it), start every shard actor, wait until each is ready."""
-        began = time.monotonic()
-        cluster = self._cluster = await connect(self.settings, self.spec.target, self.size)
+        """Connect to Ray (or start it), check the nodes, start every shard actor; return once
+        one is ready (the others join as they become ready). An interrupt while connecting
+        (the feed stopped: :meth:`dispatch`) ends the start with no shard and nothing run."""
+        self._shardless_since = began = time.monotonic()
+        self._starting = asyncio.ensure_future(self._connect_and_start())
+        try:
+            await asyncio.shield(self._starting)
+        except asyncio.CancelledError:
+            if not self._starting.cancelled():
+                raise  # our caller was cancelled, not the start
+        self.startup_seconds = time.monotonic() - began
+        self._started = True
+        self.dispatch()
+
+    async def _connect_and_start(self) -> None:
+        cluster = self._cluster = await connect(self.settings, self.spec.target, self.size,
+                                                self._run_dir)
+        await check_nodes(self.startup_timeout)
         target = actor_target(cluster, self.spec.target)
         self._actor_spec = {**replace(self.spec, target=target, watchdog_file="").to_dict(),
                             "sys_path": actor_sys_path(cluster)}
@@ -100,47 +133,95 @@ class RayPool(PoolBase[RayShard]):
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
             ).remote(dict(self.spec.limits), dict(self.spec.rate_limits))
         await self._start_all()
-        self.startup_seconds = time.monotonic() - began
-        self._started = True
-        self.dispatch()
+
+    async def _start_all(self) -> None:
+        """Start every slot; return when one is ready, raise if none can be."""
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._first_ready = first
+        for slot in range(self.size):
+            self._spawn_task(self._replace(slot))
+        await first
+
+    def dispatch(self) -> None:
+        if not self._started:
+            if self.feed.exhausted and self._starting is not None:
+                self._starting.cancel()  # interrupted while connecting: stop at once
+            return
+        super().dispatch()
+
+    def _running(self) -> int:
+        return sum(1 for s in self._members if s is not None and s.running and not s.dead)
 
     async def _start(self, slot: int) -> None:
-        """Bring up a ready shard actor in ``slot``, replacing ones that die while starting."""
+        """Bring up a ready shard actor in ``slot``, replacing ones that die while starting;
+        wait for a free CPU as long as the run has other shards."""
         failures = 0
         while not self._closing:
             shard = self._spawn(slot)
             try:
-                async with asyncio.timeout(self.startup_timeout):
-                    info = await shard.actor.ready.remote()
+                info = await self._until_ready(shard)
             except TimeoutError:
                 self._kill(shard)
                 raise WorkerStartError(self.spec.target, (
-                    f"a shard actor was not ready {self.startup_timeout:g} s after it was created "
+                    f"no shard actor was ready {self.startup_timeout:g} s after it was created "
                     "(has the cluster a free CPU for it? does importing the workflow hang on a "
                     "node? see --startup-timeout)")) from None
             except RayError as exc:
                 self._kill(shard)
                 failures += 1
                 self.start_failures += 1
-                if failures >= self.start_attempts:
+                if failures >= self.start_attempts and not self._running():
                     raise WorkerStartError(self.spec.target, f"{failures} shard actors in a row "
                                            f"died during start-up (the last: {exc})") from None
+                if self._running():  # others work meanwhile: try again, a little later each time
+                    await asyncio.sleep(min(2.0 ** failures, _BACKOFF_LIMIT))
                 continue
             if "error" in info:
                 self._kill(shard)
                 raise WorkerStartError(self.spec.target, f"on Ray node {info['node']}: {info['error']}")
             shard.pid = info["pid"]
             shard.running = True
+            if slot in self._waiting:
+                self._waiting.discard(slot)
+                _log.info("a shard actor is back: running on %d of %d", self._running(), self.size)
             if self.hard_timeout is not None:
                 self._spawn_task(self._watch(shard))
-            if self._started:  # a replacement: put it to work at once
+            if self._first_ready is not None and not self._first_ready.done():
+                self._first_ready.set_result(None)
+            if self._started:  # a replacement or a late starter: put it to work at once
                 self.dispatch()
             return
+
+    async def _until_ready(self, shard: RayShard) -> dict[str, Any]:
+        """The actor's ``ready()`` answer. Raises ``TimeoutError`` once the run has had no
+        ready shard for ``startup_timeout`` seconds; while other shards run, waits on."""
+        ready = asyncio.ensure_future(self._ready(shard))
+        try:
+            while True:
+                done, _ = await asyncio.wait({ready}, timeout=min(_PATIENCE, self.startup_timeout))
+                if done:
+                    return ready.result()
+                if self._running():
+                    if shard.slot not in self._waiting:
+                        self._waiting.add(shard.slot)
+                        _log.warning("a shard actor waits for a free CPU on the cluster; running "
+                                     "on %d of %d meanwhile", self._running(), self.size)
+                elif time.monotonic() - self._shardless_since >= self.startup_timeout:
+                    raise TimeoutError
+        finally:
+            ready.cancel()
+
+    @staticmethod
+    async def _ready(shard: RayShard) -> dict[str, Any]:
+        info: dict[str, Any] = await shard.actor.ready.remote()
+        return info
 
     def _spawn(self, slot: int) -> RayShard:
         self._incarnation += 1
         key = f"{slot}-{self._incarnation}"
-        actor = _SHARD_ACTOR.remote(self._actor_spec, key, self._arbiter_actor)
+        env = self._cluster.env if self._cluster is not None else {}
+        actor = (_SHARD_ACTOR.options(runtime_env={"env_vars": env}) if env else _SHARD_ACTOR
+                 ).remote(self._actor_spec, key, self._arbiter_actor)
         shard = RayShard(slot, key, actor)
         self._members[slot] = shard
         return shard
@@ -162,6 +243,9 @@ class RayPool(PoolBase[RayShard]):
         """Stop the shards: after their calls end (or at once, with ``kill``), collect their
         step statistics and the limits report, then end the actors (and a Ray we started)."""
         self._closing = True
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            await asyncio.wait({self._starting})
         kill = kill or self._fatal is not None
         live = [s for s in self._members if s and s.running and not s.dead]
         if not kill:
@@ -252,6 +336,8 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._release_when_dead(shard))
         if self._closing or self._fatal is not None or not shard.running:
             return
+        if not self._running():
+            self._shardless_since = time.monotonic()
         self._recover(shard, shard.culprit)
         self.dispatch()
         self.restarts += 1
@@ -261,7 +347,10 @@ class RayPool(PoolBase[RayShard]):
         try:
             await self._start(slot)
         except Exception as exc:
-            self._fail(exc)
+            if self._first_ready is not None and not self._first_ready.done():
+                self._first_ready.set_exception(exc)
+            else:
+                self._fail(exc)
 
     async def _release_when_dead(self, shard: RayShard) -> None:
         """Give the shard's limit slots back once the actor is gone, not when the driver
