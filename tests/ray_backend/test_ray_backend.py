@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import uvloop
 ray = pytest.importorskip(
     "ray", reason="the Ray backend's tests need Ray: pip install 'shardflow[ray]'")
 
+from ray_backend.helpers import results_of, started_or_exited  # noqa: E402
 from shardflow.batch.config import RunConfig  # noqa: E402
 from shardflow.batch.jobs import Job  # noqa: E402
 from shardflow.run.executor import BatchExecutor, BatchResult, run_batch  # noqa: E402
@@ -47,16 +47,6 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
     return subprocess.run([sys.executable, "-m", "shardflow", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})},
                           check=False)
-
-
-def results_of(path: Path) -> dict[Any, dict[str, Any]]:
-    """Results keyed by id; fails if any id appears twice."""
-    keyed: dict[Any, dict[str, Any]] = {}
-    for line in path.read_bytes().splitlines():
-        result = orjson.loads(line)
-        assert result["id"] not in keyed, f"id {result['id']!r} appears twice"
-        keyed[result["id"]] = result
-    return keyed
 
 
 def _same_fields(result: BatchResult) -> tuple[Any, ...]:
@@ -188,27 +178,6 @@ def test_a_parked_human_task_completes_and_resumes_through_ray(address: str,
     assert [r["status"] for r in final if r["id"] == 0][-1] == "completed"
 
 
-def _started_or_exited(fifo: Path, driver: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
-    """Wait until the held instance writes to ``fifo`` (True) or the driver exits (its
-    stderr ends: False, and what it said), whichever comes first; no timer."""
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    assert driver.stderr is not None
-    err = driver.stderr.fileno()
-    said = b""
-    try:
-        while True:
-            ready, _, _ = select.select([fd, err], [], [])
-            if fd in ready and os.read(fd, 64):
-                return True, said
-            if err in ready:
-                chunk = os.read(err, 65536)
-                if not chunk:
-                    return False, said
-                said += chunk
-    finally:
-        os.close(fd)
-
-
 def test_resume_finishes_a_ray_run_whose_driver_was_killed(address: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     out = tmp_path / "out.jsonl"
@@ -224,7 +193,7 @@ def test_resume_finishes_a_ray_run_whose_driver_was_killed(address: str, tmp_pat
          "--output", str(out), "--run-dir", str(run_dir), "--no-progress"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        held, said = _started_or_exited(tmp_path / "held.fifo", driver)
+        held, said = started_or_exited(tmp_path / "held.fifo", driver)
         assert held, said.decode()
     finally:
         driver.kill()
