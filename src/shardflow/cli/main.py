@@ -198,6 +198,9 @@ def _with_backend(config: RunConfig, backend: str | None, **ray_flags: Any) -> R
     config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
     if config.backend == "ray":
         import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
+        from shardflow.backends.ray.cluster import check_settings
+
+        check_settings(config.ray)
     return config
 # ---------------------------------------------------------------------------------------------
 

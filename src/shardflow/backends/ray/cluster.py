@@ -100,6 +100,13 @@ async def connect(settings: RaySettings, target: str, workers: int,
                    keeper=keeper)
 
 
+def check_settings(settings: RaySettings) -> None:
+    """What can be refused before a run starts (the command line calls it): a ``ray://``
+    address without Ray Client, a ``--ray-env`` entry with no value."""
+    check_address(settings.address or os.environ.get("RAY_ADDRESS") or None)
+    actor_env(settings.env)
+
+
 def check_address(address: str | None) -> None:
     """``ray://`` goes through Ray Client, which needs ``ray[client]`` (gRPC)."""
     if address is not None and address.startswith("ray://") and (
@@ -176,8 +183,9 @@ async def _init(options: dict[str, Any], address: str | None, seconds: float) ->
             return
         keeper.wait()
 
-    threading.Thread(target=body, name="shardflow-ray-init", daemon=True).start()
     where = address or "a local Ray"
+    _log.debug("joining %s (up to %g s)", where, seconds)
+    threading.Thread(target=body, name="shardflow-ray-init", daemon=True).start()
     try:
         async with asyncio.timeout(seconds):
             await done
