@@ -284,3 +284,45 @@ def test_bench_compares_ray_with_the_process_backend_in_one_run(address: str) ->
     assert report["vs_process"] > 0 and report["process_instances_per_second"] > 0
     assert report["limits"]["api"]["size"] == 50 and report["limits"]["api"]["peak"] == 50
     assert report["limit_efficiency"] > 0 and report["process_limit_efficiency"] > 0
+
+
+SHIPPED_DIR_FLOW = '''
+import os
+
+from shardflow import BaseMachineStep, WorkflowDefinition
+
+
+class Look(BaseMachineStep):
+    name = "look"
+
+    async def execute(self, context):
+        shipped = sorted(os.path.join(d, f)[2:] for d, _, fs in os.walk(".") for f in fs)
+        return {"shipped": shipped, "greeting": os.environ.get("GREETING"),
+                "token": os.environ.get("SHARDFLOW_TEST_TOKEN")}
+
+
+workflow = WorkflowDefinition(name="look", steps={"look": Look()}, edges=[], initial_step="look")
+'''
+
+
+def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env(
+        address: str, tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    (code / "runs").mkdir(parents=True)
+    (code / "flows.py").write_text(SHIPPED_DIR_FLOW)
+    (code / "notes.tmp").write_text("scratch")
+    (code / ".gitignore").write_text("*.tmp\n")
+    (code / "fixtures.jsonl").write_text("{}\n")
+    inputs = code / "in.jsonl"  # the run's own input, inside the shipped directory
+    inputs.write_text("".join(f'{{"id": {i}}}\n' for i in range(3)))
+    done = cli("run", "code/flows.py:workflow", "--input", str(inputs), "--backend", "ray",
+               "--address", address, "--workers", "1", "--ray-working-dir", "code",
+               "--ray-exclude", "*.jsonl", "--ray-env", "GREETING=hello", "--ray-env",
+               "SHARDFLOW_TEST_TOKEN", "--output", "code/out.jsonl",
+               "--run-dir", "code/runs/now", "--no-progress", cwd=tmp_path,
+               env={"SHARDFLOW_TEST_TOKEN": "from-the-driver"})
+    assert done.returncode == 0, done.stderr
+    looked = results_of(code / "out.jsonl")[0]["context"]["look"]
+    assert looked["shipped"] == [".gitignore", "flows.py"]
+    assert looked["greeting"] == "hello" and looked["token"] == "from-the-driver"
+    assert f"shipping {code}" in done.stderr and "2 files" in done.stderr

@@ -8,7 +8,8 @@ a permit that a step gives back straight to its next waiting step: a grant needs
 trip only when the shard has no permit to reuse.
 
 * A shard asks for at most ``batch`` permits at a time, and only for waiting steps;
-* a permit no step of the shard waits for at the end of a loop turn goes back at once;
+* a permit no step of the shard waits for at the end of a loop turn goes back at once, and
+  so do requests for steps no longer waiting;
 * the arbiter *recalls* permits from a shard holding more than its fair share while another
   shard waits (:class:`~shardflow.backends.ray.arbiter_actor.ArbiterActor`): the shard
   withdraws its open requests and returns that many permits as its steps finish.
@@ -115,10 +116,7 @@ class LeasedGate:
         lease = self._leases.get(limits)
         if lease is None:
             return
-        for rid in lease.asked:
-            self._key_of.pop(rid, None)
-            self._release.append(rid)
-        lease.asked.clear()
+        self._withdraw(lease, len(lease.asked))
         while count and lease.free:
             self._release.append(lease.free.pop())
             count -= 1
@@ -155,6 +153,14 @@ class LeasedGate:
             self._acquire.append([rid, limits, None])
         self._schedule()
 
+    def _withdraw(self, lease: _Lease, count: int) -> None:
+        """Take back ``count`` open requests (a permit granted meanwhile is released by the
+        arbiter as it reads the withdrawal, and ignored here when it arrives)."""
+        for rid in sorted(lease.asked)[:count]:  # the newest (ids count down)
+            lease.asked.discard(rid)
+            self._key_of.pop(rid, None)
+            self._release.append(rid)
+
     def _schedule(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -166,6 +172,8 @@ class LeasedGate:
             if lease.free and not lease.waiters:  # unused: back to the arbiter
                 self._release.extend(lease.free)
                 lease.free.clear()
+            if len(lease.asked) > len(lease.waiters):  # asked for steps no longer waiting
+                self._withdraw(lease, len(lease.asked) - len(lease.waiters))
             elif lease.waiters and len(lease.asked) < min(len(lease.waiters), self._batch):
                 self._ask(limits, lease)
         if self._acquire:
