@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 TOKEN = "shardflow-test-token-0123456789abcdef0123456789abcdef"
 """The cluster's auth token (a driver gets it in RAY_AUTH_TOKEN, as the README says)."""
 RAY = str(Path(sys.executable).parent / "ray")
+START_SECONDS = 90.0
+"""A node starts in 5-10 s; the wide margin is for a loaded machine."""
 
 
 def free_port() -> int:
@@ -42,6 +46,8 @@ class Node:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        if self.process.stdout is not None:  # open until now: ``ray start`` may still write
+            self.process.stdout.close()
 
 
 @dataclass
@@ -71,23 +77,44 @@ def _node_env(base: Path, **extra: str) -> dict[str, str]:
 
 
 def _start(args: list[str], temp_dir: Path, env: dict[str, str]) -> Node:
-    ports = {"--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-             "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port"}
-    args += [f"{flag}={free_port()}" for flag in sorted(ports)]
+    """Start one node; a start that does not come up in time (a port taken meanwhile by
+    another process of this busy machine) is killed and tried once more, with new ports."""
+    said = b""
+    for _ in range(2):
+        node, output = _start_once(args, temp_dir, env)
+        if node is not None:
+            return node
+        said += output
+    raise RuntimeError(f"ray start failed twice:\n{said.decode(errors='replace')}")
+
+
+def _start_once(args: list[str], temp_dir: Path, env: dict[str, str]) -> tuple[Node | None, bytes]:
+    ports = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port")
     process = subprocess.Popen(
         [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-         f"--temp-dir={temp_dir}", "--disable-usage-stats", *args],
+         f"--temp-dir={temp_dir}", "--disable-usage-stats", *args,
+         *(f"{flag}={free_port()}" for flag in ports)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     node = Node(process, temp_dir)
-    said = b""
     assert process.stdout is not None
-    for line in process.stdout:  # ``ray start`` says when the node is up
-        said += line
-        if b"Ray runtime started" in line:
-            process.stdout.close()
-            return node
+    said = b""
+    deadline = time.monotonic() + START_SECONDS
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([process.stdout], [], [], left)[0]:
+                break  # no word from ``ray start`` in time
+            chunk = os.read(process.stdout.fileno(), 65536)
+            said += chunk
+            if b"Ray runtime started" in said:  # ``ray start`` says when the node is up
+                return node, said
+            if not chunk:
+                break
+    except BaseException:
+        node.kill()
+        raise
     node.kill()
-    raise RuntimeError(f"ray start failed:\n{said.decode(errors='replace')}")
+    return None, said
 
 
 def start_two_nodes(**second_node_env: str) -> TwoNodes:

@@ -11,7 +11,8 @@ backends. What differs:
   the loss (``ActorDiedError``, ``ActorUnavailableError``), kills what is left of it,
   releases its limit slots, applies :func:`~shardflow.batch.crash_policy.decide` to its jobs in
   flight (suspects alone, ``WorkerLost`` after ``max_crashes``) and starts a replacement.
-  Ray retrying a batch itself would re-run a poison instance with its neighbours;
+  Ray retrying a batch itself would re-run a poison instance with its neighbours. An actor
+  Ray reports dead with its node is no instance's doing: its jobs run again as they were;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
 * limits and rate limits go through one named arbiter actor on the driver's node;
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import NodeDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
@@ -311,7 +312,8 @@ class RayPool(PoolBase[RayShard]):
     async def _call(self, shard: RayShard, ref: Any) -> None:
         try:
             data = await ref
-        except RayError:
+        except RayError as exc:
+            shard.node_died = shard.node_died or _node_died(exc)
             self._lost(shard)
             return
         finally:
@@ -338,7 +340,12 @@ class RayPool(PoolBase[RayShard]):
             return
         if not self._running():
             self._shardless_since = time.monotonic()
-        self._recover(shard, shard.culprit)
+        if shard.node_died:  # no instance's doing: they all run again, no crash counted
+            for job in shard.inflight.values():
+                self.feed.requeue(job)
+            shard.inflight.clear()
+        else:
+            self._recover(shard, shard.culprit)
         self.dispatch()
         self.restarts += 1
         self._spawn_task(self._replace(shard.slot))
@@ -366,3 +373,8 @@ class RayPool(PoolBase[RayShard]):
         shard.dead = True
         with contextlib.suppress(RayError, ValueError):
             ray.kill(shard.actor, no_restart=True)
+
+
+def _node_died(exc: RayError) -> bool:
+    """Whether Ray says the actor died with its node (Ray gives the cause in the message)."""
+    return isinstance(exc, NodeDiedError) or "because its node has died" in str(exc)

@@ -26,6 +26,9 @@ class RayShard:
     pid: int | None = None
     culprit: Culprit | None = None
     """What its watchdog reported before the driver killed it."""
+    node_died: bool = False
+    """It was lost with its node: its jobs in flight run again as they were (no crash is
+    counted against them; they are no suspects)."""
     result_bytes: float = 0.0
     """Average bytes per result seen so far (sizes the next batches)."""
 
