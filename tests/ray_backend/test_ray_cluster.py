@@ -66,7 +66,9 @@ def test_a_node_lost_mid_run_is_not_fatal_and_a_smaller_cluster_still_runs(
     assert sorted(results) == list(range(4000))
     assert {r["status"] for r in results.values()} == {"completed"}, stderr
     assert "waits for a free CPU on the cluster; running on 1 of 2" in stderr, stderr
-    assert "Traceback" not in stderr, stderr
+    assert "a shard actor was lost (its node died)" in stderr, stderr
+    # Ray's own lines, if any, come through shardflow's logging (the summary's are indented)
+    assert all(line.startswith(("shardflow: ", "  ")) for line in stderr.splitlines()), stderr
 
     # the cluster now has one CPU: a run asking for two shards runs on the one it offers
     smaller = tmp_path / "smaller"

@@ -29,6 +29,7 @@ from typing import Any
 import ray
 
 import shardflow
+from shardflow.backends.ray.ray_logging import route_process_lines, route_ray_loggers
 from shardflow.backends.ray.shipping import pack, rebase_target, run_data
 from shardflow.batch.config import RaySettings
 from shardflow.errors import ConfigError
@@ -91,8 +92,10 @@ async def connect(settings: RaySettings, target: str, workers: int,
         runtime_env["py_modules"] = [os.path.dirname(shardflow.__file__)]
     if runtime_env:
         options["runtime_env"] = runtime_env
+    route_ray_loggers()
     try:
         keeper = await _init(options, address, settings.connect_timeout)
+        route_process_lines()
     finally:
         if package is not None:
             shutil.rmtree(package.path.parent, ignore_errors=True)

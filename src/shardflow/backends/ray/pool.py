@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import NodeDiedError, RayError
+from ray.exceptions import ActorUnavailableError, NodeDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
@@ -61,6 +61,9 @@ _STATS_TIMEOUT = 10.0
 _PATIENCE = 5.0
 """Seconds between looks at a shard actor still not ready (is the run without shards?)."""
 _BACKOFF_LIMIT = 30.0
+_VERDICT_SECONDS = 60.0
+"""How long an unreachable actor may stay undecided before its jobs count as crashed."""
+_VERDICT_PAUSE = 0.25
 _ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
                                   "concurrency_groups": {WATCH_GROUP: 1}}
 _SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
@@ -280,7 +283,7 @@ class RayPool(PoolBase[RayShard]):
 
     # -- sending ------------------------------------------------------------------------------
     def _usable(self, member: RayShard) -> bool:
-        return member.running and not member.dead
+        return member.running and not member.dead and not member.judging
 
     def _fill(self, members: Sequence[RayShard]) -> None:
         settings = self.settings
@@ -313,8 +316,7 @@ class RayPool(PoolBase[RayShard]):
         try:
             data = await ref
         except RayError as exc:
-            shard.node_died = shard.node_died or _node_died(exc)
-            self._lost(shard)
+            self._failed(shard, exc)
             return
         finally:
             shard.calls -= 1
@@ -328,6 +330,47 @@ class RayPool(PoolBase[RayShard]):
                 self._tell(self.listener.on_parked, parked)
         self._results(shard, rows, lines)
 
+    def _failed(self, shard: RayShard, exc: RayError | None) -> None:
+        """``exc`` is what Ray said; ``None``: the actor answered again after its calls were
+        cut off (no crash either)."""
+        # A call failed: the actor is lost. Unreachable is no verdict yet (its process may
+        # have crashed, or its node be dying): it gets no more work until Ray says which.
+        if shard.dead or shard.judging:
+            return
+        if isinstance(exc, ActorUnavailableError):
+            shard.judging = True
+            self._spawn_task(self._judge(shard))
+            return
+        shard.innocent = exc is None or _node_died(exc)
+        why = ("its connection was cut" if exc is None else "its node died" if shard.innocent
+               else _reason(exc))
+        _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s", why,
+                     len(shard.inflight), "" if shard.innocent else
+                     ", each alone (suspects of the crash)")
+        self._lost(shard)
+
+    async def _judge(self, shard: RayShard) -> None:
+        """Ask the unreachable actor until Ray declares it dead (and why), or it answers."""
+        verdict: RayError | None = None
+        answered = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_VERDICT_SECONDS):
+                while True:
+                    try:
+                        await shard.actor.stats.remote()
+                    except ActorUnavailableError:
+                        await asyncio.sleep(_VERDICT_PAUSE)  # Ray has not decided yet
+                        continue
+                    except RayError as exc:
+                        verdict = exc
+                    else:
+                        answered = True
+                    break
+        shard.judging = False
+        if verdict is None and not answered:  # no verdict in time: count it as a crash
+            verdict = RayError(f"unreachable for {_VERDICT_SECONDS:g} s")
+        self._failed(shard, verdict)
+
     def _lost(self, shard: RayShard) -> None:
         """The shard is gone: recover its jobs in flight and start a replacement."""
         if shard.dead:
@@ -340,7 +383,7 @@ class RayPool(PoolBase[RayShard]):
             return
         if not self._running():
             self._shardless_since = time.monotonic()
-        if shard.node_died:  # no instance's doing: they all run again, no crash counted
+        if shard.innocent:  # no instance's doing: they all run again, no crash counted
             for job in shard.inflight.values():
                 self.feed.requeue(job)
             shard.inflight.clear()
@@ -378,3 +421,9 @@ class RayPool(PoolBase[RayShard]):
 def _node_died(exc: RayError) -> bool:
     """Whether Ray says the actor died with its node (Ray gives the cause in the message)."""
     return isinstance(exc, NodeDiedError) or "because its node has died" in str(exc)
+
+
+def _reason(exc: RayError) -> str:
+    """Ray's account of a loss in a few words: its last line that says why."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
