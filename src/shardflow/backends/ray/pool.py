@@ -16,10 +16,11 @@ backends. What differs:
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
 * limits and rate limits go through one named arbiter actor on the driver's node;
-* lost capacity is not fatal: the run starts once one shard actor is ready and goes on with
-  the shards it has while the others (and replacements of lost ones) wait for a free CPU in
-  the background. The start-up timeout applies only while the run has no shard at all, so
-  a run, or a resume, works on a smaller cluster than it was started on.
+* lost capacity is not fatal: the run starts when every shard actor is ready, or a few
+  seconds after the first one is, and goes on with the shards it has while the others (and
+  replacements of lost ones) wait for a free CPU in the background. The start-up timeout
+  applies only while the run has no shard at all, so a run, or a resume, works on a smaller
+  cluster than it was started on.
 
 A job leaves a shard's in-flight table only when its call's output has been received, so a
 call that fails loses exactly the jobs still in that table: every id is answered once.
@@ -92,7 +93,8 @@ class RayPool(PoolBase[RayShard]):
         self.restarts = 0
         self.start_failures = 0
         self.startup_seconds = 0.0
-        """From connecting to Ray to the first shard actor ready (for the benchmarks)."""
+        """From connecting to Ray to every shard actor ready, or to the first one and
+        ``_PATIENCE`` seconds (for the benchmarks)."""
         self._run_dir = run_dir
         self._shardless_since = 0.0
         """When the run last had no ready shard (the start-up timeout counts from there)."""
@@ -100,6 +102,7 @@ class RayPool(PoolBase[RayShard]):
         """Slots whose actor waits for a free CPU while the run goes on without it."""
         self._starting: asyncio.Future[None] | None = None
         self._first_ready: asyncio.Future[None] | None = None
+        self._all_ready: asyncio.Future[None] | None = None
         self._incarnation = 0
         self._cluster: Cluster | None = None
         self._arbiter_actor: Any = None
@@ -139,12 +142,16 @@ class RayPool(PoolBase[RayShard]):
         await self._start_all()
 
     async def _start_all(self) -> None:
-        """Start every slot; return when one is ready, raise if none can be."""
-        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._first_ready = first
+        """Start every slot; return when all are ready, or ``_PATIENCE`` seconds after the
+        first is (the others join when the cluster has room); raise if none can be."""
+        loop = asyncio.get_running_loop()
+        first = self._first_ready = loop.create_future()
+        everyone = self._all_ready = loop.create_future()
         for slot in range(self.size):
             self._spawn_task(self._replace(slot))
         await first
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(everyone), _PATIENCE)
 
     def dispatch(self) -> None:
         if not self._started:
@@ -192,6 +199,9 @@ class RayPool(PoolBase[RayShard]):
                 self._spawn_task(self._watch(shard))
             if self._first_ready is not None and not self._first_ready.done():
                 self._first_ready.set_result(None)
+            if (self._all_ready is not None and not self._all_ready.done()
+                    and self._running() == self.size):
+                self._all_ready.set_result(None)
             if self._started:  # a replacement or a late starter: put it to work at once
                 self.dispatch()
             return
