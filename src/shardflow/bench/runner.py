@@ -86,12 +86,16 @@ def _ray_for(backend: str, workers: int) -> Iterator[float | None]:
         return
     import ray
 
+    from shardflow.backends.ray.ray_logging import route_process_lines, route_ray_loggers
+
     if ray.is_initialized():
         yield None
         return
+    route_ray_loggers()
     began = time.monotonic()
     ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False,
              configure_logging=False)
+    route_process_lines()
     try:
         yield time.monotonic() - began
     finally:

@@ -28,13 +28,14 @@ from typing import Any
 
 import ray
 
-import shardflow
 from shardflow.backends.ray.ray_logging import route_process_lines, route_ray_loggers
 from shardflow.backends.ray.shipping import pack, rebase_target, run_data
 from shardflow.batch.config import RaySettings
 from shardflow.errors import ConfigError
 
 _log = logging.getLogger("shardflow")
+SHARDFLOW_PACKAGE = Path(__file__).resolve().parents[2]
+"""The driver's shardflow package directory (what ``ship_shardflow`` sends)."""
 
 
 @dataclass(slots=True)
@@ -89,7 +90,7 @@ async def connect(settings: RaySettings, target: str, workers: int,
         _log.info(package.describe())
         runtime_env["working_dir"] = str(package.path)
     if settings.ship_shardflow:
-        runtime_env["py_modules"] = [os.path.dirname(shardflow.__file__)]
+        runtime_env["py_modules"] = [str(SHARDFLOW_PACKAGE)]
     if runtime_env:
         options["runtime_env"] = runtime_env
     route_ray_loggers()

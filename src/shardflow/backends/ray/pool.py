@@ -7,12 +7,11 @@ backends. What differs:
 * each shard is an async actor (one CPU slot) hosting the same shard runner; it gets batches
   of at most ``batch_size`` jobs (fewer when results run large: ``batch_bytes`` per call) and
   at most ``calls_in_flight`` calls at a time, and answers each call with its whole output;
-* Ray's own task retries are off and a lost actor is not restarted by Ray: the driver sees
-  the loss (``ActorDiedError``, ``ActorUnavailableError``), kills what is left of it,
-  releases its limit slots, applies :func:`~shardflow.batch.crash_policy.decide` to its jobs in
-  flight (suspects alone, ``WorkerLost`` after ``max_crashes``) and starts a replacement.
-  Ray retrying a batch itself would re-run a poison instance with its neighbours. An actor
-  Ray reports dead with its node is no instance's doing: its jobs run again as they were;
+* Ray's own task retries are off and a lost actor is not restarted by Ray (a retried batch
+  would re-run a poison instance with its neighbours): the driver kills what is left of it,
+  re-runs its jobs in flight as :mod:`~shardflow.backends.ray.losses` says (after a node
+  loss as they were, else as suspects: :func:`~shardflow.batch.crash_policy.decide`) and
+  starts a replacement;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
 * limits and rate limits go through one named arbiter actor on the driver's node;
@@ -39,11 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import ActorUnavailableError, NodeDiedError, RayError
+from ray.exceptions import ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
+from shardflow.backends.ray.losses import innocent, until_dead, verdict_on, why_lost
 from shardflow.backends.ray.nodes import check_nodes
 from shardflow.backends.ray.shard import RayShard
 from shardflow.backends.ray.shard_actor import WATCH_GROUP, ShardActor
@@ -62,9 +62,6 @@ _STATS_TIMEOUT = 10.0
 _PATIENCE = 5.0
 """Seconds between looks at a shard actor still not ready (is the run without shards?)."""
 _BACKOFF_LIMIT = 30.0
-_VERDICT_SECONDS = 60.0
-"""How long an unreachable actor may stay undecided before its jobs count as crashed."""
-_VERDICT_PAUSE = 0.25
 _ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
                                   "concurrency_groups": {WATCH_GROUP: 1}}
 _SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
@@ -112,9 +109,9 @@ class RayPool(PoolBase[RayShard]):
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect to Ray (or start it), check the nodes, start every shard actor; return once
-        one is ready (the others join as they become ready). An interrupt while connecting
-        (the feed stopped: :meth:`dispatch`) ends the start with no shard and nothing run."""
+        """Connect to Ray (or start it), check the nodes, start the shard actors
+        (:meth:`_start_all`). An interrupt while connecting (the feed stopped:
+        :meth:`dispatch`) ends the start with no shard and nothing run."""
         self._shardless_since = began = time.monotonic()
         self._starting = asyncio.ensure_future(self._connect_and_start())
         try:
@@ -129,7 +126,7 @@ class RayPool(PoolBase[RayShard]):
     async def _connect_and_start(self) -> None:
         cluster = self._cluster = await connect(self.settings, self.spec.target, self.size,
                                                 self._run_dir)
-        await check_nodes(self.startup_timeout)
+        await check_nodes(self.startup_timeout, same_version=not self.settings.ship_shardflow)
         target = actor_target(cluster, self.spec.target)
         self._actor_spec = {**replace(self.spec, target=target, watchdog_file="").to_dict(),
                             "sys_path": actor_sys_path(cluster)}
@@ -209,7 +206,7 @@ class RayPool(PoolBase[RayShard]):
     async def _until_ready(self, shard: RayShard) -> dict[str, Any]:
         """The actor's ``ready()`` answer. Raises ``TimeoutError`` once the run has had no
         ready shard for ``startup_timeout`` seconds; while other shards run, waits on."""
-        ready = asyncio.ensure_future(self._ready(shard))
+        ready: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(shard.actor.ready.remote())
         try:
             while True:
                 done, _ = await asyncio.wait({ready}, timeout=min(_PATIENCE, self.startup_timeout))
@@ -224,11 +221,6 @@ class RayPool(PoolBase[RayShard]):
                     raise TimeoutError
         finally:
             ready.cancel()
-
-    @staticmethod
-    async def _ready(shard: RayShard) -> dict[str, Any]:
-        info: dict[str, Any] = await shard.actor.ready.remote()
-        return info
 
     def _spawn(self, slot: int) -> RayShard:
         self._incarnation += 1
@@ -341,44 +333,23 @@ class RayPool(PoolBase[RayShard]):
         self._results(shard, rows, lines)
 
     def _failed(self, shard: RayShard, exc: RayError | None) -> None:
-        """``exc`` is what Ray said; ``None``: the actor answered again after its calls were
-        cut off (no crash either)."""
-        # A call failed: the actor is lost. Unreachable is no verdict yet (its process may
-        # have crashed, or its node be dying): it gets no more work until Ray says which.
+        """A call failed (``exc``; ``None``: answered again after its calls were cut off):
+        the actor is lost, or unreachable, a wait for Ray's verdict (:mod:`.losses`)."""
         if shard.dead or shard.judging:
             return
         if isinstance(exc, ActorUnavailableError):
             shard.judging = True
             self._spawn_task(self._judge(shard))
             return
-        shard.innocent = exc is None or _node_died(exc)
-        why = ("its connection was cut" if exc is None else "its node died" if shard.innocent
-               else _reason(exc))
-        _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s", why,
-                     len(shard.inflight), "" if shard.innocent else
-                     ", each alone (suspects of the crash)")
+        shard.innocent = innocent(exc)
+        _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s",
+                     why_lost(exc), len(shard.inflight),
+                     "" if shard.innocent else ", each alone (suspects of the crash)")
         self._lost(shard)
 
     async def _judge(self, shard: RayShard) -> None:
-        """Ask the unreachable actor until Ray declares it dead (and why), or it answers."""
-        verdict: RayError | None = None
-        answered = False
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_VERDICT_SECONDS):
-                while True:
-                    try:
-                        await shard.actor.stats.remote()
-                    except ActorUnavailableError:
-                        await asyncio.sleep(_VERDICT_PAUSE)  # Ray has not decided yet
-                        continue
-                    except RayError as exc:
-                        verdict = exc
-                    else:
-                        answered = True
-                    break
+        verdict = await verdict_on(shard.actor)
         shard.judging = False
-        if verdict is None and not answered:  # no verdict in time: count it as a crash
-            verdict = RayError(f"unreachable for {_VERDICT_SECONDS:g} s")
         self._failed(shard, verdict)
 
     def _lost(self, shard: RayShard) -> None:
@@ -413,12 +384,8 @@ class RayPool(PoolBase[RayShard]):
                 self._fail(exc)
 
     async def _release_when_dead(self, shard: RayShard) -> None:
-        """Give the shard's limit slots back once the actor is gone, not when the driver
-        asked for its death: a step blocking its loop may still be inside a limited call,
-        and granting that slot meanwhile would exceed the limit. A call on the killed actor
-        fails once Ray knows it is dead (30 s at most, then the slots go back anyway)."""
-        with contextlib.suppress(RayError, TimeoutError):
-            await asyncio.wait_for(shard.actor.stats.remote(), 30.0)
+        """Its limit slots go back once Ray reports the actor dead (:func:`.until_dead`)."""
+        await until_dead(shard.actor)
         if self._arbiter_actor is not None:
             self._arbiter_actor.shard_gone.remote(shard.key)
 
@@ -426,14 +393,3 @@ class RayPool(PoolBase[RayShard]):
         shard.dead = True
         with contextlib.suppress(RayError, ValueError):
             ray.kill(shard.actor, no_restart=True)
-
-
-def _node_died(exc: RayError) -> bool:
-    """Whether Ray says the actor died with its node (Ray gives the cause in the message)."""
-    return isinstance(exc, NodeDiedError) or "because its node has died" in str(exc)
-
-
-def _reason(exc: RayError) -> str:
-    """Ray's account of a loss in a few words: its last line that says why."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:200]
