@@ -296,16 +296,18 @@ class Look(BaseMachineStep):
     name = "look"
 
     async def execute(self, context):
+        import shardflow
+
         shipped = sorted(os.path.join(d, f)[2:] for d, _, fs in os.walk(".") for f in fs)
         return {"shipped": shipped, "greeting": os.environ.get("GREETING"),
-                "token": os.environ.get("SHARDFLOW_TEST_TOKEN")}
+                "token": os.environ.get("SHARDFLOW_TEST_TOKEN"), "shardflow": shardflow.__file__}
 
 
 workflow = WorkflowDefinition(name="look", steps={"look": Look()}, edges=[], initial_step="look")
 '''
 
 
-def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env(
+def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env_and_shardflow(
         address: str, tmp_path: Path) -> None:
     code = tmp_path / "code"
     (code / "runs").mkdir(parents=True)
@@ -318,7 +320,7 @@ def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env(
     done = cli("run", "code/flows.py:workflow", "--input", str(inputs), "--backend", "ray",
                "--address", address, "--workers", "1", "--ray-working-dir", "code",
                "--ray-exclude", "*.jsonl", "--ray-env", "GREETING=hello", "--ray-env",
-               "SHARDFLOW_TEST_TOKEN", "--output", "code/out.jsonl",
+               "SHARDFLOW_TEST_TOKEN", "--ray-ship-shardflow", "--output", "code/out.jsonl",
                "--run-dir", "code/runs/now", "--no-progress", cwd=tmp_path,
                env={"SHARDFLOW_TEST_TOKEN": "from-the-driver"})
     assert done.returncode == 0, done.stderr
@@ -326,3 +328,6 @@ def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env(
     assert looked["shipped"] == [".gitignore", "flows.py"]
     assert looked["greeting"] == "hello" and looked["token"] == "from-the-driver"
     assert f"shipping {code}" in done.stderr and "2 files" in done.stderr
+    import shardflow
+
+    assert Path(looked["shardflow"]).parent != Path(shardflow.__file__).parent  # the shipped copy
