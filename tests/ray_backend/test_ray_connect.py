@@ -40,7 +40,7 @@ def _env() -> dict[str, str]:
 def test_an_address_nobody_answers_is_one_line_and_exit_2_within_the_timeout(
         tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    done = subprocess.run(_run(tmp_path, "--address", address, "--ray-connect-timeout", "3"),
+    done = subprocess.run(_run(tmp_path, "--address", address, "--ray-connect-timeout", "7"),
                           capture_output=True, text=True, timeout=60, env=_env(), check=False)
     assert done.returncode == 2, done.stderr
     errors = _only_shardflow_lines(done.stderr)

@@ -28,7 +28,7 @@ from typing import Any
 
 import ray
 
-from shardflow.backends.ray.ray_logging import route_process_lines, route_ray_loggers
+from shardflow.backends.ray.ray_logging import NativeLines, route_process_lines, route_ray_loggers
 from shardflow.backends.ray.shipping import pack, rebase_target, run_data
 from shardflow.batch.config import RaySettings
 from shardflow.errors import ConfigError
@@ -189,10 +189,15 @@ async def _init(options: dict[str, Any], address: str | None, seconds: float) ->
 
     where = address or "a local Ray"
     _log.debug("joining %s (up to %g s)", where, seconds)
-    threading.Thread(target=body, name="shardflow-ray-init", daemon=True).start()
+    def refused() -> None:  # no need to wait for Ray's own ~20 s of retries
+        loop.call_soon_threadsafe(settle, ConnectionRefusedError("credentials refused"))
+
+    native = NativeLines(refused)
     try:
-        async with asyncio.timeout(seconds):
-            await done
+        with native:
+            threading.Thread(target=body, name="shardflow-ray-init", daemon=True).start()
+            async with asyncio.timeout(seconds):
+                await done
     except TimeoutError:
         abandoned.set()
         raise ConfigError("ray.address", (
@@ -202,17 +207,22 @@ async def _init(options: dict[str, Any], address: str | None, seconds: float) ->
         abandoned.set()
         raise
     except Exception as exc:
+        abandoned.set()
+        why = (_REFUSED if native.refused else _first_line(exc))
         raise ConfigError("ray.address", f"cannot join the Ray cluster at {where}: "
-                          f"{_first_line(exc)}") from None
+                          f"{why}") from None
     return keeper
+
+
+_REFUSED = ("it refused this driver's credentials (give the cluster's token in RAY_AUTH_TOKEN "
+            "or RAY_AUTH_TOKEN_PATH)")
 
 
 def _first_line(exc: BaseException) -> str:
     from ray.exceptions import AuthenticationError
 
     if isinstance(exc, AuthenticationError):
-        return ("it refused this driver's credentials (give the cluster's token in "
-                "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)")
+        return _REFUSED
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
 

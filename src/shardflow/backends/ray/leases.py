@@ -14,9 +14,10 @@ trip only when the shard has no permit to reuse.
   shard waits (:class:`~shardflow.backends.ray.arbiter_actor.ArbiterActor`): the shard
   withdraws its open requests and returns that many permits as its steps finish.
 
-Steps with a rate limit take the per-start path of :class:`~shardflow.batch.remote_gate.RemoteGate`
-(a start time is booked for each). Permit ids are negative, RemoteGate's are not: one arbiter
-tells them apart. A lost shard's permits are released by the arbiter when Ray reports the
+Steps with a rate limit take the per-start path of :class:`~shardflow.batch.remote_gate.RemoteGate`,
+which this gate extends (a start time is booked for each; requests of both kinds go out in
+one frame per loop turn). Permit ids are negative, RemoteGate's are not: one arbiter tells
+them apart. A lost shard's permits are released by the arbiter when Ray reports the
 actor dead, as before.
 """
 
@@ -28,7 +29,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from shardflow.batch import protocol as p
 from shardflow.batch.remote_gate import RemoteGate
 
 LEASE_BATCH = 64
@@ -52,23 +52,19 @@ class _Lease:
         """Permits recalled by the arbiter: given back as steps finish, not reused."""
 
 
-class LeasedGate:
+class LeasedGate(RemoteGate):
     """Implements :class:`shardflow.limits.gate.Gate` for a shard actor."""
 
     def __init__(self, write: Callable[[bytes], None], batch: int = LEASE_BATCH) -> None:
-        self._write = write
+        super().__init__(write)
         self._batch = batch
-        self._remote = RemoteGate(write)
-        self._ids = itertools.count(-1, -1)
+        self._permit_ids = itertools.count(-1, -1)
         self._leases: dict[Key, _Lease] = {}
         self._key_of: dict[int, Key] = {}
-        self._acquire: list[list[Any]] = []
-        self._release: list[int] = []
-        self._flush_scheduled = False
 
     async def enter(self, limits: tuple[str, ...], rate_limit: str | None) -> Any:
         if rate_limit is not None or not limits:
-            return (None, await self._remote.enter(limits, rate_limit))
+            return await super().enter(limits, rate_limit)
         lease = self._leases.get(limits)
         if lease is None:
             lease = self._leases[limits] = _Lease()
@@ -89,16 +85,14 @@ class LeasedGate:
         return (limits, permit)
 
     def leave(self, token: Any) -> None:
-        limits, permit = token
-        if limits is None:
-            self._remote.leave(permit)
+        if not isinstance(token, tuple):  # a rate-limited start's
+            super().leave(token)
             return
+        limits, permit = token
         self._give_back(limits, self._leases[limits], permit)
 
     def on_grant(self, rids: list[int]) -> None:
-        remote = [rid for rid in rids if rid >= 0]
-        if remote:
-            self._remote.on_grant(remote)
+        super().on_grant([rid for rid in rids if rid >= 0])
         for rid in rids:
             if rid < 0:
                 limits = self._key_of.pop(rid, None)
@@ -147,7 +141,7 @@ class LeasedGate:
         if lease.owed:
             return
         for _ in range(min(len(lease.waiters), self._batch) - len(lease.asked)):
-            rid = next(self._ids)
+            rid = next(self._permit_ids)
             lease.asked.add(rid)
             self._key_of[rid] = limits
             self._acquire.append([rid, limits, None])
@@ -161,13 +155,7 @@ class LeasedGate:
             self._key_of.pop(rid, None)
             self._release.append(rid)
 
-    def _schedule(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
     def _flush(self) -> None:
-        self._flush_scheduled = False
         for limits, lease in self._leases.items():
             if lease.free and not lease.waiters:  # unused: back to the arbiter
                 self._release.extend(lease.free)
@@ -176,9 +164,4 @@ class LeasedGate:
                 self._withdraw(lease, len(lease.asked) - len(lease.waiters))
             elif lease.waiters and len(lease.asked) < min(len(lease.waiters), self._batch):
                 self._ask(limits, lease)
-        if self._acquire:
-            self._write(p.json_frame(p.ACQUIRE, self._acquire))
-            self._acquire = []
-        if self._release:
-            self._write(p.json_frame(p.RELEASE, self._release))
-            self._release = []
+        super()._flush()

@@ -342,9 +342,10 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._judge(shard))
             return
         shard.innocent = innocent(exc)
-        _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s",
-                     why_lost(exc), len(shard.inflight),
-                     "" if shard.innocent else ", each alone (suspects of the crash)")
+        _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s; "
+                     "running on %d of %d while a replacement starts", why_lost(exc),
+                     len(shard.inflight), "" if shard.innocent else
+                     ", each alone (suspects of the crash)", self._running() - 1, self.size)
         self._lost(shard)
 
     async def _judge(self, shard: RayShard) -> None:
