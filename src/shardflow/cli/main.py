@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from shardflow._interrupt import command_ready
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import CONTEXT_SETTINGS, logging_options, option
 from shardflow.cli.limits_check import warn_unused_limits
+from shardflow.cli.metrics_option import metrics_options
 from shardflow.errors import ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow, use_app_dir
 from shardflow.run.errors import (
@@ -47,6 +49,7 @@ class ShardflowGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            command_ready()  # from here a Ctrl-C is a KeyboardInterrupt, handled below
             return super().invoke(ctx)
         except ShardflowError as exc:
             if ctx.params.get("debug"):
@@ -142,6 +145,7 @@ def _load(target: str) -> Any:
         default=None, show_default="30", help="How long joining the Ray cluster may take.")
 @option("--ray-ship-shardflow", is_flag=True, default=None,
         help="Ship this shardflow to the Ray nodes instead of needing it installed there.")
+@metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
@@ -151,7 +155,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
         ray_working_dir: str | None, ray_excludes: tuple[str, ...], ray_env: tuple[str, ...],
-        ray_connect_timeout: float | None, ray_ship_shardflow: bool | None) -> None:
+        ray_connect_timeout: float | None, ray_ship_shardflow: bool | None,
+        metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -166,7 +171,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     if resume_dir is not None:
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
-                                grace_seconds=grace_seconds, progress_every=progress_every))
+                                grace_seconds=grace_seconds, progress_every=progress_every,
+                                metrics_port=metrics_port, metrics_host=metrics_host))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = load_config(config_path) if config_path else RunConfig()
@@ -184,7 +190,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
-                       grace_seconds=grace_seconds, progress_every=progress_every)
+                       grace_seconds=grace_seconds, progress_every=progress_every,
+                       metrics_port=metrics_port, metrics_host=metrics_host)
     sys.exit(code)
 
 
@@ -240,6 +247,12 @@ from shardflow.cli.tasks_command import tasks  # noqa: E402
 
 cli.add_command(tasks)
 cli.add_command(runs)
+
+from shardflow.cli.consume_command import consume  # noqa: E402  (shardflow[redis]: issue 21)
+from shardflow.cli.enqueue_command import enqueue  # noqa: E402
+
+cli.add_command(consume)
+cli.add_command(enqueue)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shardflow.errors import ValidationProblem as Problem
 from shardflow.jsonvalue import problem, render_path
+from shardflow.model.graph import WorkflowGraph
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from shardflow.model.definition import WorkflowDefinition
 
 _REDUCER_NAMES = {"append", "extend", "sum", "max", "min", "merge"}
+STRING_CONDITION = ("string conditions are not evaluated, pass a callable such as "
+                    "lambda ctx: ctx.get('approved')")
 
 
 def find_problems(defn: WorkflowDefinition) -> list[Problem]:
@@ -140,6 +143,13 @@ def _item_problems(item: Any, where: str) -> Iterator[Problem]:
         yield Problem(f"step {where!r}: retries must not be negative", "bad_retries", [where])
     if isinstance(item, BaseHumanStep) and item.form_schema is not None:
         yield from _schema_problems(item.form_schema, where)
+    if isinstance(item, BaseHumanStep) and item.display is not None:
+        display = item.display
+        if not isinstance(display, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and v for k, v in display.items()):
+            yield Problem(f"human step {where!r}: display must map labels to context paths "
+                          f"(str to non-empty str, like {{'Amount': 'order.total'}}), not "
+                          f"{display!r}", "bad_display", [where])
 
 
 def _schema_problems(schema: Any, where: str) -> Iterator[Problem]:
@@ -163,6 +173,24 @@ def _schema_problems(schema: Any, where: str) -> Iterator[Problem]:
         at = f" at {place}" if place else ""
         yield Problem(f"human step {where!r}: form_schema is not a valid JSON Schema{at}: "
                       f"{error.message}", "bad_form_schema", [where])
+    for path, ref in _outside_refs(schema, ()):
+        yield Problem(f"human step {where!r}: form_schema at {render_path(path)} refers to "
+                      f"{ref!r}, outside the schema; only local references ('#/$defs/...') "
+                      "are resolved (nothing is fetched)", "remote_ref", [where])
+
+
+def _outside_refs(schema: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every ``$ref``/``$dynamicRef`` of ``schema`` that does not point inside it."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                if not value.startswith("#"):
+                    yield (*path, key), value
+            else:
+                yield from _outside_refs(value, (*path, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _outside_refs(value, (*path, i))
 
 
 def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
@@ -174,8 +202,7 @@ def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
             yield Problem(f"{label}: unknown target node {edge.target!r}", "unknown_node", [edge.target])
         if isinstance(edge.condition, str):
             yield Problem(
-                f"{label}: condition is the string {edge.condition!r}; string conditions are "
-                "not evaluated, pass a callable such as lambda ctx: ctx.get('approved')",
+                f"{label}: condition is the string {edge.condition!r}; {STRING_CONDITION}",
                 "string_condition", [edge.source, edge.target])
         elif edge.condition is not None and not callable(edge.condition):
             yield Problem(f"{label}: condition must be a callable taking the context",
@@ -216,13 +243,7 @@ def _find_cycle(defn: WorkflowDefinition) -> list[str]:
 
 
 def _reachability_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
-    reached = {defn.initial_step}
-    frontier = [defn.initial_step]
-    while frontier:
-        for nxt in defn.successors(frontier.pop()):
-            if nxt not in reached:
-                reached.add(nxt)
-                frontier.append(nxt)
+    reached = WorkflowGraph(defn).depths()
     for node in defn.steps:
         if node not in reached:
             yield Problem(f"node {node!r} is unreachable from initial step {defn.initial_step!r}",

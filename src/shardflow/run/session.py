@@ -18,6 +18,7 @@ import orjson
 
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
+from shardflow.batch.run_core import ResultObserver
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
 from shardflow.model.definition import WorkflowDefinition
@@ -54,6 +55,8 @@ class Hooks:
 
     notify: Callable[[str], None] = _to_stderr
     progress: Callable[[int | None], Display | None] = _no_display
+    observer: ResultObserver | None = None
+    """Sees every result and the pool (``--metrics-port``'s metrics)."""
 
 
 @dataclass
@@ -81,7 +84,8 @@ class Session:
     done: SeqSet = field(default_factory=SeqSet)
     ready: list[WaitingInstance] = field(default_factory=list)
     after: Callable[[], None] | None = None
-    """Run after a session that went to its end (settles the output: one line per instance)."""
+    """Run after a session that went to its end or was stopped (settles the output: one line
+    per instance)."""
 
 
 def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
@@ -118,7 +122,8 @@ def drive(session: Session, items: Iterator[Item], writer: OutputWriter, *, sour
                               progress=display, ledger=ledger,
                               resume=[resume_job(w) for w in session.ready],
                               grace_seconds=session.grace, output_name=writer.name,
-                              scratch_dir=run_dir.path if run_dir is not None else None)
+                              scratch_dir=run_dir.path if run_dir is not None else None,
+                              observer=session.hooks.observer)
     try:
         ended = run_coordinator(coordinator, items)
     finally:
@@ -155,6 +160,8 @@ def _finish(session: Session, ended: Ended) -> RunResult:
         _write_summaries(session, outcome, totals)
         if ended.storage is None and not ended.broken_pipe and not outcome_interrupted(ended):
             _mark_finished(session, totals)
+        elif ended.storage is None and session.after is not None:
+            session.after()  # stopped mid-way: the output still holds one line per instance
     except OSError as exc:
         note_write_error(ended, exc, "the summary")
     finally:
