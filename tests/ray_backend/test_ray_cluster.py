@@ -22,6 +22,7 @@ from ray_backend.helpers import results_of, started_or_exited
 from ray_backend.two_nodes import TwoNodes, start_two_nodes
 
 SPREAD = f"{Path(__file__).parent / 'flows.py'}:spread"
+WORK = f"{Path(__file__).parent / 'flows.py'}:work"
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +72,29 @@ def test_a_node_lost_mid_run_is_not_fatal_and_a_smaller_cluster_still_runs(
     # Ray's own lines, if any, come through shardflow's logging (the summary's are indented)
     assert all(line.startswith(("shardflow: ", "  ")) for line in stderr.splitlines()), stderr
 
-    # the cluster now has one CPU: a run asking for two shards runs on the one it offers
+    # the cluster now has one CPU: a run recorded with two shards resumes on the one it offers
     smaller = tmp_path / "smaller"
     smaller.mkdir()
-    again = subprocess.run(
-        [sys.executable, "-m", "shardflow", "run", SPREAD, "--input",
-         str(_inputs(smaller / "in.jsonl", 200, smaller, 0.0)), "--backend", "ray",
-         "--address", cluster.address, "--workers", "2", "--output", str(smaller / "out.jsonl"),
-         "--run-dir", str(smaller / "run"), "--no-progress", "--startup-timeout", "5"],
+    os.mkfifo(smaller / "held.fifo")
+    inputs = smaller / "in.jsonl"
+    inputs.write_bytes(b"".join(orjson.dumps({"id": i, "hold": 5, "dir": str(smaller)}) + b"\n"
+                                for i in range(200)))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "shardflow", "run", WORK, "--input", str(inputs), "--backend",
+         "ray", "--address", cluster.address, "--workers", "2", "--max-in-flight", "10",
+         "--output", str(smaller / "out.jsonl"), "--run-dir", str(smaller / "run"),
+         "--no-progress", "--startup-timeout", "5"],
+        cwd=smaller, env=cluster.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        held, said = started_or_exited(smaller / "held.fifo", first)
+        assert held, said.decode()
+    finally:
+        first.kill()  # the driver dies mid-run; its actor goes with it
+        first.communicate()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "shardflow", "resume", str(smaller / "run"), "--no-progress"],
         cwd=smaller, env=cluster.env(), capture_output=True, text=True, timeout=120, check=False)
-    assert again.returncode == 0, again.stderr
+    assert resumed.returncode == 0, resumed.stderr  # not 2 after the 5 s start-up timeout
     assert sorted(results_of(smaller / "out.jsonl")) == list(range(200))
 
 
