@@ -346,6 +346,7 @@ class RayPool(PoolBase[RayShard]):
                      "running on %d of %d while a replacement starts", why_lost(exc),
                      len(shard.inflight), "" if shard.innocent else
                      ", each alone (suspects of the crash)", self._running() - 1, self.size)
+        self._waiting.add(shard.slot)  # its replacement says when it is back
         self._lost(shard)
 
     async def _judge(self, shard: RayShard) -> None:
