@@ -12,6 +12,7 @@ from operator import itemgetter, truediv
 from typing import Any
 
 from shardflow.engine.results import LABELS
+from shardflow.engine.rows import ResultRow
 
 _GROWTH = 1.02  # histogram buckets 2 % wide: percentiles within 1 %, ~700 buckets up to 1 h
 _LOG = math.log(_GROWTH)
@@ -82,7 +83,7 @@ class RunStats:
         if duration_ms > 0:
             self.latency.add(duration_ms)
 
-    def add_batch(self, header: list[list[Any]]) -> None:
+    def add_batch(self, header: list[ResultRow]) -> None:
         """A worker's result header rows: ``[seq, status code, duration ms, length]``."""
         self.counts.update(map(LABELS.__getitem__, map(_CODE, header)))
         self.latency.add_many(list(filter(None, map(_DURATION, header))))
