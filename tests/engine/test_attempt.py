@@ -138,6 +138,32 @@ def test_a_plain_step_attempt_runs_the_same_in_both_forms(case: str, counted: bo
     assert returned == ({"n": 1} if case == "returns" else None)  # it is recorded instead
 
 
+class Storing(Probe):
+    store_result = True  # the opt-in: the return value is also stored under the node id
+
+
+@pytest.mark.parametrize("case", ["returns", "returns_none"])
+def test_store_result_stores_the_return_value_in_both_forms(case: str) -> None:
+    async def one(form: str) -> dict[str, Any]:
+        step = Storing(case)
+        state = InstanceState(_definition().plan, "i", LoopClock())
+        ctx = WorkflowContext.initial({"id": 1}, "i")
+        if form == "function":
+            out = await attempt.run_step(step, ctx, "node", "node", state.clock, None,
+                                         state.step_log)
+        else:
+            lines = ["async def attempt_of(state, ctx):\n", "    log = state.step_log\n",
+                     *attempt.step_source("node", "STEP", True, False, "    ", store=True),
+                     "    return ctx\n"]
+            out = await _compiled(lines, {"STEP": step})["attempt_of"](state, ctx)
+        assert out is not None
+        return out.writes()
+
+    function, template = asyncio.run(one("function")), asyncio.run(one("template"))
+    assert function == template
+    assert function.get("node") == ({"n": 1} if case == "returns" else None)
+
+
 def _join_plan(merge_policy: str) -> Any:
     steps = {n: Probe("returns") for n in ("a", "b", "c", "join")}
     edges = [Edge("a", "join"), Edge("b", "join"), Edge("c", "join")]

@@ -38,6 +38,7 @@ Path(os.environ["MARKERS"], f"{os.getpid()}-{__name__}").touch()
 
 class Ship(BaseMachineStep):
     name = "ship"
+    store_result = True  # the output shows which file ran
 
     async def execute(self, context):
         return {"file": __file__}

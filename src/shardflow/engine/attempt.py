@@ -9,7 +9,8 @@ cases and compares what they record and raise.
 
 **A step attempt** (docs/SEMANTICS.md): the context names the running step
 (``current_step``, what a watchdog blames); the step's return value, unless ``None``, is
-stored under its key; each attempt is logged as a :data:`StepEntry` (or counted in
+recorded in its instance's history (and stored under its key if the step opts in with
+``store_result``); each attempt is logged as a :data:`StepEntry` (or counted in
 :class:`StepStats`); a failure ends as a :class:`StepFailure` naming the step, except the
 cancellation of the task running it (a timeout, a failed sibling, a lost race, the host
 shutting down), which propagates. ``KeyboardInterrupt`` or ``SystemExit`` escaping a task

@@ -197,8 +197,9 @@ class LocalExecutionEngine:
         Its writes land in ``context``; returns what the step returned (None if its
         ``can_execute`` said no), and appends its :class:`StepExecution` to
         ``context.step_history``. ``previous_result`` (litestar-workflows') is put in the
-        context as ``_previous_result`` for the step to read, as litestar-workflows does. Raises the step's own exception
-        (or :class:`StepTimeoutError`) once its retries are used up.
+        context as ``_previous_result`` for the step to read, as litestar-workflows does.
+        Raises the step's own exception (or :class:`StepTimeoutError`) once its retries are
+        used up.
         """
         key = step.step_name
         if previous_result is not None:
