@@ -38,6 +38,7 @@ class Work(BaseMachineStep):
     """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution); the
     instance ``hold`` tells the test it started (FIFO ``<dir>/held.fifo``, once) and then
     waits a long time without blocking the loop."""
+    store_result = True  # its return value is read from the output
 
     name = "work"
 
@@ -58,6 +59,7 @@ class Api(BaseMachineStep):
     """Holds the ``api`` limit for ``sleep`` seconds; logs ``+ t`` / ``- t`` (monotonic ns,
     one clock for every process of the machine) to ``log``. The instance ``hold`` keeps its
     slot (without logging) until its actor is killed, the first time."""
+    store_result = True  # its return value is read from the output
 
     name = "api"
     limit = "api"
@@ -72,6 +74,7 @@ class Api(BaseMachineStep):
 
 
 class After(BaseMachineStep):
+    store_result = True  # its return value is read from the output
     name = "after"
 
     async def execute(self, context: WorkflowContext) -> Any:
@@ -84,6 +87,7 @@ limited = WorkflowDefinition(name="ray_limited", steps={"api": Api(), "after": A
 
 class BlockLoop(BaseMachineStep):
     """Instance ``block`` blocks its actor's event loop (no timeout can cancel that)."""
+    store_result = True  # its return value is read from the output
 
     name = "block"
 
@@ -101,6 +105,7 @@ class Spread(BaseMachineStep):
     """Sleeps ``sleep`` seconds, logs each execution to ``effects``; on the node started with
     ``SHARDFLOW_VICTIM=1`` the first instance tells the test (FIFO ``<dir>/held.fifo``) and
     stays in flight, so the node dies with work on it."""
+    store_result = True  # its return value is read from the output
 
     name = "spread"
 

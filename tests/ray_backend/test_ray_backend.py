@@ -220,6 +220,7 @@ if os.environ.get("ONLY_ON_THE_DRIVER") == "1" and os.environ.get("FAIL_ON_ACTOR
 
 class Mark(BaseMachineStep):
     name = "mark"
+    store_result = True
 
     async def execute(self, context):
         import ray
@@ -294,6 +295,7 @@ from shardflow import BaseMachineStep, WorkflowDefinition
 
 class Look(BaseMachineStep):
     name = "look"
+    store_result = True
 
     async def execute(self, context):
         import shardflow

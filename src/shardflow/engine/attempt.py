@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 now = time.time
 """The clock of step records (wall time: records are read by people and other processes)."""
 _current_task = asyncio.current_task
-_log = logging.getLogger("shardflow.engine")
 
 
 class StepFailure(Exception):
@@ -122,15 +121,6 @@ async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: C
         raise
 
 
-async def _on_failure(step: BaseMachineStep, ctx: WorkflowContext, error: Exception) -> None:
-    """Call the step's ``on_failure`` hook; what the hook raises is logged, and the step
-    fails with its own error."""
-    try:
-        await step.on_failure(ctx, error)
-    except Exception:
-        _log.exception("on_failure of step %r raised", step.step_name)
-
-
 async def run_step(
     step: BaseMachineStep,
     ctx: WorkflowContext,
@@ -142,21 +132,16 @@ async def run_step(
     stats: StepStats | None = None,
 ) -> WorkflowContext | None:
     """Run ``step`` on ``ctx`` under its policies and return the context holding its writes,
-    or None if its ``can_execute`` said no (the caller skips it: :func:`refused`).
-
-    The hooks (litestar-workflows'): ``can_execute`` is asked once, before the first attempt;
-    ``on_success(context, result)`` runs inside the attempt (if it raises, the attempt
-    failed); ``on_failure(context, error)`` runs once the step failed for good (not for a
-    cancellation). Steps that override none of them are plain or not as before.
+    or None if its ``can_execute`` said no (the caller skips it: :func:`refused`). Hooks:
+    ``can_execute`` before the first attempt, ``on_success`` inside each attempt,
+    ``on_failure`` once the step failed for good (not for a cancellation).
 
     A plain step (no policy to apply) makes one attempt, the one :func:`step_source` writes
     out for a schedule. A step without retries writes straight into ``ctx``. A step with
     retries runs each attempt on a fork, so a failed attempt leaves no trace; the successful
     fork is returned.
-    A return value other than ``None`` is recorded in the instance's step history under
-    ``key`` (and stored in the context under ``key`` if the step opts in with
-    ``store_result``). Each attempt is appended to
-    ``log`` and/or counted in ``stats`` under ``path``.
+    A return value other than ``None`` is recorded in the history under ``key`` (and stored
+    there if the step has ``store_result``). Each attempt is logged/counted under ``path``.
     """
     if is_plain(step, gate is not None):
         # its one attempt, as step_source writes it out
@@ -231,7 +216,10 @@ async def run_step(
                     await clock.sleep(delay)
                 continue
             if hooked and isinstance(exc, Exception):
-                await _on_failure(step, ctx, exc)
+                try:
+                    await step.on_failure(ctx, exc)
+                except Exception:  # logged: the step fails with its own error
+                    logging.getLogger("shardflow.engine").exception("on_failure of %r", path)
             failed_attempt(exc, path, attempt, started, ctx, log, stats)
         finally:
             work.current_step = None
@@ -247,8 +235,8 @@ def step_source(node: str, step: str, plain: bool, counted: bool, pad: str, *,
                 store: bool = False) -> list[str]:
     """The lines a schedule runs node ``node`` with: ``ctx`` becomes the context holding its
     writes. ``step`` names the step object in the schedule's namespace; ``counted`` says the
-    function has ``stats``/``durations`` (statistics) rather than ``log`` (a step log);
-    ``store`` is the step's ``store_result`` (decided here, once per plan).
+    function has ``stats``/``durations`` (statistics) rather than ``log``; ``store`` is the
+    step's ``store_result`` (decided here, once per plan).
 
     A plain step (:func:`is_plain`) is :func:`run_step`'s single attempt written out: the
     same ``current_step``, the same record, the same failure; any other goes through
@@ -325,19 +313,10 @@ def skip(state: InstanceState, node: str) -> Ready:
 
 
 def refused(state: InstanceState, node: str, ctx: WorkflowContext) -> Ready:
-    """Skip ``node``, whose ``can_execute`` said no on ``ctx``: the path ends there (its
-    writes so far belong in the final context) and the skip propagates as for a false
-    edge condition."""
+    """Skip ``node``, whose ``can_execute`` said no on ``ctx``: its path ends there (its
+    writes belong in the final context), and the skip propagates as a false condition's."""
     state.sinks[node] = ctx
     return skip(state, node)
-
-
-def refused_branch(state: InstanceState, path: str, ctx: WorkflowContext) -> WorkflowContext:
-    """A group branch at ``path`` whose ``can_execute`` said no: logged as skipped, it ends
-    with no writes (its fork ``ctx`` unchanged)."""
-    started = now()
-    state.history.append((path, "skipped", 0, started, started, None))
-    return ctx
 
 
 def merged(state: InstanceState, target: str, arrived: list[Arrival]) -> WorkflowContext:

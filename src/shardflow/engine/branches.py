@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import WorkflowContext
-from shardflow.engine.attempt import StepFailure, refused_branch, run_step
+from shardflow.engine.attempt import StepFailure, now, run_step
 from shardflow.engine.parking import Parked
 from shardflow.errors import GroupFailedError, RaceLostError
 from shardflow.model.groups import ParallelGroup, RaceGroup
@@ -42,6 +42,14 @@ async def run_branch(interp: Interpreter, path: str, branch: Branch,
     out = await run_step(branch, ctx, branch.step_name, path, interp.clock, interp.gate,
                          interp.step_log, interp.stats)
     return out if out is not None else refused_branch(interp, path, ctx)
+
+
+def refused_branch(interp: Interpreter, path: str, ctx: WorkflowContext) -> WorkflowContext:
+    """A branch at ``path`` whose ``can_execute`` said no: logged as skipped, with no writes
+    (its fork ``ctx`` as it was)."""
+    started = now()
+    interp.history.append((path, "skipped", 0, started, started, None))
+    return ctx
 
 
 async def run_parallel(interp: Interpreter, path: str, key: str, group: ParallelGroup,
