@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).parent.parent / "src" / "shardflow"
 
 LAYERS = {
-    "errors": 0, "_types": 0, "_clock": 0, "_loop": 0, "_tasks": 0, "jsonvalue": 0,
+    "errors": 0, "_types": 0, "_clock": 0, "_loop": 0, "_tasks": 0, "_text": 0, "jsonvalue": 0,
     "context": 1,
     "model": 2, "limits": 2,
     "store": 3,

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shardflow._text import did_you_mean, plural
+
 
 class ShardflowError(Exception):
     """Root of every error shardflow raises on purpose."""
@@ -64,17 +66,19 @@ class WorkflowValidationError(ShardflowError):
         self.problems = [p if isinstance(p, ValidationProblem) else ValidationProblem(p)
                          for p in problems]
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"workflow {workflow!r} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+        count = plural(len(self.problems), "problem")
+        super().__init__(f"workflow {workflow!r} is invalid ({count}):\n{lines}")
 
 
 class WorkflowNotFoundError(ShardflowError):
     """No registered workflow has this name (or this version)."""
 
-    def __init__(self, name: str, version: str | None = None) -> None:
+    def __init__(self, name: str, version: str | None = None, known: Sequence[str] = ()) -> None:
         self.name = name
         self.version = version
         what = f"{name!r} version {version!r}" if version else repr(name)
-        super().__init__(f"workflow {what} is not registered")
+        hint = did_you_mean(name, known)  # ``known``: given when the name itself is unknown
+        super().__init__(f"workflow {what} is not registered{hint}")
 
 
 class WorkflowLoadError(ShardflowError):
@@ -185,10 +189,14 @@ class TaskValidationError(ShardflowError, ValueError):
 
 
 class ConfigError(ShardflowError):
-    """A run configuration value is missing or wrong; ``key`` names it."""
+    """A run configuration value is missing or wrong; ``key`` names it, ``reason`` says what
+    is wrong, and ``origin`` is the config file it was read from, if any (the command line
+    names the flag or the file the user actually wrote instead of ``key``)."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, origin: str | None = None) -> None:
         self.key = key
+        self.reason = message
+        self.origin = origin
         super().__init__(f"config {key!r}: {message}")
 
 

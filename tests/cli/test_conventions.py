@@ -88,7 +88,7 @@ def test_impossible_counts_are_usage_errors(captured: list[RunConfig], args: lis
 def test_a_limit_given_twice_with_different_values_is_refused(captured: list[RunConfig]) -> None:
     result = _run("--limit", "db=5", "--limit", "db=7")
     assert result.exit_code == 2
-    assert "config 'limits.db': given twice with different values (5 and 7)" in result.output
+    assert "--limit db: given twice with different values (5 and 7)" in result.output
     assert not captured
     assert _run("--limit", "db=5", "--limit", "db=5").exit_code == 0
 

@@ -51,13 +51,13 @@ def test_prune_removes_old_runs_keeps_new_and_held_ones(cli: CliRun, test_dir: P
         assert "running" in cli("runs", "list").stdout
         proc = cli("runs", "prune", "--older-than", "7d")
         assert proc.returncode == 0, proc.stderr
-        assert "1 run(s) removed" in proc.stdout
+        assert "1 run removed" in proc.stdout
         assert not old.exists() and held.exists() and new.exists()
     finally:
         lock.release()
     _age(new, 8)
     kept = cli("runs", "prune", "--older-than", "7d", "--keep", "1")
-    assert kept.returncode == 0 and "1 run(s) removed" in kept.stdout
+    assert kept.returncode == 0 and "1 run removed" in kept.stdout
     assert new.exists() and not held.exists()
 
 

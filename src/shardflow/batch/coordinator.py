@@ -200,7 +200,7 @@ class Coordinator:
                 self.ledger.record_batch(jobs, rows, lines)
             except _STORE_ERRORS as exc:
                 self._journal_failed(exc)
-        self.stats.add_batch(rows)
+        self.stats.add_batch(rows, lines)
         if self.output_error is None:
             self._pending += lines
 
@@ -211,7 +211,7 @@ class Coordinator:
                 self.ledger.record(job.seq, status, line, resumed_id)
             except _STORE_ERRORS as exc:
                 self._journal_failed(exc)
-        self.stats.add(status, duration_ms)
+        self.stats.add(status, duration_ms, line)
         if resumed_id is not None and status != _WAITING:
             self._resumed_finished += 1
         if self.output_error is not None:

@@ -9,16 +9,27 @@ import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import orjson
 
+from shardflow._text import plural
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
-from shardflow.cli.conventions import CONTEXT_SETTINGS, logging_options, option
-from shardflow.cli.limits_check import warn_unused_limits
-from shardflow.errors import ShardflowError, WorkflowValidationError
+from shardflow.cli.conventions import (
+    COMMAND_CONTEXT,
+    CONTEXT_SETTINGS,
+    DEBUG,
+    SuggestingGroup,
+    logging_options,
+    option,
+)
+from shardflow.cli.error_names import describe
+from shardflow.cli.limits_check import limit_problems, warn_unused_limits
+from shardflow.errors import ConfigError, ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow, use_app_dir
+from shardflow.model.plan import check_limits
 from shardflow.run.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -41,17 +52,20 @@ Exit codes:
   141  the output's reader went away (| head); the run stays resumable"""
 
 
-class ShardflowGroup(click.Group):
+class ShardflowGroup(SuggestingGroup):
     """Turns a :class:`ShardflowError` into one clear line and exit code 2 (3 for a
-    :class:`StorageError`), no traceback unless ``--debug``."""
+    :class:`StorageError`), no traceback unless ``--debug`` (before or after the subcommand);
+    a mistyped command gets a "did you mean"."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ShardflowError as exc:
-            if ctx.params.get("debug"):
+            if ctx.params.get("debug") or ctx.meta.get(DEBUG):
                 traceback.print_exc()
-            click.echo(f"shardflow: error: {exc}", err=True)
+            command_ctx = ctx.meta.get(COMMAND_CONTEXT)
+            text = describe(exc, command_ctx) if isinstance(exc, ConfigError) else str(exc)
+            click.echo(f"shardflow: error: {text}", err=True)
             sys.exit(exc.exit_code if isinstance(exc, StorageError) else EXIT_USAGE)
         except KeyboardInterrupt:  # Ctrl-C before a run started (loading, checking)
             click.echo("\nshardflow: interrupted; nothing ran", err=True)
@@ -61,11 +75,24 @@ class ShardflowGroup(click.Group):
             sys.exit(EXIT_TERMINATED)
 
 
+
+
 @click.group(cls=ShardflowGroup, epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
-@option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@option("--debug", is_flag=True, help="Show tracebacks for errors (also after the command).")
+@click.option("-v", "--verbose", count=True, allow_from_autoenv=False, show_default=False,
+              help="More messages (also after the command).")
+@click.option("-q", "--quiet", count=True, allow_from_autoenv=False, show_default=False,
+              help="Fewer messages (also after the command).")
 @click.version_option(None, "-V", "--version", package_name="shardflow")
-def cli(debug: bool) -> None:
-    """shardflow: run workflows of async steps, by the million, across processes."""
+def cli(debug: bool, verbose: int, quiet: int) -> None:
+    """shardflow: run workflows of async steps, by the million, across processes.
+
+    \b
+    Start with:
+      shardflow run module:workflow -i input.jsonl -o results.jsonl
+      shardflow runs show RUN --failed     which instances failed, and why
+      shardflow tasks serve                the approvals inbox in the browser
+    """
 
 
 # -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
@@ -157,13 +184,9 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                                 grace_seconds=grace_seconds, progress_every=progress_every))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
-    config = load_config(config_path) if config_path else RunConfig()
-    config = config.merged(
+    config = _config(config_path, limit_flags, rate_flags).merged(
         workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
-        startup_timeout=startup_timeout,
-        limits=parse_limit_flags(limit_flags, "limits") or None,
-        rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
-    )
+        startup_timeout=startup_timeout)
     config = _with_backend(config, backend, address, ray_working_dir)
     definition = _load(target)
     warn_unused_limits(definition, config)
@@ -172,6 +195,14 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
                        grace_seconds=grace_seconds, progress_every=progress_every)
     sys.exit(code)
+
+
+def _config(config_path: str | None, limit_flags: tuple[str, ...],
+            rate_flags: tuple[str, ...]) -> RunConfig:
+    """The config file (if any) with the limit flags over it."""
+    config = load_config(config_path) if config_path else RunConfig()
+    return config.merged(limits=parse_limit_flags(limit_flags, "limits") or None,
+                         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None)
 
 
 # -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
@@ -230,13 +261,25 @@ cli.add_command(runs)
 @cli.command()
 @click.argument("target")
 @app_dir_option
-def validate(target: str) -> None:
-    """List every problem of the workflow TARGET (exit 1 if there are any)."""
+@option("-c", "--config", "config_path", metavar="FILE", default=None,
+        help="TOML config file whose [limits] and [rate_limits] the run would use.")
+@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True,
+        help="Concurrency limit the run would get (repeatable).")
+@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
+        help="Rate limit the run would get (repeatable).")
+@logging_options
+def validate(target: str, config_path: str | None, limit_flags: tuple[str, ...],
+             rate_flags: tuple[str, ...]) -> None:
+    """List every problem of the workflow TARGET that 'shardflow run' would refuse (exit 1
+    if there are any), the limits and rate limits its steps need a size for included: give
+    them as 'run' would get them (--limit, --rate-limit, --config)."""
     definition = load_workflow(target)
-    problems = definition.validate()
+    config = _config(config_path, limit_flags, rate_flags)
+    problems = definition.validate() or limit_problems(definition, config)
     if not problems:
         click.echo(f"{definition.name} {definition.version}: valid "
-                   f"({len(definition.steps)} nodes, {len(definition.edges)} edges)")
+                   f"({plural(len(definition.steps), 'node')}, {plural(len(definition.edges), 'edge')})")
+        warn_unused_limits(definition, config)
         return
     click.echo(str(WorkflowValidationError(definition.name, problems)), err=True)
     sys.exit(EXIT_FAILED)
@@ -247,33 +290,77 @@ def validate(target: str) -> None:
 @app_dir_option
 @option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
         envvar="SHARDFLOW_GRAPH_FORMAT", help="Graph language.")
+@logging_options
 def graph(target: str, fmt: str) -> None:
     """Print the graph of the workflow TARGET as Mermaid or DOT."""
     definition = load_workflow(target)
     click.echo(definition.to_mermaid() if fmt == "mermaid" else definition.to_dot(), nl=False)
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("target", required=False)
+@app_dir_option
 @option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10", "limit50"]),
-        default="forkjoin", envvar="SHARDFLOW_BENCH_WORKLOAD", help="Built-in workload.")
+        default="forkjoin", envvar="SHARDFLOW_BENCH_WORKLOAD", help="Built-in workload (without TARGET).")
 @option("-n", "--instances", type=click.IntRange(min=1), default=100_000,
-        envvar="SHARDFLOW_BENCH_INSTANCES", help="Instances to run.")
+        envvar="SHARDFLOW_BENCH_INSTANCES", help='Instances to run (generated {"id": i} for a TARGET).')
+@option("-i", "--input", "input_path", metavar="PATH", default=None, envvar="SHARDFLOW_BENCH_INPUT",
+        help="With TARGET: run this input file each round instead of generated inputs.")
 @option("-w", "--workers", type=click.IntRange(min=1), default=None, show_default="CPU count",
         help="Worker processes.")
 @option("--max-in-flight", type=click.IntRange(min=1), default=1000, help="Instances in flight per worker.")
+@option("--rounds", type=click.IntRange(min=1), default=3, envvar="SHARDFLOW_BENCH_ROUNDS",
+        help="Rounds to run; the report gives the median and the lowest and highest.")
 @option("--baseline", is_flag=True, envvar="SHARDFLOW_BENCH_BASELINE",
-        help="Also run the hand-written baseline and compare.")
+        help="Each round, also run the hand-written baseline and compare (built-in workloads).")
+@option("-c", "--config", "config_path", metavar="FILE", default=None, envvar="SHARDFLOW_BENCH_CONFIG",
+        help="With TARGET: TOML config ([limits], [rate_limits]) as 'run' takes it.")
+@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True, envvar="SHARDFLOW_BENCH_LIMIT",
+        help="With TARGET: concurrency limit (repeatable).")
+@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
+        envvar="SHARDFLOW_BENCH_RATE_LIMIT", help="With TARGET: rate limit (repeatable).")
 @option("--json", "as_json", is_flag=True, envvar="SHARDFLOW_BENCH_JSON", help="Print the figures as JSON.")
 @option("--backend", type=click.Choice(["process", "ray"]), default="process",
         envvar="SHARDFLOW_BENCH_BACKEND", help="With ray, --baseline also runs the process backend.")
-def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
-          baseline: bool, as_json: bool, backend: str) -> None:
-    """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
-    from shardflow.bench.runner import run_bench
+@logging_options
+def bench(target: str | None, workload: str, instances: int, input_path: str | None,
+          workers: int | None, max_in_flight: int, rounds: int, baseline: bool,
+          config_path: str | None, limit_flags: tuple[str, ...], rate_flags: tuple[str, ...],
+          as_json: bool, backend: str) -> None:
+    """Measure throughput over several rounds (median, lowest, highest): a built-in workload,
+    optionally against a hand-written baseline, or your own workflow TARGET.
+
+    \b
+    Examples:
+      shardflow bench --workload forkjoin -n 200000 -w 2 --baseline
+      shardflow bench orders:workflow -n 20000 --limit db=10
+      shardflow bench orders:workflow -i sample.jsonl --rounds 5
+    """
+    from shardflow.bench import rounds as bench_rounds
+    from shardflow.run.start import items_of
 
     _with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
-    report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
-                       baseline=baseline, backend=backend)
+    if target is None:
+        if input_path or config_path or limit_flags or rate_flags:
+            raise click.UsageError("--input, --config, --limit and --rate-limit need a TARGET "
+                                   "(the built-in workloads set their own)")
+        report = bench_rounds.workload_rounds(workload, instances, workers or RunConfig().workers,
+                                              max_in_flight, rounds=rounds, baseline=baseline,
+                                              backend=backend)
+    else:
+        if baseline:
+            raise click.UsageError("--baseline compares the built-in workloads with their "
+                                   "hand-written versions; your workflow has none")
+        config = _with_backend(_config(config_path, limit_flags, rate_flags), backend, None, None)
+        config = config.merged(workers=workers, max_in_flight=max_in_flight)
+        definition = _load(target)
+        check_limits(definition.plan, config.limits, config.rate_limits)  # what run refuses
+        warn_unused_limits(definition, config)
+        if input_path is not None and not Path(input_path).is_file():
+            raise ConfigError("input", f"input file {input_path!r} does not exist")
+        report = bench_rounds.target_rounds(
+            target, lambda: items_of(input_path, None, None if input_path else instances), config,
+            rounds=rounds, source=input_path or "generated inputs")
     if as_json:
         click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:

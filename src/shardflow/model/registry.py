@@ -36,11 +36,11 @@ class WorkflowRegistry:
         if version is None:
             latest = self._latest.get(name)
             if latest is None:
-                raise WorkflowNotFoundError(name, version)
+                raise WorkflowNotFoundError(name, version, known=list(self._latest))
             return latest
         versions = self._definitions.get(name)
         if not versions:
-            raise WorkflowNotFoundError(name, version)
+            raise WorkflowNotFoundError(name, version, known=list(self._latest))
         try:
             return versions[version]
         except KeyError:
