@@ -15,8 +15,14 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """``" (did you mean 'workflow'?)"`` for the candidate closest to ``word``, or ``""``
-    when none is close (difflib's ratio >= 0.6, as Python's own NameError hints)."""
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word``, or ``None`` when none is close (difflib's ratio
+    >= 0.6, as Python's own NameError hints)."""
     close = difflib.get_close_matches(word, [c for c in candidates if c != word], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``" (did you mean 'workflow'?)"`` for the candidate closest to ``word``, or ``""``."""
+    close = closest(word, candidates)
+    return f" (did you mean {close!r}?)" if close else ""

@@ -59,7 +59,7 @@ def test_set_refuses_a_non_json_value_naming_step_key_and_place(case: str) -> No
         assert (caught.value.key, caught.value.step) == ("result", "emit")
         assert "'result'" in str(caught.value) and "'emit'" in str(caught.value)
         if where is not None:
-            assert f" at {where} " in str(caught.value)
+            assert f" at {where!r} " in str(caught.value)
     assert ctx.data == {"kept": 1}
 
 

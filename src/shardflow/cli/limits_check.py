@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from shardflow._text import did_you_mean
+from shardflow._text import closest
 from shardflow.batch.config import RunConfig
 from shardflow.errors import ValidationProblem, WorkflowValidationError
 from shardflow.model.definition import WorkflowDefinition
@@ -24,8 +24,11 @@ def warn_unused_limits(definition: WorkflowDefinition, config: RunConfig) -> Non
     for kind, names, known in (("limit", config.limits, used), ("rate limit", config.rate_limits, rated)):
         for name in sorted(set(names) - known):
             uses = f"the steps use: {', '.join(sorted(known))}" if known else f"its steps use no {kind}"
-            log.warning("%s %r is used by no step of %s%s (%s); it has no effect",
-                        kind, name, definition.name, did_you_mean(name, known), uses)
+            meant = closest(name, known)
+            if meant:
+                uses += f"; did you mean {meant!r}?"
+            log.warning("%s %r is used by no step of %s (%s); it has no effect",
+                        kind, name, definition.name, uses)
 
 
 def limit_problems(definition: WorkflowDefinition, config: RunConfig) -> list[ValidationProblem]:
