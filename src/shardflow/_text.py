@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``1 instance``, ``2 instances``, ``1,200 instances`` (``many`` for irregular nouns)."""
-    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+    """``1 instance``, ``2 instances``, ``1200 instances`` (``many`` for irregular nouns)."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:

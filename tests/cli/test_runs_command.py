@@ -35,7 +35,7 @@ def test_runs_list_shows_id_status_counts_and_size(cli: CliRun, test_dir: Path) 
     proc = cli("runs", "list")
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.splitlines()
-    assert header.split()[:4] == ["RUN", "STARTED", "STATUS", "SIZE"]
+    assert header.split() == ["RUN", "WORKFLOW", "STATUS", "COUNTS", "OUTPUT", "AGE", "SIZE"]
     assert row.startswith(done.name) and "finished" in row and "completed 3" in row
     listed = orjson.loads(cli("runs", "list", "--json").stdout)
     assert listed["status"] == "finished" and listed["counts"] == {"completed": 3}
