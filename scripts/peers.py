@@ -81,13 +81,18 @@ def _check(results: list[dict[str, Any]], n: int) -> None:
 
 # -- peers -----------------------------------------------------------------------------------
 def run_shardflow(n: int, workers: int) -> float:
-    """``shardflow bench`` of the same workload (its median of 3 rounds)."""
+    """``shardflow bench --baseline`` of the same workload (the medians of 3 rounds); prints
+    the hand-written multiprocessing + uvloop + ``asyncio.gather`` baseline's line too."""
     import orjson
 
     out = subprocess.run([sys.executable, "-m", "shardflow", "bench", "--workload", "forkjoin",
-                          "-n", str(n), "-w", str(workers), "--rounds", "3", "--json"],
-                         capture_output=True, check=True)
-    return float(orjson.loads(out.stdout)["instances_per_second"]["median"])
+                          "-n", str(n), "-w", str(workers), "--rounds", "3", "--baseline",
+                          "--json"], capture_output=True, check=True)
+    report = orjson.loads(out.stdout)
+    base = report["baseline_instances_per_second"]["median"]
+    print(f"{'by hand':10} {base:>10,.0f} instances/s  ({n:,} instances, {workers} workers, "
+          "multiprocessing + uvloop + asyncio.gather, no engine)", flush=True)
+    return float(report["instances_per_second"]["median"])
 
 
 def run_ray(n: int, workers: int) -> float:

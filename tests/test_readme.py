@@ -51,3 +51,21 @@ def test_readme_embedding_example_runs(tmp_path: Path) -> None:
     assert [line.split()[:2] for line in proc.stdout.splitlines()] == [
         [str(i), "completed"] for i in range(5)]
     assert (tmp_path / "state" / "nightly" / "journal.jsonl").is_file()
+
+
+def test_readme_first_screen_says_why_with_figures_and_stays_short() -> None:
+    """Above the two commands: what shardflow is and measured figures beside the tools
+    people know, with the command in the repository that reproduces them."""
+    readme = (ROOT / "README.md").read_text()
+    first_screen = readme[:readme.index("```sh")]
+    for peer in ("Celery", "arq", "Ray", "Dask", "GNU parallel", "by hand"):
+        row = next(line for line in first_screen.splitlines() if line.startswith("|") and peer in line)
+        assert re.search(r"\| \**[\d,]+\** \|", row), row  # a measured figure, not a placeholder
+    assert "python scripts/peers.py all" in first_screen and (ROOT / "scripts" / "peers.py").is_file()
+    assert len(readme.splitlines()) < 250
+
+
+def test_readme_links_only_docs_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in re.findall(r"`(docs/[\w./-]+)`", readme) + re.findall(r"\]\((docs/[^)]+)\)", readme):
+        assert (ROOT / name).exists(), name
