@@ -215,3 +215,37 @@ def test_the_readme_benchmark_command_collects_the_benchmarks() -> None:
                           capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "bench_engine.py::" in proc.stdout and "bench_batch.py::" in proc.stdout
+
+
+def test_resume_progress_counts_against_what_is_left(cli: CliRun, tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b"".join(orjson.dumps({"id": i}) + b"\n" for i in range(40)))
+    run_dir = tmp_path / "run"
+    first = cli("run", f"{FLOWS}:noisy", "-i", str(inp), "-o", str(tmp_path / "o.jsonl"),
+                "-w", "1", "--no-progress", "--run-dir", str(run_dir))
+    assert first.returncode == 0, first.stderr
+    journal = run_dir / "journal.jsonl"  # a crash after 10 results: the rest is not journalled
+    journal.write_bytes(b"".join(journal.read_bytes().splitlines(keepends=True)[:10]))
+    record = orjson.loads((run_dir / "run.json").read_bytes())
+    (run_dir / "run.json").write_bytes(orjson.dumps({**record, "finished": False}))
+    resumed = cli("resume", str(run_dir), "--progress-every", "0.001")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "30/30 (100%)" in resumed.stderr and "elapsed" in resumed.stderr
+
+
+def test_log_messages_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the progress bar is on screen rich replaces sys.stderr to print messages above
+    the bar: the handler must write there, not to the stream it saw when logging started."""
+    import io
+    import logging
+
+    from shardflow.cli.logging_setup import configure
+
+    logger = logging.getLogger("shardflow")
+    for attribute in ("handlers", "propagate", "level"):  # put back after the test
+        monkeypatch.setattr(logger, attribute, getattr(logger, attribute))
+    configure(logging.INFO)
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    logger.warning("interrupted; letting 3 instances finish")
+    assert later.getvalue() == "shardflow: warning: interrupted; letting 3 instances finish\n"
