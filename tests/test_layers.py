@@ -122,3 +122,20 @@ def test_no_import_cycle() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_the_architecture_doc_lists_the_layers_this_test_enforces() -> None:
+    """docs/ARCHITECTURE.md's layer map is what users read: every unit at its level."""
+    import re
+
+    text = (SRC.parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    block = text.split("## Layers", 1)[1].split("```", 2)[1]
+    documented: dict[str, int] = {}
+    level = -1
+    for line in block.splitlines():
+        head = re.match(r"L(\d+)\s", line)
+        if head:
+            level = int(head.group(1))
+        for name in re.findall(r"(?<![\w./])([a-z_]+)(?:/(?=\s)|\.py\b)", line):
+            documented[name] = level
+    assert documented == LAYERS

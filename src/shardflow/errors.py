@@ -32,8 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shardflow._text import did_you_mean, plural
-
 
 class ShardflowError(Exception):
     """Root of every error shardflow raises on purpose."""
@@ -66,18 +64,17 @@ class WorkflowValidationError(ShardflowError):
         self.problems = [p if isinstance(p, ValidationProblem) else ValidationProblem(p)
                          for p in problems]
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        count = plural(len(self.problems), "problem")
+        count = f"{len(self.problems)} problem{'' if len(self.problems) == 1 else 's'}"
         super().__init__(f"workflow {workflow!r} is invalid ({count}):\n{lines}")
 
 
 class WorkflowNotFoundError(ShardflowError):
     """No registered workflow has this name (or this version)."""
 
-    def __init__(self, name: str, version: str | None = None, known: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, version: str | None = None, hint: str = "") -> None:
         self.name = name
         self.version = version
         what = f"{name!r} version {version!r}" if version else repr(name)
-        hint = did_you_mean(name, known)  # ``known``: given when the name itself is unknown
         super().__init__(f"workflow {what} is not registered{hint}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from shardflow._text import did_you_mean
 from shardflow.errors import WorkflowNotFoundError
 from shardflow.model.definition import WorkflowDefinition
 
@@ -36,11 +37,11 @@ class WorkflowRegistry:
         if version is None:
             latest = self._latest.get(name)
             if latest is None:
-                raise WorkflowNotFoundError(name, version, known=list(self._latest))
+                raise WorkflowNotFoundError(name, version, hint=did_you_mean(name, self._latest))
             return latest
         versions = self._definitions.get(name)
         if not versions:
-            raise WorkflowNotFoundError(name, version, known=list(self._latest))
+            raise WorkflowNotFoundError(name, version, hint=did_you_mean(name, self._latest))
         try:
             return versions[version]
         except KeyError:
