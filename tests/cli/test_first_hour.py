@@ -145,6 +145,13 @@ def test_errors_name_the_flag_the_variable_or_the_file_the_user_wrote(
     assert no_tasks.returncode == 2
     assert no_tasks.stderr.strip() == ("shardflow: error: no run with human tasks under "
                                        ".shardflow/runs; pass RUN_DIR")
+    ran = cli("run", f"{FLOWS}:noisy", "--generate", "1", "-w", "1", "--no-progress",
+              "-o", str(tmp_path / "o.jsonl"), "--run-dir", str(tmp_path / "r"))
+    assert ran.returncode == 0, ran.stderr
+    other = cli("run", target, "--resume", str(tmp_path / "r"))
+    assert other.returncode == 2
+    error = other.stderr.splitlines()[-1]
+    assert error.startswith("shardflow: error: run ") and "config" not in error
 
 
 def test_validate_reports_what_run_would_refuse(cli: CliRun, tmp_path: Path) -> None:

@@ -30,9 +30,11 @@ def describe(exc: ConfigError, ctx: click.Context | None) -> str:
     'run.workers': ...``, or only the reason when the value was no one's choice (a default)."""
     if exc.origin is not None:
         return f"{exc.origin}: {exc}"
-    param = _parameter(ctx, exc.key) if ctx is not None else None
-    if ctx is None or param is None or param.name is None:
+    if ctx is None:
         return str(exc)
+    param = _parameter(ctx, exc.key)
+    if param is None or param.name is None:
+        return exc.reason  # a check of the command itself (``resume``): no setting to name
     source = ctx.get_parameter_source(param.name)
     sub = exc.key.partition(".")[2]
     if source == ParameterSource.COMMANDLINE:
