@@ -8,30 +8,39 @@ executor (``shardflow run`` or :class:`BatchExecutor`).
 from typing import TYPE_CHECKING, Any
 
 from shardflow._clock import Clock, FakeClock, LoopClock
-from shardflow._types import WorkflowStatus
-from shardflow.context import WorkflowContext
+from shardflow._types import StepStatus, StepType, WorkflowStatus
+from shardflow.context import StepExecution, WorkflowContext
 from shardflow.engine.local import LocalExecutionEngine
 from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance
 from shardflow.errors import (
     ConfigError,
     ContextValueError,
     GroupFailedError,
+    HumanTaskError,
     InputError,
     InstanceNotFoundError,
+    InvalidTransitionError,
     MergeConflictError,
     RaceLostError,
     ShardflowError,
+    StepExecutionError,
     StepTimeoutError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
+    UnauthorizedTaskError,
     ValidationProblem,
     WorkerStartError,
+    WorkflowAlreadyCompletedError,
+    WorkflowInstanceNotFoundError,
     WorkflowLoadError,
     WorkflowNotFoundError,
+    WorkflowsError,
     WorkflowValidationError,
 )
+from shardflow.events import EventBus
 from shardflow.model.definition import Edge, WorkflowDefinition
+from shardflow.model.graph import WorkflowGraph
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
@@ -66,11 +75,14 @@ __all__ = [
     "ContextValueError",
     "Edge",
     "ErrorInfo",
+    "EventBus",
     "FakeClock",
     "GroupFailedError",
     "HumanTask",
+    "HumanTaskError",
     "InputError",
     "InstanceNotFoundError",
+    "InvalidTransitionError",
     "LocalExecutionEngine",
     "LoopClock",
     "MergeConflictError",
@@ -79,20 +91,29 @@ __all__ = [
     "RaceLostError",
     "SQLiteTaskStore",
     "ShardflowError",
+    "StepExecution",
+    "StepExecutionError",
     "StepRecord",
+    "StepStatus",
     "StepTimeoutError",
+    "StepType",
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "UnauthorizedTaskError",
     "ValidationProblem",
     "WorkerStartError",
+    "WorkflowAlreadyCompletedError",
     "WorkflowContext",
     "WorkflowDefinition",
+    "WorkflowGraph",
     "WorkflowInstance",
+    "WorkflowInstanceNotFoundError",
     "WorkflowLoadError",
     "WorkflowNotFoundError",
     "WorkflowRegistry",
     "WorkflowStatus",
     "WorkflowValidationError",
+    "WorkflowsError",
     "run_batch",
 ]

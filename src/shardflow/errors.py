@@ -4,20 +4,27 @@ Every error shardflow raises on purpose derives from :class:`ShardflowError`, an
 carries the offending name as an attribute as well as in its message, so callers can react
 without parsing strings::
 
-    ShardflowError
-    ├── WorkflowValidationError      a definition has problems (``.problems``: every one of them,
-    │                                each a ValidationProblem: ``.kind`` and the ``.names`` involved)
-    ├── WorkflowNotFoundError        unknown workflow name or version (``.name``, ``.version``)
+    ShardflowError                   also named WorkflowsError (litestar-workflows' root)
+    ├── WorkflowValidationError      a definition has problems (``.problems``, also ``.errors``:
+    │                                every one, each a ValidationProblem: ``.kind``, ``.names``)
+    ├── WorkflowNotFoundError        unknown workflow name or version (``.name``, ``.version``);
+    │                                also a KeyError, as a registry lookup is
     ├── WorkflowLoadError            a ``module:attribute`` target cannot be loaded (``.target``)
     ├── ContextValueError            a non-JSON value written to a context (``.step``, ``.key``)
     ├── MergeConflictError           two branches wrote different values (``.key``, ``.branches``)
     ├── StepTimeoutError             a step ran past ``timeout_seconds`` (``.step``, ``.timeout``)
     ├── RaceLostError                every branch of a race failed (``.step``, ``.errors``)
     ├── GroupFailedError             too few branches of a tolerant group succeeded (``.step``)
-    ├── InstanceNotFoundError        unknown instance id (``.instance_id``)
-    ├── TaskNotFoundError            unknown human task id (``.task_id``)
-    ├── TaskAlreadyCompletedError    a human task was completed before (``.task_id``)
-    ├── TaskValidationError          form data violates the schema (``.task_id``, ``.violations``)
+    ├── InstanceNotFoundError        unknown instance id (``.instance_id``); also named
+    │                                WorkflowInstanceNotFoundError
+    ├── WorkflowAlreadyCompletedError  the instance has finished (``.instance_id``, ``.status``)
+    ├── StepExecutionError           a step failed, wrapped with its name (``.step_name``, ``.cause``)
+    ├── InvalidTransitionError       an edge cannot be followed (``.from_step``, ``.to_step``)
+    ├── HumanTaskError               what goes wrong with a human task:
+    │   ├── TaskNotFoundError        unknown human task id (``.task_id``)
+    │   ├── TaskAlreadyCompletedError  a human task was completed before (``.task_id``)
+    │   ├── TaskValidationError      form data violates the schema (``.task_id``, ``.violations``)
+    │   └── UnauthorizedTaskError    this user may not complete it (``.task_id``, ``.user_id``)
     ├── ConfigError                  a bad run configuration (``.key``)
     ├── InputError                   a bad input record (``.source``, ``.line``)
     └── WorkerStartError             batch workers cannot start the workflow (``.target``)
@@ -31,10 +38,20 @@ the worker's event loop). They are strings in output lines, not exceptions anyon
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class ShardflowError(Exception):
     """Root of every error shardflow raises on purpose."""
+
+
+WorkflowsError = ShardflowError
+"""litestar-workflows' name of the root error: ``except WorkflowsError`` in ported code
+catches every error shardflow raises on purpose."""
+
+
+def _as_problems(problems: Sequence[str]) -> list[ValidationProblem]:
+    return [p if isinstance(p, ValidationProblem) else ValidationProblem(p) for p in problems]
 
 
 class ValidationProblem(str):
@@ -57,25 +74,42 @@ class ValidationProblem(str):
 
 
 class WorkflowValidationError(ShardflowError):
-    """A workflow definition has one or more problems; ``problems`` lists all of them."""
+    """A workflow definition has one or more problems; ``problems`` lists all of them.
 
-    def __init__(self, workflow: str, problems: Sequence[str]) -> None:
-        self.workflow = workflow
-        self.problems = [p if isinstance(p, ValidationProblem) else ValidationProblem(p)
-                         for p in problems]
+    Raised as ``WorkflowValidationError(workflow_name, problems)``; litestar-workflows'
+    ``WorkflowValidationError(errors)``, a list without the name, works too. ``errors`` is
+    another name of ``problems``."""
+
+    def __init__(self, workflow: str | Sequence[str], problems: Sequence[str] | None = None) -> None:
+        if problems is None and not isinstance(workflow, str):
+            workflow, problems = "", workflow
+        self.workflow = str(workflow)
+        self.problems = _as_problems(problems or ())
         lines = "\n".join(f"  - {p}" for p in self.problems)
+        what = f"workflow {self.workflow!r}" if self.workflow else "the workflow"
         count = f"{len(self.problems)} problem{'' if len(self.problems) == 1 else 's'}"
-        super().__init__(f"workflow {workflow!r} is invalid ({count}):\n{lines}")
+        super().__init__(f"{what} is invalid ({count}):\n{lines}")
+
+    @property
+    def errors(self) -> list[ValidationProblem]:
+        return self.problems
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.workflow, self.problems))
 
 
-class WorkflowNotFoundError(ShardflowError):
-    """No registered workflow has this name (or this version)."""
+class WorkflowNotFoundError(ShardflowError, KeyError):
+    """No registered workflow has this name (or this version). A ``KeyError`` too: a
+    registry is looked up by key, and litestar-workflows code catches ``KeyError``."""
 
     def __init__(self, name: str, version: str | None = None, hint: str = "") -> None:
         self.name = name
         self.version = version
         what = f"{name!r} version {version!r}" if version else repr(name)
         super().__init__(f"workflow {what} is not registered{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # not KeyError's repr of the key
 
 
 class WorkflowLoadError(ShardflowError):
@@ -148,7 +182,7 @@ class GroupFailedError(ShardflowError):
 class InstanceNotFoundError(ShardflowError, KeyError):
     """No instance with this id is known to the engine."""
 
-    def __init__(self, instance_id: str) -> None:
+    def __init__(self, instance_id: object) -> None:
         self.instance_id = instance_id
         super().__init__(f"no workflow instance {instance_id!r}")
 
@@ -156,7 +190,47 @@ class InstanceNotFoundError(ShardflowError, KeyError):
         return str(self.args[0])
 
 
-class TaskNotFoundError(ShardflowError, KeyError):
+WorkflowInstanceNotFoundError = InstanceNotFoundError
+"""litestar-workflows' name of :class:`InstanceNotFoundError`."""
+
+
+class WorkflowAlreadyCompletedError(ShardflowError):
+    """The instance has finished (``status``: completed, failed or cancelled), so it can no
+    longer be changed."""
+
+    def __init__(self, instance_id: object, status: str) -> None:
+        self.instance_id = instance_id
+        self.status = status
+        super().__init__(f"workflow instance {instance_id!r} is already {status}")
+
+
+class StepExecutionError(ShardflowError):
+    """A step failed; ``cause`` is what it raised. For code that wraps a step's error with the
+    step's name (the engine itself records a step's own exception in the instance's error)."""
+
+    def __init__(self, step_name: str, cause: BaseException | None = None) -> None:
+        self.step_name = step_name
+        self.cause = cause
+        why = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        super().__init__(f"step {step_name!r} failed{why}")
+
+
+class InvalidTransitionError(ShardflowError):
+    """The edge ``from_step -> to_step`` cannot be followed; ``reason`` says why."""
+
+    def __init__(self, from_step: str, to_step: str, reason: str | None = None) -> None:
+        self.from_step = from_step
+        self.to_step = to_step
+        self.reason = reason
+        why = f": {reason}" if reason else ""
+        super().__init__(f"invalid transition {from_step!r} -> {to_step!r}{why}")
+
+
+class HumanTaskError(ShardflowError):
+    """Root of the errors about a human task (finding, completing, validating it)."""
+
+
+class TaskNotFoundError(HumanTaskError, KeyError):
     """No human task with this id exists."""
 
     def __init__(self, task_id: str) -> None:
@@ -167,7 +241,7 @@ class TaskNotFoundError(ShardflowError, KeyError):
         return str(self.args[0])
 
 
-class TaskAlreadyCompletedError(ShardflowError):
+class TaskAlreadyCompletedError(HumanTaskError):
     """The human task was already completed; a task completes exactly once."""
 
     def __init__(self, task_id: str) -> None:
@@ -175,7 +249,7 @@ class TaskAlreadyCompletedError(ShardflowError):
         super().__init__(f"human task {task_id!r} is already completed")
 
 
-class TaskValidationError(ShardflowError, ValueError):
+class TaskValidationError(HumanTaskError, ValueError):
     """Submitted form data violates the task's JSON Schema; ``violations`` lists every one."""
 
     def __init__(self, task_id: str, violations: Sequence[str]) -> None:
@@ -183,6 +257,15 @@ class TaskValidationError(ShardflowError, ValueError):
         self.violations = list(violations)
         lines = "\n".join(f"  - {v}" for v in self.violations)
         super().__init__(f"data for human task {task_id!r} is invalid:\n{lines}")
+
+
+class UnauthorizedTaskError(HumanTaskError):
+    """The user ``user_id`` may not complete the human task ``task_id``."""
+
+    def __init__(self, task_id: str, user_id: str) -> None:
+        self.task_id = task_id
+        self.user_id = user_id
+        super().__init__(f"user {user_id!r} is not authorized to complete human task {task_id!r}")
 
 
 class ConfigError(ShardflowError):

@@ -32,8 +32,8 @@ from shardflow.examples import notify
 
 def test_statuses_are_lowercase_strings() -> None:
     assert issubclass(WorkflowStatus, StrEnum)
-    assert [s.value for s in WorkflowStatus] == ["pending", "running", "waiting", "completed", "failed",
-                                                 "cancelled"]
+    assert [s.value for s in WorkflowStatus] == ["pending", "running", "paused", "waiting",
+                                                 "completed", "failed", "cancelled"]
     assert WorkflowStatus("waiting") is WorkflowStatus.WAITING
     assert str(WorkflowStatus.COMPLETED) == "completed"
     assert f"{WorkflowStatus.FAILED}" == "failed"

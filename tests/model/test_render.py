@@ -85,6 +85,7 @@ NODE = re.compile(rf'(?P<id>{ID})(?P<open>\["|\[/"|\(\[")(?P<label>[^"]*)(?P<clo
 SUBGRAPH = re.compile(rf'subgraph (?P<id>{ID})\["(?P<label>[^"]*)"\]')
 EDGE = re.compile(rf'(?P<a>{ID}) -->(?:\|(?:"(?P<quoted>[^"]*)"|(?P<plain>\w+))\|)? (?P<b>{ID})')
 CLASSDEF = re.compile(r"classDef (?P<cls>\w+) [^;]+")
+CLASS = re.compile(rf"class (?P<ids>{ID}(?:,{ID})*) (?P<cls>\w+)")
 
 
 def mermaid_decode(text: str) -> str:
@@ -100,6 +101,7 @@ def parse_mermaid(text: str) -> dict[str, Any]:
     boxes: dict[str, str] = {}
     edges: list[tuple[str, str, str | None]] = []
     classes: set[str] = set()
+    assigned: dict[str, str] = {}
     depth = 0
     for number, raw in enumerate(lines[1:], 2):
         line = raw.strip()
@@ -119,10 +121,16 @@ def parse_mermaid(text: str) -> dict[str, Any]:
             edges.append((m["a"], m["b"], label))
         elif m := CLASSDEF.fullmatch(line):
             classes.add(m["cls"])
+        elif m := CLASS.fullmatch(line):
+            assert m["cls"] in classes, f"line {number}: class {m['cls']} is not defined before"
+            for node_id in m["ids"].split(","):
+                assert node_id in nodes or node_id in boxes, f"line {number}: {node_id} undeclared"
+                assigned[node_id] = m["cls"]
         else:
             pytest.fail(f"line {number} is no flowchart statement: {raw!r}")
     assert depth == 0, "a subgraph is not closed"
-    return {"nodes": nodes, "boxes": boxes, "edges": edges, "classes": classes}
+    return {"nodes": nodes, "boxes": boxes, "edges": edges, "classes": classes,
+            "assigned": assigned}
 
 
 def test_mermaid_declares_every_edge_end_and_uses_no_reserved_id() -> None:
@@ -174,6 +182,22 @@ def test_mermaid_marks_human_steps_and_draws_the_callback_after_every_branch() -
     into_callback = {a for a, b, _ in parsed["edges"] if b == callback}
     race_box = next(i for i, label in parsed["boxes"].items() if label == "race (race)")
     assert into_callback == {by_label["last step"], by_label["sign\noff"], race_box}
+
+
+def test_mermaid_draws_an_instance_state_on_the_nodes_it_names() -> None:
+    names = ("a-b", "end", "graph", "classify", "idle")
+    text = chain(*names).to_mermaid_with_state(
+        current_step="classify", completed_steps=["a-b", "end"], failed_steps=["graph"])
+    parsed = parse_mermaid(text)
+    state = {parsed["nodes"][i][0]: cls for i, cls in parsed["assigned"].items()}
+    assert state == {"a-b": "completed", "end": "completed", "graph": "failed",
+                     "classify": "current"}
+    assert parse_mermaid(chain(*names).to_mermaid_with_state())["assigned"] == {}
+
+
+def test_mermaid_state_of_an_unknown_node_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="'ghost': it is not a node of workflow 'chain'"):
+        chain("a", "b").to_mermaid_with_state(current_step="ghost")
 
 
 # -- DOT --------------------------------------------------------------------------------------

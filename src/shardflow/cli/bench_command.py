@@ -11,12 +11,12 @@ import orjson
 from shardflow.batch.config import RunConfig
 from shardflow.cli.conventions import logging_options, option
 from shardflow.cli.limits_check import warn_unused_limits
-from shardflow.cli.main import _config, _load, _with_backend, app_dir_option, cli
+from shardflow.cli.run_settings import app_dir_option, load_target, run_config, with_backend
 from shardflow.errors import ConfigError
 from shardflow.model.plan import check_limits
 
 
-@cli.command()
+@click.command()
 @click.argument("target", required=False)
 @app_dir_option
 @option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10", "limit50"]),
@@ -58,7 +58,7 @@ def bench(target: str | None, workload: str, instances: int, input_path: str | N
     from shardflow.bench import rounds as bench_rounds
     from shardflow.run.start import items_of
 
-    _with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
+    with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
     if target is None:
         if input_path or config_path or limit_flags or rate_flags:
             raise click.UsageError("--input, --config, --limit and --rate-limit need a TARGET "
@@ -70,9 +70,9 @@ def bench(target: str | None, workload: str, instances: int, input_path: str | N
         if baseline:
             raise click.UsageError("--baseline compares the built-in workloads with their "
                                    "hand-written versions; your workflow has none")
-        config = _with_backend(_config(config_path, limit_flags, rate_flags), backend, None, None)
+        config = with_backend(run_config(config_path, limit_flags, rate_flags), backend, None, None)
         config = config.merged(workers=workers, max_in_flight=max_in_flight)
-        definition = _load(target)
+        definition = load_target(target)
         check_limits(definition.plan, config.limits, config.rate_limits)  # what run refuses
         warn_unused_limits(definition, config)
         if input_path is not None and not Path(input_path).is_file():

@@ -5,7 +5,6 @@ Exit codes are :data:`EXIT_CODES_HELP` (``validate`` exits 1 when it finds probl
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
@@ -14,7 +13,6 @@ from typing import Any, TypeVar
 import click
 
 from shardflow._text import plural
-from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import (
     COMMAND_CONTEXT,
     CONTEXT_SETTINGS,
@@ -25,8 +23,9 @@ from shardflow.cli.conventions import (
 )
 from shardflow.cli.error_names import describe
 from shardflow.cli.limits_check import limit_problems, warn_unused_limits
+from shardflow.cli.run_settings import app_dir_option, load_target, run_config, with_backend
 from shardflow.errors import ConfigError, ShardflowError, WorkflowValidationError
-from shardflow.model.loader import load_workflow, use_app_dir
+from shardflow.model.loader import load_workflow
 from shardflow.run.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -92,23 +91,6 @@ def cli(debug: bool, verbose: int, quiet: int) -> None:
     """
 
 
-# -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
-def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    use_app_dir(value)
-    return value
-
-
-app_dir_option = option(
-    "--app-dir", default=".", show_default="the current directory", is_eager=True,
-    expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
-    help="Import module:attribute targets from this directory first (workers too).")
-# ---------------------------------------------------------------------------------------------
-
-
-def _load(target: str) -> Any:
-    definition = load_workflow(target)
-    definition.check()
-    return definition
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -181,41 +163,17 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                                 grace_seconds=grace_seconds, progress_every=progress_every))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
-    config = _config(config_path, limit_flags, rate_flags).merged(
+    config = run_config(config_path, limit_flags, rate_flags).merged(
         workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
         startup_timeout=startup_timeout)
-    config = _with_backend(config, backend, address, ray_working_dir)
-    definition = _load(target)
+    config = with_backend(config, backend, address, ray_working_dir)
+    definition = load_target(target)
     warn_unused_limits(definition, config)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
                        grace_seconds=grace_seconds, progress_every=progress_every)
     sys.exit(code)
-
-
-def _config(config_path: str | None, limit_flags: tuple[str, ...],
-            rate_flags: tuple[str, ...]) -> RunConfig:
-    """The config file (if any) with the limit flags over it."""
-    config = load_config(config_path) if config_path else RunConfig()
-    return config.merged(limits=parse_limit_flags(limit_flags, "limits") or None,
-                         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None)
-
-
-# -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
-def _with_backend(config: RunConfig, backend: str | None, address: str | None,
-                  working_dir: str | None) -> RunConfig:
-    """Apply the backend flags; choosing Ray without it installed is one clear error (exit
-    2, naming the install command) before anything starts."""
-    settings = config.ray
-    if address is not None or working_dir is not None:
-        settings = dataclasses.replace(settings, address=address or settings.address,
-                                       working_dir=working_dir or settings.working_dir)
-    config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
-    if config.backend == "ray":
-        import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
-    return config
-# ---------------------------------------------------------------------------------------------
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -271,7 +229,7 @@ def validate(target: str, config_path: str | None, limit_flags: tuple[str, ...],
     if there are any), the limits and rate limits its steps need a size for included: give
     them as 'run' would get them (--limit, --rate-limit, --config)."""
     definition = load_workflow(target)
-    config = _config(config_path, limit_flags, rate_flags)
+    config = run_config(config_path, limit_flags, rate_flags)
     problems = definition.validate() or limit_problems(definition, config)
     if not problems:
         click.echo(f"{definition.name} {definition.version}: valid "
@@ -294,7 +252,9 @@ def graph(target: str, fmt: str) -> None:
     click.echo(definition.to_mermaid() if fmt == "mermaid" else definition.to_dot(), nl=False)
 
 
-import shardflow.cli.bench_command  # noqa: E402, F401  (registers ``bench``; uses the helpers above)
+from shardflow.cli.bench_command import bench  # noqa: E402
+
+cli.add_command(bench)
 
 
 def main() -> None:

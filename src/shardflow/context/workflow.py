@@ -6,13 +6,20 @@ single largest cost an engine can add. A fork here copies nothing: children shar
 dicts and copy only the dicts on the path they write (path copying, as persistent maps do).
 Each context also logs its own writes, so a join can apply branch writes in declaration order
 and detect two branches writing different values to one key.
+
+A context is made the guide's way, ``WorkflowContext(data, instance_id=...)``, or the
+litestar-workflows way, with the seven fields of its dataclass (``workflow_id, instance_id,
+data, metadata, current_step, step_history, started_at``, then ``user_id``, ``tenant_id``);
+those besides the data are the instance's, shared by all its contexts (:mod:`.history`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, overload
 
+from shardflow.context.history import InstanceFields, InstanceInfo, StepExecution
 from shardflow.errors import ContextValueError
 from shardflow.jsonvalue import I64_MIN, MAX_DEPTH, U64_MAX, find_problem, is_json, text_ok
 
@@ -56,14 +63,14 @@ def check_input(data: Mapping[Any, Any]) -> None:
             check_json(key, value)
 
 
-class WorkflowContext:
+class WorkflowContext(InstanceFields):
     """The data of one workflow instance (or of one branch of it).
 
     ``get("a.b.c", default)`` and ``set("a.b", value)`` walk nested dicts. Values read with
     ``get`` are shared with sibling branches: change data with ``set``, never in place.
     """
 
-    __slots__ = ("_data", "_owned", "_parent", "_writes", "current_step", "instance_id")
+    __slots__ = ("_data", "_owned", "_parent", "_writes", "current_step")
     # _owned: None when this context owns no dict (a fresh fork, or a context that has been
     # forked): the next write copies the top dict first. Otherwise it owns its top dict and
     # _owned holds the ids of the nested dicts it may change in place (_TOP_ONLY: none).
@@ -73,10 +80,30 @@ class WorkflowContext:
     _parent: WorkflowContext | None
     _writes: dict[str, Any]
     current_step: str | None
-    instance_id: str
 
-    def __init__(self, data: Mapping[str, Any] | None = None, *, instance_id: str = "") -> None:
+    @overload
+    def __init__(self, data: Mapping[str, Any] | None = None, *, instance_id: str = "") -> None: ...
+
+    @overload
+    def __init__(self, workflow_id: Any, instance_id: Any, data: Mapping[str, Any],
+                 metadata: dict[str, Any], current_step: str | None,
+                 step_history: list[StepExecution], started_at: datetime,
+                 user_id: str | None = None, tenant_id: str | None = None) -> None: ...
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) <= 1 and kwargs.keys() <= _GUIDE_KEYWORDS and (
+                not args or args[0] is None or isinstance(args[0], Mapping)):
+            if args and "data" in kwargs:
+                raise TypeError("WorkflowContext() got the data twice (positional and data=)")
+            _make_root(self, args[0] if args else kwargs.get("data"),
+                       kwargs.get("instance_id", ""))
+            return
+        (workflow_id, instance_id, data, metadata, current_step, step_history, started_at,
+         user_id, tenant_id) = _litestar_form(*args, **kwargs)
         _make_root(self, data, instance_id)
+        self.current_step = current_step
+        self._instance = InstanceInfo(instance_id, workflow_id, metadata, step_history,
+                                      started_at, user_id, tenant_id)
 
     @staticmethod
     def initial(data: Mapping[str, Any] | None, instance_id: str) -> WorkflowContext:
@@ -192,7 +219,7 @@ class WorkflowContext:
         # What __init__(instance_id=..., _parent=self, _shared=self._data) does, without the
         # call: one fork per branch per instance makes this the hottest constructor.
         child: WorkflowContext = _new_object(WorkflowContext)
-        child.instance_id = self.instance_id
+        child._instance = self._instance
         child.current_step = None
         child._parent = self
         child._writes = {}
@@ -200,6 +227,14 @@ class WorkflowContext:
         child._owned = None
         # The parent must not change under its children: it gives up ownership too.
         self._owned = None
+        return child
+
+    def with_step(self, step_name: str) -> WorkflowContext:
+        """A fork of this context whose ``current_step`` is ``step_name``. Like every fork it
+        sees this context's data, and its writes are its own (copy-on-write): they do not
+        show in this context, as they do in litestar-workflows (docs/PORTING.md)."""
+        child = self.fork()
+        child.current_step = step_name
         return child
 
     @staticmethod
@@ -211,7 +246,7 @@ class WorkflowContext:
         floats). So only an input holding containers is checked (:func:`check_input`), and
         a flat one, the usual input, costs no Python loop."""
         ctx: WorkflowContext = _new_object(WorkflowContext)
-        ctx.instance_id = instance_id
+        ctx._instance = instance_id
         ctx.current_step = None
         ctx._parent = None
         ctx._writes = {}
@@ -247,7 +282,7 @@ class WorkflowContext:
             return child
         # fork and _take_top, inlined: every join of every instance makes one of these.
         child = _new_object(WorkflowContext)
-        child.instance_id = self.instance_id
+        child._instance = self._instance
         child.current_step = None
         child._parent = self
         child._writes = writes
@@ -298,13 +333,29 @@ class WorkflowContext:
 def _make_root(ctx: WorkflowContext, data: Mapping[str, Any] | None, instance_id: str) -> None:
     """Fill ``ctx`` as the root context of an instance holding a copy of ``data``, checked
     against the data contract (``__init__`` and :meth:`WorkflowContext.initial`)."""
-    ctx.instance_id = instance_id
+    ctx._instance = instance_id
     ctx.current_step = None
     ctx._parent = None
     ctx._writes = {}
     copy = ctx._data = dict(data) if data else {}
     check_input(copy)
     ctx._owned = _TOP_ONLY
+
+
+_GUIDE_KEYWORDS = frozenset({"data", "instance_id"})
+
+
+def _litestar_form(workflow_id: Any, instance_id: Any, data: Mapping[str, Any],
+                   metadata: dict[str, Any], current_step: str | None,
+                   step_history: list[StepExecution], started_at: datetime,
+                   user_id: str | None = None, tenant_id: str | None = None) -> tuple[Any, ...]:
+    """The arguments of litestar-workflows' ``WorkflowContext(...)``, bound by Python itself
+    (so a missing or unknown one is reported as for any call)."""
+    return (workflow_id, instance_id, data, metadata, current_step, step_history, started_at,
+            user_id, tenant_id)
+
+
+_litestar_form.__qualname__ = "WorkflowContext"
 
 
 def common_ancestor(contexts: Sequence[WorkflowContext]) -> WorkflowContext | None:

@@ -2,29 +2,85 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shardflow.errors import ValidationProblem, WorkflowValidationError
-from shardflow.model.groups import Node
+from shardflow.errors import InvalidTransitionError, ValidationProblem, WorkflowValidationError
+from shardflow.model.groups import Node, ParallelGroup, RaceGroup
+from shardflow.model.steps import BaseStep
 
 if TYPE_CHECKING:
     from shardflow.context import Reducer, WorkflowContext
     from shardflow.model.plan import Plan
 
 Condition = Callable[["WorkflowContext"], "bool | Awaitable[bool]"]
+NodeRef = str | type[BaseStep] | BaseStep | ParallelGroup | RaceGroup
+"""How an edge names a node: its id, or (as litestar-workflows allows) the step class or
+step whose ``name`` is that id."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Edge:
     """A transition from ``source`` to ``target``, taken when ``condition(context)`` is true
-    (no condition: always). A condition may be sync or async; it must be a callable."""
+    (no condition: always). A condition may be sync or async; it must be a callable (a string
+    is kept, so that validation can name it, and is refused there).
+
+    ``source`` and ``target`` may be given as step classes or steps: they are stored as the
+    node ids their ``name`` says."""
 
     source: str
     target: str
-    condition: Condition | None = None
+    condition: Condition | str | None
+
+    def __init__(self, source: NodeRef, target: NodeRef,
+                 condition: Condition | str | None = None) -> None:
+        object.__setattr__(self, "source", node_id(source))
+        object.__setattr__(self, "target", node_id(target))
+        object.__setattr__(self, "condition", condition)
+
+    def get_source_name(self) -> str:
+        return self.source
+
+    def get_target_name(self) -> str:
+        return self.target
+
+    def evaluate_condition(self, context: WorkflowContext) -> bool:
+        """Whether this edge is taken for ``context``, as the engine decides it (the truth of
+        the condition's result), outside a run: for graph questions and tests. An async
+        condition cannot be answered here, and a string one is refused, both with
+        :class:`InvalidTransitionError`."""
+        condition = self.condition
+        if condition is None:
+            return True
+        if isinstance(condition, str):
+            from shardflow.model.validation import STRING_CONDITION
+
+            raise InvalidTransitionError(self.source, self.target,
+                                         f"the condition is the string {condition!r}; "
+                                         f"{STRING_CONDITION}")
+        result = condition(context)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: no "coroutine was never awaited" warning
+            raise InvalidTransitionError(self.source, self.target,
+                                         "the condition is async; only a run evaluates it")
+        return bool(result)
+
+
+def node_id(ref: NodeRef) -> str:
+    """The node id an edge end names: a string as it is, a step class or step by its name
+    (a class without one by its class name), a group by its name."""
+    if isinstance(ref, str):
+        return ref
+    if isinstance(ref, type) and issubclass(ref, BaseStep):
+        return ref.name or ref.__name__
+    if isinstance(ref, BaseStep | ParallelGroup | RaceGroup):
+        return ref.step_name
+    raise TypeError(f"an edge end must be a node id (str), a step class or a step, "
+                    f"not {type(ref).__name__}: {ref!r}")
 
 
 @dataclass(eq=False)
@@ -96,8 +152,27 @@ class WorkflowDefinition:
 
         return to_dot(self)
 
+    def to_mermaid_with_state(self, current_step: str | None = None,
+                              completed_steps: Iterable[str] | None = None,
+                              failed_steps: Iterable[str] | None = None) -> str:
+        """:meth:`to_mermaid` with the state of an instance drawn on it: completed, failed
+        and current nodes (by node id) in classes of those names."""
+        from shardflow.model.render import to_mermaid
+
+        state = dict.fromkeys(completed_steps or (), "completed")
+        state.update(dict.fromkeys(failed_steps or (), "failed"))
+        if current_step is not None:
+            state[current_step] = "current"
+        return to_mermaid(self, state)
+
     def successors(self, node: str) -> Iterable[str]:
         return (e.target for e in self.edges if e.source == node)
+
+    def get_next_steps(self, current_step: str, context: WorkflowContext) -> list[str]:
+        """The targets of the edges out of ``current_step`` taken for ``context``
+        (:meth:`Edge.evaluate_condition`)."""
+        return [e.target for e in self.edges
+                if e.source == current_step and e.evaluate_condition(context)]
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this definition in a run record (name, version, node ids)."""

@@ -11,7 +11,7 @@ after every branch; human steps have their own shape and class.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -164,6 +164,9 @@ _MERMAID_SHAPES = {"step": '["{}"]', "human": '[/"{}"/]', "callback": '(["{}"])'
                    "missing": '["{}"]'}
 _MERMAID_CLASSES = {"human": "fill:#fff4d6,stroke:#b7791f",
                     "missing": "stroke-dasharray:4 3,stroke:#c53030"}
+_MERMAID_STATES = {"completed": "fill:#c6f6d5,stroke:#2f855a",
+                   "failed": "fill:#fed7d7,stroke:#c53030",
+                   "current": "fill:#fefcbf,stroke:#d69e2e,stroke-width:3px"}
 
 
 def _mermaid_text(text: str) -> str:
@@ -179,10 +182,18 @@ def _mermaid_edge_label(label: str) -> str:
     return f'-->|"{_mermaid_text(label)}"|'
 
 
-def to_mermaid(defn: WorkflowDefinition) -> str:
+def to_mermaid(defn: WorkflowDefinition, state: Mapping[str, str] | None = None) -> str:
     """A Mermaid flowchart: groups as subgraphs, callbacks as stadiums after every branch,
-    human steps as parallelograms of class ``human``."""
+    human steps as parallelograms of class ``human``. ``state`` maps node ids to the state
+    of an instance there (``completed``, ``failed``, ``current``), drawn as those classes."""
     diagram = _Diagram.of(defn)
+    for node_id, node_state in (state or {}).items():
+        if node_id not in diagram.nodes:
+            raise ValueError(f"cannot draw the state of {node_id!r}: it is not a node of "
+                             f"workflow {defn.name!r}")
+        if node_state not in _MERMAID_STATES:
+            raise ValueError(f"node {node_id!r}: unknown state {node_state!r}, not one of "
+                             f"{sorted(_MERMAID_STATES)}")
     ids = diagram.ids(_mermaid_reserved)
     lines = ["flowchart TD"]
 
@@ -210,6 +221,11 @@ def to_mermaid(defn: WorkflowDefinition) -> str:
     for kind, style in _MERMAID_CLASSES.items():
         if kind in kinds:
             lines.append(f"    classDef {kind} {style}")
+    for name, style in _MERMAID_STATES.items():
+        members = [ids[diagram.nodes[n]] for n, s in (state or {}).items() if s == name]
+        if members:
+            lines.append(f"    classDef {name} {style}")
+            lines.append(f"    class {','.join(members)} {name}")
     return "\n".join(lines) + "\n"
 
 

@@ -2,11 +2,18 @@
 
 Per-step policies are class attributes with Prefect's names, so a step says how it should be
 run next to what it does; the engine reads them once, when a definition is compiled.
+
+A step is written the guide's way (``name``, ``title`` ... as class attributes, then
+``MyStep()``) or the litestar-workflows way (``MyStep(name="charge", description=...)``):
+constructor arguments set the same attributes on the instance, so one class can serve
+several nodes under different names.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from shardflow._types import StepType
 
 if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
@@ -20,10 +27,14 @@ class BaseStep:
     ``retry_on``, after ``retry_delay_seconds`` (a number, or one per retry) scaled by a random
     factor in ``1 ± retry_jitter_factor``. ``limit`` names concurrency limits and ``rate_limit``
     a rate limit, both sized by the run's configuration.
+
+    The hooks ``can_execute``, ``on_success`` and ``on_failure`` are litestar-workflows':
+    a guard that may skip the step, and what to do after it succeeded or failed.
     """
 
-    name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
+    name: str = ""
+    description: str = ""
+    step_type: ClassVar[StepType]
     timeout_seconds: ClassVar[float | None] = None
     retries: ClassVar[int] = 0
     retry_delay_seconds: ClassVar[float | list[float]] = 0.0
@@ -32,13 +43,32 @@ class BaseStep:
     limit: ClassVar[str | tuple[str, ...] | None] = None
     rate_limit: ClassVar[str | None] = None
 
+    def __init__(self, name: str | None = None, description: str | None = None) -> None:
+        # Only what is given is set on the instance: the class attributes stay the defaults.
+        if name is not None:
+            self.name = name
+        if description is not None:
+            self.description = description
+
     @property
     def step_name(self) -> str:
         """``name``, or the class name when a step does not set one."""
         return self.name or type(self).__name__
 
+    async def can_execute(self, context: WorkflowContext) -> bool:
+        """Whether the step runs: False skips it, as a false edge condition would."""
+        return True
+
+    async def on_success(self, context: WorkflowContext, result: Any) -> None:
+        """Called after ``execute`` returned ``result``."""
+
+    async def on_failure(self, context: WorkflowContext, error: BaseException) -> None:
+        """Called after the step failed with ``error`` (its last attempt, after retries)."""
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        given = f"name={self.name!r}" if "name" in vars(self) else ""
+        return f"{type(self).__name__}({given})"
+
 
 
 class BaseMachineStep(BaseStep):
@@ -46,6 +76,8 @@ class BaseMachineStep(BaseStep):
 
     A return value other than ``None`` is stored in the context under the step's node id.
     """
+
+    step_type = StepType.MACHINE
 
     async def execute(self, context: WorkflowContext) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
@@ -56,9 +88,25 @@ class BaseHumanStep(BaseStep):
 
     The submitted form data is validated against ``form_schema`` (JSON Schema) and stored in the
     context under the step's node id, so ``context.get("legal_approval.approved")`` works.
+
+    ``assignee`` names who the task is for; litestar-workflows' ``assignee_key`` names the
+    context key holding it instead.
     """
 
-    title: ClassVar[str] = ""
-    form_schema: ClassVar[dict[str, Any] | None] = None
-    assignee: ClassVar[str | None] = None
+    step_type = StepType.HUMAN
+    title: str = ""
+    form_schema: dict[str, Any] | None = None
+    assignee: str | None = None
+    assignee_key: str | None = None
     due_in_seconds: ClassVar[float | None] = None
+
+    def __init__(self, name: str | None = None, title: str | None = None,
+                 description: str | None = None, form_schema: dict[str, Any] | None = None,
+                 assignee_key: str | None = None) -> None:
+        super().__init__(name, description)
+        if title is not None:
+            self.title = title
+        if form_schema is not None:
+            self.form_schema = form_schema
+        if assignee_key is not None:
+            self.assignee_key = assignee_key

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from shardflow._text import did_you_mean
 from shardflow.errors import ValidationProblem as Problem
 from shardflow.jsonvalue import problem, render_path
+from shardflow.model.graph import WorkflowGraph
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from shardflow.model.definition import WorkflowDefinition
 
 _REDUCER_NAMES = {"append", "extend", "sum", "max", "min", "merge"}
+STRING_CONDITION = ("string conditions are not evaluated, pass a callable such as "
+                    "lambda ctx: ctx.get('approved')")
 
 
 def find_problems(defn: WorkflowDefinition) -> list[Problem]:
@@ -179,8 +182,7 @@ def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
                           + did_you_mean(edge.target, defn.steps), "unknown_node", [edge.target])
         if isinstance(edge.condition, str):
             yield Problem(
-                f"{label}: condition is the string {edge.condition!r}; string conditions are "
-                "not evaluated, pass a callable such as lambda ctx: ctx.get('approved')",
+                f"{label}: condition is the string {edge.condition!r}; {STRING_CONDITION}",
                 "string_condition", [edge.source, edge.target])
         elif edge.condition is not None and not callable(edge.condition):
             yield Problem(f"{label}: condition must be a callable taking the context",
@@ -221,13 +223,7 @@ def _find_cycle(defn: WorkflowDefinition) -> list[str]:
 
 
 def _reachability_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
-    reached = {defn.initial_step}
-    frontier = [defn.initial_step]
-    while frontier:
-        for nxt in defn.successors(frontier.pop()):
-            if nxt not in reached:
-                reached.add(nxt)
-                frontier.append(nxt)
+    reached = WorkflowGraph(defn).depths()
     for node in defn.steps:
         if node not in reached:
             yield Problem(f"node {node!r} is unreachable from initial step {defn.initial_step!r}",

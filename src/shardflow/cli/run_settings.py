@@ -1,0 +1,58 @@
+"""What the commands that run a workflow share: where targets are imported from
+(``--app-dir``), loading and checking a target, the run settings made of a config file and
+limit flags, and the backend flags over them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+
+from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
+from shardflow.cli.conventions import option
+from shardflow.model.loader import load_workflow, use_app_dir
+
+
+# -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
+def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    use_app_dir(value)
+    return value
+
+
+app_dir_option = option(
+    "--app-dir", default=".", show_default="the current directory", is_eager=True,
+    expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
+    help="Import module:attribute targets from this directory first (workers too).")
+# ---------------------------------------------------------------------------------------------
+
+
+def load_target(target: str) -> Any:
+    """The workflow ``target`` names, validated (every problem at once)."""
+    definition = load_workflow(target)
+    definition.check()
+    return definition
+
+
+def run_config(config_path: str | None, limit_flags: tuple[str, ...],
+            rate_flags: tuple[str, ...]) -> RunConfig:
+    """The config file (if any) with the limit flags over it."""
+    config = load_config(config_path) if config_path else RunConfig()
+    return config.merged(limits=parse_limit_flags(limit_flags, "limits") or None,
+                         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None)
+
+
+# -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
+def with_backend(config: RunConfig, backend: str | None, address: str | None,
+                  working_dir: str | None) -> RunConfig:
+    """Apply the backend flags; choosing Ray without it installed is one clear error (exit
+    2, naming the install command) before anything starts."""
+    settings = config.ray
+    if address is not None or working_dir is not None:
+        settings = dataclasses.replace(settings, address=address or settings.address,
+                                       working_dir=working_dir or settings.working_dir)
+    config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
+    if config.backend == "ray":
+        import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
+    return config
+# ---------------------------------------------------------------------------------------------
