@@ -15,8 +15,8 @@ LAYERS = {
     "model": 2, "limits": 2,
     "store": 3,
     "engine": 4,
-    "batch": 5,
-    "run": 6,
+    "batch": 5, "metrics": 5,  # metrics: Prometheus figures and /healthz, for run and consume
+    "run": 6, "queue": 6,  # queue: shardflow consume on Redis Streams
     "backends": 6,  # pools beside batch's own (Ray); batch names them by reference only
     "web": 7, "bench": 7,  # the applications on top of runs: the inbox, the benchmarks
     "cli": 8,  # the commands compose them all (``tasks serve`` starts the inbox)

@@ -77,10 +77,10 @@ class _CountingExecutor(BatchExecutor):
 
     delivered: dict[int, int]
 
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
         for job in jobs:
             self.delivered[job.seq] = self.delivered.get(job.seq, 0) + 1
-        super().on_batch(jobs, rows, lines)
+        super().accept(jobs, rows, lines)
 
 
 def test_an_actor_killed_mid_batch_loses_nothing_and_answers_each_id_once(

@@ -2,11 +2,13 @@
 
 It never runs steps and never decodes a context: input lines go to workers as raw bytes and
 results come back as finished JSONL lines with a small header (seq, status, duration). It is
-the pool's :class:`~shardflow.batch.listener.ResultListener`.
+the :class:`~shardflow.batch.run_core.ResultSink` of a :class:`RunCore`, like
+``BatchExecutor`` and ``shardflow consume``.
 
-Durability order: a frame's results are appended to the journal, the journal is flushed, and
-only then are they written to the output, so the output never holds a result the journal
-lacks. When a write fails the run ends cleanly instead of being mistaken for a dead worker:
+Durability order (the run core's, the same for every sink): a frame's results are appended
+to the journal, the journal is flushed, and only then are they written to the output, so the
+output never holds a result the journal lacks. When a write fails the run ends cleanly instead
+of being mistaken for a dead worker:
 
 * the output (EPIPE from ``| head``, ENOSPC, EFBIG, EIO): no more input is read and nothing
   more is written to the output; instances in flight finish into the journal;
@@ -20,7 +22,6 @@ Nothing is re-run because of either; ``resume`` continues the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import signal
@@ -29,13 +30,14 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from shardflow.batch.backend import Pool, make_pool
+from shardflow.batch.backend import Pool
 from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.outcome import RunIOError, RunOutcome, summary_dict
+from shardflow.batch.run_core import ResultObserver, RunCore
 from shardflow.batch.sinks import Reorder, Sink
 from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
@@ -77,13 +79,15 @@ class Coordinator:
     def __init__(self, target: str, config: RunConfig, sink: Sink, *, source_name: str = "input",
                  progress: ProgressCallback | None = None, ledger: RunLedger | None = None,
                  resume: list[Job] | None = None, grace_seconds: float | None = None,
-                 scratch_dir: Path | None = None, output_name: str | None = None) -> None:
+                 scratch_dir: Path | None = None, output_name: str | None = None,
+                 observer: ResultObserver | None = None) -> None:
         self.target = target
         self.config = config
         self.sink = sink
         self.source_name = source_name
         self.progress = progress
         self.ledger = ledger
+        self.observer = observer
         self.scratch_dir = scratch_dir
         self.output_name = output_name or "<output>"
         self.stats = RunStats()
@@ -91,7 +95,7 @@ class Coordinator:
         self.output_error: RunIOError | None = None
         self.journal_error: RunIOError | None = None
         self._resume = resume or []
-        self._resumed_ids = {job.seq: str(job.id) for job in self._resume}
+        self._resumed_ids = {job.seq for job in self._resume}
         self._done = ledger.done if ledger is not None else None
         self._reorder = Reorder(self._done) if config.ordered else None
         self._one_by_one = bool(self._resumed_ids) or self._reorder is not None
@@ -103,6 +107,7 @@ class Coordinator:
         self._stop_now = asyncio.Event()
         self._feed: Feed | None = None
         self._resumed_finished = 0
+        self._core: RunCore | None = None
 
     async def run(self, items: Iterator[Item]) -> RunOutcome:
         feed = self._feed = Feed(itertools.chain(self._jobs(items), self._resume),
@@ -112,8 +117,10 @@ class Coordinator:
             limits=self.config.limits, rate_limits=self.config.rate_limits,
         )
         hard_timeout = self.config.hard_timeout or default_hard_timeout(load_workflow(self.target))
-        pool = make_pool(self.config, spec, feed, self, hard_timeout=hard_timeout,
-                         scratch_dir=self.scratch_dir)
+        core = self._core = RunCore(self.config, spec, feed, self, hard_timeout=hard_timeout,
+                                    ledger=self.ledger, observer=self.observer,
+                                    scratch_dir=self.scratch_dir)
+        pool = core.pool
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick(pool))
         if self._grace is not None:
@@ -123,17 +130,22 @@ class Coordinator:
             await pool.start()
             self.stats.ready_at = time.monotonic()
             await _first(pool.wait_idle(), self._stop_now.wait())
-        except _JournalFailed:
-            pass  # the pool stopped dispatching the moment the listener raised it
+        except _STORE_ERRORS:
+            if self.journal_error is None:
+                raise
+            # the pool stopped dispatching the moment the ledger failed (``stopped``)
         finally:
             if self._grace is not None:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
             ticker.cancel()
-            await pool.close(kill=self._stop_now.is_set())
+            await core.close(kill=self._stop_now.is_set())
             self.stats.finish(pool.step_stats, pool.failures.values(), pool.given_up)
-            with contextlib.suppress(_JournalFailed):
-                self.on_settled()
+            if self.journal_error is None:  # what the last frames left: journal, then output
+                try:
+                    core.on_settled()
+                except _STORE_ERRORS as exc:
+                    self.stopped(exc)
         if self.progress is not None:
             self.progress(self.stats, 0)
         return RunOutcome(self.stats, pool.restarts, sum(pool.cpu_seconds.values()),
@@ -186,58 +198,31 @@ class Coordinator:
                 continue
             yield item
 
-    # -- the pool's listener ---------------------------------------------------------------
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
-        """The hot path: one batch of results, journalled as a batch."""
-        if self.journal_error is not None:
-            return  # not journalled: they run again on resume
+    # -- the run core's sink -----------------------------------------------------------------
+    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        """The hot path: one batch of results, journalled (by the core) as a batch."""
         if self._one_by_one:
             for job, row, line in zip(jobs, rows, lines, strict=True):
                 self._one(job, row[1], row[2], line)
             return
-        if self.ledger is not None:
-            try:
-                self.ledger.record_batch(jobs, rows, lines)
-            except _STORE_ERRORS as exc:
-                self._journal_failed(exc)
         self.stats.add_batch(rows, lines)
         if self.output_error is None:
             self._pending += lines
 
     def _one(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
-        resumed_id = self._resumed_ids.get(job.seq)
-        if self.ledger is not None:
-            try:
-                self.ledger.record(job.seq, status, line, resumed_id)
-            except _STORE_ERRORS as exc:
-                self._journal_failed(exc)
+        resumed = job.seq in self._resumed_ids
         self.stats.add(status, duration_ms, line)
-        if resumed_id is not None and status != _WAITING:
+        if resumed and status != _WAITING:
             self._resumed_finished += 1
         if self.output_error is not None:
             return
-        if self._reorder is None or resumed_id is not None:
+        if self._reorder is None or resumed:
             self._pending.append(line)
         else:
             self._pending += self._reorder.push(job.seq, line)
 
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        if self.ledger is None or self.journal_error is not None:
-            return
-        try:
-            self.ledger.parked(parked)
-        except _STORE_ERRORS as exc:
-            self._journal_failed(exc, "the task store")
-
-    def on_settled(self) -> None:
-        """Journal first, then output: a result is in the output only once journalled."""
-        if self.journal_error is not None:
-            return
-        if self.ledger is not None:
-            try:
-                self.ledger.flush()
-            except _STORE_ERRORS as exc:
-                self._journal_failed(exc)
+    def release(self) -> None:
+        """The journal is flushed: write what it now holds to the output."""
         if self.output_error is not None:
             return
         pending, self._pending = self._pending, []
@@ -248,21 +233,20 @@ class Coordinator:
         except OSError as exc:
             self._output_failed(exc)
 
-    def on_stopped(self, error: BaseException) -> None:
-        """Nothing to do: :meth:`WorkerPool.wait_idle` raises ``error`` in :meth:`run`."""
+    def stopped(self, error: BaseException) -> None:
+        """A journal or task-store write failed (the pool has stopped dispatching and kills
+        its workers; what was journalled stays); any other error is raised in :meth:`run`."""
+        where = self._core.failed_in if self._core is not None else None
+        if self.journal_error is None and where is not None and isinstance(error, Exception):
+            self.journal_error = RunIOError(
+                "the task store" if where == "parked" else self._journal_name(), error)
+            self._pending = []
 
     def _output_failed(self, exc: OSError) -> None:
         self.output_error = RunIOError(self.output_name, exc)
         self._pending = []
         if self._feed is not None:
             self._feed.stop()
-
-    def _journal_failed(self, exc: Exception, path: str | None = None) -> NoReturn:
-        """Record the failure and stop the pool at once: raised from a listener method, the
-        error makes the pool stop dispatching and kill its workers (see ``WorkerPool``)."""
-        self.journal_error = RunIOError(path or self._journal_name(), exc)
-        self._pending = []
-        raise _JournalFailed from exc
 
     def _journal_name(self) -> str:
         journal = self.ledger.journal if self.ledger is not None else None
@@ -274,10 +258,6 @@ class Coordinator:
         while True:
             await asyncio.sleep(0.25)
             self.progress(self.stats, pool.in_flight)
-
-
-class _JournalFailed(Exception):
-    """Raised through the pool when the journal cannot be written: the run stops at once."""
 
 
 async def _first(*aws: Coroutine[Any, Any, Any]) -> None:

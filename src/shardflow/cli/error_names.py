@@ -14,7 +14,8 @@ from click.core import ParameterSource
 from shardflow.errors import ConfigError
 
 PARAMETERS = {"input": "input_path", "output": "output_path", "format": "fmt",
-              "limits": "limit_flags", "rate_limits": "rate_flags", "config": "config_path"}
+              "limits": "limit_flags", "rate_limits": "rate_flags", "config": "config_path",
+              "redis": "redis_url"}
 """Setting key -> the command's parameter, where their names differ."""
 
 

@@ -23,6 +23,7 @@ from shardflow.cli.conventions import (
 )
 from shardflow.cli.error_names import describe
 from shardflow.cli.limits_check import limit_problems, warn_unused_limits
+from shardflow.cli.metrics_option import metrics_options
 from shardflow.cli.run_settings import app_dir_option, load_target, run_config, with_backend
 from shardflow.errors import ConfigError, ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow
@@ -137,6 +138,7 @@ def cli(debug: bool, verbose: int, quiet: int) -> None:
         help="Ray cluster to join (auto, HOST:PORT).")
 @option("--ray-working-dir", metavar="DIR", default=None, show_default=". for file.py targets",
         help="Directory shipped to the Ray nodes.")
+@metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         workers: int | None, max_in_flight: int | None, config_path: str | None,
@@ -145,7 +147,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         summary_json: str | None,
         progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
-        ray_working_dir: str | None) -> None:
+        ray_working_dir: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -160,7 +162,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     if resume_dir is not None:
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
-                                grace_seconds=grace_seconds, progress_every=progress_every))
+                                grace_seconds=grace_seconds, progress_every=progress_every,
+                                metrics_port=metrics_port, metrics_host=metrics_host))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = run_config(config_path, limit_flags, rate_flags).merged(
@@ -172,7 +175,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
-                       grace_seconds=grace_seconds, progress_every=progress_every)
+                       grace_seconds=grace_seconds, progress_every=progress_every,
+                       metrics_port=metrics_port, metrics_host=metrics_host)
     sys.exit(code)
 
 
@@ -211,6 +215,12 @@ from shardflow.cli.tasks_command import tasks  # noqa: E402
 
 cli.add_command(tasks)
 cli.add_command(runs)
+
+from shardflow.cli.consume_command import consume  # noqa: E402  (shardflow[redis]: issue 21)
+from shardflow.cli.enqueue_command import enqueue  # noqa: E402
+
+cli.add_command(consume)
+cli.add_command(enqueue)
 
 
 @cli.command()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 
 from shardflow.batch.config import RunConfig
+from shardflow.batch.run_core import ResultObserver
+from shardflow.cli.metrics_option import serving_metrics
 from shardflow.cli.progress import Progress
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run import Hooks, ResumeRequest, RunRequest, resume_run, start_run
@@ -21,31 +23,38 @@ def _notify(message: str) -> None:
 
 
 def _hooks(progress: bool, every: float, input_path: str | None = None,
-           fmt: str | None = None) -> Hooks:
+           fmt: str | None = None, observer: ResultObserver | None = None) -> Hooks:
     def display(total: int | None) -> Progress:
         shown = Progress(total, enabled=progress, every=every)
         if input_path is not None:
             shown.count_in_background(input_path, fmt)
         return shown
 
-    return Hooks(notify=_notify, progress=display)
+    return Hooks(notify=_notify, progress=display, observer=observer)
 
 
 def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, *,
                 input_path: str | None, fmt: str | None, generate: int | None, output: str,
                 summary_json: str | None, progress: bool, run_dir: str | None, journal: bool,
-                grace_seconds: float, progress_every: float = 10.0) -> int:
-    """Run a batch from the start; return the exit code."""
+                grace_seconds: float, progress_every: float = 10.0,
+                metrics_port: int | None = None, metrics_host: str = "0.0.0.0") -> int:
+    """Run a batch from the start; return the exit code. With ``metrics_port``, serve
+    ``/metrics`` and ``/healthz`` while it runs."""
     request = RunRequest(target, definition, config, input_path, fmt, generate, output,
                          summary_json, run_dir, journal, grace_seconds)
-    return start_run(request, _hooks(progress, progress_every, input_path, fmt)).exit_code
+    with serving_metrics(metrics_port, metrics_host) as metrics:
+        hooks = _hooks(progress, progress_every, input_path, fmt, metrics)
+        return start_run(request, hooks).exit_code
 
 
 def execute_resume(path: str, *, target: str | None = None, input_path: str | None = None,
                    fmt: str | None = None, generate: int | None = None,
                    summary_json: str | None = None, progress: bool = True,
                    grace_seconds: float = 10.0, repair: bool = False,
-                   retry_failed: bool = False, progress_every: float = 10.0) -> int:
+                   retry_failed: bool = False, progress_every: float = 10.0,
+                   metrics_port: int | None = None, metrics_host: str = "0.0.0.0") -> int:
     request = ResumeRequest(path, target, input_path, fmt, generate, summary_json,
                             grace_seconds, repair, retry_failed)
-    return resume_run(request, _hooks(progress, progress_every)).exit_code
+    with serving_metrics(metrics_port, metrics_host) as metrics:
+        hooks = _hooks(progress, progress_every, observer=metrics)
+        return resume_run(request, hooks).exit_code

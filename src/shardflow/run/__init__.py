@@ -7,7 +7,7 @@ For a durable embedding (``BatchExecutor(..., run_dir=...)``), the calls are::
 
     run_dir = RunDir.create(path, record)        # or RunDir.open(path): locked, validated
     state = read_state(run_dir.journal_path)     # state.done: seqs to skip
-    ledger = run_dir.ledger(definition, state.done)   # journal a result: ledger.record(...)
+    ledger = run_dir.ledger(definition, state.done)   # journal results: ledger.record_batch(...)
     ...
     ledger.close(); run_dir.close()
 """

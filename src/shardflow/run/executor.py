@@ -23,10 +23,11 @@ from typing import Any
 
 import orjson
 
-from shardflow.batch.backend import Pool, make_pool
+from shardflow.batch.backend import Pool
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import default_hard_timeout
 from shardflow.batch.jobs import Feed, Job, new_job
+from shardflow.batch.run_core import RunCore
 from shardflow.batch.spec import WorkerSpec
 from shardflow.context import check_input
 from shardflow.engine.results import parse_line
@@ -71,8 +72,8 @@ class BatchExecutor:
     With ``run_dir``, the directory is locked while the executor runs, every result is
     journalled before its future resolves, waiting instances are kept in its ``tasks.db``, and
     an id whose final result the directory already holds is answered from it, not run again.
-    It is its pool's :class:`~shardflow.batch.listener.ResultListener`: each result resolves
-    the future of its submission.
+    It is the :class:`~shardflow.batch.run_core.ResultSink` of its run core: each result
+    resolves the future of its submission once it is journalled.
     """
 
     def __init__(
@@ -108,6 +109,8 @@ class BatchExecutor:
         self._futures: dict[int, asyncio.Future[BatchResult]] = {}
         self._feed = Feed()
         self._pool: Pool | None = None
+        self._core: RunCore | None = None
+        self._accepted: list[tuple[Job, bytes]] = []
         self._closed = False
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._run: EmbeddedRun | None = None
@@ -125,12 +128,13 @@ class BatchExecutor:
         if self._run_dir is not None:
             self._run = EmbeddedRun.open(self._run_dir, self.target, self.definition, self.config)
             self._seq = itertools.count(self._run.next_seq)
-        self._pool = make_pool(self.config, spec, self._feed, self, hard_timeout=hard_timeout,
-                               scratch_dir=self._run.run_dir.path if self._run else None)
+        self._core = RunCore(self.config, spec, self._feed, self, hard_timeout=hard_timeout,
+                             ledger=self._run.ledger if self._run else None,
+                             scratch_dir=self._run.run_dir.path if self._run else None)
+        self._pool = self._core.pool
         try:
-            await self._pool.start()
+            await self._core.start()
         except BaseException:
-            await self._pool.close(kill=True)
             self._close_run()
             raise
         return self
@@ -142,8 +146,8 @@ class BatchExecutor:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        pool = self._pool
-        if pool is None:
+        pool, core = self._pool, self._core
+        if pool is None or core is None:
             return
         self._closed = True
         self._feed.close()
@@ -151,7 +155,7 @@ class BatchExecutor:
             if exc_type is None:
                 await pool.wait_idle()
         finally:
-            await pool.close(kill=exc_type is not None)
+            await core.close(kill=exc_type is not None)
             self._close_run()
             for future in self._futures.values():
                 if not future.done():
@@ -162,13 +166,17 @@ class BatchExecutor:
         """Process ids of the running workers."""
         return self._pool.worker_pids() if self._pool is not None else []
 
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
-        if self._run is not None:  # durable first: a result is acknowledged once journalled
-            self._run.ledger.record_batch(jobs, rows, lines)
-            self._run.ledger.flush()
+    # -- the run core's sink -----------------------------------------------------------------
+    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+        self._accepted += zip(jobs, lines, strict=True)
+
+    def release(self) -> None:
+        """Resolve the futures of the results now journalled (with a run directory,
+        waiting instances are in its ``tasks.db`` before their ``waiting`` result)."""
+        accepted, self._accepted = self._accepted, []
         futures = self._futures
         keyed = self._keyed
-        for job, line in zip(jobs, lines, strict=True):
+        for job, line in accepted:
             future = futures.pop(job.seq, None)
             if keyed and job.seq in keyed:
                 assert self._run is not None
@@ -177,16 +185,7 @@ class BatchExecutor:
             if future is not None and not future.done():
                 future.set_result(BatchResult.from_line(line))
 
-    def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
-        """With a run directory, waiting instances are stored in its ``tasks.db`` (before
-        their ``waiting`` result is journalled); without one, only reported ``waiting``."""
-        if self._run is not None:
-            self._run.ledger.parked(parked)
-
-    def on_settled(self) -> None:
-        """Futures are resolved as results arrive: nothing to flush."""
-
-    def on_stopped(self, error: BaseException) -> None:
+    def stopped(self, error: BaseException) -> None:
         """The pool cannot go on: every submission still waiting fails with ``error``."""
         futures, self._futures = self._futures, {}
         for future in futures.values():

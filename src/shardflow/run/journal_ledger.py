@@ -52,16 +52,16 @@ class JournalLedger:
         """seq -> store key of the waiting instances this session continues."""
         self._finished: list[str] = []
 
-    def record(self, job_seq: int, status: int, line: bytes, resumed_id: str | None) -> None:
-        self.journal.append(job_seq, status, line)
-        if resumed_id is not None and status != _WAITING:
-            # by seq, not by ``resumed_id``: the coordinator spells ids with str(), which
-            # makes 1 and "1" one instance
-            self._finished.append(self._resumed[job_seq])
-
     def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
-        """Journal a batch of new instances' results (none resumed) in one write."""
+        """Journal a batch of results in one write; a continued waiting instance that ended
+        is marked finished in the store at the next flush (after its result is durable)."""
         self.journal.append_results(header, lines)  # header rows start [job.seq, status]
+        resumed = self._resumed
+        if resumed:
+            # by seq, not by id: the coordinator spells ids with str(), which makes 1 and
+            # "1" one instance
+            self._finished += [resumed[row[0]] for row in header
+                               if row[0] in resumed and row[1] != _WAITING]
 
     def parked(self, items: list[tuple[Job, bytes]]) -> None:
         waiting = []

@@ -19,6 +19,7 @@ import orjson
 from shardflow._text import plural
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
+from shardflow.batch.run_core import ResultObserver
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
 from shardflow.model.definition import WorkflowDefinition
@@ -55,6 +56,8 @@ class Hooks:
 
     notify: Callable[[str], None] = _to_stderr
     progress: Callable[[int | None], Display | None] = _no_display
+    observer: ResultObserver | None = None
+    """Sees every result and the pool (``--metrics-port``'s metrics)."""
 
 
 @dataclass
@@ -119,7 +122,8 @@ def drive(session: Session, items: Iterator[Item], writer: OutputWriter, *, sour
                               progress=display, ledger=ledger,
                               resume=[resume_job(w) for w in session.ready],
                               grace_seconds=session.grace, output_name=writer.name,
-                              scratch_dir=run_dir.path if run_dir is not None else None)
+                              scratch_dir=run_dir.path if run_dir is not None else None,
+                              observer=session.hooks.observer)
     try:
         ended = run_coordinator(coordinator, items)
     finally:
