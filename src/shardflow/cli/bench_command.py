@@ -11,7 +11,13 @@ import orjson
 from shardflow.batch.config import RunConfig
 from shardflow.cli.conventions import logging_options, option
 from shardflow.cli.limits_check import warn_unused_limits
-from shardflow.cli.run_settings import app_dir_option, load_target, run_config, with_backend
+from shardflow.cli.run_settings import (
+    app_dir_option,
+    load_target,
+    run_config,
+    settings_options,
+    with_backend,
+)
 from shardflow.errors import ConfigError
 from shardflow.model.plan import check_limits
 
@@ -32,12 +38,9 @@ from shardflow.model.plan import check_limits
         help="Rounds to run; the report gives the median and the lowest and highest.")
 @option("--baseline", is_flag=True, envvar="SHARDFLOW_BENCH_BASELINE",
         help="Each round, also run the hand-written baseline and compare (built-in workloads).")
-@option("-c", "--config", "config_path", metavar="FILE", default=None, envvar="SHARDFLOW_BENCH_CONFIG",
-        help="With TARGET: TOML config ([limits], [rate_limits]) as 'run' takes it.")
-@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True, envvar="SHARDFLOW_BENCH_LIMIT",
-        help="With TARGET: concurrency limit (repeatable).")
-@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
-        envvar="SHARDFLOW_BENCH_RATE_LIMIT", help="With TARGET: rate limit (repeatable).")
+@settings_options("With TARGET: TOML config ([limits], [rate_limits]) as 'run' takes it.",
+                  "With TARGET: concurrency limit (repeatable).",
+                  "With TARGET: rate limit (repeatable).")
 @option("--json", "as_json", is_flag=True, envvar="SHARDFLOW_BENCH_JSON", help="Print the figures as JSON.")
 @option("--backend", type=click.Choice(["process", "ray"]), default="process",
         envvar="SHARDFLOW_BENCH_BACKEND", help="With ray, --baseline also runs the process backend.")

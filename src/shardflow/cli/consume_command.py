@@ -15,7 +15,7 @@ import click
 
 from shardflow.cli.conventions import logging_options, option
 from shardflow.cli.metrics_option import metrics_options, require_redis_extra, serving_metrics
-from shardflow.cli.run_settings import app_dir_option, run_config
+from shardflow.cli.run_settings import app_dir_option, run_config, settings_options
 from shardflow.run.signals import terminate_by_exception
 
 CONSUME_EXIT_CODES = """\b
@@ -47,12 +47,9 @@ Exit codes:
         show_default="CPU count", help="Worker processes of this consumer.")
 @option("--max-in-flight", type=click.IntRange(min=1), metavar="N", default=None, show_default="1000",
         help="Instances in flight per worker.")
-@option("-c", "--config", "config_path", metavar="FILE", default=None,
-        help="TOML config file ([run], [limits], [rate_limits]); flags win over it.")
-@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True,
-        help="Concurrency limit shared by every consumer of the group (repeatable).")
-@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
-        help="Rate limit shared by every consumer of the group (repeatable).")
+@settings_options("TOML config file ([run], [limits], [rate_limits]); flags win over it.",
+                  "Concurrency limit shared by every consumer of the group (repeatable).",
+                  "Rate limit shared by every consumer of the group (repeatable).")
 @option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
         help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
 @option("--run-dir", metavar="DIR", default=None, show_default="a temporary directory",

@@ -24,7 +24,13 @@ from shardflow.cli.conventions import (
 from shardflow.cli.error_names import describe
 from shardflow.cli.limits_check import limit_problems, warn_unused_limits
 from shardflow.cli.metrics_option import metrics_options
-from shardflow.cli.run_settings import app_dir_option, load_target, run_config, with_backend
+from shardflow.cli.run_settings import (
+    app_dir_option,
+    load_target,
+    run_config,
+    settings_options,
+    with_backend,
+)
 from shardflow.errors import ConfigError, ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow
 from shardflow.run.errors import (
@@ -226,12 +232,9 @@ cli.add_command(enqueue)
 @cli.command()
 @click.argument("target")
 @app_dir_option
-@option("-c", "--config", "config_path", metavar="FILE", default=None,
-        help="TOML config file whose [limits] and [rate_limits] the run would use.")
-@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True,
-        help="Concurrency limit the run would get (repeatable).")
-@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
-        help="Rate limit the run would get (repeatable).")
+@settings_options("TOML config file whose [limits] and [rate_limits] the run would use.",
+                  "Concurrency limit the run would get (repeatable).",
+                  "Rate limit the run would get (repeatable).")
 @logging_options
 def validate(target: str, config_path: str | None, limit_flags: tuple[str, ...],
              rate_flags: tuple[str, ...]) -> None:

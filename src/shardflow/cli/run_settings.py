@@ -5,13 +5,16 @@ limit flags, and the backend flags over them."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import option
 from shardflow.model.loader import load_workflow, use_app_dir
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
@@ -32,6 +35,21 @@ def load_target(target: str) -> Any:
     definition = load_workflow(target)
     definition.check()
     return definition
+
+
+def settings_options(config_help: str, limit_help: str, rate_help: str) -> Callable[[F], F]:
+    """``-c/--config``, ``--limit`` and ``--rate-limit`` (parameters ``config_path``,
+    ``limit_flags``, ``rate_flags``): what :func:`run_config` merges, with each command's help."""
+
+    def decorate(command: F) -> F:
+        command = option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
+                         help=rate_help)(command)
+        command = option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True,
+                         help=limit_help)(command)
+        return option("-c", "--config", "config_path", metavar="FILE", default=None,
+                      help=config_help)(command)
+
+    return decorate
 
 
 def run_config(config_path: str | None, limit_flags: tuple[str, ...],
