@@ -10,7 +10,7 @@ SRC = Path(__file__).parent.parent / "src" / "shardflow"
 
 LAYERS = {
     "errors": 0, "_types": 0, "_clock": 0, "_loop": 0, "_tasks": 0, "_text": 0, "jsonvalue": 0,
-    "events": 0,
+    "events": 0, "_interrupt": 0,
     "context": 1,
     "model": 2, "limits": 2,
     "store": 3,

@@ -7,6 +7,8 @@ executor (``shardflow run`` or :class:`BatchExecutor`).
 
 from typing import TYPE_CHECKING, Any
 
+# First, for its effect: Ctrl-C during the command's imports exits 130, with no traceback.
+from shardflow import _interrupt  # noqa: F401
 from shardflow._clock import Clock, FakeClock, LoopClock
 from shardflow._types import StepStatus, StepType, WorkflowStatus
 from shardflow.context import StepExecution, WorkflowContext

@@ -5,6 +5,7 @@ which imports it too, is unaffected): ``SHARDFLOW_STARTUP`` picks how.
   write ``<pid>\\n`` to ``start.fifo`` in the test directory and block until killed;
 * ``hang``: every worker writes its pid to ``hung.pid`` and blocks on import forever;
 * ``crash``: every worker exits with code 3 on import;
+* ``sigkill``: every worker SIGKILLs itself on import;
 * ``only-once``: the first worker loads it, every later one exits with code 3 on import
   (``killer`` then takes that first worker down, and no replacement can start).
 """
@@ -47,6 +48,8 @@ if IN_WORKER:
         threading.Event().wait()
     elif mode == "crash":
         os._exit(3)
+    elif mode == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
     elif mode == "only-once":
         try:
             os.close(os.open(Path(os.environ["SHARDFLOW_TEST_DIR"]) / "loaded.marker",

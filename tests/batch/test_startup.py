@@ -1,6 +1,7 @@
-"""Start-up that survives: workers killed while they start are replaced; a workflow whose
-import hangs in workers is named after ``--startup-timeout``; a worker that always dies
-while starting stops the run after a bounded number of attempts."""
+"""Start-up that survives: workers killed while they start are replaced, however many; a
+workflow whose import hangs in workers is named after ``--startup-timeout``; a worker that
+always exits while starting stops the run after a bounded number of attempts; a worker that
+cannot be spawned is one line."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.pool import WorkerPool
 from shardflow.batch.spec import WorkerSpec
 from shardflow.errors import WorkerStartError
-from support.e2e import by_id, read_results
+from support.e2e import read_results
 from support.listeners import QuietListener
 
 TARGET = f"{Path(__file__).parent / 'startup_flows.py'}:workflow"
@@ -33,8 +34,11 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
                             env={**os.environ, **env})
 
 
-def test_workers_killed_during_start_up_are_replaced(test_dir: Path, tmp_path: Path) -> None:
-    kills = 3
+def test_a_storm_of_sigkills_during_start_up_loses_and_repeats_nothing(
+        test_dir: Path, tmp_path: Path) -> None:
+    """Workers killed by a signal while they start say nothing about the workflow: they are
+    replaced (after a backoff) however many die in a row, and every id runs exactly once."""
+    kills = 20  # 10 in a row per slot: twice what once stopped a run
     fifo = test_dir / "start.fifo"
     os.mkfifo(fifo)
     out = tmp_path / "out.jsonl"
@@ -49,18 +53,38 @@ def test_workers_killed_during_start_up_are_replaced(test_dir: Path, tmp_path: P
 
     killer = threading.Thread(target=kill_starting_workers, daemon=True)
     killer.start()
-    proc = _cli("--generate", "200", "--workers", "2", "--output", str(out), "--no-journal",
+    proc = _cli("--generate", "1000", "--workers", "2", "--output", str(out),
+                "--run-dir", str(tmp_path / "run"),
                 env={"SHARDFLOW_STARTUP": "signal-then-block",
                      "SHARDFLOW_STARTUP_KILLS": str(kills)})
-    _, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=240)
     killer.join(timeout=10)
     assert len(killed) == kills
     assert proc.returncode == 0, stderr
-    results = by_id(read_results(out))
-    assert sorted(results) == list(range(200))
-    assert all(r["status"] == "completed" for r in results.values())
+    results = read_results(out)
+    assert sorted(r["id"] for r in results) == list(range(1000)), "every id exactly once"
+    assert all(r["status"] == "completed" for r in results)
     runs = sorted(int(x) for x in (test_dir / "runs.log").read_text().split())
-    assert runs == list(range(200)), "every instance ran exactly once"
+    assert runs == list(range(1000)), "every instance ran exactly once"
+
+
+def test_a_worker_that_cannot_be_spawned_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """An interpreter that cannot be run (here: not executable) ends the run with one clear
+    line naming it, no traceback."""
+    interpreter = tmp_path / "python-not-executable"
+    interpreter.write_bytes(b"")
+    interpreter.chmod(0o644)
+    code = ("import sys; sys.executable = sys.argv.pop(1); "
+            "from shardflow.cli.main import main; main()")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(interpreter), "run", TARGET, "--generate", "5",
+         "--workers", "1", "--output", str(tmp_path / "out.jsonl"), "--no-journal",
+         "--no-progress"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if "error" in x]
+    assert line.startswith("shardflow: error: workers cannot start workflow")
+    assert f"cannot start a worker process ({interpreter}: Permission denied)" in line
 
 
 def test_a_workflow_that_hangs_on_import_in_workers_is_named(test_dir: Path,
@@ -93,6 +117,27 @@ def test_a_worker_that_always_dies_while_starting_stops_the_pool(
 
     pool = run(main())
     assert pool.start_failures == 2
+
+
+def test_workers_killed_by_signals_are_retried_only_within_the_start_up_timeout(
+        test_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signal deaths do not count as attempts, but they do not go on for ever either (one
+    loop: what is tested is the pool's policy, not the loop)."""
+    monkeypatch.setenv("SHARDFLOW_STARTUP", "sigkill")
+
+    async def main() -> WorkerPool:
+        pool = WorkerPool(WorkerSpec(TARGET), 1, Feed(iter([Job(0, 0, b"{}")])), _Listener(),
+                          start_attempts=2, startup_timeout=4.0)
+        try:
+            with pytest.raises(WorkerStartError, match=r"workers kept being killed during "
+                               r"start-up for 4 s \(the last killed by SIGKILL\)"):
+                await pool.start()
+        finally:
+            await pool.close()
+        return pool
+
+    pool = asyncio.run(main())
+    assert pool.start_failures > 2, "more signal deaths than start_attempts were retried"
 
 
 def test_start_up_timeout_runs_on_the_pools_clock(run: Any, test_dir: Path,

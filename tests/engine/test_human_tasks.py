@@ -275,3 +275,29 @@ def test_a_failure_after_the_tasks_fails_the_instance(run: Any) -> None:
     assert instance.status == WorkflowStatus.FAILED
     assert (instance.error.step, instance.error.type) == ("node/check", "RuntimeError")
     assert instance.error.message == "cannot decide on {'approved': True}"
+
+
+def test_a_task_shows_the_approver_the_steps_display_fields_as_they_were(run: Any) -> None:
+    """In a parallel group too: a branch's task shows the group's input context; a step
+    without ``display`` shows nothing extra."""
+
+    class Approve(BaseHumanStep):
+        name = "approve"
+        description = "Check the order"
+        display = {"Customer": "order.customer", "Total": "order.total", "Note": "order.note"}
+
+    class Plain(BaseHumanStep):
+        name = "plain"
+
+    async def main() -> list[HumanTask]:
+        engine = engine_for(single(ParallelGroup(Approve(), Plain())))
+        await within(engine.start_workflow("single", {"order": {"customer": "ACME", "total": 5}}))
+        return sorted(engine.pending_tasks(), key=lambda t: t.step)
+
+    approve, plain = run(main())
+    assert approve.description == "Check the order"
+    assert approve.display == [
+        {"label": "Customer", "path": "order.customer", "value": "ACME"},
+        {"label": "Total", "path": "order.total", "value": 5},
+        {"label": "Note", "path": "order.note", "value": None, "missing": True}]
+    assert (plain.description, plain.display) == (None, None)

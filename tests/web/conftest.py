@@ -28,15 +28,14 @@ def serve() -> Iterator[Callable[..., Api]]:
 
     def start(run_dirs: list[Path], resumer: Resumer | None = None, login: bool = True,
               **config: Any) -> Api:
+        """``login=False``: a client that sends no token."""
         settings = ServeConfig(run_dirs=tuple(run_dirs), **{"user": "ann", "token": TOKEN,
                                                             **config})
         client: TestClient[Any] = TestClient(create_app(settings, resumer),
                                              base_url="http://127.0.0.1:8765")
         client.__enter__()
         clients.append(client)
-        if login:
-            assert client.get(f"/?token={TOKEN}").status_code == 200
-        return Api(client)
+        return Api(client, token=settings.token if login else None)
 
     yield start
     for client in clients:

@@ -82,22 +82,25 @@ def made_run(path: Path, tasks: list[tuple[str, str, str | None, dict[str, Any] 
 
 
 class Api:
-    """A TestClient logged in with the token, sending the CSRF header on every POST."""
+    """A TestClient sending the token (unless ``token`` is None) on every request and the
+    server's own ``Origin`` on every POST, as the page does."""
 
-    def __init__(self, client: TestClient[Any], port: int = 8765) -> None:
+    def __init__(self, client: TestClient[Any], token: str | None = TOKEN,
+                 origin: str = "http://127.0.0.1:8765") -> None:
         self.client = client
-        self.port = port
+        self.auth = {"authorization": f"Bearer {token}"} if token else {}
+        self.origin = origin
 
     def get(self, path: str, **kw: Any) -> Any:
-        return self.client.get(path, **kw)
+        return self.client.get(path, headers={**self.auth, **kw.pop("headers", {})}, **kw)
 
     def post(self, path: str, json: Any = None, **kw: Any) -> Any:
-        headers = {"x-csrftoken": self.client.cookies.get(f"shardflow_csrf_{self.port}") or "",
-                   **kw.pop("headers", {})}
+        headers = {**self.auth, "origin": self.origin, **kw.pop("headers", {})}
         if json is not None:
             kw["content"] = orjson.dumps(json)
             headers.setdefault("content-type", "application/json")
-        return self.client.post(path, headers=headers, **kw)
+        sent = {k: v for k, v in headers.items() if v is not None}  # None: leave it out
+        return self.client.post(path, headers=sent, **kw)
 
 
 def output_records(path: Path) -> list[dict[str, Any]]:

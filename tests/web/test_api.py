@@ -222,18 +222,35 @@ def test_assignee_only_restricts_listing_and_completing(tmp_path: Path, serve: A
     assert (session["user"], session["assignee_only"]) == ("bob", True)
 
 
-def test_every_request_needs_the_token(tmp_path: Path, serve: Any) -> None:
+def test_every_request_needs_the_token_before_routing(tmp_path: Path, serve: Any) -> None:
+    """Only the page's own files load without it; nothing else answers, not even 404/405."""
     a, _ = _two_runs(tmp_path)
     api = serve([a], login=False)
-    for path in ("/", "/api/tasks", "/api/session", "/static/app.js", "/api/schema/openapi.json"):
-        assert api.get(path).status_code == 401, path
+    for path in ("/api/tasks", "/api/session", "/api/schema/openapi.json", "/nope",
+                 "/static/nope.js", "/api/runs/a/tasks/a-t0/complete"):
+        response = api.get(path)
+        assert response.status_code == 401, path
+        assert response.headers["x-frame-options"] == "DENY", "the guard's answers are secured"
+    assert api.post("/", json={}).status_code == 401  # a 405 would tell the route exists
     assert api.get("/api/tasks", headers={"authorization": "Bearer wrong"}).status_code == 401
     assert api.get("/?token=wrong").status_code == 401
     assert api.get("/api/tasks", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
-    login = api.get(f"/?token={TOKEN}&x=1", follow_redirects=False)
-    assert (login.status_code, login.headers["location"]) == (303, "/?x=1")
-    assert "HttpOnly" in login.headers["set-cookie"]
-    assert api.get("/api/tasks").status_code == 200  # the cookie now
+    assert api.get(f"/?token={TOKEN}").status_code == 200  # the page, which keeps the token
+
+
+def test_cookies_grant_nothing(tmp_path: Path, serve: Any) -> None:
+    """Browsers send a host's cookies to every port of it: no cookie is trusted, none is set,
+    and a stale cookie of an earlier server on this port is harmless."""
+    a, _ = _two_runs(tmp_path)
+    api = serve([a], login=False)
+    page = api.get(f"/?token={TOKEN}", follow_redirects=False)
+    assert "set-cookie" not in page.headers
+    for cookie in (f"shardflow_token_8765={TOKEN}", f"shardflow_token={TOKEN}"):
+        assert api.get("/api/tasks", headers={"cookie": cookie}).status_code == 401
+    authed = serve([a])
+    stale = {"cookie": "shardflow_csrf_8765=old; shardflow_token_8765=old"}
+    assert authed.post("/api/runs/a/tasks/a-t0/complete", json={"ok": True},
+                       headers=stale).status_code == 200
 
 
 def test_no_token_mode_serves_without_one(tmp_path: Path, serve: Any) -> None:
@@ -252,15 +269,60 @@ def test_a_foreign_host_header_is_refused(tmp_path: Path, serve: Any) -> None:
         assert api.get("/api/tasks", headers={"host": host}).status_code == 200, host
 
 
-def test_posts_need_the_csrf_header(tmp_path: Path, serve: Any) -> None:
+def test_state_changes_need_this_servers_origin(tmp_path: Path, serve: Any) -> None:
+    """A page on another port (same site, another origin) cannot complete or resume."""
     a, _ = _two_runs(tmp_path)
     api = serve([a])
     url = "/api/runs/a/tasks/a-t0/complete"
-    for headers in ({}, {"x-csrftoken": "forged"}):
-        response = api.client.post(url, json={"ok": True}, headers=headers)
-        assert response.status_code == 403
+    for headers in ({"origin": "http://127.0.0.1:9999"}, {"origin": "http://localhost:8765"},
+                    {"origin": "null"}, {"origin": None, "sec-fetch-site": "same-site"},
+                    {"origin": None}):
+        for path in (url, "/api/runs/a/resume"):
+            response = api.post(path, json={"ok": True}, headers=headers)
+            assert response.status_code == 403, (headers, response.text)
     assert api.get("/api/runs/a/tasks/a-t0").json()["completed_at"] is None
-    assert api.post(url, json={"ok": True}).status_code == 200
+    same = api.post(url, json={"ok": True},
+                    headers={"origin": None, "sec-fetch-site": "same-origin"})
+    assert same.status_code == 200, same.text
+
+
+def test_only_json_bodies_are_accepted(tmp_path: Path, serve: Any) -> None:
+    """No form body, whatever it smuggles, reaches a handler."""
+    a, _ = _two_runs(tmp_path)
+    api = serve([a])
+    url = "/api/runs/a/tasks/a-t0/complete"
+    for kind, body in (("application/x-www-form-urlencoded", b"ok=true&_csrf_token=x"),
+                       ("text/plain", b'{"ok": true}'), ("multipart/form-data; boundary=b",
+                                                         b"--b\r\n\r\n--b--"),
+                       (None, b'{"ok": true}')):
+        headers = {"content-type": kind} if kind else {}
+        response = api.post(url, content=body, headers=headers)
+        assert response.status_code == 415, (kind, response.text)
+    resume = api.post("/api/runs/a/resume", content=b"ok=1",
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert resume.status_code == 415
+    assert api.get("/api/runs/a/tasks/a-t0").json()["completed_at"] is None
+
+
+def test_deep_nesting_is_a_400(tmp_path: Path, serve: Any) -> None:
+    a, _ = _two_runs(tmp_path)
+    api = serve([a])
+    url = "/api/runs/a/tasks/a-t0/complete"
+    deep = b'{"ok": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    response = api.post(url, content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "nests 2001 levels" in response.json()["detail"]
+    quoted = b'{"ok": true, "note": "' + b"[" * 2000 + b'"}'  # brackets in a string: text
+    assert api.post(url, content=quoted,
+                    headers={"content-type": "application/json"}).status_code == 200
+
+
+def test_loopback_is_decided_by_the_resolved_address() -> None:
+    from shardflow.web.guard import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("127.8.9.10")
+    assert is_loopback("localhost")
+    for host in ("127.attacker.example", "0.0.0.0", "10.1.2.3"):
+        assert not is_loopback(host), host
 
 
 def test_a_damaged_tasks_db_is_one_clear_error(tmp_path: Path, serve: Any) -> None:
@@ -278,7 +340,8 @@ def test_the_openapi_document_lists_every_endpoint(tmp_path: Path, serve: Any) -
     a, _ = _two_runs(tmp_path)
     doc = serve([a]).get("/api/schema/openapi.json").json()
     assert set(doc["paths"]) == {
-        "/api/session", "/api/tasks", "/api/inbox", "/api/runs", "/api/runs/{run}",
+        "/api/session", "/api/tasks", "/api/tasks/{task_id}", "/api/inbox", "/api/runs",
+        "/api/runs/{run}",
         "/api/runs/{run}/resume", "/api/runs/{run}/tasks/{task_id}",
         "/api/runs/{run}/tasks/{task_id}/complete"}
 
@@ -297,3 +360,31 @@ def test_the_page_and_its_files_are_served(tmp_path: Path, serve: Any) -> None:
         assert response.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_a_remote_ref_in_a_stored_schema_is_never_fetched(tmp_path: Path, serve: Any) -> None:
+    import http.server
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "string"}')
+
+    remote = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=remote.serve_forever, daemon=True).start()
+    try:
+        schema = {"type": "object", "properties": {
+            "a": {"$ref": f"http://127.0.0.1:{remote.server_port}/s.json"}}}
+        made_run(tmp_path / "r", [("1", "check", None, schema)])
+        api = serve([tmp_path / "r"])
+        response = api.post("/api/runs/r/tasks/r-t0/complete", json={"a": 1})
+    finally:
+        remote.shutdown()
+        remote.server_close()
+    assert response.status_code == 422
+    assert "only local $refs" in response.json()["violations"][0]["message"]
+    assert hits == []

@@ -9,9 +9,12 @@ read in full. When a worker's stream ends (it exited, was killed, ran out of mem
 frame it sent has been read, so what is still in flight is exactly what was lost; what
 becomes of it is decided by :func:`shardflow.batch.crash_policy.decide`.
 
-Start-up: a worker that dies before it is ready is replaced, up to ``start_attempts`` times
-in a row per slot; a workflow that fails to load (``FATAL``) or a worker not ready within
-``startup_timeout`` stops the pool with :class:`WorkerStartError`.
+Start-up: only evidence that the workflow cannot start stops the pool with
+:class:`WorkerStartError`: a workflow that fails to load (``FATAL``), a worker not ready within
+``startup_timeout``, ``start_attempts`` workers in a row per slot that exit non-zero before
+they are ready without a signal, or a worker that cannot be spawned at all. A worker killed by
+a signal while it starts (an OOM killer, an operator, a load storm) is replaced after a
+backoff, for as long as ``startup_timeout`` since the first such death in a row.
 
 Everything the pool learns goes to one :class:`~shardflow.batch.listener.ResultListener`.
 An exception the listener raises stops the pool (``wait_idle`` re-raises it); it is never
@@ -21,6 +24,10 @@ mistaken for a worker's death, so nothing is re-run because of it.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import signal
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -43,6 +50,18 @@ from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
 from shardflow.errors import WorkerStartError
 
 __all__ = ["WorkerPool", "WorkerStartError"]
+
+KILLED_BACKOFF = 0.05
+KILLED_BACKOFF_MAX = 0.5
+"""Seconds before replacing a worker a signal killed while it started: doubling from the
+first, at most the second (a storm of kills is not met with a storm of spawns)."""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 
@@ -107,7 +126,8 @@ class WorkerPool(PoolBase[WorkerProcess]):
 
     async def _start(self, slot: int) -> None:
         """Bring up a ready worker in ``slot``, replacing ones that die while they start."""
-        failures = 0
+        failures = kills = 0
+        killed_since: float | None = None
         while not self._closing:
             worker = await self._spawn(slot)
             if self._closing:
@@ -123,6 +143,16 @@ class WorkerPool(PoolBase[WorkerProcess]):
                     self.dispatch()
                 return
             worker.kill()
+            if report.outcome is Start.KILLED:
+                killed_since = killed_since if killed_since is not None else self.clock.now()
+                if self.clock.now() - killed_since >= self.startup_timeout:
+                    raise WorkerStartError(self.spec.target, (
+                        f"workers kept being killed during start-up for "
+                        f"{self.startup_timeout:g} s (the last {report.detail})"))
+                kills += 1
+                self.start_failures += 1
+                await self.clock.sleep(min(KILLED_BACKOFF_MAX, KILLED_BACKOFF * 2 ** (kills - 1)))
+                continue
             if report.outcome is not Start.EXITED:  # FATAL or TIMED_OUT: no use trying again
                 raise WorkerStartError(self.spec.target, report.detail)
             failures += 1
@@ -136,7 +166,13 @@ class WorkerPool(PoolBase[WorkerProcess]):
         incarnation = self._incarnation
         watchdog_file = str(self._scratch / f"watchdog-{slot}-{incarnation}.json")
         spec = replace(self.spec, watchdog_file=watchdog_file).to_dict()
-        worker = await launch(slot, spec, watchdog_file)
+        try:
+            if not os.access(sys.executable, os.X_OK):  # a shell runs it: say so here, once
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), sys.executable)
+            worker = await launch(slot, spec, watchdog_file)
+        except OSError as exc:  # the interpreter cannot be run (EACCES, ENOENT, EAGAIN...)
+            raise WorkerStartError(self.spec.target, f"cannot start a worker process "
+                                   f"({exc.filename or sys.executable}: {exc.strerror})") from None
         self._members[slot] = worker
         timed_out = StartReport(Start.TIMED_OUT, (
             f"a worker was not ready {self.startup_timeout:g} s after it started (does "
@@ -266,7 +302,10 @@ class WorkerPool(PoolBase[WorkerProcess]):
     async def _on_exit(self, worker: WorkerProcess) -> None:
         code = await worker.reap()
         if not worker.running:
-            worker.settle_start(StartReport(Start.EXITED, f"exited with code {code}"))
+            if code is not None and code < 0:
+                worker.settle_start(StartReport(Start.KILLED, f"killed by {_signal_name(-code)}"))
+            else:
+                worker.settle_start(StartReport(Start.EXITED, f"exited with code {code}"))
             return
         if self._closing or self._fatal is not None:
             return

@@ -43,7 +43,8 @@ def main(fd: int, spec: dict[str, Any]) -> None:
     for entry in reversed(spec.pop("sys_path", [])):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    # Ctrl-C reaches the whole process group: the coordinator decides how workers stop.
+    # Ctrl-C reaches the whole process group: the coordinator decides how workers stop
+    # (workerproc starts workers with SIGINT ignored already; this is for one started otherwise).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
     worker = _Worker(sock, WorkerSpec.from_dict(spec))

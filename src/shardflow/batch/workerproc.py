@@ -33,7 +33,8 @@ class Start(Enum):
 
     READY = "ready"
     FATAL = "fatal"  # the workflow failed to load: the same in every attempt
-    EXITED = "exited"  # killed or crashed before it was ready: try again
+    EXITED = "exited"  # exited (no signal) before it was ready: counts toward "cannot start"
+    KILLED = "killed"  # a signal ended it before it was ready: says nothing of the workflow
     TIMED_OUT = "timed out"  # never became ready within the start-up timeout
 
 
@@ -120,6 +121,14 @@ class WorkerProcess:
         return code
 
 
+IGNORING_SIGINT = ("/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"')
+"""How a worker process is started: ``python -m shardflow.batch.worker FD`` with SIGINT
+ignored from its first instruction. Ctrl-C reaches the whole process group and the coordinator
+decides how workers stop; a worker must not die of it with a traceback while it imports. An
+ignored signal stays ignored across ``exec`` (and Python then installs no handler for it), but
+uvloop's spawn resets every disposition in the child: so a shell sets it, then execs Python."""
+
+
 async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerProcess:
     """Start a fresh interpreter running the worker (no fork of this process and no
     re-import of the caller's ``__main__``), connected by a socket pair."""
@@ -129,7 +138,7 @@ async def launch(slot: int, spec: dict[str, Any], watchdog_file: str) -> WorkerP
     output, output_end = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
+            *IGNORING_SIGINT, sys.executable, "-m", "shardflow.batch.worker", str(child.fileno()),
             stdin=asyncio.subprocess.DEVNULL, stdout=output_end, stderr=output_end,
             pass_fds=(child.fileno(),),
             env={**os.environ, SPEC_ENV: orjson.dumps({**spec, "sys_path": sys.path}).decode(),

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from shardflow._interrupt import command_ready
 from shardflow._text import plural
 from shardflow.cli.conventions import (
     COMMAND_CONTEXT,
@@ -62,6 +63,7 @@ class ShardflowGroup(SuggestingGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            command_ready()  # from here a Ctrl-C is a KeyboardInterrupt, handled below
             return super().invoke(ctx)
         except ShardflowError as exc:
             if ctx.params.get("debug") or ctx.meta.get(DEBUG):

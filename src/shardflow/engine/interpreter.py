@@ -134,7 +134,7 @@ class Interpreter:
 
     def open_task(self, parked: Parked, key: str, step: BaseHumanStep, branch: int) -> None:
         """Open the task of human ``step`` (branch ``branch`` of ``parked``, -1 for the node)."""
-        task = new_task(self.instance_id, parked.node, key, step)
+        task = new_task(self.instance_id, parked.node, key, step, parked.base)
         parked.tasks[task.id] = branch
         if self.on_task is not None:
             self.on_task(task)

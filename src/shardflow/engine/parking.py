@@ -37,12 +37,15 @@ class Parked:
         return len(self.data) == len(self.tasks)
 
 
-def new_task(instance_id: str, node: str, key: str, step: BaseHumanStep) -> HumanTask:
-    """The task a person completes for the human ``step`` (``key`` inside the node ``node``)."""
+def new_task(instance_id: str, node: str, key: str, step: BaseHumanStep,
+             context: WorkflowContext) -> HumanTask:
+    """The task a person completes for the human ``step`` (``key`` inside the node ``node``),
+    showing the approver the step's ``display`` fields of ``context``."""
     now = time.time()
     due = step.due_in_seconds
     return HumanTask(
         id=new_id(), instance_id=instance_id, node=node, step=key,
         title=step.title or key, form_schema=step.form_schema, assignee=step.assignee,
         due_at=now + due if due is not None else None, created_at=now,
+        description=step.description or None, display=step.shown(context) if step.display else None,
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 from shardflow._types import StepType
 
 if TYPE_CHECKING:
@@ -91,6 +93,10 @@ class BaseHumanStep(BaseStep):
 
     ``assignee`` names who the task is for; litestar-workflows' ``assignee_key`` names the
     context key holding it instead.
+
+    What the approver sees next to the form is chosen here: ``description`` says what is asked,
+    and ``display`` maps labels to context paths (``{"Customer": "order.customer", "Amount":
+    "order.total"}``); the task records those values as they were when it opened.
     """
 
     step_type = StepType.HUMAN
@@ -99,10 +105,12 @@ class BaseHumanStep(BaseStep):
     assignee: str | None = None
     assignee_key: str | None = None
     due_in_seconds: ClassVar[float | None] = None
+    display: dict[str, str] | None = None
 
     def __init__(self, name: str | None = None, title: str | None = None,
                  description: str | None = None, form_schema: dict[str, Any] | None = None,
-                 assignee_key: str | None = None) -> None:
+                 assignee_key: str | None = None,
+                 display: dict[str, str] | None = None) -> None:
         super().__init__(name, description)
         if title is not None:
             self.title = title
@@ -110,3 +118,20 @@ class BaseHumanStep(BaseStep):
             self.form_schema = form_schema
         if assignee_key is not None:
             self.assignee_key = assignee_key
+        if display is not None:
+            self.display = display
+
+    def shown(self, context: WorkflowContext) -> list[dict[str, Any]]:
+        """The ``display`` fields of ``context``: ``{"label", "path", "value"}`` each, in the
+        order given; a path the context lacks has ``"missing": true`` and value ``None``."""
+        fields: list[dict[str, Any]] = []
+        for label, path in (self.display or {}).items():
+            value = context.get(path, _ABSENT)
+            if value is _ABSENT:
+                fields.append({"label": label, "path": path, "value": None, "missing": True})
+            else:  # a copy: the task keeps the value as it was when it opened
+                fields.append({"label": label, "path": path, "value": orjson.loads(orjson.dumps(value))})
+        return fields
+
+
+_ABSENT = object()

@@ -8,7 +8,11 @@ from typing import Any
 
 @dataclass(slots=True)
 class HumanTask:
-    """Work for a person: complete it with form data that matches ``form_schema``."""
+    """Work for a person: complete it with form data that matches ``form_schema``.
+
+    ``description`` and ``display`` are what the approver sees beside the form: the step's
+    description and its ``display`` fields with their values when the task opened
+    (:meth:`~shardflow.model.steps.BaseHumanStep.shown`)."""
 
     id: str
     instance_id: str
@@ -22,6 +26,8 @@ class HumanTask:
     completed_at: float | None = None
     completed_by: str | None = None
     data: dict[str, Any] | None = None
+    description: str | None = None
+    display: list[dict[str, Any]] | None = None
 
     @property
     def completed(self) -> bool:
@@ -33,7 +39,7 @@ class HumanTask:
             "step": self.step, "title": self.title, "form_schema": self.form_schema,
             "assignee": self.assignee, "due_at": self.due_at, "created_at": self.created_at,
             "completed_at": self.completed_at, "completed_by": self.completed_by,
-            "data": self.data,
+            "data": self.data, "description": self.description, "display": self.display,
         }
 
     @classmethod

@@ -146,6 +146,13 @@ def _item_problems(item: Any, where: str) -> Iterator[Problem]:
         yield Problem(f"step {where!r}: retries must not be negative", "bad_retries", [where])
     if isinstance(item, BaseHumanStep) and item.form_schema is not None:
         yield from _schema_problems(item.form_schema, where)
+    if isinstance(item, BaseHumanStep) and item.display is not None:
+        display = item.display
+        if not isinstance(display, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and v for k, v in display.items()):
+            yield Problem(f"human step {where!r}: display must map labels to context paths "
+                          f"(str to non-empty str, like {{'Amount': 'order.total'}}), not "
+                          f"{display!r}", "bad_display", [where])
 
 
 def _schema_problems(schema: Any, where: str) -> Iterator[Problem]:
@@ -169,6 +176,24 @@ def _schema_problems(schema: Any, where: str) -> Iterator[Problem]:
         at = f" at {place}" if place else ""
         yield Problem(f"human step {where!r}: form_schema is not a valid JSON Schema{at}: "
                       f"{error.message}", "bad_form_schema", [where])
+    for path, ref in _outside_refs(schema, ()):
+        yield Problem(f"human step {where!r}: form_schema at {render_path(path)} refers to "
+                      f"{ref!r}, outside the schema; only local references ('#/$defs/...') "
+                      "are resolved (nothing is fetched)", "remote_ref", [where])
+
+
+def _outside_refs(schema: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every ``$ref``/``$dynamicRef`` of ``schema`` that does not point inside it."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                if not value.startswith("#"):
+                    yield (*path, key), value
+            else:
+                yield from _outside_refs(value, (*path, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _outside_refs(value, (*path, i))
 
 
 def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:

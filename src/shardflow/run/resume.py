@@ -111,11 +111,16 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
         ready = store.ready_instances()
     changed = bool(state.damage) or (request.retry_failed and bool(state.withdrawn))
     if record.finished and not ready and not changed:
+        # Even with nothing to run, the output is made right: a resume stopped after it
+        # continued instances left their ``waiting`` lines beside their final ones.
+        try:
+            _reconcile(session, state)
+        finally:
+            run_dir.close()
         session.hooks.notify(f"run {record.run_id} is already finished; nothing to resume "
                              "(no waiting instance has all its tasks completed): "
                              + (", ".join(f"{k} {v}" for k, v in sorted(state.counts.items()))
                                 or "no instances"))
-        run_dir.close()
         return RunResult(whole_run_exit_code(state.counts), run_dir.path, totals=state.counts)
     session.hooks.notify(f"resuming run {record.run_id}: {plural(state.done.count, 'instance')} "
                          f"already done, {plural(len(ready), 'waiting instance')} ready to continue")
@@ -170,19 +175,18 @@ def _journal_state(run_dir: RunDir, request: ResumeRequest, hooks: Hooks) -> Jou
     return state
 
 
-def _output(session: Session, state: JournalState) -> OutputWriter:
-    """Open the output for this session, first making a regular file agree with the journal.
-    A stream (stdout, pipe, FIFO, device) cannot be read back: it gets this session's results."""
+def _reconcile(session: Session, state: JournalState) -> Callable[[], Iterator[bytes]] | None:
+    """Make a regular output file agree with the journal (one line per instance, its latest
+    record); returns how to compute those lines again, or None for a stream (stdout, pipe,
+    FIFO, device), which cannot be read back."""
     run_dir = session.run_dir
     assert run_dir is not None
     record = run_dir.record
     path = record.output or STDOUT
-    ordered = record.run_config().ordered
     if record.stream or is_stream(path):  # never read back a FIFO or a device
-        session.hooks.notify(f"output {record.output or 'stdout'} is a stream: this session "
-                             f"writes only its own results; the {state.done.count} earlier "
-                             f"ones are in {run_dir.journal_path}")
-        return OutputWriter(path, truncate=False)
+        return None
+    ordered = record.run_config().ordered
+
     def expected() -> Iterator[bytes]:
         return expected_output(run_dir.journal_path, state.withdrawn, ordered=ordered)
 
@@ -191,8 +195,24 @@ def _output(session: Session, state: JournalState) -> OutputWriter:
     done = reconcile(Path(path), expected)
     if done != "unchanged":
         session.hooks.notify(f"output {path}: {done} from the journal")
+    return expected
+
+
+def _output(session: Session, state: JournalState) -> OutputWriter:
+    """Open the output for this session, first making a regular file agree with the journal.
+    A stream gets only this session's results."""
+    run_dir = session.run_dir
+    assert run_dir is not None
+    record = run_dir.record
+    path = record.output or STDOUT
+    expected = _reconcile(session, state)
+    if expected is None:
+        session.hooks.notify(f"output {record.output or 'stdout'} is a stream: this session "
+                             f"writes only its own results; the {state.done.count} earlier "
+                             f"ones are in {run_dir.journal_path}")
+        return OutputWriter(path, truncate=False)
     writer = OutputWriter(path, truncate=False)  # after a rebuild: the new file
-    if ordered or session.ready:
+    if record.run_config().ordered or session.ready:
         session.after = lambda: _settle(session, path, expected)
     return writer
 

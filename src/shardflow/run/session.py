@@ -85,7 +85,8 @@ class Session:
     done: SeqSet = field(default_factory=SeqSet)
     ready: list[WaitingInstance] = field(default_factory=list)
     after: Callable[[], None] | None = None
-    """Run after a session that went to its end (settles the output: one line per instance)."""
+    """Run after a session that went to its end or was stopped (settles the output: one line
+    per instance)."""
 
 
 def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
@@ -163,6 +164,8 @@ def _finish(session: Session, ended: Ended) -> RunResult:
         _write_summaries(session, outcome, totals)
         if ended.storage is None and not ended.broken_pipe and not outcome_interrupted(ended):
             _mark_finished(session, totals)
+        elif ended.storage is None and session.after is not None:
+            session.after()  # stopped mid-way: the output still holds one line per instance
     except OSError as exc:
         note_write_error(ended, exc, "the summary")
     finally:

@@ -75,14 +75,16 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, node TEXT NOT NULL, step TEXT NOT NULL,
     title TEXT NOT NULL, form_schema BLOB, assignee TEXT, due_at REAL, created_at REAL NOT NULL,
-    completed_at REAL, completed_by TEXT, data BLOB
+    completed_at REAL, completed_by TEXT, data BLOB, description TEXT, display BLOB
 );
 CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks(instance_id);
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks(completed_at, assignee);
 """
 
 _TASK_COLUMNS = ("id, instance_id, node, step, title, form_schema, assignee, due_at, created_at, "
-                 "completed_at, completed_by, data")
+                 "completed_at, completed_by, data, description, display")
+_ADDED_COLUMNS = (("description", "TEXT"), ("display", "BLOB"))
+"""Task columns newer than the first tasks.db: added to an older file when it is opened."""
 
 
 def _task(row: tuple[Any, ...]) -> HumanTask:
@@ -91,6 +93,7 @@ def _task(row: tuple[Any, ...]) -> HumanTask:
         form_schema=orjson.loads(row[5]) if row[5] else None, assignee=row[6], due_at=row[7],
         created_at=row[8], completed_at=row[9], completed_by=row[10],
         data=orjson.loads(row[11]) if row[11] else None,
+        description=row[12], display=orjson.loads(row[13]) if row[13] else None,
     )
 
 
@@ -122,10 +125,23 @@ class SQLiteTaskStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_columns()
             self._db.execute("SELECT instance_id, input_id FROM instances LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise self._error(exc) from None
+
+    def _add_columns(self) -> None:
+        """Bring a tasks.db written by an earlier version up to :data:`_TASK_COLUMNS`; of two
+        processes opening it at once, the second finds the column there."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                try:
+                    self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def _error(self, exc: sqlite3.Error) -> Exception:
         return storage_error(exc, self.path) or TaskStoreError(self.path, str(exc))
@@ -167,10 +183,12 @@ class SQLiteTaskStore:
                            (inst.instance_id,))
                 db.executemany(
                     f"INSERT OR IGNORE INTO tasks ({_TASK_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
                     [(t.id, t.instance_id, t.node, t.step, t.title,
                       orjson.dumps(t.form_schema) if t.form_schema is not None else None,
-                      t.assignee, t.due_at, t.created_at) for t in inst.tasks])
+                      t.assignee, t.due_at, t.created_at, t.description,
+                      orjson.dumps(t.display) if t.display is not None else None)
+                     for t in inst.tasks])
 
     def list_tasks(self, *, assignee: str | None = None, open_only: bool = True) -> list[HumanTask]:
         query = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE 1=1"

@@ -31,8 +31,6 @@ class Services:
     inbox: Inbox
     resumer: Resumer
     auto_resume: bool
-    csrf_cookie: str
-    csrf_header: str
 
 
 async def _run_state(services: Services, run: str) -> dict[str, Any]:
@@ -44,8 +42,7 @@ async def _run_state(services: Services, run: str) -> dict[str, Any]:
 async def session(services: NamedDependency[Services]) -> dict[str, Any]:
     inbox = services.inbox
     return {"user": inbox.user, "assignee_only": inbox.assignee_only,
-            "auto_resume": services.auto_resume, "runs": inbox.runs.names(),
-            "csrf": {"cookie": services.csrf_cookie, "header": services.csrf_header}}
+            "auto_resume": services.auto_resume, "runs": inbox.runs.names()}
 
 
 @get("/tasks", summary="Open tasks, oldest first, filtered and paginated")
@@ -100,6 +97,11 @@ async def show_task(services: NamedDependency[Services], run: FromPath[str],
     return await asyncio.to_thread(services.inbox.task, run, task_id)
 
 
+@get("/tasks/{task_id:str}", summary="One task, whichever run holds it, with its form schema")
+async def find_task(services: NamedDependency[Services], task_id: FromPath[str]) -> dict[str, Any]:
+    return await asyncio.to_thread(services.inbox.find, task_id)
+
+
 @post("/runs/{run:str}/tasks/{task_id:str}/complete", status_code=HTTP_200_OK,
       summary="Complete a task with form data (422 lists every violation; 409 if taken)")
 async def complete_task(
@@ -118,4 +120,4 @@ async def complete_task(
 def api_router() -> Router:
     return Router(path="/api", route_handlers=[
         session, list_tasks, inbox_counts, list_runs, show_run, resume_run, show_task,
-        complete_task])
+        find_task, complete_task])

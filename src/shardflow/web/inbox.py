@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shardflow.errors import ShardflowError, TaskAlreadyCompletedError
+import orjson
+
+from shardflow.errors import ShardflowError, TaskAlreadyCompletedError, TaskNotFoundError
 from shardflow.model.tasks import HumanTask
 from shardflow.web.runs import RunTable, ServedRun
 from shardflow.web.violations import Violation, form_violations
@@ -55,18 +57,41 @@ class TaskFilter:
     assignee: str | None = None
 
 
+SUMMARY_CHARS = 200
+"""A list row's summary is one line: longer ones end in an ellipsis."""
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def summary(task: HumanTask) -> str:
+    """One line that tells a task from its siblings: the title and the step's ``display``
+    values (``"Approve order: Customer ACME, Amount 1200"``), else the instance."""
+    shown = [f"{f['label']} {_text(f['value'])}" for f in task.display or []
+             if not f.get("missing")]
+    line = f"{task.title}: {', '.join(shown)}" if shown else \
+        f"{task.title} (instance {task.instance_id})"
+    line = " ".join(line.split())  # newlines in a value stay on one line
+    return line if len(line) <= SUMMARY_CHARS else line[:SUMMARY_CHARS - 1] + "\u2026"
+
+
 def task_summary(run: ServedRun, task: HumanTask) -> dict[str, Any]:
     return {"run": run.name, "id": task.id, "instance_id": task.instance_id, "node": task.node,
-            "step": task.step, "title": task.title, "assignee": task.assignee,
-            "due_at": task.due_at, "created_at": task.created_at}
+            "step": task.step, "title": task.title, "summary": summary(task),
+            "assignee": task.assignee, "due_at": task.due_at, "created_at": task.created_at}
 
 
 def task_detail(run: ServedRun, task: HumanTask) -> dict[str, Any]:
-    """Everything the task view shows. ``BaseHumanStep`` has no way yet to choose context
-    fields to show (and a task records no description), so ``context`` is always empty."""
-    return {**task_summary(run, task), "form_schema": task.form_schema, "context": {},
-            "completed_at": task.completed_at, "completed_by": task.completed_by,
-            "data": task.data}
+    """Everything the task view shows: what the step chose to show the approver
+    (``description``; ``display`` as ``{"label", "path", "value"}`` rows and ``context`` as
+    label -> value), the form, and once completed, who completed it, when, with what data."""
+    display = task.display or []
+    return {**task_summary(run, task), "description": task.description,
+            "display": display,
+            "context": {f["label"]: f["value"] for f in display if not f.get("missing")},
+            "form_schema": task.form_schema, "completed_at": task.completed_at,
+            "completed_by": task.completed_by, "data": task.data}
 
 
 class Inbox:
@@ -119,6 +144,17 @@ class Inbox:
             if self.assignee_only and task.assignee != self.user:
                 raise NotAssignedError(self.user, f"task {task_id!r}")
             return task_detail(run, task)
+
+    def find(self, task_id: str) -> dict[str, Any]:
+        """The task ``task_id`` of whichever served run holds it (ids are unique)."""
+        for run in self.runs:
+            with run.store() as store:
+                try:
+                    store.get_task(task_id)
+                except TaskNotFoundError:
+                    continue
+            return self.task(run.name, task_id)
+        raise TaskNotFoundError(task_id)
 
     def complete(self, run_name: str, task_id: str, data: Any) -> tuple[dict[str, Any], bool]:
         """Complete the task as this server's user; returns the task and whether its instance

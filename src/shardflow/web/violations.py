@@ -13,10 +13,21 @@ from typing import Any
 
 import orjson
 from jsonschema import Draft202012Validator, ValidationError
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from shardflow.jsonvalue import MAX_DEPTH, problem
 
 _VALIDATORS: dict[bytes, Draft202012Validator] = {}
+
+
+def _no_retrieval(uri: str) -> Resource[Any]:
+    """Form schemas resolve only ``$ref``s inside themselves: nothing is fetched (no request
+    to another host on each validation, nothing read from disk)."""
+    raise NoSuchResource(uri)
+
+
+LOCAL_ONLY: Registry[Any] = Registry(retrieve=_no_retrieval)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +68,13 @@ def form_violations(schema: dict[str, Any] | None, data: Any) -> list[Violation]
     key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
     validator = _VALIDATORS.get(key)
     if validator is None:
-        validator = _VALIDATORS[key] = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+        validator = _VALIDATORS[key] = Draft202012Validator(schema, registry=LOCAL_ONLY)
+    try:
+        errors = sorted(validator.iter_errors(data),
+                        key=lambda e: [str(p) for p in e.absolute_path])
+    except Unresolvable as exc:
+        return [Violation("", f"the task's form schema refers to {exc.ref!r} outside itself; "
+                              "only local $refs ('#/...') are resolved")]
     missing: dict[str, list[str]] = {}
     for error in errors:
         if error.validator == "required" and isinstance(error.instance, dict):

@@ -1,31 +1,60 @@
 // The inbox page: runs and their resume state, open tasks (oldest first) with counts per run
-// and node, and a task view with a generated form. Routes live in the URL hash:
-// "#/?assignee=ann&run=r&node=n&step=s&offset=0" and "#/task/RUN/TASK_ID".
+// and node, and a task view with what the step shows the approver and a generated form.
+// Routes live in the URL hash: "#/?assignee=ann&run=r&node=n&step=s&offset=0" and
+// "#/task/RUN/TASK_ID".
+//
+// The access token comes once in the printed URL (?token=...); the page keeps it in
+// localStorage, which is private to this origin (port included, unlike cookies), removes it
+// from the address bar and sends it as "Authorization: Bearer" with every API call.
 import { GeneratedForm } from "./form.js";
 
 const PAGE = 50;
+const TIMEOUT_MS = 45000;  // longer than the resume long-poll (30 s)
+const TOKEN_KEY = "shardflow-token";
 const $ = (id) => document.getElementById(id);
 let session = null;
 let form = null;
 let current = null;   // the task shown in the task view
+let dirty = false;    // the approver typed something not yet submitted
+let shownHash = "";   // the route on screen (to stay there when leaving is cancelled)
 
-function cookie(name) {
-  const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
-  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
+function takeToken() {
+  const url = new URL(location.href);
+  const given = url.searchParams.get("token");
+  if (given !== null) {
+    localStorage.setItem(TOKEN_KEY, given);  // a newer server's URL replaces an older token
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  return localStorage.getItem(TOKEN_KEY);
 }
+
+const token = takeToken();
 
 async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
-  if (method !== "GET") {
-    headers[session ? session.csrf.header : "x-csrftoken"] = session ? cookie(session.csrf.cookie) : "";
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch("/api" + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit", signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (e) {
+    const detail = "The inbox server cannot be reached (" + (e.name === "TimeoutError" ? "no answer" : "stopped?") +
+      "). Start 'shardflow tasks serve' again and open the URL it prints.";
+    notice(detail);
+    return { status: 0, ok: false, body: { detail } };
   }
-  const response = await fetch("/api" + path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
   let json = null;
   try { json = await response.json(); } catch { json = { detail: response.statusText }; }
-  if (response.status === 401) notice(json.detail);
+  if (response.status === 401) {
+    notice("This page has no valid access token (the server was restarted?): open the URL " +
+      "'shardflow tasks serve' printed, with ?token=.");
+  } else if (response.ok && !$("notice").hidden) {
+    notice("");  // the server is back (or the problem is gone)
+  }
   return { status: response.status, ok: response.ok, body: json };
 }
 
@@ -186,7 +215,7 @@ async function loadTasks() {
   rows.replaceChildren();
   for (const task of body.tasks) {
     const row = rows.insertRow();
-    const a = link(`#/task/${encodeURIComponent(task.run)}/${encodeURIComponent(task.id)}`, task.title);
+    const a = link(`#/task/${encodeURIComponent(task.run)}/${encodeURIComponent(task.id)}`, task.summary || task.title);
     a.className = "task-link";
     cell(row, a);
     cell(row, task.run);
@@ -211,39 +240,66 @@ function page(delta) {
 
 // --- task view ---------------------------------------------------------------------------
 
-async function loadTask(run, id) {
-  const { ok, body } = await api(`/runs/${encodeURIComponent(run)}/tasks/${encodeURIComponent(id)}`);
-  $("form-status").textContent = "";
-  $("form-status").className = "";
-  if (!ok) { $("task-title").textContent = "Task not found"; $("form-status").textContent = body.detail; $("task-form").hidden = true; return; }
-  current = body;
-  $("task-title").textContent = body.title;
-  const meta = $("task-meta");
-  meta.replaceChildren();
-  const facts = [["Run", body.run], ["Node / step", `${body.node} / ${body.step}`], ["Instance", String(body.instance_id)],
-    ["Assignee", body.assignee || "—"], ["Waiting since", new Date(body.created_at * 1000).toLocaleString()]];
-  if (body.due_at) facts.push(["Due", new Date(body.due_at * 1000).toLocaleString()]);
-  for (const [k, v] of Object.entries(body.context || {})) facts.push([k, JSON.stringify(v)]);
-  for (const [k, v] of facts) {
+function facts(dl, rows) {
+  dl.replaceChildren();
+  for (const [k, v] of rows) {
     const dt = document.createElement("dt"); dt.textContent = k;
     const dd = document.createElement("dd"); dd.textContent = v;
-    meta.append(dt, dd);
+    dl.append(dt, dd);
   }
+}
+
+function shown(value) {  // short values on one line, long ones indented
+  if (typeof value === "string") return value;
+  const line = JSON.stringify(value);
+  return line.length <= 80 ? line : JSON.stringify(value, null, 2);
+}
+
+async function loadTask(run, id) {
+  const { ok, status, body } = await api(`/runs/${encodeURIComponent(run)}/tasks/${encodeURIComponent(id)}`);
+  $("form-status").textContent = "";
+  $("form-status").className = "";
+  if (!ok) {
+    $("task-title").textContent = status === 0 ? "Server not reachable" : "Task not found";
+    $("form-status").textContent = body.detail;
+    $("task-form").hidden = true;
+    return;
+  }
+  current = body;
+  const schema = body.form_schema || {};
+  $("task-title").textContent = body.title;
+  $("task-description").textContent = body.description || "";
+  facts($("task-display"), (body.display || []).map((f) => [f.label, f.missing ? "(not in the context)" : shown(f.value)]));
+  $("form-title").textContent = schema.title || "";
+  $("form-description").textContent = schema.description || "";
+  const rows = [["Run", body.run], ["Node / step", `${body.node} / ${body.step}`], ["Instance", String(body.instance_id)],
+    ["Assignee", body.assignee || "—"], ["Waiting since", new Date(body.created_at * 1000).toLocaleString()]];
+  if (body.due_at) rows.push(["Due", new Date(body.due_at * 1000).toLocaleString()]);
+  facts($("task-meta"), rows);
   $("task-form").hidden = false;
   $("json-mode").checked = false;
   $("json-editor").hidden = true;
   $("fields").hidden = false;
+  $("fields-set").disabled = false;
   form = new GeneratedForm($("fields"), body.form_schema);
-  if (body.completed_at) taken(body.completed_by);
-  else $("submit").disabled = false;
+  dirty = false;
+  if (body.completed_at) {
+    form.fill(body.data || {});
+    $("fields-set").disabled = true;
+    taken(body.completed_by, body.completed_at);
+    return;
+  }
+  $("submit").disabled = false;
   const first = $("fields").querySelector("input, select, textarea");
   (first || $("task-title")).focus();
 }
 
-function taken(by) {
+function taken(by, at) {
   $("form-status").className = "taken";
-  $("form-status").textContent = `This task was already completed by ${by || "someone"}.`;
+  const when = at ? ` on ${new Date(at * 1000).toLocaleString()}` : "";
+  $("form-status").textContent = `This task was already completed by ${by || "someone"}${when}.`;
   $("submit").disabled = true;
+  dirty = false;
 }
 
 async function submitTask(event) {
@@ -265,7 +321,8 @@ async function submitTask(event) {
   const path = `/runs/${encodeURIComponent(current.run)}/tasks/${encodeURIComponent(current.id)}/complete`;
   const { status, body } = await api(path, { method: "POST", body: data });
   if (status === 200) {
-    toast(`completed: ${current.title} (instance ${current.instance_id})`);
+    toast(`completed: ${current.summary || current.title}`);
+    dirty = false;
     location.hash = "#/";
     return;
   }
@@ -276,7 +333,7 @@ async function submitTask(event) {
       ? rest.map((v) => `${v.pointer || "(form)"}: ${v.message}`).join("\n")
       : "Please correct the fields marked below.";
   } else if (status === 409) {
-    taken(body.completed_by);
+    taken(body.completed_by, body.completed_at);
   } else {
     $("form-status").textContent = body.detail;
   }
@@ -295,7 +352,26 @@ function toggleJson() {
 
 // --- wiring ------------------------------------------------------------------------------
 
+const LEAVE = "Leave this task? What you typed has not been submitted and will be lost.";
+
+// Navigation away from a task with typed input asks first; "Cancel" stays on the task.
+function mayLeave() {
+  return !dirty || $("task-view").hidden || confirm(LEAVE);
+}
+
+function goInbox() {
+  if (mayLeave()) { dirty = false; location.hash = "#/"; }
+}
+
+async function onHashChange() {
+  if (location.hash === shownHash) return;
+  if (!mayLeave()) { history.replaceState(null, "", shownHash || "#/"); return; }
+  dirty = false;
+  await render();
+}
+
 async function render() {
+  shownHash = location.hash;
   const { parts, params } = route();
   const onTask = parts[0] === "task" && parts.length === 3;
   $("inbox-view").hidden = onTask;
@@ -303,8 +379,8 @@ async function render() {
   if (onTask) {
     current = null;  // never show (or submit) the previous task while this one loads
     $("task-title").textContent = "Loading…";
-    $("task-meta").replaceChildren();
-    $("fields").replaceChildren();
+    for (const id of ["task-meta", "task-display", "fields"]) $(id).replaceChildren();
+    for (const id of ["task-description", "form-title", "form-description"]) $(id).textContent = "";
     $("form-status").textContent = "";
     $("submit").disabled = true;
     await loadTask(parts[1], parts[2]);
@@ -330,7 +406,7 @@ function onKey(event) {
     event.preventDefault();
     $("task-form").requestSubmit();
   } else if (event.key === "Escape" && !$("task-view").hidden) {
-    location.hash = "#/";
+    goInbox();
   } else if (!typing && event.key === "/") {
     event.preventDefault();
     $("assignee").focus();
@@ -341,7 +417,11 @@ function onKey(event) {
 
 async function start() {
   const { ok, body } = await api("/session");
-  if (!ok) return;
+  if (!ok) {
+    if ($("notice").hidden) notice(body.detail);
+    $("task-title").textContent = "";
+    return;
+  }
   session = body;
   $("who").textContent = `as ${body.user}` + (body.assignee_only ? " (own tasks only)" : "") +
     (body.auto_resume ? ", auto-resume on" : "");
@@ -355,7 +435,10 @@ async function start() {
   $("task-form").addEventListener("submit", submitTask);
   $("json-mode").addEventListener("change", toggleJson);
   document.addEventListener("keydown", onKey);
-  window.addEventListener("hashchange", render);
+  $("task-form").addEventListener("input", () => { dirty = true; });
+  $("back").addEventListener("click", (e) => { e.preventDefault(); goInbox(); });
+  window.addEventListener("hashchange", onHashChange);
+  window.addEventListener("beforeunload", (e) => { if (dirty) e.preventDefault(); });
   await render();
 }
 

@@ -1,7 +1,9 @@
 // A form generated from a task's JSON Schema: strings, numbers, integers, booleans, enums and
 // nested objects get their own inputs; anything else (arrays, unions, no type) gets a small
 // JSON editor. The browser does not validate (the form is novalidate): the server does, and
-// its messages are placed next to the field their JSON pointer names.
+// its messages are placed next to the field their JSON pointer names. A boolean is a Yes/No
+// choice that starts unanswered (tri-state), so forgetting a required one is a "required"
+// error, never a silent "no".
 
 let serial = 0;
 
@@ -70,8 +72,7 @@ export class GeneratedForm {
       input.append(el("option", { value: "" }, "— choose —"));
       schema.enum.forEach((value, i) => input.append(el("option", { value: String(i) }, String(value))));
     } else if (kind === "boolean") {
-      input = el("input", { id, type: "checkbox" });
-      if (schema.default === true) input.checked = true;
+      return this.addChoice(parent, schema, path, pointer, label, required, id);
     } else if (kind === "json") {
       input = el("textarea", { id, rows: "4", spellcheck: "false" });
     } else {
@@ -81,17 +82,59 @@ export class GeneratedForm {
     input.setAttribute("aria-describedby", error.id);
     input.setAttribute("name", pointer || "/");
     const labelNode = el("label", { for: id }, label + (required ? " *" : ""));
-    if (kind === "boolean") {
-      wrap.append(input, " ", labelNode);
-    } else {
-      wrap.append(labelNode, input);
-    }
+    wrap.append(labelNode, input);
     if (schema.description || kind === "json") {
       wrap.append(el("div", { class: "help" }, schema.description || "a JSON value"));
     }
     wrap.append(error);
     parent.append(wrap);
     this.fields.push({ pointer, path, kind, schema, input, error, required });
+  }
+
+  // Yes / No radios (and "Not given" when the field is optional); none chosen at first
+  // unless the schema has a default.
+  addChoice(parent, schema, path, pointer, label, required, id) {
+    const wrap = el("div", { class: "field choice", "data-pointer": pointer, role: "radiogroup",
+      "aria-label": label, "aria-required": String(required) });
+    const error = el("p", { class: "error", id: `${id}-error` });
+    wrap.setAttribute("aria-describedby", error.id);
+    wrap.append(el("span", { class: "label" }, label + (required ? " *" : "")));
+    const options = [["true", "Yes"], ["false", "No"]];
+    if (!required) options.push(["", "Not given"]);
+    const radios = options.map(([value, text], i) => {
+      const radio = el("input", { id: `${id}-${i}`, type: "radio", name: id, value });
+      if (String(schema.default) === value || (value === "" && typeof schema.default !== "boolean")) {
+        radio.checked = true;
+      }
+      const option = el("label", { for: radio.id, class: "option" });
+      option.append(radio, " " + text);
+      wrap.append(option);
+      return radio;
+    });
+    if (schema.description) wrap.append(el("div", { class: "help" }, schema.description));
+    wrap.append(error);
+    parent.append(wrap);
+    this.fields.push({ pointer, path, kind: "boolean", schema, input: radios[0], radios, error, required });
+  }
+
+  // Show ``data`` (what was submitted) in the fields.
+  fill(data) {
+    for (const field of this.fields) {
+      let value = data;
+      for (const key of field.path) value = value == null ? undefined : value[key];
+      if (field.path.length === 0) value = data;
+      if (value === undefined) continue;
+      if (field.kind === "boolean") {
+        for (const radio of field.radios) radio.checked = radio.value === String(value);
+      } else if (field.kind === "enum") {
+        const i = field.schema.enum.findIndex((v) => JSON.stringify(v) === JSON.stringify(value));
+        field.input.value = i < 0 ? "" : String(i);
+      } else if (field.kind === "json") {
+        field.input.value = JSON.stringify(value, null, 2);
+      } else {
+        field.input.value = String(value);
+      }
+    }
   }
 
   // The form data, or null after marking fields whose JSON does not parse.
@@ -122,7 +165,10 @@ export class GeneratedForm {
 
   valueOf(field) {
     const { input, kind, schema } = field;
-    if (kind === "boolean") return input.checked;
+    if (kind === "boolean") {
+      const chosen = field.radios.find((r) => r.checked);
+      return chosen && chosen.value ? chosen.value === "true" : undefined;
+    }
     const raw = input.value;
     if (raw.trim() === "") return undefined;  // empty means "not given"
     if (kind === "enum") return schema.enum[Number(raw)];
