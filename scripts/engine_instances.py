@@ -3,7 +3,8 @@
 
 Run: ``/work/shared/tools/icount -- .venv/bin/python scripts/engine_instances.py runner {n}``
 (subjects: ``engine``, ``runner``, ``baseline``; 1,000 in flight and the tuned collector
-unless ``--in-flight`` or ``--gc default`` say otherwise).
+unless ``--in-flight`` or ``--gc default`` say otherwise; ``--interpreted`` runs the plan on
+the interpreter instead of its compiled schedule).
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=1000)
     parser.add_argument("--gc", choices=bench_engine.GC_MODES, default="tuned",
                         help="the interpreter's default collector, or tuned as workers tune it")
+    parser.add_argument("--interpreted", action="store_true",
+                        help="run the plan on the interpreter, not as its compiled schedule")
     args = parser.parse_args()
+    if args.interpreted:
+        from shardflow.engine import interpreter
+
+        interpreter.schedule_for = lambda plan, variant: None  # type: ignore[assignment]
     loop = uvloop.new_event_loop()
     run_one = bench_engine.SUBJECTS[args.subject]()
     if args.gc == "tuned":

@@ -40,7 +40,7 @@ async def _feed(total: int, in_flight: int) -> int:
         nonlocal sent
         while sent - answered < in_flight and sent < total:
             count = min(256, total - sent)
-            shard.submit([[s, s, 1, 0] for s in range(sent, sent + count)],
+            shard.submit([(s, s, 1, 0, len(lines[s])) for s in range(sent, sent + count)],
                          lines[sent:sent + count])
             sent += count
 

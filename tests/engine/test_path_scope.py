@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from engine.helpers import LIMIT
+from shardflow.engine.rows import JobKind
 from shardflow.engine.scope import PathScope
 
 
@@ -176,7 +177,8 @@ def test_a_task_factory_of_the_host_makes_every_task_of_an_instance_and_job(loop
             asyncio.get_running_loop().set_task_factory(factory)
         done = asyncio.Event()
         runner = ShardRunner(fork, on_output=lambda out: done.set())
-        runner.submit([[0, 0, 1, 0]], [orjson.dumps({"id": 0})])
+        line = orjson.dumps({"id": 0})
+        runner.submit([(0, 0, 1, JobKind.NEW, len(line))], [line])
         async with asyncio.timeout(LIMIT):
             await done.wait()
 

@@ -14,7 +14,8 @@ from engine.helpers import step, within
 from shardflow import BaseHumanStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow.batch import protocol
 from shardflow.engine.results import Status, parse_line
-from shardflow.engine.shard import JobKind, ShardJob, ShardOutput, ShardRunner
+from shardflow.engine.rows import JobKind
+from shardflow.engine.shard import ShardJob, ShardOutput, ShardRunner
 
 
 async def _double(ctx: WorkflowContext) -> Any:
@@ -58,7 +59,7 @@ def _answers(out: ShardOutput) -> dict[int, dict[str, Any]]:
 
 
 def test_job_kinds_are_the_wire_codes() -> None:
-    assert (JobKind.NEW, JobKind.RESUME) == (protocol.NEW, protocol.RESUME)
+    assert (protocol.NEW, protocol.RESUME) == (JobKind.NEW, JobKind.RESUME) == (0, 1)
 
 
 def test_run_batch_answers_every_job_with_a_result_line(run: Any) -> None:
@@ -162,7 +163,7 @@ def test_push_api_emits_a_snapshot_before_its_waiting_result_and_resumes_from_it
 
     async def main() -> None:
         jobs = _jobs(5)
-        shard.submit([[*job[:4], len(job.line)] for job in jobs], [job.line for job in jobs])
+        shard.submit([(*job[:4], len(job.line)) for job in jobs], [job.line for job in jobs])
         await within(shard.drain())
         assert shard.in_flight == 0
 
@@ -482,7 +483,8 @@ def test_cancel_ends_every_pushed_job_whether_or_not_it_had_started(run: Any, st
     async def main() -> tuple[int, int, int]:
         outputs: list[ShardOutput] = []
         shard = ShardRunner(_fork(blocks), on_output=outputs.append)
-        shard.submit([[i, i, 1, 0] for i in range(10)], [job.line for job in _jobs(10)])
+        shard.submit([(*job[:4], len(job.line)) for job in _jobs(10)],
+                     [job.line for job in _jobs(10)])
         before = shard.in_flight
         if started:
             await entered.wait()
@@ -516,7 +518,8 @@ def test_pushed_jobs_leave_in_flight_as_they_answer(run: Any) -> None:
                 release.set()
 
         shard = ShardRunner(_fork(holds_two), on_output=on_output)
-        shard.submit([[i, i, 1, 0] for i in range(5)], [job.line for job in _jobs(5)])
+        shard.submit([(*job[:4], len(job.line)) for job in _jobs(5)],
+                     [job.line for job in _jobs(5)])
         await shard.drain()
         return seen, shard.in_flight
 

@@ -43,6 +43,7 @@ from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.stats import RunStats
 from shardflow.engine.results import Status, invalid_line
+from shardflow.engine.rows import ResultRow
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow
 from shardflow.model.plan import iter_steps
@@ -199,7 +200,7 @@ class Coordinator:
             yield item
 
     # -- the run core's sink -----------------------------------------------------------------
-    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def accept(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         """The hot path: one batch of results, journalled (by the core) as a batch."""
         if self._one_by_one:
             for job, row, line in zip(jobs, rows, lines, strict=True):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shardflow._clock import LoopClock
 from shardflow.batch.config import RunConfig
@@ -22,6 +21,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.spec import WorkerSpec
+from shardflow.engine.rows import JobRow
 from shardflow.engine.shard import ShardOutput, ShardRunner
 from shardflow.limits.local import LocalGate
 from shardflow.model.loader import load_workflow
@@ -84,16 +84,16 @@ class InProcessPool(PoolBase[_Shard]):
 
     def _send(self, member: _Shard, jobs: list[Job]) -> None:
         assert member.runner is not None
-        header: list[list[Any]] = []
+        header: list[JobRow] = []
         lines = []
         for job in jobs:
             if job.answer is not None:
                 status, line = job.answer
-                self._deliver([job], [[job.seq, status, 0.0, len(line)]], [line])
+                self._deliver([job], [(job.seq, status, 0.0, len(line))], [line])
                 self._settle()
                 continue
             member.inflight[job.seq] = job
-            header.append([job.seq, job.id, job.attempt, job.kind])
+            header.append((job.seq, job.id, job.attempt, job.kind, len(job.line)))
             lines.append(job.line)
         if header:
             member.runner.submit(header, lines)

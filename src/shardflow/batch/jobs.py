@@ -6,7 +6,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+
+from shardflow.engine.rows import InputId, JobKind
 
 
 @dataclass(slots=True, eq=False)
@@ -15,14 +16,15 @@ class Job:
     times it has been started (``attempt``) and has taken a worker down with it."""
 
     seq: int
-    id: Any
+    id: InputId | None
+    """As the input spelled it; None only for a pre-answered record that had no usable id."""
     line: bytes
     attempt: int = 1
     crashes: int = 0
     hard_timeouts: int = 0
-    kind: int = 0
-    """0: a new instance (``line`` is its input); 1: a waiting instance to resume (``line``
-    holds its snapshot and the completed tasks' data)."""
+    kind: int = JobKind.NEW
+    """A :class:`JobKind` code: ``NEW`` (``line`` is its input) or ``RESUME`` (a waiting
+    instance: ``line`` holds its snapshot and the completed tasks' data)."""
     answer: tuple[int, bytes] | None = None
     """A pre-answered job (an input line that cannot be an instance): its status code and
     result line. The pool hands it to the listener in input order instead of to a worker, so
@@ -30,9 +32,10 @@ class Job:
 
 
 _new_object = object.__new__
+_NEW = int(JobKind.NEW)
 
 
-def new_job(seq: int, instance_id: Any, line: bytes) -> Job:
+def new_job(seq: int, instance_id: InputId, line: bytes) -> Job:
     """``Job(seq, instance_id, line)``, as sources make one per input record: without the
     class call (half the cost of a job's making; ``tests/batch/test_feed.py`` holds the two
     to the same fields)."""
@@ -43,7 +46,7 @@ def new_job(seq: int, instance_id: Any, line: bytes) -> Job:
     job.attempt = 1
     job.crashes = 0
     job.hard_timeouts = 0
-    job.kind = 0
+    job.kind = _NEW
     job.answer = None
     return job
 

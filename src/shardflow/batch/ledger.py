@@ -6,9 +6,10 @@ run directory); the coordinator, one layer below, only knows this Protocol.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from shardflow.batch.jobs import Job
+from shardflow.engine.rows import ResultRow
 from shardflow.store.journal import JournalStore, SeqSet
 
 
@@ -20,7 +21,7 @@ class RunLedger(Protocol):
     done: SeqSet
     """Input positions journalled by an earlier session: the coordinator skips them."""
 
-    def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None: ...
+    def record_batch(self, jobs: list[Job], header: list[ResultRow], lines: list[bytes]) -> None: ...
 
     def parked(self, items: list[tuple[Job, bytes]]) -> None: ...
 

@@ -7,9 +7,10 @@ the results workers send, so the coordinator and the embedding API have one path
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from shardflow.batch.jobs import Job
+from shardflow.engine.rows import ResultRow
 
 
 class ResultListener(Protocol):
@@ -20,7 +21,7 @@ class ResultListener(Protocol):
     on after a failure of its own (a closed output) must catch it itself.
     """
 
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def on_batch(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         """Results of ``jobs``: ``rows[i]`` is ``[seq, status code, duration ms, length]``
         and ``lines[i]`` the finished output line of ``jobs[i]``."""
         ...

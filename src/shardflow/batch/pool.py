@@ -32,7 +32,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -47,6 +46,7 @@ from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import Start, StartReport, WorkerProcess, launch
+from shardflow.engine.rows import JobRow, ResultRow
 from shardflow.errors import WorkerStartError
 
 __all__ = ["WorkerPool", "WorkerStartError"]
@@ -219,7 +219,7 @@ class WorkerPool(PoolBase[WorkerProcess]):
 
     def _send(self, worker: WorkerProcess, jobs: list[Job]) -> None:
         inflight = worker.inflight
-        header = []
+        header: list[JobRow] = []
         lines = []
         answered: list[tuple[Job, tuple[int, bytes]]] = []
         for job in jobs:
@@ -227,12 +227,12 @@ class WorkerPool(PoolBase[WorkerProcess]):
                 answered.append((job, job.answer))
                 continue
             inflight[job.seq] = job
-            header.append([job.seq, job.id, job.attempt, job.kind, len(job.line)])
+            header.append((job.seq, job.id, job.attempt, job.kind, len(job.line)))
             lines.append(job.line)
         if header:
             worker.writer.write(p.batch_frame(p.RUN, header, lines))
         if answered:
-            rows: list[list[Any]] = [[job.seq, status, 0.0, len(line)]
+            rows: list[ResultRow] = [(job.seq, status, 0.0, len(line))
                                      for job, (status, line) in answered]
             self._deliver([job for job, _ in answered], rows, [line for _, (_, line) in answered])
             self._settle()

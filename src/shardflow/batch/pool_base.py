@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Generic, ParamSpec, Protocol, TypeVar
 
 from shardflow.batch.crash_policy import Culprit, decide
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.engine.results import Status
+from shardflow.engine.rows import ResultRow
 
 P = ParamSpec("P")
 _FAILED = int(Status.FAILED)
@@ -151,12 +152,12 @@ class PoolBase(Generic[M]):
             self.given_up.update((f.step or "<worker>", f.error_type) for f in decision.failed)
             lines = [failure.result_line() for failure in decision.failed]
             self._deliver([f.job for f in decision.failed],
-                          [[f.job.seq, _FAILED, 0.0, len(line)]
+                          [(f.job.seq, _FAILED, 0.0, len(line))
                            for f, line in zip(decision.failed, lines, strict=True)], lines)
             self._settle()
 
     # -- receiving ----------------------------------------------------------------------------
-    def _results(self, member: M, rows: list[list[Any]], lines: list[bytes]) -> None:
+    def _results(self, member: M, rows: list[ResultRow], lines: list[bytes]) -> None:
         """Results a member sent (rows ``[seq, status, duration, len]``): each job leaves the
         member's in-flight table here, and only now; a result of a job no longer in flight
         (recovered after a loss) is dropped, so nothing is delivered twice."""
@@ -172,7 +173,7 @@ class PoolBase(Generic[M]):
         self.dispatch()
 
     # -- the listener -------------------------------------------------------------------------
-    def _deliver(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def _deliver(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         if jobs:
             self._tell(self.listener.on_batch, jobs, rows, lines)
 

@@ -15,23 +15,25 @@ from typing import Any
 
 import orjson
 
+from shardflow.engine.rows import JobKind, JobRow, ParkedRow, ResultRow, decode_rows, encode_rows
+
 # Coordinator -> worker
-RUN = 1  # header: [[seq, instance id, attempt, kind, len], ...]; body: inputs or snapshots
+RUN = 1  # header: JobRow per job; body: inputs or snapshots
 STOP = 2  # finish what is in flight, report stats, exit
 GRANT = 3  # limit slots granted: {"grants": [[request id, ...]]}
 # Worker -> coordinator
 READY = 10  # {"pid": ...}
 FATAL = 11  # {"error": ..., "traceback": ...}: the worker cannot run this workflow
-RESULTS = 12  # header: [[seq, Status code, duration ms, len], ...]; body: output lines
+RESULTS = 12  # header: ResultRow per result; body: output lines
 STATS = 13  # {"steps": {node: [count, total ms, max ms]}}
 HEARTBEAT = 14  # {} : the worker's loop is alive
 ACQUIRE = 15  # ask for limit slots
 RELEASE = 16  # give limit slots back
-PARKED = 17  # header: [[seq, len], ...]; body: snapshots of instances now waiting for people
+PARKED = 17  # header: ParkedRow per snapshot; body: snapshots of instances now waiting
 
-# Job kinds in a RUN header
-NEW = 0  # the body is the instance's input object
-RESUME = 1  # the body is {"state": snapshot, "data": {task id: form data}}
+# Job kinds in a RUN header (defined in engine/rows.py)
+NEW = JobKind.NEW
+RESUME = JobKind.RESUME
 
 _PREFIX = struct.Struct("!IB")
 
@@ -44,21 +46,22 @@ def json_frame(kind: int, value: Any) -> bytes:
     return frame(kind, orjson.dumps(value))
 
 
-def batch_frame(kind: int, header: list[list[Any]], blobs: Sequence[bytes]) -> bytes:
-    """A header of per-item fields (each ending with its blob's length) and the blobs."""
-    head = orjson.dumps(header)
+def batch_frame(kind: int, header: Sequence[JobRow] | Sequence[ResultRow] | Sequence[ParkedRow],
+                blobs: Sequence[bytes]) -> bytes:
+    """A header of rows (each ending with its blob's length) and the blobs."""
+    head = encode_rows(header)
     body = b"".join(blobs)
     return _PREFIX.pack(4 + len(head) + len(body), kind) + len(head).to_bytes(4, "big") + head + body
 
 
-def split_batch(payload: bytes) -> tuple[list[list[Any]], list[bytes]]:
-    """Undo :func:`batch_frame`: the header rows and each item's bytes."""
+def split_batch(payload: bytes) -> tuple[list[Any], list[bytes]]:
+    """Undo :func:`batch_frame`: the header rows (``engine/rows.py``) and each item's bytes."""
     head_len = int.from_bytes(payload[:4], "big")
-    header: list[list[Any]] = orjson.loads(payload[4 : 4 + head_len])
+    header = decode_rows(payload[4 : 4 + head_len])
     blobs: list[bytes] = []
     offset = 4 + head_len
-    for row in header:
-        end = offset + row[-1]
+    for item in header:
+        end = offset + item[-1]
         blobs.append(payload[offset:end])
         offset = end
     return header, blobs

@@ -28,12 +28,13 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.spec import WorkerSpec
+from shardflow.engine.rows import ResultRow
 
 
 class ResultSink(Protocol):
     """Where a run's results go."""
 
-    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def accept(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         """Results journalled but not yet durable: hold them (rows as in ``on_batch``)."""
         ...
 
@@ -51,7 +52,7 @@ class ResultObserver(Protocol):
 
     def attach(self, pool: Any) -> None: ...
 
-    def count_results(self, rows: list[list[Any]]) -> None: ...
+    def count_results(self, rows: list[ResultRow]) -> None: ...
 
 
 PoolFactory = Callable[..., Pool]
@@ -93,7 +94,7 @@ class RunCore:
                 self.observer.attach(None)
 
     # -- the pool's listener ----------------------------------------------------------------
-    def on_batch(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def on_batch(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         if self.ledger is not None:
             self.failed_in = "journal"
             self.ledger.record_batch(jobs, rows, lines)

@@ -27,6 +27,7 @@ from typing import IO, Any
 import orjson
 
 from shardflow.batch.jobs import Job, new_job
+from shardflow.engine.rows import InputId
 from shardflow.errors import ConfigError
 from shardflow.jsonvalue import problem, render_path
 
@@ -36,7 +37,7 @@ class InvalidRecord:
     seq: int
     line: int
     error: str
-    id: Any = None
+    id: InputId | None = None
 
 
 Item = Job | InvalidRecord
@@ -82,9 +83,9 @@ class IdTracker:
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._seen: dict[Any, int] = {}
+        self._seen: dict[InputId, int] = {}
 
-    def check(self, instance_id: Any, line: int) -> str | None:
+    def check(self, instance_id: InputId, line: int) -> str | None:
         first = self._seen.setdefault(instance_id, line)
         if first != line:
             return f"duplicate id {instance_id!r}: first seen on line {first}"

@@ -14,6 +14,7 @@ from typing import Any
 from shardflow._text import plural
 from shardflow.batch.failure_digest import FailureDigest
 from shardflow.engine.results import LABELS, Status
+from shardflow.engine.rows import ResultRow
 
 _GROWTH = 1.02  # histogram buckets 2 % wide: percentiles within 1 %, ~700 buckets up to 1 h
 _LOG = math.log(_GROWTH)
@@ -95,7 +96,7 @@ class RunStats:
         if status in _BAD_CODES and line:
             self.examples.add_line(line)
 
-    def add_batch(self, header: list[list[Any]], lines: list[bytes] | None = None) -> None:
+    def add_batch(self, header: list[ResultRow], lines: list[bytes] | None = None) -> None:
         """A worker's result header rows: ``[seq, status code, duration ms, length]``, and
         their result lines (only failed and invalid ones are read, for the examples)."""
         bad = self._bad()

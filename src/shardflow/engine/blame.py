@@ -2,69 +2,47 @@
 
 A step that blocks the loop (a CPU loop, ``time.sleep``) leaves its thread's Python stack
 standing: the step's own frames on top, and under them the engine frame that awaited it
-(``run_step``, ``Interpreter._path`` or a compiled schedule), whose context names the step
-while it runs (``current_step``), and at or under it a frame holding the instance's
-interpreter, which carries the host's name for the job (``Interpreter.job``: the shard
-runner's ``seq``). A watchdog thread walks that stack (``sys._current_frames``) when the loop
-has stopped ticking.
+(``run_step`` or a compiled schedule: the two forms of ``engine/attempt.py``'s step attempt),
+whose context names the step while it runs (``current_step``, the running step's record),
+and at or under it a frame holding the instance's :class:`InstanceState`, which carries the
+host's name for the job (``InstanceState.job``: the shard runner's ``seq``). Which frames are
+attempts, and where their context is, is ``attempt.running_step``'s to say: it is the
+module that writes those frames; this one only walks the stack. A watchdog thread walks it
+(``sys._current_frames``) when the loop has stopped ticking.
 
-Why not a registry (task -> running step) kept as steps start and end: that cost a dict write
-and a delete on every step of every instance (~4 % of a batch worker's instructions) to
-answer a question that is asked only when a loop is already stuck; reading the frames costs
-nothing until then. It also tells jobs apart that share an instance id spelling (``1`` and
-``"1"``), which the registry could not.
-"""
+Why not a registry (task -> running step) kept as steps start and end: that costs a dict write
+and a delete on every step of every instance (docs/DECISIONS.md) to answer a question that is
+asked only when a loop is already stuck; reading the frames costs nothing until then. It also
+tells jobs apart that share an instance id spelling (``1`` and ``"1"``), which the registry
+could not. """
 
 from __future__ import annotations
 
 import sys
-from types import CodeType, FrameType
-from typing import Any
+from types import FrameType
 
-from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.schedule import SOURCE_PREFIX
-from shardflow.engine.stepexec import run_step
-from shardflow.model.plan import MachinePlan, Plan
+from shardflow.engine.attempt import running_step
+from shardflow.engine.state import InstanceState
+from shardflow.model.plan import Plan
 from shardflow.model.steps import BaseMachineStep
 
-_RUN_STEP = run_step.__code__
-_PATH = Interpreter._path.__code__
 
-
-def blocked_step(thread_id: int, plan: Plan) -> tuple[str, BaseMachineStep, Interpreter] | None:
-    """(step path, step, the instance's interpreter) for the step of ``plan`` the thread
+def blocked_step(thread_id: int, plan: Plan
+                 ) -> tuple[str, BaseMachineStep, InstanceState] | None:
+    """(step path, step, the instance's state) for the step of ``plan`` the thread
     ``thread_id`` is in, or None if it is in none."""
     frame: FrameType | None = sys._current_frames().get(thread_id)
-    found: Any = None
+    found: tuple[str, BaseMachineStep] | None = None
     while frame is not None:
         if found is None:
-            found = _step_of(frame, frame.f_code, plan)
-            if found is False:
+            step = running_step(frame, plan)
+            if step is False:
                 return None
-        if found is not None:  # the frame running the step, or one below it, knows whose
-            local = frame.f_locals
-            interpreter = local.get("interp", local.get("self"))
-            if isinstance(interpreter, Interpreter):
-                return found[0], found[1], interpreter
+            if isinstance(step, tuple):
+                found = step
+        if found is not None:  # the attempt's frame, or one below it, holds the instance
+            for value in frame.f_locals.values():
+                if isinstance(value, InstanceState):
+                    return found[0], found[1], value
         frame = frame.f_back
-    return None
-
-
-def _step_of(frame: FrameType, code: CodeType, plan: Plan) -> Any:
-    """(path, step) if ``frame`` is the engine frame running a step; False if it is an
-    engine frame between steps (a condition, a merge: no step to blame); None if it is not
-    an engine frame."""
-    if code is _RUN_STEP:
-        local = frame.f_locals
-        work = local.get("work")
-        if work is None or work.current_step is None:
-            return False
-        return local["path"], local["step"]
-    if code is _PATH or code.co_filename.startswith(SOURCE_PREFIX):
-        ctx = frame.f_locals.get("ctx")
-        node = ctx.current_step if ctx is not None else None
-        planned = plan.nodes.get(node) if node is not None else None
-        if not isinstance(planned, MachinePlan):
-            return False
-        return node, planned.step
     return None

@@ -16,8 +16,8 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import WorkflowContext
+from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.engine.parking import Parked
-from shardflow.engine.stepexec import StepFailure, run_step
 from shardflow.errors import GroupFailedError, RaceLostError
 from shardflow.model.groups import ParallelGroup, RaceGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep

@@ -7,8 +7,8 @@ of :meth:`Interpreter.final_context` does not apply.
 from __future__ import annotations
 
 from shardflow.context import WorkflowContext, common_ancestor
+from shardflow.engine.attempt import StepFailure
 from shardflow.engine.parking import Parked
-from shardflow.engine.stepexec import StepFailure
 from shardflow.model.plan import Plan
 
 

@@ -9,6 +9,9 @@ How the graph runs (docs/SEMANTICS.md):
   their own, and whoever resolves a join's last edge carries on into it. A static plan (no
   condition, no group, no human step) runs as a compiled schedule (``engine/schedule.py``):
   the same rules, decided once per plan instead of per node per instance.
+* The step attempt and the edge arrival are ``engine/attempt.py``'s (the interpreter calls
+  their function forms, a schedule writes out their templates); the instance's state is an
+  :class:`~shardflow.engine.state.InstanceState`, which this class extends with the walk.
 * Every task of an instance lives in one :class:`~shardflow.engine.scope.PathScope` (the rules
   of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
   runs) before the instance reports ``failed``.
@@ -24,78 +27,37 @@ How the graph runs (docs/SEMANTICS.md):
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+from typing import Any
 
 from shardflow._clock import Clock
-from shardflow.context import WorkflowContext, common_ancestor
+from shardflow.context import WorkflowContext
 from shardflow.engine import snapshot
+from shardflow.engine.attempt import StepFailure, arrive, fork, is_cancellation, run_step
 from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.parking import Parked, new_task
-from shardflow.engine.records import StepEntry
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
-from shardflow.engine.stepexec import (
-    StepFailure,
-    is_cancellation,
-    plain_failure,
-    run_step,
-)
+from shardflow.engine.state import InstanceState, Ready
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
 from shardflow.model.groups import ParallelGroup
-from shardflow.model.plan import EdgePlan, HumanPlan, MachinePlan, ParallelPlan, Plan
+from shardflow.model.plan import HumanPlan, MachinePlan, ParallelPlan, Plan
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
 
-Ready = list[tuple[str, WorkflowContext]]
-_now = time.time
 
+class Interpreter(InstanceState):
+    """One instance's state and the walk of its plan; see the module docstring for the rules."""
 
-class Interpreter:
-    """The state of one instance as it runs; see the module docstring for the rules."""
-
-    __slots__ = ("_tg", "arrivals", "clock", "gate", "history", "instance_id", "job",
-                 "on_task", "parked", "plan", "remaining", "sinks", "stats", "step_log")
-
-    def __init__(
-        self,
-        plan: Plan,
-        instance_id: str,
-        clock: Clock,
-        gate: Gate | None = None,
-        on_task: Callable[[HumanTask], None] | None = None,
-        stats: StepStats | None = None,
-    ) -> None:
-        """With ``stats``, step executions are counted there and ``history`` records only
-        skipped nodes (a batch worker reports statistics, not histories)."""
-        self.plan = plan
-        self.instance_id = instance_id
-        self.clock = clock
-        self.gate = gate
-        self.on_task = on_task
-        # Unresolved incoming edges per node. Shared with the plan (read-only) until a run
-        # that counts edges down takes its own copy: an interpreted run, or a compiled one
-        # whose forks lead into joins; the usual compiled run never needs one.
-        self.remaining: dict[str, int] = plan.in_degree  # type: ignore[assignment]
-        self.arrivals: dict[str, list[tuple[int, str, WorkflowContext]]] = {}
-        self.parked: dict[str, Parked] = {}
-        self.sinks: dict[str, WorkflowContext] = {}
-        self.history: list[StepEntry] = []
-        """The step log (:data:`StepEntry` tuples; :func:`as_records` makes them records)."""
-        self.stats = stats
-        self.step_log: list[StepEntry] | None = None if stats is not None else self.history
-        self._tg: PathScope | None = None
-        self.job: int | None = None
-        """The host's name for this run (a shard runner's job ``seq``), for a watchdog."""
+    __slots__ = ()
 
     # -- snapshots and tasks ------------------------------------------------------------------
     def to_snapshot(self) -> dict[str, Any]:
         """The JSON-ready state of this (waiting) instance: enough to continue it anywhere."""
-        return snapshot.encode(self.plan, self.instance_id, self.remaining, self.arrivals,
+        return snapshot.encode(self.plan, self.instance_id, self.counts(), self.arrivals,
                                self.sinks, self.parked)
 
     @classmethod
@@ -145,13 +107,12 @@ class Interpreter:
 
         Raises :class:`StepFailure` for the first failure; cancellation propagates. Await
         it as a coroutine function: a compiled plan's coroutine is its schedule's entry,
-        which opens the instance's scope itself (one coroutine level less per instance).
+        which opens the instance's scope itself.
         """
         plan = self.plan
         entry = schedule_for(plan, (self.stats is not None, self.gate is not None))
         if entry is not None:
             return entry(self, context)
-        self.remaining = dict(plan.in_degree)
         body = self._path(plan.initial, context)
         if not plan.can_fork:  # one path, no task to spawn: no scope either
             return body
@@ -175,7 +136,7 @@ class Interpreter:
 
     # -- the scheduler ------------------------------------------------------------------------
     async def _in_group(self, body: Coroutine[Any, Any, None]) -> None:
-        scope = self._tg = PathScope.for_current_task()
+        scope = self.scope = PathScope.for_current_task()
         try:
             try:
                 await body
@@ -186,39 +147,17 @@ class Interpreter:
         except BaseExceptionGroup as group:
             raise first_failure(group) from None
         finally:
-            self._tg = None
+            self.scope = None
 
     async def _path(self, node: str, ctx: WorkflowContext) -> None:
-        # The hot loop: a machine step runs without the _exec_node coroutine, and edges
-        # without conditions are resolved without the _advance coroutine.
+        """Run ``node`` on ``ctx`` and the nodes after it, inline, until the path ends, parks
+        or waits at a join; successors beyond the first get tasks of their own."""
         nodes = self.plan.nodes
-        gate = self.gate
         while True:
             plan = nodes[node]
             if isinstance(plan, MachinePlan):
-                step = plan.step
-                if not (step.retries or step.timeout_seconds is not None
-                        or (gate is not None and (step.limit or step.rate_limit))):
-                    # run_step's single attempt, without its coroutine
-                    log, stats = self.step_log, self.stats
-                    ctx.current_step = node
-                    started = _now()
-                    try:
-                        result = await step.execute(ctx)
-                        if result is not None:
-                            ctx.set(node, result)
-                    except BaseException as exc:
-                        plain_failure(exc, node, started, ctx, log, stats)
-                    finally:
-                        ctx.current_step = None
-                    if log is not None:  # count_completed, inlined
-                        log.append((node, "completed", 1, started, _now(), None))
-                    if stats is not None:
-                        stats.durations[node].append(_now() - started)
-                    out = ctx
-                else:
-                    out = await run_step(step, ctx, node, node, self.clock, gate,
-                                         self.step_log, self.stats)
+                out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
+                                     self.step_log, self.stats)
             else:
                 exec_out = await self._exec_node(node, ctx)
                 if exec_out is None:
@@ -228,17 +167,8 @@ class Interpreter:
             if not outgoing:
                 self.sinks[node] = out
                 return
-            if plan.unconditional_single:
-                edge = outgoing[0]
-                target = edge.target
-                remaining = self.remaining
-                if remaining[target] == 1 and target not in self.arrivals:
-                    remaining[target] = 0  # _arrive's first case, inlined: the path goes on
-                    node, ctx = target, out
-                    continue
-                ready = self._arrive(target, edge.index, node, out)
-            elif plan.unconditional:
-                ready = self._fork(node, outgoing, out)
+            if plan.unconditional:
+                ready = fork(self, outgoing, out)
             else:
                 ready = await self._advance(node, out)
             if not ready:
@@ -248,20 +178,19 @@ class Interpreter:
             node, ctx = ready[0]
 
     def _spawn(self, ready: Ready) -> None:
-        assert self._tg is not None
+        assert self.scope is not None
         for node, ctx in ready:
-            self._tg.create_task(self._path(node, ctx))
+            self.scope.create_task(self._path(node, ctx))
 
     async def _advance(self, node: str, out: WorkflowContext) -> Ready:
+        """Resolve the edges of ``node`` (finished with ``out``), conditions included."""
         plan = self.plan.nodes[node]
         outgoing = plan.outgoing
         if not outgoing:
             self.sinks[node] = out
             return []
-        if plan.unconditional_single:
-            return self._arrive(outgoing[0].target, outgoing[0].index, node, out)
         if plan.unconditional:
-            return self._fork(node, outgoing, out)
+            return fork(self, outgoing, out)
         taken: list[bool] = []
         for edge in outgoing:
             if edge.condition is None:
@@ -276,71 +205,13 @@ class Interpreter:
                     raise
                 raise StepFailure(f"{node} -> {edge.target}", exc, out) from exc
             taken.append(bool(result))
-        fork = sum(taken) > 1
+        several = sum(taken) > 1
         if not any(taken):  # the path ends here: its writes belong in the final context
             self.sinks[node] = out
         ready: Ready = []
         for edge, ok in zip(outgoing, taken, strict=True):
-            ctx = (out.fork() if fork else out) if ok else None
-            ready.extend(self._arrive(edge.target, edge.index, node, ctx))
-        return ready
-
-    def _fork(self, node: str, outgoing: tuple[EdgePlan, ...], out: WorkflowContext) -> Ready:
-        """Every edge taken (none has a condition): what _advance does, without awaiting."""
-        if len(outgoing) == 1:
-            edge = outgoing[0]
-            return self._arrive(edge.target, edge.index, node, out)
-        ready: Ready = []
-        remaining = self.remaining
-        arrivals = self.arrivals
-        for edge in outgoing:
-            target = edge.target
-            if remaining[target] == 1 and target not in arrivals:
-                remaining[target] = 0  # _arrive's first case, inlined
-                ready.append((target, out.fork()))
-            else:
-                ready.extend(self._arrive(target, edge.index, node, out.fork()))
-        return ready
-
-    def _arrive(
-        self, target: str, index: int, source: str, ctx: WorkflowContext | None
-    ) -> Ready:
-        left = self.remaining[target] - 1
-        self.remaining[target] = left
-        if ctx is not None:
-            if left == 0 and target not in self.arrivals:
-                return [(target, ctx)]
-            self.arrivals.setdefault(target, []).append((index, source, ctx))
-        if left > 0:
-            return []
-        arrived = self.arrivals.pop(target, None)
-        if not arrived:
-            return self._skip(target)
-        if len(arrived) == 1:
-            return [(target, arrived[0][2])]
-        return [(target, self._merged(target, arrived))]
-
-    def _merged(self, target: str, arrived: list[tuple[int, str, WorkflowContext]]
-                ) -> WorkflowContext:
-        """The contexts that arrived at join ``target``, merged in edge declaration order."""
-        try:
-            return self.plan.rules.join(arrived, step=target)
-        except Exception as exc:
-            self._join_failed(target, exc, arrived)
-
-    @staticmethod
-    def _join_failed(target: str, exc: Exception,
-                     arrived: list[tuple[int, str, WorkflowContext]]) -> NoReturn:
-        """Raise the failure of the join ``target`` (called where its merge raised ``exc``):
-        it fails the join's step, with the context the branches had in common."""
-        raise StepFailure(target, exc, common_ancestor([c for _, _, c in arrived])) from exc
-
-    def _skip(self, node: str) -> Ready:
-        now = time.time()
-        self.history.append((node, "skipped", 0, now, now, None))
-        ready: Ready = []
-        for edge in self.plan.nodes[node].outgoing:
-            ready.extend(self._arrive(edge.target, edge.index, node, None))
+            ctx = (out.fork() if several else out) if ok else None
+            ready.extend(arrive(self, edge.target, edge.index, node, ctx))
         return ready
 
     # -- nodes ---------------------------------------------------------------------------------

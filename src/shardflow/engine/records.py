@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import traceback as _traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from shardflow._types import WorkflowStatus
+from shardflow.engine.rows import StepEntry
 
 if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
@@ -56,15 +57,6 @@ class StepRecord(NamedTuple):
         return (self.ended_at - self.started_at) * 1000.0
 
 
-StepEntry = tuple[str, str, int, float, float, "str | None"]
-"""A step record as the engine logs it: the fields of :class:`StepRecord`, in a plain tuple.
-
-Why not the record itself: the garbage collector stops tracking a plain tuple of strings and
-numbers at its first collection, never a tuple subclass such as a NamedTuple, so every
-StepRecord of every instance kept or in flight was walked by every later collection (five per
-notify instance, and building one costs a second tuple). A step log holds entries, and
-records are made from them where history is read (:func:`as_records`)."""
-
 _record = tuple.__new__
 
 
@@ -75,7 +67,7 @@ def as_records(log: list[StepEntry]) -> list[StepRecord]:
     for index, entry in enumerate(log):
         if type(entry) is not StepRecord:
             log[index] = _record(StepRecord, entry)
-    return log  # type: ignore[return-value]
+    return cast("list[StepRecord]", log)
 
 
 @dataclass(eq=False, slots=True)

@@ -7,41 +7,21 @@ Every line ``shardflow run`` writes, every entry of the journal and every
 
 It lives in the engine layer because the shard runner (which encodes finished instances in
 the worker) is here; the batch layer (lost and invalid records, parsing) imports it from below.
-On the wire and in the journal a status travels as its :class:`Status` code (a small int).
+On the wire and in the journal a status travels as its :class:`Status` code (a small int;
+``engine/rows.py`` defines it with the other records of the engine/batch boundary).
 """
 
 from __future__ import annotations
 
 import time
-from enum import IntEnum
 from typing import Any
 
 import orjson
 
+from shardflow.engine.rows import InputId, Status
 from shardflow.errors import HARD_TIMEOUT, INVALID_INPUT, WORKER_LOST
 
-
-class Status(IntEnum):
-    """The status of a result record; the int is its wire and journal code, the label is
-    what the output line spells."""
-
-    COMPLETED = 0
-    FAILED = 1
-    WAITING = 2
-    INVALID_INPUT = 3
-    CANCELLED = 4
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-    @classmethod
-    def of(cls, label: str) -> Status:
-        """The status spelled ``label`` in an output line (``"invalid_input"`` ...)."""
-        return _BY_LABEL[label]
-
-
-_LABELS = {status: status.name.lower() for status in Status}
+_LABELS = {status: status.label for status in Status}
 _BY_LABEL = {label: status for status, label in _LABELS.items()}
 LABELS: tuple[str, ...] = tuple(_LABELS[s] for s in Status)
 """Labels indexed by code: ``LABELS[code]`` is the cheapest way from a wire int to a label."""
@@ -50,7 +30,8 @@ __all__ = ["HARD_TIMEOUT", "INVALID_INPUT", "LABELS", "WORKER_LOST", "Status", "
            "lost_line", "parse_line", "result_line"]
 
 
-def result_line(instance_id: Any, status: Status, context: Any, error: dict[str, Any] | None,
+def result_line(instance_id: InputId | None, status: Status, context: Any,
+                error: dict[str, Any] | None,
                 attempts: int, started_at: float, duration_ms: float,
                 tasks: list[dict[str, Any]] | None = None) -> bytes:
     """The output line of an instance that ran (to an end, or to its human tasks)."""
@@ -63,7 +44,7 @@ def result_line(instance_id: Any, status: Status, context: Any, error: dict[str,
     return orjson.dumps(record)
 
 
-def invalid_line(instance_id: Any, message: str, source: str, line: int) -> bytes:
+def invalid_line(instance_id: InputId | None, message: str, source: str, line: int) -> bytes:
     """The output line of an input record that cannot be an instance: it names the source
     and the line, and never stops the batch."""
     return result_line(instance_id, Status.INVALID_INPUT, None,
@@ -72,7 +53,7 @@ def invalid_line(instance_id: Any, message: str, source: str, line: int) -> byte
                        0, time.time(), 0.0)
 
 
-def lost_line(instance_id: Any, raw_input: bytes, error_type: str, message: str,
+def lost_line(instance_id: InputId | None, raw_input: bytes, error_type: str, message: str,
               attempts: int, step: str | None = None) -> bytes:
     """The output line of an instance no worker could bring to an end (``WorkerLost``,
     ``HardTimeout``): its context is its input, when the input is a JSON object."""

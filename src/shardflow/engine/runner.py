@@ -5,9 +5,10 @@ its own: the caller's task runs the instance, and the outcome is a plain record 
 encoded as one JSONL line. A waiting instance's outcome carries its snapshot (JSON-ready
 data), never the live interpreter, so a host needs to know nothing of the engine's insides.
 
-It is the error boundary of an instance: whatever goes wrong (a step, a join, the input,
-a bug), the outcome says ``failed`` and names where; only a cancellation of the task running
-the instance propagates.
+Its error boundary is :func:`~shardflow.engine.instance.run_instance`'s: whatever goes wrong
+(a step, a join, the input, a bug), the outcome says ``failed`` and names where; a
+cancellation of the task running the instance, ``KeyboardInterrupt`` and ``SystemExit``
+propagate.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
+from shardflow.engine.instance import failure, resume_nodes, run_instance
 from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.records import ErrorInfo, StepEntry, StepRecord, as_records
-from shardflow.engine.stepexec import StepFailure, is_cancellation
+from shardflow.engine.records import ErrorInfo, StepRecord, as_records
+from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
@@ -69,11 +71,8 @@ class InstanceRunner:
 
     def run(self, instance_id: str, data: dict[str, Any],
             job: int | None = None) -> Coroutine[Any, Any, InstanceOutcome]:
-        """Run one instance to its end (or to its human tasks). Cancellation propagates.
-        ``job`` is the host's name for this run (``Interpreter.job``).
-
-        Await it as a coroutine function: it returns the ``_drive`` coroutine itself, so an
-        instance pays for one coroutine level less (every resumption passes each level)."""
+        """Run one instance to its end (or to its human tasks). ``job`` is the host's name for
+        this run (``InstanceState.job``)."""
         tasks: list[HumanTask] = []
         interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
                                   self.stats)
@@ -100,47 +99,25 @@ class InstanceRunner:
     async def _drive(self, interpreter: Interpreter, tasks: list[HumanTask],
                      data: dict[str, Any] | None, resume: list[str] | None) -> InstanceOutcome:
         started = time.time()
-        error: ErrorInfo | None = None
-        context: WorkflowContext | None = None
-        try:
-            if resume is None:
-                assert data is not None
-                context = WorkflowContext.initial(data, interpreter.instance_id)
-                await interpreter.run(context)
-            else:
-                for node in resume:
-                    await interpreter.resume(node)
-            final = interpreter.final_context(context).data  # may fail to merge
-        except BaseException as exc:
-            error, final = instance_failure(exc, context, data, resume is not None)
-            status = WorkflowStatus.FAILED
+        if resume is not None:
+            ending = await run_instance(interpreter, resume_nodes(interpreter, resume), None)
         else:
-            status = WorkflowStatus.WAITING if interpreter.parked else WorkflowStatus.COMPLETED
+            assert data is not None
+            try:
+                context = WorkflowContext.initial(data, interpreter.instance_id)
+            except Exception as exc:  # an input value that is not JSON
+                ending = failure(exc, None, "<input>")
+            else:
+                ending = await run_instance(interpreter, interpreter.run(context), context)
+        status, final, error = ending
         return InstanceOutcome(
-            instance_id=interpreter.instance_id, status=status, context=final, error=error,
-            started_at=started, duration_ms=(time.time() - started) * 1000.0,
-            steps=interpreter.history, tasks=tasks,
+            instance_id=interpreter.instance_id, status=status,
+            context=final.data if final is not None else (data or {}),
+            error=error, started_at=started,
+            duration_ms=(time.time() - started) * 1000.0, steps=interpreter.history,
+            tasks=tasks,
             snapshot=interpreter.to_snapshot() if status is WorkflowStatus.WAITING else None,
         )
-
-
-def instance_failure(exc: BaseException, context: WorkflowContext | None,
-                     data: dict[str, Any] | None, resumed: bool
-                     ) -> tuple[ErrorInfo, dict[str, Any]]:
-    """What an instance that raised ``exc`` reports: the error naming where, and the context
-    it ends with. Called in the ``except`` clause around a run (``InstanceRunner`` and the
-    shard runner's fused path share it); a cancellation of the task is re-raised.
-
-    A :class:`StepFailure` names its step and keeps the context the step had; anything else
-    is a non-JSON input value (``<input>``, before the context exists) or a bug
-    (``<engine>``), and the instance ends with its input."""
-    if isinstance(exc, StepFailure):
-        final = exc.context.data if exc.context is not None else (data or {})
-        return ErrorInfo.from_exception(exc.node, exc.error), final
-    if is_cancellation(exc):
-        raise exc
-    where = "<input>" if not resumed and context is None else "<engine>"
-    return ErrorInfo.from_exception(where, exc), data or {}
 
 
 def _failed(instance_id: str, where: str, exc: BaseException, context: dict[str, Any],

@@ -2,9 +2,9 @@
 
 Why not ``asyncio.TaskGroup`` itself: an instance of a fork/join opens one, and on Python 3.11
 its ``__aenter__``/``__aexit__`` coroutines, ``create_task`` checks and task names are pure
-Python run once per instance (~5 % of a notify instance's instructions, measured with
-``icount``; see docs/PERFORMANCE.md). This class keeps the rules the interpreter relies on,
-line for line from ``asyncio/taskgroups.py`` (3.11.7):
+Python run once per instance (a measurable share of a notify instance: docs/PERFORMANCE.md).
+This class keeps the rules the interpreter relies on, line for line from
+``asyncio/taskgroups.py`` (3.11.7):
 
 * a task that fails cancels every running sibling and the parent task (the body), once;
 * the parent waits for every task, even while it is being cancelled, and their errors are
@@ -56,8 +56,8 @@ class PathScope:
         parent = current_task_of(loop)
         if parent is None:
             raise RuntimeError("an instance must run inside an asyncio task")
-        # Built here, without a class call and __init__ (one scope per instance: calling a
-        # class costs ~450 instructions more than setting its slots).
+        # Built here, without a class call and __init__: one scope per instance, and setting
+        # the slots directly is the cheaper way (docs/PERFORMANCE.md).
         scope: PathScope = _new_object(PathScope)
         scope._loop = loop
         scope._parent = parent
@@ -78,11 +78,11 @@ class PathScope:
         """Run ``coro`` as a task of this scope that reports its own end: it must call
         :meth:`failed` with what it raised (a cancellation excepted) and then, whatever
         happens, :meth:`ended`, as a compiled schedule's task functions do. No done
-        callback: a callback costs a loop handle and a call (~3.5k instructions a task).
+        callback: a callback is a loop handle and a call more per task.
 
         The task is made by the loop's task factory if it has one, else directly, named
         :data:`TASK_NAME` (a task left to name itself formats ``Task-N``, and uvloop's
-        ``create_task`` adds a call: ~1.9k instructions a task)."""
+        ``create_task`` adds a call)."""
         if self._aborting:
             coro.close()
             raise RuntimeError("the instance's paths are shutting down")
@@ -95,7 +95,7 @@ class PathScope:
     def ended(self) -> None:
         """The task of :meth:`spawn` running now has finished (in its ``finally``)."""
         task = current_task_of(self._loop)
-        if self._failing is None or task not in self._failing:  # _finished, inlined
+        if self._failing is None or task not in self._failing:  # not failed: just finished
             tasks = self._tasks
             tasks.discard(task)
             if not tasks:

@@ -2,10 +2,11 @@
 
 This is the seam between the engine and a batch backend. A host (the local worker process
 today, an async actor of a cluster backend next) hands it jobs exactly as they travel:
-sequence number, instance id, attempt, kind (:class:`JobKind`) and the raw line (an input
-object, or a snapshot plus form data to resume). It answers every job with one result line
-(``engine/results.py``) and a header row ``[seq, status code, duration ms, line length]``,
-and, for an instance now waiting for people, its snapshot first. The host only frames bytes.
+a :data:`~shardflow.engine.rows.JobRow` (sequence number, instance id, attempt,
+:class:`~shardflow.engine.rows.JobKind`) and the raw line (an input object, or a snapshot plus
+form data to resume). It answers every job with one result line (``engine/results.py``) and
+a :data:`~shardflow.engine.rows.ResultRow`, and, for an instance now waiting for people,
+its snapshot (a :data:`~shardflow.engine.rows.ParkedRow`) first. The host only frames bytes.
 
 Two ways to drive it:
 
@@ -18,11 +19,11 @@ Two ways to drive it:
 It also counts step executions (:meth:`ShardRunner.step_stats`) and, with ``watched=True``,
 tells a watchdog thread which job's step blocks the loop (:meth:`ShardRunner.blocking_job`).
 
-It is the per-instance error boundary: whatever happens to one instance (an undecodable
-line, a step raising anything, ``BaseException`` subclasses and a step's own
-``CancelledError`` included, a snapshot or result that cannot be encoded), that instance is
-answered ``failed`` with the step and error type, and every other instance goes on. Only a
-cancellation of the host's tasks (host shutdown) goes unanswered.
+Every instance runs through :func:`~shardflow.engine.instance.run_instance`, the one error
+boundary of an instance; around it, this runner answers what happens before or after the run
+(an undecodable line, a snapshot or result that cannot be encoded, its own bug): that
+instance is answered ``failed`` with the step and error type, and every other instance goes
+on. Only a cancellation of the host's tasks (host shutdown) goes unanswered.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -43,13 +43,15 @@ from shardflow._clock import Clock
 from shardflow._tasks import current_task_of
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
+from shardflow.engine.attempt import is_cancellation
 from shardflow.engine.blame import blocked_step
+from shardflow.engine.instance import Ending, failure, settle
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import ErrorInfo
 from shardflow.engine.results import Status, result_line
-from shardflow.engine.runner import InstanceOutcome, InstanceRunner, instance_failure
+from shardflow.engine.rows import Answer, InputId, JobKind, JobRow, ParkedRow, ResultRow
+from shardflow.engine.runner import InstanceOutcome, InstanceRunner
 from shardflow.engine.schedule import schedule_for
-from shardflow.engine.stepexec import is_cancellation
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
 from shardflow.model.definition import WorkflowDefinition
@@ -59,23 +61,15 @@ FLUSH_AT = 256
 JOB_TASK_NAME = "shardflow job"
 
 
-class JobKind(IntEnum):
-    """What a job's line holds (its code travels in the job header)."""
-
-    NEW = 0
-    """the instance's input object"""
-    RESUME = 1
-    """``{"state": snapshot, "data": {task id: form data}}``: continue a waiting instance"""
-
-
 class ShardJob(NamedTuple):
     """One instance to run, as the coordinator sends it."""
 
     seq: int
-    instance_id: Any
+    instance_id: InputId
     """The id as the input spelled it (a string or a number); results carry it back."""
     attempt: int
     kind: int
+    """a :class:`JobKind` code"""
     line: bytes
 
 
@@ -84,11 +78,11 @@ class ShardOutput:
     """Answers ready to send. A host delivers ``snapshots`` before ``lines``: the snapshot of
     a ``waiting`` instance must be stored before its result is journalled."""
 
-    rows: list[list[Any]] = field(default_factory=list)
-    """``[seq, status code, duration ms, len(line)]`` per result line"""
+    rows: list[ResultRow] = field(default_factory=list)
+    """one per result line"""
     lines: list[bytes] = field(default_factory=list)
-    parked_rows: list[list[int]] = field(default_factory=list)
-    """``[seq, len(snapshot)]`` per snapshot"""
+    parked_rows: list[ParkedRow] = field(default_factory=list)
+    """one per snapshot"""
     snapshots: list[bytes] = field(default_factory=list)
     """``{"state": ..., "tasks": [...]}`` of each instance now waiting"""
 
@@ -99,14 +93,11 @@ _STATUS = {WorkflowStatus.COMPLETED: Status.COMPLETED, WorkflowStatus.FAILED: St
 _CODES = {status: int(status) for status in Status}
 """Status -> its wire code, as the plain int the header carries."""
 _RESUME = int(JobKind.RESUME)
-_FAILED = WorkflowStatus.FAILED
 _WAITING = WorkflowStatus.WAITING
 _now = time.time
 _NO_TASKS: list[HumanTask] = []
 """The human tasks of an instance of a compiled plan (which has no human step): none, never
 appended to, so no list per instance."""
-_Answer = tuple[Status, float, bytes, bytes | None, ErrorInfo | None]
-"""status, duration ms, result line, snapshot (of a waiting instance), error"""
 
 
 class ShardRunner:
@@ -128,27 +119,26 @@ class ShardRunner:
         self._flush_at = flush_at
         self._out = ShardOutput()
         self._flush_scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None] | None] = set()
         """Jobs submitted and not answered: each takes itself out when it has answered."""
         self._loop: asyncio.AbstractEventLoop | None = None
         """The loop jobs are pushed on (set by :meth:`submit`, which push answers need)."""
         self._watched = (asyncio.get_running_loop(), threading.get_ident()) if watched else None
 
     # -- push ------------------------------------------------------------------------------
-    def submit(self, header: list[list[Any]], lines: list[bytes]) -> None:
-        """Start one task per job; answers go to ``on_output``. ``header`` rows are
-        ``[seq, instance id, attempt, kind, ...]`` (as a RUN frame carries them, so a
-        streaming host builds nothing per job), ``lines`` the jobs' raw lines."""
+    def submit(self, header: list[JobRow], lines: list[bytes]) -> None:
+        """Start one task per job; answers go to ``on_output``. ``header`` holds the jobs'
+        rows (as a RUN frame carries them), ``lines`` their raw lines."""
         if self._on_output is None:
             raise RuntimeError("submit needs an on_output callback; use run_batch otherwise")
         loop = self._loop = asyncio.get_running_loop()
         create_task = _task_maker(loop)
         add = self._tasks.add
         answer = self._answer
-        for row, line in zip(header, lines, strict=True):
+        for (seq, instance_id, attempt, kind, _), line in zip(header, lines, strict=True):
             # No done callback: each job takes its task out of ``_tasks`` when it has
-            # answered (a callback is a loop handle and a call more per job).
-            add(create_task(answer(row[0], row[1], row[2], row[3], line, None)))
+            # answered (docs/DECISIONS.md).
+            add(create_task(answer(seq, instance_id, attempt, kind, line, None)))
 
     @property
     def in_flight(self) -> int:
@@ -158,13 +148,14 @@ class ShardRunner:
     async def drain(self) -> None:
         """Return once every submitted job has ended, the last answers flushed."""
         while self._tasks:
-            await asyncio.wait(set(self._tasks))
+            await asyncio.wait({task for task in self._tasks if task is not None})
         self.flush()
 
     def cancel(self) -> None:
         """Cancel every job in flight (the host is going away: nobody is left to answer)."""
         discard = self._tasks.discard
         for task in self._tasks:
+            assert task is not None
             task.add_done_callback(discard)  # one cancelled before it ran never answers
             task.cancel()
 
@@ -216,17 +207,18 @@ class ShardRunner:
         return {"seq": interpreter.job, "step": path, "retries": int(step.retries)}
 
     # -- one job ---------------------------------------------------------------------------
-    async def _answer(self, seq: int, instance_id: Any, attempt: int, kind: int, line: bytes,
-                      out: ShardOutput | None) -> None:
-        # Decode, run, encode, and answer whatever fails, in one coroutine: each coroutine
-        # level is paid once per instance.
+    async def _answer(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
+                      line: bytes, out: ShardOutput | None) -> None:
+        # Decode, run, encode, and answer whatever fails, in one coroutine (docs/DECISIONS.md:
+        # each coroutine level is paid once per instance).
         try:
             try:
                 payload = orjson.loads(line)
                 if kind == _RESUME:
                     state, data = payload["state"], payload["data"]
                 elif type(payload) is not dict:
-                    raise TypeError(f"an instance's input must be a JSON object, not {type(payload).__name__}")
+                    raise TypeError("an instance's input must be a JSON object, "
+                                    f"not {type(payload).__name__}")
             except Exception as exc:
                 answer = _failure(instance_id, attempt, "<input>", exc, None)
             else:
@@ -235,8 +227,8 @@ class ShardRunner:
                     outcome = await self._runner.resume(key, state, data, job=seq)
                     answer = _encode(instance_id, attempt, outcome)
                 else:
-                    # InstanceRunner.run, fused into this coroutine (one coroutine level less
-                    # per instance); _answer_new encodes it without an outcome record.
+                    # A new instance runs in this coroutine, ended by run_instance's own
+                    # failure and settle (docs/DECISIONS.md: a coroutine level less).
                     runner = self._runner
                     entry = self._entry
                     # A compiled plan has no human step: no task list to collect into.
@@ -246,20 +238,21 @@ class ShardRunner:
                     interpreter.job = seq
                     started = _now()
                     context = None
-                    info = None
                     try:
                         context = WorkflowContext.decoded(payload, key)
                         await (interpreter.run(context) if entry is None
                                else entry(interpreter, context))
-                        final = interpreter.final_context(context).data
                     except BaseException as exc:
-                        info, final = instance_failure(exc, context, payload, False)
-                    answer = _answer_new(instance_id, attempt, interpreter, tasks, final,
-                                         info, started)
+                        ending = failure(exc, context,
+                                         "<input>" if context is None else "<engine>")
+                    else:
+                        ending = settle(interpreter, context, None)
+                    answer = _answer_new(instance_id, attempt, interpreter, tasks, ending,
+                                         payload, started)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):
                 if out is None:
-                    self._tasks.discard(current_task_of(self._loop))  # type: ignore[arg-type]
+                    self._done()
                 raise
             answer = _failure(instance_id, attempt, "<runner>", exc, None)
         status, duration, result, snapshot, error = answer
@@ -269,18 +262,24 @@ class ShardRunner:
         if out is None:
             out = self._out
         if snapshot is not None:
-            out.parked_rows.append([seq, len(snapshot)])
+            out.parked_rows.append((seq, len(snapshot)))
             out.snapshots.append(snapshot)
-        out.rows.append([seq, _CODES[status], duration, len(result)])
+        out.rows.append((seq, _CODES[status], duration, len(result)))
         out.lines.append(result)
         if not push:
             return
-        self._tasks.discard(current_task_of(self._loop))  # type: ignore[arg-type]
+        self._done()
         if len(out.rows) >= self._flush_at:
             self.flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+
+    def _done(self) -> None:
+        """Take the current job's task out of those in flight (a pushed job's last act)."""
+        loop = self._loop
+        assert loop is not None  # set by submit, the only way to push a job
+        self._tasks.discard(current_task_of(loop))
 
     def step_stats(self) -> dict[str, list[float]]:
         """Per step path: ``[executions, total ms, max ms, ms waiting for limits, retries]``
@@ -294,36 +293,39 @@ class ShardRunner:
         return {step: dict(types) for step, types in self._failures.items()}
 
 
-def _answer_new(instance_id: Any, attempt: int, interpreter: Interpreter,
-                tasks: list[HumanTask], final: dict[str, Any], info: ErrorInfo | None,
-                started: float) -> _Answer:
-    """What ``_encode`` makes of the outcome of a new instance that ran, without building the
-    outcome unless the instance parked (human tasks to report: the general encoder)."""
+def _answer_new(instance_id: InputId | None, attempt: int, interpreter: Interpreter,
+                tasks: list[HumanTask], ending: Ending, payload: dict[str, Any],
+                started: float) -> Answer:
+    """What ``_encode`` makes of the ending of a new instance, without building an outcome
+    unless the instance parked (human tasks to report: the general encoder)."""
     duration = round((_now() - started) * 1000.0, 3)
+    status, context, info = ending
+    final = context.data if context is not None else payload
     if interpreter.parked:
         return _encode(instance_id, attempt, InstanceOutcome(
-            interpreter.instance_id, _FAILED if info else _WAITING, final, info, started,
-            duration, interpreter.history, tasks, None if info else interpreter.to_snapshot()))
-    status = Status.COMPLETED if info is None else Status.FAILED
+            interpreter.instance_id, status, final, info, started, duration,
+            interpreter.history, tasks,
+            interpreter.to_snapshot() if status is _WAITING else None))
+    code = Status.COMPLETED if info is None else Status.FAILED
     try:
-        line = result_line(instance_id, status, final, None if info is None else info.to_dict(),
+        line = result_line(instance_id, code, final, None if info is None else info.to_dict(),
                            attempt, started, duration)
     except TypeError as exc:
         return _failure(instance_id, attempt, "<output>", exc, None, duration)
-    return status, duration, line, None, info
+    return (code, duration, line, None, info)
 
 
 def _task_maker(loop: asyncio.AbstractEventLoop
                 ) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
     """``loop.create_task``, or, on a loop without a task factory, the ``Task`` it would
     make, built directly with a name: a task left to name itself formats ``Task-N`` (and
-    uvloop's ``create_task`` adds a call), ~1.9k instructions of each job (icount)."""
+    uvloop's ``create_task`` adds a call) on every job."""
     if loop.get_task_factory() is not None:
         return loop.create_task
     return partial(asyncio.Task, loop=loop, name=JOB_TASK_NAME)
 
 
-def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer:
+def _encode(instance_id: InputId | None, attempt: int, outcome: InstanceOutcome) -> Answer:
     """The result line (and snapshot) of ``outcome``; a value that cannot be encoded fails
     the instance, naming the human step or ``<output>``."""
     duration = round(outcome.duration_ms, 3)
@@ -344,7 +346,7 @@ def _encode(instance_id: Any, attempt: int, outcome: InstanceOutcome) -> _Answer
     except TypeError as exc:
         return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<output>", exc,
                         None, duration)
-    return status, duration, line, snapshot, info
+    return (status, duration, line, snapshot, info)
 
 
 def _unencodable_task(tasks: list[HumanTask]) -> str | None:
@@ -358,12 +360,12 @@ def _unencodable_task(tasks: list[HumanTask]) -> str | None:
     return None
 
 
-def _failure(instance_id: Any, attempt: int, where: str, exc: BaseException,
-             outcome: InstanceOutcome | None, duration: float = 0.0) -> _Answer:
+def _failure(instance_id: InputId | None, attempt: int, where: str, exc: BaseException,
+             outcome: InstanceOutcome | None, duration: float = 0.0) -> Answer:
     """A ``failed`` answer: the error names ``where`` and the exception type."""
     info = ErrorInfo.from_exception(where, exc)
     context = outcome.context if outcome is not None else None
     started = outcome.started_at if outcome is not None else time.time()
     line = result_line(instance_id, Status.FAILED, context, info.to_dict(), attempt,
                        started, duration)
-    return Status.FAILED, duration, line, None, info
+    return (Status.FAILED, duration, line, None, info)

@@ -2,9 +2,9 @@
 over every instance a batch worker runs.
 
 Why durations are kept in lists and folded later: counting an execution in place (look the
-row up, add, compare with the maximum) cost ~40 bytecodes per step, on every step of every
-instance; appending its duration to the step's list costs a quarter of that, and folding a
-list is ``len``, ``sum`` and ``max``, all in C. A host folds at every batch of answers it
+row up, add, compare with the maximum) is several times the work of appending its duration to
+the step's list, on every step of every instance, and folding a list is ``len``, ``sum`` and
+``max``, all in C (docs/PERFORMANCE.md). A host folds at every batch of answers it
 sends (``ShardRunner.flush``), so the lists stay short.
 
 Execution time excludes the wait for a limit or rate slot, which is counted apart: a step that

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from shardflow.engine.results import LABELS
+from shardflow.engine.rows import ResultRow
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -72,8 +73,8 @@ class Metrics:
             return f"workers stopped: {pool.error}"
         return None
 
-    def count_results(self, rows: list[list[Any]]) -> None:
-        """A batch of result rows ``[seq, status code, duration ms, length]``."""
+    def count_results(self, rows: list[ResultRow]) -> None:
+        """A batch of result rows (``engine/rows.py``'s ``ResultRow``)."""
         by_status: dict[int, int] = {}
         observe = self.instance_seconds.observe
         for row in rows:

@@ -44,6 +44,7 @@ from shardflow.batch.pool import WorkerPool
 from shardflow.batch.run_core import RunCore
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.workerproc import WorkerProcess
+from shardflow.engine.rows import ResultRow
 from shardflow.errors import ConfigError
 from shardflow.metrics.registry import Metrics
 from shardflow.model.loader import load_workflow
@@ -333,7 +334,7 @@ class Consumer:
         return not summary["pending"]
 
     # -- the run core's sink ---------------------------------------------------------------
-    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def accept(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         assert self._writer is not None
         message_of = self._message_of.pop
         self._writer.results += [(message_of(job.seq), line)

@@ -31,6 +31,7 @@ from shardflow.batch.run_core import RunCore
 from shardflow.batch.spec import WorkerSpec
 from shardflow.context import check_input
 from shardflow.engine.results import parse_line
+from shardflow.engine.rows import ResultRow
 from shardflow.errors import ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow, reference_of
@@ -167,7 +168,7 @@ class BatchExecutor:
         return self._pool.worker_pids() if self._pool is not None else []
 
     # -- the run core's sink -----------------------------------------------------------------
-    def accept(self, jobs: list[Job], rows: list[list[Any]], lines: list[bytes]) -> None:
+    def accept(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         self._accepted += zip(jobs, lines, strict=True)
 
     def release(self) -> None:

@@ -21,6 +21,7 @@ import orjson
 from shardflow.batch import protocol as p
 from shardflow.batch.jobs import Job
 from shardflow.engine.results import Status
+from shardflow.engine.rows import ResultRow
 from shardflow.model.tasks import HumanTask
 from shardflow.store.journal import FileJournal, SeqSet
 from shardflow.store.tasks import TaskStore, WaitingInstance
@@ -52,7 +53,7 @@ class JournalLedger:
         """seq -> store key of the waiting instances this session continues."""
         self._finished: list[str] = []
 
-    def record_batch(self, jobs: list[Job], header: list[list[Any]], lines: list[bytes]) -> None:
+    def record_batch(self, jobs: list[Job], header: list[ResultRow], lines: list[bytes]) -> None:
         """Journal a batch of results in one write; a continued waiting instance that ended
         is marked finished in the store at the next flush (after its result is durable)."""
         self.journal.append_results(header, lines)  # header rows start [job.seq, status]

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 from zlib import crc32
 
 
@@ -66,9 +66,10 @@ class FileJournal:
         marks, tests)."""
         self._write(b"".join([encode_entry(seq, status, line) for seq, status, line in entries]))
 
-    def append_results(self, rows: list[list[Any]], lines: list[bytes]) -> None:
+    def append_results(self, rows: Sequence[tuple[int, int, float, int]],
+                       lines: list[bytes]) -> None:
         """The hot path of a journalled run: a frame of results in one write, as it arrived
-        (``rows`` are its header rows ``[seq, status code, duration, length]``, ``lines`` its
+        (``rows`` are its header rows, ``engine/rows.py``'s ``ResultRow``, ``lines`` its
         result lines), ``encode_entry`` inlined: a call per entry costs ~10 % of the
         journal's instructions."""
         self._write(b"".join([

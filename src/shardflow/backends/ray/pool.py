@@ -46,6 +46,7 @@ from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
 from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.spec import WorkerSpec
+from shardflow.engine.rows import ResultRow
 from shardflow.errors import WorkerStartError
 
 _STATS_TIMEOUT = 10.0
@@ -213,8 +214,8 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._call(shard, shard.actor.run.remote(jobs_payload(runnable))))
         if answered:
             lines = [job.answer[1] for job in answered if job.answer is not None]
-            rows: list[list[Any]] = [[job.seq, job.answer[0], 0.0, len(job.answer[1])]
-                                     for job in answered if job.answer is not None]
+            rows: list[ResultRow] = [(job.seq, job.answer[0], 0.0, len(job.answer[1]))
+                                      for job in answered if job.answer is not None]
             self._deliver(answered, rows, lines)
             self._settle()
 

@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any
 
 from shardflow.batch import protocol as p
 from shardflow.batch.jobs import Job
+from shardflow.engine.rows import JobRow, ParkedRow, ResultRow
 from shardflow.engine.shard import ShardJob, ShardOutput
 
 _PREFIX = struct.Struct("!IB")
 
 
 def jobs_payload(jobs: Sequence[Job]) -> bytes:
-    header = [[job.seq, job.id, job.attempt, job.kind, len(job.line)] for job in jobs]
+    header: list[JobRow] = [(job.seq, job.id, job.attempt, job.kind, len(job.line))
+                            for job in jobs]
     return p.batch_frame(p.RUN, header, [job.line for job in jobs])
 
 
 def shard_jobs(payload: bytes) -> list[ShardJob]:
     header, lines = p.split_batch(payload[_PREFIX.size:])
-    return [ShardJob(row[0], row[1], row[2], row[3], line)
-            for row, line in zip(header, lines, strict=True)]
+    return [ShardJob(seq, instance_id, attempt, kind, line)
+            for (seq, instance_id, attempt, kind, _), line in zip(header, lines, strict=True)]
 
 
 def output_payload(out: ShardOutput) -> bytes:
@@ -34,20 +35,21 @@ def output_payload(out: ShardOutput) -> bytes:
     return parked + p.batch_frame(p.RESULTS, out.rows, out.lines)
 
 
-def split_output(data: bytes) -> tuple[list[list[Any]], list[bytes], list[list[Any]], list[bytes]]:
+def split_output(data: bytes
+                 ) -> tuple[list[ResultRow], list[bytes], list[ParkedRow], list[bytes]]:
     """Undo :func:`output_payload`: result rows and lines, then parked rows and snapshots."""
-    parked_rows: list[list[Any]] = []
+    parked_rows: list[ParkedRow] = []
     snapshots: list[bytes] = []
-    rows: list[list[Any]] = []
+    rows: list[ResultRow] = []
     lines: list[bytes] = []
     offset = 0
     while offset < len(data):
         length, kind = _PREFIX.unpack_from(data, offset)
         start = offset + _PREFIX.size
-        header, blobs = p.split_batch(data[start:start + length])
+        payload = data[start:start + length]
         if kind == p.PARKED:
-            parked_rows, snapshots = header, blobs
+            parked_rows, snapshots = p.split_batch(payload)
         else:
-            rows, lines = header, blobs
+            rows, lines = p.split_batch(payload)
         offset = start + length
     return rows, lines, parked_rows, snapshots

@@ -1,0 +1,362 @@
+"""The step attempt and the edge arrival: each rule of running a plan, written in this module.
+
+Two clients apply these rules: the interpreter (``engine/interpreter.py``), node by node, and
+the schedule emitter (``engine/schedule.py``), which writes a static plan out as Python once
+per plan. Each rule is here in the form the interpreter calls (a function) and, where a
+compiled schedule spells it out inline, in the form the emitter writes (a template that
+fills in the node's constants). ``tests/engine/test_attempt.py`` runs both forms on the same
+cases and compares what they record and raise.
+
+**A step attempt** (docs/SEMANTICS.md): the context names the running step
+(``current_step``, what a watchdog blames); the step's return value, unless ``None``, is
+stored under its key; each attempt is logged as a :data:`StepEntry` (or counted in
+:class:`StepStats`); a failure ends as a :class:`StepFailure` naming the step, except the
+cancellation of the task running it (a timeout, a failed sibling, a lost race, the host
+shutting down), which propagates. ``KeyboardInterrupt`` or ``SystemExit`` escaping a task
+would stop the whole event loop, and with it every other instance of a batch worker, so they
+fail the step too. :func:`run_step` applies every policy (limits, rate limits, timeout,
+retries); a *plain* step (:func:`is_plain`: none of them) is the one a schedule writes out
+inline (:func:`step_source`), and every other step, in both forms, goes through
+:func:`run_step`. A new rule for some steps (a guard, a hook) makes them not plain and goes
+into :func:`run_step`; a rule for every step goes into both forms here.
+
+**An edge arrival**: a node runs once every incoming edge is resolved (taken or not); a
+context arriving at a join waits there until the last edge resolves, and the contexts that
+arrived are merged in edge declaration order (a merge failure fails the join's step). A node
+none of whose edges was taken is skipped, and the skip propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from shardflow._clock import Clock, TimeoutScope
+from shardflow.context import WorkflowContext, common_ancestor
+from shardflow.engine.rows import StepEntry
+from shardflow.engine.stepstats import StepStats
+from shardflow.errors import StepTimeoutError
+from shardflow.limits.gate import Gate
+from shardflow.limits.retry import retry_delay
+from shardflow.limits.timeouts import enforced_after
+from shardflow.model.plan import EdgePlan, MachinePlan, Plan, step_limits
+from shardflow.model.steps import BaseMachineStep
+
+if TYPE_CHECKING:
+    from shardflow.engine.state import Arrival, InstanceState, Ready
+
+now = time.time
+"""The clock of step records (wall time: records are read by people and other processes)."""
+_current_task = asyncio.current_task
+
+
+class StepFailure(Exception):
+    """Internal: a step (or join) failed for good. Carries where, why, and the context it had."""
+
+    def __init__(self, node: str, error: BaseException, context: WorkflowContext | None) -> None:
+        super().__init__(node, error)
+        self.node = node
+        self.error = error
+        self.context = context
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """True if ``exc`` is the running task being cancelled, not a ``CancelledError`` that
+    code raised on its own (a step doing ``raise asyncio.CancelledError``, or awaiting a
+    future someone else cancelled): only a real cancellation leaves a request on the task."""
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = _current_task()
+    return task is None or task.cancelling() > 0
+
+
+# -- the step attempt: function form ----------------------------------------------------------
+def is_plain(step: BaseMachineStep, gated: bool) -> bool:
+    """True if ``step`` has no policy to apply (no retries, no timeout, and no limits when a
+    ``gated`` host enforces them): one attempt, which a schedule writes out inline."""
+    return not (step.retries or step.timeout_seconds is not None
+                or (gated and (step.limit or step.rate_limit)))
+
+
+def failed_attempt(exc: BaseException, path: str, attempt: int, started: float,
+                   ctx: WorkflowContext, log: list[StepEntry] | None,
+                   stats: StepStats | None) -> NoReturn:
+    """Record the attempt that raised ``exc`` and raise what ends the step: the cancellation
+    itself, or a :class:`StepFailure` with ``ctx``. Called in the ``except`` clause."""
+    cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
+    if log is not None:
+        log.append((path, "cancelled" if cancelled else "failed", attempt, started, now(),
+                    None if cancelled else type(exc).__name__))
+    if stats is not None:
+        stats.durations[path].append(now() - started)
+    if cancelled:
+        raise exc
+    raise StepFailure(path, exc, ctx) from exc
+
+
+def _count_wait(stats: StepStats | None, path: str, since: float) -> float:
+    """Count the wait for a limit or rate slot that began at ``since``; return now, when the
+    step's execution (and its record) starts. Only throttled steps pay for it."""
+    started = now()
+    if stats is not None:
+        stats.waited(path, started - since)
+    return started
+
+
+async def _call(step: BaseMachineStep, ctx: WorkflowContext, path: str, clock: Clock) -> Any:
+    timeout = step.timeout_seconds
+    if timeout is None:
+        return await step.execute(ctx)
+    scope = TimeoutScope(clock, enforced_after(timeout))
+    try:
+        async with scope:
+            return await step.execute(ctx)
+    except TimeoutError as exc:
+        if scope.expired:
+            raise StepTimeoutError(path, timeout) from exc
+        raise
+
+
+async def run_step(
+    step: BaseMachineStep,
+    ctx: WorkflowContext,
+    key: str,
+    path: str,
+    clock: Clock,
+    gate: Gate | None,
+    log: list[StepEntry] | None,
+    stats: StepStats | None = None,
+) -> WorkflowContext:
+    """Run ``step`` on ``ctx`` under its policies and return the context holding its writes.
+
+    A plain step (no policy to apply) makes one attempt, the one :func:`step_source` writes
+    out for a schedule. A step without retries writes straight into ``ctx``. A step with
+    retries runs each attempt on a fork, so a failed attempt leaves no trace; the successful
+    fork is returned.
+    A return value other than ``None`` is stored under ``key``. Each attempt is appended to
+    ``log`` and/or counted in ``stats`` under ``path``.
+    """
+    if is_plain(step, gate is not None):
+        # its one attempt, as step_source writes it out
+        ctx.current_step = key
+        started = now()
+        try:
+            result = await step.execute(ctx)
+            if result is not None:
+                ctx.set(key, result)
+        except BaseException as exc:
+            failed_attempt(exc, path, 1, started, ctx, log, stats)
+        finally:
+            ctx.current_step = None
+        if log is not None:
+            log.append((path, "completed", 1, started, now(), None))
+        if stats is not None:
+            stats.durations[path].append(now() - started)
+        return ctx
+    retries = step.retries
+    throttled = gate is not None and bool(step.limit or step.rate_limit)
+    if throttled:
+        limits = step_limits(step)
+        rate = step.rate_limit
+    attempt = 0
+    while True:
+        attempt += 1
+        work = ctx.fork() if retries else ctx
+        work.current_step = key
+        started = now()
+        try:
+            if throttled:
+                assert gate is not None
+                token = await gate.enter(limits, rate)
+                started = _count_wait(stats, path, started)
+                try:
+                    result = await _call(step, work, path, clock)
+                finally:
+                    gate.leave(token)
+            elif step.timeout_seconds is None:
+                result = await step.execute(work)
+            else:
+                result = await _call(step, work, path, clock)
+            if result is not None:
+                work.set(key, result)
+        except BaseException as exc:
+            if attempt <= retries and isinstance(exc, Exception) and isinstance(exc, step.retry_on):
+                if log is not None:
+                    log.append((path, "failed", attempt, started, now(), type(exc).__name__))
+                if stats is not None:
+                    stats.durations[path].append(now() - started)
+                    stats.retried(path)
+                delay = retry_delay(step.retry_delay_seconds, step.retry_jitter_factor, attempt)
+                if delay > 0:
+                    await clock.sleep(delay)
+                continue
+            failed_attempt(exc, path, attempt, started, ctx, log, stats)
+        finally:
+            work.current_step = None
+        if log is not None:
+            log.append((path, "completed", attempt, started, now(), None))
+        if stats is not None:
+            stats.durations[path].append(now() - started)
+        return work
+
+
+# -- the step attempt: template form ----------------------------------------------------------
+def step_source(node: str, step: str, plain: bool, counted: bool, pad: str) -> list[str]:
+    """The lines a schedule runs node ``node`` with: ``ctx`` becomes the context holding its
+    writes. ``step`` names the step object in the schedule's namespace; ``counted`` says the
+    function has ``stats``/``durations`` (statistics) rather than ``log`` (a step log).
+
+    A plain step (:func:`is_plain`) is :func:`run_step`'s single attempt written out: the
+    same ``current_step``, the same record, the same failure; any other goes through
+    :func:`run_step` itself."""
+    log, stats = ("None", "stats") if counted else ("log", "None")
+    if not plain:
+        return [f"{pad}ctx = await run_step({step}, ctx, {node!r}, {node!r}, state.clock, "
+                f"state.gate, {log}, {stats})\n"]
+    lines = [f"{pad}ctx.current_step = {node!r}\n",
+             f"{pad}started = now()\n",
+             f"{pad}try:\n",
+             f"{pad}    result = await {step}.execute(ctx)\n",
+             f"{pad}    if result is not None:\n",
+             f"{pad}        ctx.set({node!r}, result)\n",
+             f"{pad}except BaseException as exc:\n",
+             f"{pad}    failed_attempt(exc, {node!r}, 1, started, ctx, {log}, {stats})\n",
+             f"{pad}finally:\n",
+             f"{pad}    ctx.current_step = None\n"]
+    if counted:
+        lines.append(f"{pad}durations[{node!r}].append(now() - started)\n")
+    else:
+        lines.append(f"{pad}log.append(({node!r}, 'completed', 1, started, now(), None))\n")
+    return lines
+
+
+# -- the edge arrival: function form ----------------------------------------------------------
+def arrive(state: InstanceState, target: str, index: int, source: str,
+           ctx: WorkflowContext | None) -> Ready:
+    """Resolve edge ``index`` (``source`` -> ``target``): taken with ``ctx``, or not taken
+    (``ctx`` None). Returns ``target`` with the context it runs on if this was its last
+    unresolved edge (merged, when several arrived), what skipping it makes ready if no edge
+    was taken, else nothing."""
+    remaining = state.remaining
+    if remaining is None:
+        remaining = state.counts()
+    left = remaining[target] - 1
+    remaining[target] = left
+    arrivals = state.arrivals
+    if ctx is not None:
+        if left == 0 and target not in arrivals:
+            return [(target, ctx)]
+        arrivals.setdefault(target, []).append((index, source, ctx))
+    if left > 0:
+        return []
+    arrived = arrivals.pop(target, None)
+    if not arrived:
+        return skip(state, target)
+    if len(arrived) == 1:
+        return [(target, arrived[0][2])]
+    return [(target, merged(state, target, arrived))]
+
+
+def fork(state: InstanceState, outgoing: tuple[EdgePlan, ...], out: WorkflowContext) -> Ready:
+    """Every edge of ``outgoing`` taken from ``out`` (none has a condition): one fork of the
+    context per edge when there are several, each arriving in edge order."""
+    if len(outgoing) == 1:
+        edge = outgoing[0]
+        return arrive(state, edge.target, edge.index, edge.source, out)
+    ready: Ready = []
+    for edge in outgoing:
+        ready.extend(arrive(state, edge.target, edge.index, edge.source, out.fork()))
+    return ready
+
+
+def skip(state: InstanceState, node: str) -> Ready:
+    """Skip ``node`` (no incoming edge taken): log it, and resolve its edges as not taken."""
+    started = now()
+    state.history.append((node, "skipped", 0, started, started, None))
+    ready: Ready = []
+    for edge in state.plan.nodes[node].outgoing:
+        ready.extend(arrive(state, edge.target, edge.index, node, None))
+    return ready
+
+
+def merged(state: InstanceState, target: str, arrived: list[Arrival]) -> WorkflowContext:
+    """The contexts that arrived at join ``target``, merged in edge declaration order."""
+    try:
+        return state.plan.rules.join(arrived, step=target)
+    except Exception as exc:
+        join_failed(target, exc, arrived)
+
+
+def join_failed(target: str, exc: Exception, arrived: list[Arrival]) -> NoReturn:
+    """Raise the failure of the join ``target`` (called where its merge raised ``exc``): it
+    fails the join's step, with the context the branches had in common."""
+    raise StepFailure(target, exc, common_ancestor([c for _, _, c in arrived])) from exc
+
+
+# -- the edge arrival: template form ----------------------------------------------------------
+def arrival_source(source: str, index: int, target: str, in_degree: int, counted_edges: bool,
+                   pad: str) -> tuple[list[str], str]:
+    """The lines a schedule resolves edge ``index`` (``source`` -> ``target``, a join of
+    ``in_degree`` edges) with, taken with ``ctx``; and the indentation of the code that runs
+    when this was the last arrival, with ``ctx`` then the merged context.
+
+    With ``counted_edges`` (forks of the plan also reach joins through :func:`fork`) it is a
+    call of :func:`arrive`. Otherwise every arrival of a static plan carries a context, so
+    the number that arrived says when the last one is in: :func:`arrive` and :func:`merged`
+    written out for that case."""
+    if counted_edges:
+        return [f"{pad}ready = arrive(state, {target!r}, {index}, {source!r}, ctx)\n",
+                f"{pad}if ready:\n",
+                f"{pad}    ctx = ready[0][1]\n"], pad + "    "
+    return [f"{pad}arrived = state.arrivals.get({target!r})\n",
+            f"{pad}if arrived is None:\n",
+            f"{pad}    state.arrivals[{target!r}] = [({index}, {source!r}, ctx)]\n",
+            f"{pad}else:\n",
+            f"{pad}    arrived.append(({index}, {source!r}, ctx))\n",
+            f"{pad}    if len(arrived) == {in_degree}:\n",
+            f"{pad}        del state.arrivals[{target!r}]\n",
+            f"{pad}        try:\n",
+            f"{pad}            ctx = join(arrived, {target!r})\n",
+            f"{pad}        except Exception as exc:\n",
+            f"{pad}            join_failed({target!r}, exc, arrived)\n"], pad + "        "
+
+
+# -- the running step, as a watchdog reads it ---------------------------------------------------
+SCHEDULE_FILE_PREFIX = "<shardflow schedule"
+"""How the file name of every compiled schedule begins: its frames run these templates."""
+
+
+def running_step(frame: FrameType, plan: Plan) -> tuple[str, BaseMachineStep] | bool | None:
+    """What step attempt ``frame`` (of a thread stopped in it, read from another thread) is
+    running: (path, step); False if it is an attempt's frame between steps (a condition, a
+    merge: no step to blame); None if it is no attempt's frame. The running step's record is
+    its context's ``current_step``, set by both forms of the attempt; the context is the
+    attempt's ``ctx`` (a retried step's attempt runs on ``work``, its fork)."""
+    code = frame.f_code
+    if code is _RUN_STEP:
+        local = frame.f_locals
+        work = local.get("work", local.get("ctx"))
+        if work is None or work.current_step is None:
+            return False
+        return local["path"], local["step"]
+    if code.co_filename.startswith(SCHEDULE_FILE_PREFIX):
+        ctx = frame.f_locals.get("ctx")
+        node: str | None = ctx.current_step if ctx is not None else None
+        if node is None:
+            return False
+        planned = plan.nodes.get(node)
+        if not isinstance(planned, MachinePlan):
+            return False
+        return node, planned.step
+    return None
+
+
+_RUN_STEP = run_step.__code__
+
+NAMESPACE: dict[str, Any] = {
+    "now": now, "run_step": run_step, "failed_attempt": failed_attempt, "arrive": arrive,
+    "fork": fork, "join_failed": join_failed,
+}
+"""The names the templates above use (a schedule adds ``join``, its plan's merge)."""

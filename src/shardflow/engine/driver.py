@@ -1,0 +1,111 @@
+"""InstanceDriver: runs a ``LocalExecutionEngine``'s instances in the caller's task, and
+cancels them on request.
+
+Why no task per instance: a driver task per instance cost a quarter of the throughput (the
+task, its context copy and weak reference stay alive as long as the instance and lengthen
+every garbage collection; docs/PERFORMANCE.md). So an instance runs in the task that awaits
+``start_workflow`` (or ``complete_human_task``) and a step sees the caller's context
+variables; only the second and later branches of a fork get tasks. ``cancel`` cancels the
+task running the instance, once, and the driver withdraws exactly that request
+(``Task.uncancel``, as ``asyncio.timeout`` does): the caller gets the instance back
+``cancelled`` and carries on, while a cancellation of the caller itself still propagates.
+
+Everything else about how the run ends is :func:`~shardflow.engine.instance.run_instance`'s:
+the driver records its :class:`~shardflow.engine.instance.Ending` on the instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from shardflow._tasks import current_task_of
+from shardflow._types import WorkflowStatus
+from shardflow.engine.instance import run_instance
+from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.records import WorkflowInstance
+
+_WAITING = WorkflowStatus.WAITING
+_COMPLETED = WorkflowStatus.COMPLETED
+_FAILED = WorkflowStatus.FAILED
+_CANCELLED = WorkflowStatus.CANCELLED
+
+Finish = Callable[[WorkflowInstance, WorkflowStatus], None]
+"""Records that an instance ended with a status (the engine's window, tasks and store)."""
+Park = Callable[[Interpreter], None]
+
+
+class InstanceDriver:
+    """Drives instances to their end and cancels them; see the module docstring."""
+
+    __slots__ = ("_cancel_requested", "_finish", "_park", "_running", "_stopped")
+
+    def __init__(self, finish: Finish, park: Park | None) -> None:
+        self._finish = finish
+        self._park = park
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        """instance id -> the task running it: what :meth:`cancel` cancels"""
+        self._stopped: dict[str, asyncio.Future[None]] = {}
+        """instance id -> a future :meth:`cancel` waits on, set once the instance unwound"""
+        self._cancel_requested: set[str] = set()
+
+    async def drive(self, instance: WorkflowInstance, interpreter: Interpreter,
+                    work: Awaitable[None]) -> None:
+        """Run ``work`` (``interpreter`` running or resuming ``instance``) in the current task,
+        and record how it ended on ``instance``."""
+        loop = asyncio.get_running_loop()
+        task = current_task_of(loop)
+        if task is None:  # driven outside any task: give it one, so it can be cancelled
+            await loop.create_task(self.drive(instance, interpreter, work))
+            return
+        instance_id = instance.id
+        self._running[instance_id] = task
+        try:
+            ending = await run_instance(interpreter, work, instance.context, self._park)
+        except asyncio.CancelledError:
+            self._finish(instance, _CANCELLED)
+            if self._withdraw_cancel(instance_id, task):
+                return
+            raise
+        except BaseException:  # KeyboardInterrupt, SystemExit: they stop the caller too
+            self._finish(instance, _CANCELLED)
+            raise
+        finally:
+            self._running.pop(instance_id, None)
+            if self._cancel_requested:
+                self._withdraw_cancel(instance_id, task)
+            stopped = self._stopped.pop(instance_id, None)
+            if stopped is not None and not stopped.done():
+                stopped.set_result(None)
+        status, context, error = ending
+        if context is not None:
+            instance.context = context
+        if status is _WAITING:
+            instance.status = _WAITING
+            return
+        instance.error = error
+        self._finish(instance, status)
+
+    async def cancel(self, instance_id: str) -> bool:
+        """Cancel the running ``instance_id`` and return once it has unwound (its ``finally``
+        blocks ran); False if no task is running it."""
+        running = self._running.get(instance_id)
+        if running is None:
+            return False
+        if instance_id not in self._cancel_requested:  # one request per instance
+            self._cancel_requested.add(instance_id)
+            running.cancel()
+        stopped = self._stopped.get(instance_id)
+        if stopped is None:
+            stopped = self._stopped[instance_id] = asyncio.get_running_loop().create_future()
+        await asyncio.wait([stopped])
+        return True
+
+    def _withdraw_cancel(self, instance_id: str, task: asyncio.Task[Any]) -> bool:
+        """Take back the cancellation :meth:`cancel` asked of ``task`` for this instance, if
+        it did; True if ``task`` then has no cancellation pending (the caller's own)."""
+        if instance_id not in self._cancel_requested:
+            return False
+        self._cancel_requested.discard(instance_id)
+        return task.uncancel() == 0
