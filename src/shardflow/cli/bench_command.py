@@ -61,7 +61,7 @@ def bench(target: str | None, workload: str, instances: int, input_path: str | N
     from shardflow.bench import rounds as bench_rounds
     from shardflow.run.start import items_of
 
-    with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
+    with_backend(RunConfig(), backend)  # Ray missing: exit 2, naming the extra
     if target is None:
         if input_path or config_path or limit_flags or rate_flags:
             raise click.UsageError("--input, --config, --limit and --rate-limit need a TARGET "
@@ -73,7 +73,7 @@ def bench(target: str | None, workload: str, instances: int, input_path: str | N
         if baseline:
             raise click.UsageError("--baseline compares the built-in workloads with their "
                                    "hand-written versions; your workflow has none")
-        config = with_backend(run_config(config_path, limit_flags, rate_flags), backend, None, None)
+        config = with_backend(run_config(config_path, limit_flags, rate_flags), backend)
         config = config.merged(workers=workers, max_in_flight=max_in_flight)
         definition = load_target(target)
         check_limits(definition.plan, config.limits, config.rate_limits)  # what run refuses

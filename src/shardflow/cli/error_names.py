@@ -15,14 +15,23 @@ from shardflow.errors import ConfigError
 
 PARAMETERS = {"input": "input_path", "output": "output_path", "format": "fmt",
               "limits": "limit_flags", "rate_limits": "rate_flags", "config": "config_path",
-              "redis": "redis_url"}
-"""Setting key -> the command's parameter, where their names differ."""
+              "redis": "redis_url", "ray.address": "address", "ray.env": "ray_env",
+              "ray.working_dir": "ray_working_dir", "ray.excludes": "ray_excludes",
+              "ray.connect_timeout": "ray_connect_timeout",
+              "ray.ship_shardflow": "ray_ship_shardflow"}
+"""Setting key (or the table of a key such as ``limits.db``) -> the command's parameter,
+where their names differ."""
 
 
-def _parameter(ctx: click.Context, key: str) -> click.Parameter | None:
-    root = key.partition(".")[0]
-    name = PARAMETERS.get(root, root)
-    return next((p for p in ctx.command.params if p.name == name), None)
+def _parameter(ctx: click.Context, key: str) -> tuple[click.Parameter | None, str]:
+    """The parameter that sets ``key``, and what of it the key names beyond the flag (the
+    ``db`` of ``limits.db``: ``--limit db``)."""
+    if key in PARAMETERS:
+        name, sub = PARAMETERS[key], ""
+    else:
+        root, _, sub = key.partition(".")
+        name = PARAMETERS.get(root, root)
+    return next((p for p in ctx.command.params if p.name == name), None), sub
 
 
 def describe(exc: ConfigError, ctx: click.Context | None) -> str:
@@ -33,11 +42,10 @@ def describe(exc: ConfigError, ctx: click.Context | None) -> str:
         return f"{exc.origin}: {exc}"
     if ctx is None:
         return str(exc)
-    param = _parameter(ctx, exc.key)
+    param, sub = _parameter(ctx, exc.key)
     if param is None or param.name is None:
         return exc.reason  # a check of the command itself (``resume``): no setting to name
     source = ctx.get_parameter_source(param.name)
-    sub = exc.key.partition(".")[2]
     if source == ParameterSource.COMMANDLINE:
         if isinstance(param, click.Option):
             flag = max(param.opts, key=len)

@@ -146,6 +146,17 @@ def cli(debug: bool, verbose: int, quiet: int) -> None:
         help="Ray cluster to join (auto, HOST:PORT).")
 @option("--ray-working-dir", metavar="DIR", default=None, show_default=". for file.py targets",
         help="Directory shipped to the Ray nodes.")
+@option("--ray-exclude", "ray_excludes", metavar="PATTERN", multiple=True,
+        help="Leave files matching this .gitignore-style pattern out of the shipped directory "
+             "(repeatable; run directories, inputs, outputs, .venv and .gitignore'd files "
+             "always are).")
+@option("--ray-env", "ray_env", metavar="NAME[=VALUE]", multiple=True,
+        help="Set this environment variable on the Ray actors; NAME alone passes this "
+             "shell's value (repeatable).")
+@option("--ray-connect-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=None, show_default="30", help="How long joining the Ray cluster may take.")
+@option("--ray-ship-shardflow", is_flag=True, default=None,
+        help="Ship this shardflow to the Ray nodes instead of needing it installed there.")
 @metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
@@ -155,7 +166,9 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         summary_json: str | None,
         progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
-        ray_working_dir: str | None, metrics_port: int | None, metrics_host: str) -> None:
+        ray_working_dir: str | None, ray_excludes: tuple[str, ...], ray_env: tuple[str, ...],
+        ray_connect_timeout: float | None, ray_ship_shardflow: bool | None,
+        metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -177,7 +190,9 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
     config = run_config(config_path, limit_flags, rate_flags).merged(
         workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
         startup_timeout=startup_timeout)
-    config = with_backend(config, backend, address, ray_working_dir)
+    config = with_backend(config, backend, address=address, working_dir=ray_working_dir,
+                          excludes=list(ray_excludes) or None, env=list(ray_env) or None,
+                          connect_timeout=ray_connect_timeout, ship_shardflow=ray_ship_shardflow)
     definition = load_target(target)
     warn_unused_limits(definition, config)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,

@@ -61,16 +61,17 @@ def run_config(config_path: str | None, limit_flags: tuple[str, ...],
 
 
 # -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
-def with_backend(config: RunConfig, backend: str | None, address: str | None,
-                  working_dir: str | None) -> RunConfig:
-    """Apply the backend flags; choosing Ray without it installed is one clear error (exit
-    2, naming the install command) before anything starts."""
-    settings = config.ray
-    if address is not None or working_dir is not None:
-        settings = dataclasses.replace(settings, address=address or settings.address,
-                                       working_dir=working_dir or settings.working_dir)
+def with_backend(config: RunConfig, backend: str | None, **ray_flags: Any) -> RunConfig:
+    """Apply the backend flags (``ray_flags``: ``[ray]`` settings, ``None`` when not given);
+    choosing Ray without it installed is one clear error (exit 2, naming the install
+    command) before anything starts."""
+    given = {key: value for key, value in ray_flags.items() if value is not None}
+    settings = dataclasses.replace(config.ray, **given) if given else config.ray
     config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
     if config.backend == "ray":
         import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
+        from shardflow.backends.ray.cluster import check_settings
+
+        check_settings(config.ray)
     return config
 # ---------------------------------------------------------------------------------------------
