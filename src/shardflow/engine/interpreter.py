@@ -33,20 +33,37 @@ from typing import Any
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext
 from shardflow.engine import snapshot
-from shardflow.engine.attempt import StepFailure, arrive, fork, is_cancellation, run_step
-from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
+from shardflow.engine.attempt import StepFailure, arrive, fork, is_cancellation, now, run_step
+from shardflow.engine.branches import (
+    finish_parallel,
+    first_failure,
+    run_branch,
+    run_parallel,
+    run_race,
+)
 from shardflow.engine.ending import merge_ends
-from shardflow.engine.parking import Parked, new_task
+from shardflow.engine.parking import Parked, Waiting, new_task
+from shardflow.engine.passive import exclusive_choice, passed, run_wait
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.state import InstanceState, Ready
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
+from shardflow.model.gateways import ExclusiveGateway
 from shardflow.model.groups import ParallelGroup
-from shardflow.model.plan import HumanPlan, MachinePlan, ParallelPlan, Plan
+from shardflow.model.plan import (
+    GatewayPlan,
+    GroupPlan,
+    HumanPlan,
+    MachinePlan,
+    ParallelPlan,
+    Plan,
+    WaitPlan,
+)
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
+from shardflow.model.waits import WebhookStep
 
 
 class Interpreter(InstanceState):
@@ -94,9 +111,11 @@ class Interpreter(InstanceState):
         """Parked nodes whose tasks are all completed, in the order they parked."""
         return [node for node, parked in self.parked.items() if parked.ready]
 
-    def open_task(self, parked: Parked, key: str, step: BaseHumanStep, branch: int) -> None:
-        """Open the task of human ``step`` (branch ``branch`` of ``parked``, -1 for the node)."""
-        task = new_task(self.instance_id, parked.node, key, step, parked.base)
+    def open_task(self, parked: Parked, key: str, step: Waiting, branch: int,
+                  due_in: float | None = None) -> None:
+        """Open the task of waiting ``step`` (branch ``branch`` of ``parked``, -1 for the
+        node), due in ``due_in`` seconds if given (else as the step says)."""
+        task = new_task(self.instance_id, parked.node, key, step, parked.base, due_in)
         parked.tasks[task.id] = branch
         if self.on_task is not None:
             self.on_task(task)
@@ -192,7 +211,9 @@ class Interpreter(InstanceState):
         if plan.unconditional:
             return fork(self, outgoing, out)
         taken: list[bool] = []
-        for edge in outgoing:
+        if isinstance(plan, GatewayPlan) and isinstance(plan.gateway, ExclusiveGateway):
+            taken = await exclusive_choice(node, plan.gateway, outgoing, out)
+        for edge in outgoing[len(taken):]:
             if edge.condition is None:
                 taken.append(True)
                 continue
@@ -227,6 +248,13 @@ class Interpreter(InstanceState):
             return None
         if isinstance(plan, ParallelPlan):
             return await run_parallel(self, node, node, plan.group, ctx)
+        if isinstance(plan, GroupPlan):
+            return await run_branch(self, node, plan.group, ctx)
+        if isinstance(plan, GatewayPlan):
+            passed(self, node, now())
+            return ctx
+        if isinstance(plan, WaitPlan):
+            return await run_wait(self, node, plan, ctx)
         return await run_race(self, node, node, plan.group, ctx)
 
     async def _resume_parked(self, parked: Parked) -> None:
@@ -234,18 +262,38 @@ class Interpreter(InstanceState):
         for task_id, index in parked.tasks.items():
             data = parked.data[task_id]
             if index < 0:
-                parked.base.set(node, data)
+                self._store_form(node, parked, data)
             else:
                 branch = parked.branches[index]
                 assert branch is not None
                 step = self._group(node).branches[index]
-                branch.set(step.step_name, data)
+                if isinstance(step, BaseHumanStep) and step.form_data_at_top_level:
+                    for key, value in data.items():
+                        branch.set(key, value)
+                else:
+                    branch.set(step.step_name, data)
         if parked.tasks and min(parked.tasks.values()) < 0:
             out = parked.base
         else:
             out = await finish_parallel(self, node, node, self._group(node), parked.base,
                                         parked.branches, parked.errors)
         self._spawn(await self._advance(node, out))
+
+    def _store_form(self, node: str, parked: Parked, data: dict[str, Any]) -> None:
+        """Put the data that completed the parked ``node``'s own task into its context:
+        under the node id; a webhook's under its ``callback_key``; a timer's nowhere; a
+        human step's with ``form_data_at_top_level`` field by field at the top level."""
+        plan = self.plan.nodes[node]
+        if isinstance(plan, WaitPlan):
+            if isinstance(plan.step, WebhookStep):
+                parked.base.set(plan.step.callback_key, data)
+            passed(self, node, now())
+            return
+        if isinstance(plan, HumanPlan) and plan.step.form_data_at_top_level:
+            for key, value in data.items():
+                parked.base.set(key, value)
+            return
+        parked.base.set(node, data)
 
     def _group(self, node: str) -> ParallelGroup:
         plan = self.plan.nodes[node]

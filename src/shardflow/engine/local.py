@@ -27,9 +27,11 @@ from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.engine.driver import InstanceDriver
 from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.passive import TIMER_USER, due_timers
 from shardflow.engine.records import WorkflowInstance
 from shardflow.engine.store_adapter import StoreAdapter
 from shardflow.engine.task_index import TaskIndex
+from shardflow.engine.timers import TimerAlarms
 from shardflow.engine.window import InstanceWindow
 from shardflow.errors import (
     InstanceNotFoundError,
@@ -46,6 +48,7 @@ from shardflow.model.tasks import HumanTask
 from shardflow.store.tasks import TaskStore
 
 _RUNNING = WorkflowStatus.RUNNING
+_WAITING = WorkflowStatus.WAITING
 
 
 class LocalExecutionEngine:
@@ -80,6 +83,8 @@ class LocalExecutionEngine:
         self._store = (StoreAdapter(store, registry, self.clock, self._gate, self._tasks,
                                     self._on_task) if store is not None else None)
         self._driver = InstanceDriver(self._finish, self._park if store is not None else None)
+        self._alarms = TimerAlarms(self.clock, self._ring)
+        """Fires parked timers when due (``engine/timers.py``)."""
         self._checked: dict[int, Plan] = {}
         """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
         stays its own): the limits never change, so each plan is checked once, not per start."""
@@ -104,6 +109,8 @@ class LocalExecutionEngine:
                                     _RUNNING, None, interpreter.history, time.time())
         self._window.add(instance, interpreter)
         await self._driver.drive(instance, interpreter, interpreter.run(context))
+        if instance.status is _WAITING:
+            self._alarms.arm(interpreter, self._tasks)
         return instance
 
     def _park(self, interpreter: Interpreter) -> None:
@@ -207,4 +214,33 @@ class LocalExecutionEngine:
         if ready is not None:
             instance.status = _RUNNING
             await self._driver.drive(instance, interpreter, interpreter.resume(ready))
+            if instance.status is _WAITING:
+                self._alarms.arm(interpreter, self._tasks)
         return instance
+
+    # -- timers and webhooks ------------------------------------------------------------------
+    async def _ring(self, task_id: str) -> None:
+        await self.complete_human_task(task_id, {}, TIMER_USER)
+
+    async def fire_due_timers(self, at: float | None = None) -> list[WorkflowInstance]:
+        """Complete the parked timers due at wall time ``at`` (default: now) and continue
+        their instances; what an engine restarted from its task store calls for the timers
+        that came due while it was down (a running engine fires its own by itself)."""
+        fired = []
+        for task in self.pending_tasks():
+            instance = self.get_instance(task.instance_id)
+            plan = self.registry.get_definition(instance.workflow_name,
+                                                instance.workflow_version).plan
+            if due_timers(plan, [task], time.time() if at is None else at):
+                fired.append(await self.complete_human_task(task.id, {}, TIMER_USER))
+        return fired
+
+    async def complete_webhook(self, instance_id: str, node: str,
+                               data: Mapping[str, Any]) -> WorkflowInstance:
+        """Deliver the external callback the webhook ``node`` of ``instance_id`` waits for:
+        its data goes under the step's ``callback_key`` and the instance goes on. Raises
+        :class:`TaskNotFoundError` if that node waits for nothing."""
+        for task in self.pending_tasks(instance_id):
+            if task.node == node:
+                return await self.complete_human_task(task.id, data)
+        raise TaskNotFoundError(f"{instance_id}/{node}")
