@@ -249,3 +249,41 @@ def test_timers_webhooks_and_gateways_must_be_nodes(member: Any) -> None:
     with pytest.raises(WorkflowValidationError) as info:
         engine_for(single(SequentialGroup(writer("a", a=1), member)))
     assert [p.kind for p in info.value.problems] == ["kind_in_group"]
+
+
+def fanout() -> WorkflowDefinition:
+    return WorkflowDefinition(
+        name="fanout",
+        steps={"fork": ParallelGateway("fork", branches=["email", "sms"]),
+               "email": writer("email", emailed=True), "sms": writer("sms", texted=True),
+               "join": appender("join", "joined")},
+        edges=[Edge("fork", "email"), Edge("fork", "sms"), Edge("email", "join"),
+               Edge("sms", "join")],
+        initial_step="fork", terminal_steps={"join"})
+
+
+@pytest.mark.parametrize("counted", [False, True])
+def test_a_parallel_gateway_plan_compiles_and_runs_as_interpreted(
+        counted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from engine.test_schedule import interpreted, summary
+    from shardflow.engine.runner import InstanceRunner
+    from shardflow.engine.schedule import is_static
+    from shardflow.engine.stepstats import StepStats
+
+    async def outcomes(definition: WorkflowDefinition) -> tuple[Any, Any]:
+        stats = StepStats() if counted else None
+        runner = InstanceRunner(definition, stats=stats)
+        done = [summary(await runner.run(f"i{i}", {"i": i})) for i in range(3)]
+        return done, sorted(stats.rows()) if stats else None
+
+    definition = fanout()
+    assert is_static(definition.plan)
+    compiled = asyncio.run(outcomes(definition))
+    assert definition.plan.schedules, "the compiled schedule did not run"
+    with monkeypatch.context() as patch:
+        interpreted(patch)
+        expected = asyncio.run(outcomes(fanout()))
+    assert compiled == expected
+    assert compiled[0][0][0] == WorkflowStatus.COMPLETED

@@ -37,6 +37,16 @@ def passed(interp: Interpreter, path: str, started: float) -> None:
         interp.stats.count(path, now() - started)
 
 
+def passed_source(node: str, counted: bool, pad: str) -> list[str]:
+    """The lines a compiled schedule logs a gateway node ``node`` with: :func:`passed`
+    written out (``counted``: the schedule has ``durations``, else ``log``). A static plan
+    may hold ``ParallelGateway`` nodes (a fork, ``engine/schedule.py``)."""
+    if counted:
+        return [f"{pad}durations[{node!r}].append(0.0)\n"]
+    return [f"{pad}started = now()\n",
+            f"{pad}log.append(({node!r}, 'completed', 1, started, now(), None))\n"]
+
+
 async def exclusive_choice(node: str, gateway: ExclusiveGateway, outgoing: tuple[EdgePlan, ...],
                            ctx: WorkflowContext) -> list[bool]:
     """Which of ``outgoing`` the gateway takes for ``ctx``: the one edge to the node its
