@@ -42,9 +42,14 @@ def test_a_webhook_parks_and_its_callback_from_the_cli_continues_the_run(
     assert {r["status"] for r in read_results(out)} == {"waiting"}
     tasks = _tasks(cli, run_dir)
     assert sorted(t["node"] for t in tasks) == ["wait_payment"] * 3
-    for task in tasks:
-        done = cli("tasks", "complete", task["id"], "--run-dir", str(run_dir),
-                   "--data", orjson.dumps({"paid": int(task["instance_id"])}).decode())
+    missing = cli("tasks", "callback", str(run_dir), "0", "ship", "--data", "{}")
+    assert missing.returncode == 1 and "no open task at node 'ship'" in missing.stderr
+    for task in tasks:  # by task id, or (the caller's view) by instance and node
+        paid = orjson.dumps({"paid": int(task["instance_id"])}).decode()
+        done = (cli("tasks", "complete", task["id"], "--run-dir", str(run_dir), "--data", paid)
+                if task["instance_id"] in (0, "0") else
+                cli("tasks", "callback", str(run_dir), str(task["instance_id"]), "wait_payment",
+                    "--data", paid))
         assert done.returncode == 0, done.stderr
     resumed = cli("resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
