@@ -1,5 +1,5 @@
 """Workflows of litestar-workflows' node kinds for the batch tests (process pool, resume, Ray):
-gateways and groups that run to the end, a webhook and a timer that park."""
+gateways, groups and a short timer that run to the end, a webhook and a timer that park."""
 
 from __future__ import annotations
 
@@ -44,12 +44,13 @@ routed = WorkflowDefinition(
         "email": Put("email", "emailed", True, trail=False),
         "sms": Put("sms", "texted", True, trail=False),
         "done": Put("done", "done", True),
+        "cool_down": TimerStep("cool_down", duration=timedelta(milliseconds=1)),
     },
     edges=[Edge("route", "big"), Edge("route", "small"), Edge("big", "fan"),
            Edge("small", "fan"), Edge("fan", "email"), Edge("fan", "sms"),
-           Edge("email", "done"), Edge("sms", "done")],
+           Edge("email", "done"), Edge("sms", "done"), Edge("done", "cool_down")],
     initial_step="route",
-    terminal_steps={"done"},
+    terminal_steps={"cool_down"},
 )
 
 

@@ -178,6 +178,23 @@ def test_a_long_timer_parks_the_instance_and_fires_when_due(run: Any) -> None:
     run(main())
 
 
+def test_a_cancelled_instance_s_timer_does_not_fire(run: Any, tmp_path: Any,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from shardflow import SQLiteTaskStore
+
+    async def main() -> None:
+        clock = FakeClock()
+        engine = engine_for(long_timer(), clock=clock, store=SQLiteTaskStore(tmp_path / "tasks.db"))
+        instance = await within(engine.start_workflow("wait", {"hours": 1}))
+        await engine.cancel_workflow(instance.id)
+        clock.advance(7200)
+        await settle()
+        assert instance.status == WorkflowStatus.CANCELLED
+        assert instance.context.get("seen") is None
+    run(main())
+    assert "firing timer task" not in caplog.text
+
+
 def test_fire_due_timers_continues_only_the_timers_that_are_due(run: Any) -> None:
     async def main() -> None:
         engine = engine_for(long_timer(), clock=FakeClock())

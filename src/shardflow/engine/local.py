@@ -220,7 +220,11 @@ class LocalExecutionEngine:
 
     # -- timers and webhooks ------------------------------------------------------------------
     async def _ring(self, task_id: str) -> None:
-        await self.complete_human_task(task_id, {}, TIMER_USER)
+        """Fire the timer whose task is ``task_id``, unless its instance no longer waits
+        (cancelled meanwhile)."""
+        instance = self.get_instance(self.get_task(task_id).instance_id)
+        if instance.status is _WAITING:
+            await self.complete_human_task(task_id, {}, TIMER_USER)
 
     async def fire_due_timers(self, at: float | None = None) -> list[WorkflowInstance]:
         """Complete the parked timers due at wall time ``at`` (default: now) and continue
