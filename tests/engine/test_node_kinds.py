@@ -69,8 +69,8 @@ def test_an_exclusive_gateway_naming_no_edge_fails_its_node(run: Any) -> None:
     assert "chose 'nowhere', which is not one of its edge targets ('big', 'small')" in instance.error.message
 
 
-def test_a_parallel_gateway_forks_and_the_join_merges_every_branch(run: Any) -> None:
-    definition = WorkflowDefinition(
+def fanout() -> WorkflowDefinition:
+    return WorkflowDefinition(
         name="fanout",
         steps={"fork": ParallelGateway("fork", branches=["email", "sms"]),
                "email": writer("email", emailed=True), "sms": writer("sms", texted=True),
@@ -78,6 +78,10 @@ def test_a_parallel_gateway_forks_and_the_join_merges_every_branch(run: Any) -> 
         edges=[Edge("fork", "email"), Edge("fork", "sms"), Edge("email", "join"),
                Edge("sms", "join")],
         initial_step="fork", terminal_steps={"join"})
+
+
+def test_a_parallel_gateway_forks_and_the_join_merges_every_branch(run: Any) -> None:
+    definition = fanout()
     instance = run(within(engine_for(definition).start_workflow("fanout", {})))
     assert instance.status == WorkflowStatus.COMPLETED
     assert (instance.context.get("emailed"), instance.context.get("texted")) == (True, True)
@@ -266,17 +270,6 @@ def test_timers_webhooks_and_gateways_must_be_nodes(member: Any) -> None:
     with pytest.raises(WorkflowValidationError) as info:
         engine_for(single(SequentialGroup(writer("a", a=1), member)))
     assert [p.kind for p in info.value.problems] == ["kind_in_group"]
-
-
-def fanout() -> WorkflowDefinition:
-    return WorkflowDefinition(
-        name="fanout",
-        steps={"fork": ParallelGateway("fork", branches=["email", "sms"]),
-               "email": writer("email", emailed=True), "sms": writer("sms", texted=True),
-               "join": appender("join", "joined")},
-        edges=[Edge("fork", "email"), Edge("fork", "sms"), Edge("email", "join"),
-               Edge("sms", "join")],
-        initial_step="fork", terminal_steps={"join"})
 
 
 @pytest.mark.parametrize("counted", [False, True])
