@@ -297,3 +297,18 @@ def test_a_parallel_gateway_plan_compiles_and_runs_as_interpreted(
         expected = asyncio.run(outcomes(fanout()))
     assert compiled == expected
     assert compiled[0][0][0] == WorkflowStatus.COMPLETED
+
+
+def test_gateway_and_group_mistakes_are_named_by_validation() -> None:
+    definition = WorkflowDefinition(
+        name="bad",
+        steps={"gate": ExclusiveGateway("gate", condition=lambda ctx: "a"),
+               "a": writer("a", a=1), "b": writer("b", b=1),
+               "pick": ConditionalGroup(condition="tier", branches={})},  # type: ignore[arg-type]
+        edges=[Edge("gate", "a", condition=lambda ctx: True), Edge("gate", "b"), Edge("a", "pick")],
+        initial_step="gate")
+    with pytest.raises(WorkflowValidationError) as info:
+        engine_for(definition)
+    found = {(p.kind, tuple(p.names)) for p in info.value.problems}
+    assert found == {("gateway_edge_condition", ("gate", "a")), ("bad_condition", ("pick",)),
+                     ("no_branches", ("pick",))}
