@@ -95,3 +95,22 @@ class BlockLoop(BaseMachineStep):
 
 blocking = WorkflowDefinition(name="ray_blocking", steps={"block": BlockLoop()}, edges=[],
                               initial_step="block")
+
+
+class Spread(BaseMachineStep):
+    """Sleeps ``sleep`` seconds, logs each execution to ``effects``; on the node started with
+    ``SHARDFLOW_VICTIM=1`` the first instance tells the test (FIFO ``<dir>/held.fifo``) and
+    stays in flight, so the node dies with work on it."""
+
+    name = "spread"
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        _append(context.get("effects"), str(context.get("id")))
+        if os.environ.get("SHARDFLOW_VICTIM") == "1" and _first_time(Path(context.get("dir"))):
+            await asyncio.sleep(120)
+        await asyncio.sleep(context.get("sleep", 0.0))
+        return {"pid": os.getpid()}
+
+
+spread = WorkflowDefinition(name="ray_spread", steps={"spread": Spread()}, edges=[],
+                            initial_step="spread")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import uvloop
 ray = pytest.importorskip(
     "ray", reason="the Ray backend's tests need Ray: pip install 'shardflow[ray]'")
 
+from ray_backend.helpers import results_of, started_or_exited  # noqa: E402
 from shardflow.batch.config import RunConfig  # noqa: E402
 from shardflow.batch.jobs import Job  # noqa: E402
 from shardflow.run.executor import BatchExecutor, BatchResult, run_batch  # noqa: E402
@@ -47,16 +47,6 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
     return subprocess.run([sys.executable, "-m", "shardflow", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})},
                           check=False)
-
-
-def results_of(path: Path) -> dict[Any, dict[str, Any]]:
-    """Results keyed by id; fails if any id appears twice."""
-    keyed: dict[Any, dict[str, Any]] = {}
-    for line in path.read_bytes().splitlines():
-        result = orjson.loads(line)
-        assert result["id"] not in keyed, f"id {result['id']!r} appears twice"
-        keyed[result["id"]] = result
-    return keyed
 
 
 def _same_fields(result: BatchResult) -> tuple[Any, ...]:
@@ -197,27 +187,6 @@ def test_a_parked_human_task_completes_and_resumes_through_ray(address: str,
     assert [r["status"] for r in final if r["id"] == 0][-1] == "completed"
 
 
-def _started_or_exited(fifo: Path, driver: subprocess.Popen[bytes]) -> tuple[bool, bytes]:
-    """Wait until the held instance writes to ``fifo`` (True) or the driver exits (its
-    stderr ends: False, and what it said), whichever comes first; no timer."""
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    assert driver.stderr is not None
-    err = driver.stderr.fileno()
-    said = b""
-    try:
-        while True:
-            ready, _, _ = select.select([fd, err], [], [])
-            if fd in ready and os.read(fd, 64):
-                return True, said
-            if err in ready:
-                chunk = os.read(err, 65536)
-                if not chunk:
-                    return False, said
-                said += chunk
-    finally:
-        os.close(fd)
-
-
 def test_resume_finishes_a_ray_run_whose_driver_was_killed(address: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     out = tmp_path / "out.jsonl"
@@ -233,7 +202,7 @@ def test_resume_finishes_a_ray_run_whose_driver_was_killed(address: str, tmp_pat
          "--output", str(out), "--run-dir", str(run_dir), "--no-progress"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        held, said = _started_or_exited(tmp_path / "held.fifo", driver)
+        held, said = started_or_exited(tmp_path / "held.fifo", driver)
         assert held, said.decode()
     finally:
         driver.kill()
@@ -324,3 +293,50 @@ def test_bench_compares_ray_with_the_process_backend_in_one_run(address: str) ->
     assert report["vs_process"] > 0 and report["process_instances_per_second"] > 0
     assert report["limits"]["api"]["size"] == 50 and report["limits"]["api"]["peak"] == 50
     assert report["limit_efficiency"] > 0 and report["process_limit_efficiency"] > 0
+
+
+SHIPPED_DIR_FLOW = '''
+import os
+
+from shardflow import BaseMachineStep, WorkflowDefinition
+
+
+class Look(BaseMachineStep):
+    name = "look"
+
+    async def execute(self, context):
+        import shardflow
+
+        shipped = sorted(os.path.join(d, f)[2:] for d, _, fs in os.walk(".") for f in fs)
+        return {"shipped": shipped, "greeting": os.environ.get("GREETING"),
+                "token": os.environ.get("SHARDFLOW_TEST_TOKEN"), "shardflow": shardflow.__file__}
+
+
+workflow = WorkflowDefinition(name="look", steps={"look": Look()}, edges=[], initial_step="look")
+'''
+
+
+def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env_and_shardflow(
+        address: str, tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    (code / "runs").mkdir(parents=True)
+    (code / "flows.py").write_text(SHIPPED_DIR_FLOW)
+    (code / "notes.tmp").write_text("scratch")
+    (code / ".gitignore").write_text("*.tmp\n")
+    (code / "fixtures.jsonl").write_text("{}\n")
+    inputs = code / "in.jsonl"  # the run's own input, inside the shipped directory
+    inputs.write_text("".join(f'{{"id": {i}}}\n' for i in range(3)))
+    done = cli("run", "code/flows.py:workflow", "--input", str(inputs), "--backend", "ray",
+               "--address", address, "--workers", "1", "--ray-working-dir", "code",
+               "--ray-exclude", "*.jsonl", "--ray-env", "GREETING=hello", "--ray-env",
+               "SHARDFLOW_TEST_TOKEN", "--ray-ship-shardflow", "--output", "code/out.jsonl",
+               "--run-dir", "code/runs/now", "--no-progress", cwd=tmp_path,
+               env={"SHARDFLOW_TEST_TOKEN": "from-the-driver"})
+    assert done.returncode == 0, done.stderr
+    looked = results_of(code / "out.jsonl")[0]["context"]["look"]
+    assert looked["shipped"] == [".gitignore", "flows.py"]
+    assert looked["greeting"] == "hello" and looked["token"] == "from-the-driver"
+    assert f"shipping {code}" in done.stderr and "2 files" in done.stderr
+    import shardflow
+
+    assert Path(looked["shardflow"]).parent != Path(shardflow.__file__).parent  # the shipped copy

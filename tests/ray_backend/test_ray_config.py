@@ -30,7 +30,20 @@ def test_a_run_recorded_before_backends_existed_is_a_process_run() -> None:
     assert RunConfig(**recorded).backend == "process"
 
 
+def test_the_ray_table_sets_shipping_connecting_and_the_actors_environment() -> None:
+    config = config_from_mapping({"ray": {"connect_timeout": 5, "excludes": ["data/", "*.bin"],
+                                          "env": ["API_TOKEN", "REGION=eu"],
+                                          "ship_shardflow": True}})
+    assert config.ray == RaySettings(connect_timeout=5, excludes=["data/", "*.bin"],
+                                     env=["API_TOKEN", "REGION=eu"], ship_shardflow=True)
+    assert RunConfig(**asdict(config)) == config  # as run.json records it
+
+
 @pytest.mark.parametrize(("data", "key"), [
+    ({"ray": {"connect_timeout": 0}}, "ray.connect_timeout"),
+    ({"ray": {"excludes": "data/"}}, "ray.excludes"),
+    ({"ray": {"env": ["A", 3]}}, "ray.env"),
+    ({"ray": {"ship_shardflow": "yes"}}, "ray.ship_shardflow"),
     ({"ray": {"adress": "auto"}}, "ray.adress"),
     ({"ray": {"batch_size": 0}}, "ray.batch_size"),
     ({"ray": {"calls_in_flight": True}}, "ray.calls_in_flight"),

@@ -71,5 +71,6 @@ def make_pool(config: RunConfig, spec: WorkerSpec, feed: Feed, listener: ResultL
                           scratch_dir=scratch_dir)
     module, _, name = _PLUGINS[config.backend].partition(":")
     pool_class = getattr(importlib.import_module(module), name)
-    pool: Pool = pool_class(spec, config, feed, listener, hard_timeout=hard_timeout)
+    pool: Pool = pool_class(spec, config, feed, listener, hard_timeout=hard_timeout,
+                            run_dir=scratch_dir)
     return pool

@@ -29,9 +29,9 @@ from shardflow.limits.rates import parse_rate
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """What one setting must be: ``int``, ``float`` (an int is accepted), ``bool`` or ``str``
-    (one of ``choices`` when given), at least ``minimum`` (strictly above it when ``above``),
-    ``None`` allowed when ``optional``."""
+    """What one setting must be: ``int``, ``float`` (an int is accepted), ``bool``, ``str``
+    (one of ``choices`` when given) or ``list`` (of strings), at least ``minimum`` (strictly
+    above it when ``above``), ``None`` allowed when ``optional``."""
 
     kind: type
     minimum: float | None = None
@@ -43,7 +43,7 @@ class Setting:
         if self.choices:
             return "one of " + ", ".join(map(repr, self.choices))
         noun = {int: "an integer", float: "a number", bool: "true or false",
-                str: "a string"}[self.kind]
+                str: "a string", list: "a list of strings"}[self.kind]
         if self.minimum is not None:
             noun += f" {'>' if self.above else '>='} {self.minimum:g}"
         return noun
@@ -53,6 +53,8 @@ class Setting:
             return
         wanted = (int, float) if self.kind is float else (self.kind,)
         ok = isinstance(value, wanted) and (self.kind is bool or not isinstance(value, bool))
+        if ok and self.kind is list:
+            ok = all(isinstance(item, str) for item in value)
         if ok and self.minimum is not None:
             ok = value > self.minimum if self.above else value >= self.minimum
         if ok and self.choices:
@@ -80,6 +82,10 @@ RAY_SETTINGS: dict[str, Setting] = {
     "batch_size": Setting(int, 1),
     "batch_bytes": Setting(int, 1),
     "calls_in_flight": Setting(int, 1),
+    "connect_timeout": Setting(float, 0, above=True),
+    "excludes": Setting(list),
+    "env": Setting(list),
+    "ship_shardflow": Setting(bool),
 }
 """The ``[ray]`` table, checked by the same rules."""
 
@@ -121,6 +127,17 @@ class RaySettings:
     batch_size: int = 256
     batch_bytes: int = 100_000
     calls_in_flight: int = 4
+    connect_timeout: float = 30.0
+    """Seconds joining ``address`` may take before the run stops (exit 2) naming it."""
+    excludes: list[str] = field(default_factory=list)
+    """``.gitignore``-style patterns kept out of the shipped working directory, besides
+    the run directories, the run's input and output, ``.venv`` and what ``.gitignore`` ignores."""
+    env: list[str] = field(default_factory=list)
+    """``NAME`` (the driver's value, read at each start, never recorded) or ``NAME=VALUE``:
+    environment variables set on the shard actors."""
+    ship_shardflow: bool = False
+    """Ship the driver's shardflow package to the nodes (Ray's ``py_modules``) instead of
+    requiring it installed there at the same version."""
 
     def __post_init__(self) -> None:
         for name, setting in RAY_SETTINGS.items():

@@ -134,6 +134,17 @@ def _load(target: str) -> Any:
         help="Ray cluster to join (auto, HOST:PORT).")
 @option("--ray-working-dir", metavar="DIR", default=None, show_default=". for file.py targets",
         help="Directory shipped to the Ray nodes.")
+@option("--ray-exclude", "ray_excludes", metavar="PATTERN", multiple=True,
+        help="Leave files matching this .gitignore-style pattern out of the shipped directory "
+             "(repeatable; run directories, inputs, outputs, .venv and .gitignore'd files "
+             "always are).")
+@option("--ray-env", "ray_env", metavar="NAME[=VALUE]", multiple=True,
+        help="Set this environment variable on the Ray actors; NAME alone passes this "
+             "shell's value (repeatable).")
+@option("--ray-connect-timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        default=None, show_default="30", help="How long joining the Ray cluster may take.")
+@option("--ray-ship-shardflow", is_flag=True, default=None,
+        help="Ship this shardflow to the Ray nodes instead of needing it installed there.")
 @metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
@@ -143,7 +154,9 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         summary_json: str | None,
         progress: bool, progress_every: float, run_dir: str | None, resume_dir: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
-        ray_working_dir: str | None, metrics_port: int | None, metrics_host: str) -> None:
+        ray_working_dir: str | None, ray_excludes: tuple[str, ...], ray_env: tuple[str, ...],
+        ray_connect_timeout: float | None, ray_ship_shardflow: bool | None,
+        metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -169,7 +182,9 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         limits=parse_limit_flags(limit_flags, "limits") or None,
         rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
     )
-    config = _with_backend(config, backend, address, ray_working_dir)
+    config = _with_backend(config, backend, address=address, working_dir=ray_working_dir,
+                           excludes=list(ray_excludes) or None, env=list(ray_env) or None,
+                           connect_timeout=ray_connect_timeout, ship_shardflow=ray_ship_shardflow)
     definition = _load(target)
     warn_unused_limits(definition, config)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
@@ -181,17 +196,18 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
 
 
 # -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
-def _with_backend(config: RunConfig, backend: str | None, address: str | None,
-                  working_dir: str | None) -> RunConfig:
-    """Apply the backend flags; choosing Ray without it installed is one clear error (exit
-    2, naming the install command) before anything starts."""
-    settings = config.ray
-    if address is not None or working_dir is not None:
-        settings = dataclasses.replace(settings, address=address or settings.address,
-                                       working_dir=working_dir or settings.working_dir)
+def _with_backend(config: RunConfig, backend: str | None, **ray_flags: Any) -> RunConfig:
+    """Apply the backend flags (``ray_flags``: ``[ray]`` settings, ``None`` when not given);
+    choosing Ray without it installed is one clear error (exit 2, naming the install
+    command) before anything starts."""
+    given = {key: value for key, value in ray_flags.items() if value is not None}
+    settings = dataclasses.replace(config.ray, **given) if given else config.ray
     config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
     if config.backend == "ray":
         import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
+        from shardflow.backends.ray.cluster import check_settings
+
+        check_settings(config.ray)
     return config
 # ---------------------------------------------------------------------------------------------
 
@@ -283,7 +299,7 @@ def bench(workload: str, instances: int, workers: int | None, max_in_flight: int
     """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
     from shardflow.bench.runner import run_bench
 
-    _with_backend(RunConfig(), backend, None, None)  # Ray missing: exit 2, naming the extra
+    _with_backend(RunConfig(), backend)  # Ray missing: exit 2, naming the extra
     report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
                        baseline=baseline, backend=backend)
     if as_json:

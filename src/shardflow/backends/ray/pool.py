@@ -7,14 +7,19 @@ backends. What differs:
 * each shard is an async actor (one CPU slot) hosting the same shard runner; it gets batches
   of at most ``batch_size`` jobs (fewer when results run large: ``batch_bytes`` per call) and
   at most ``calls_in_flight`` calls at a time, and answers each call with its whole output;
-* Ray's own task retries are off and a lost actor is not restarted by Ray: the driver sees
-  the loss (``ActorDiedError``, ``ActorUnavailableError``), kills what is left of it,
-  releases its limit slots, applies :func:`~shardflow.batch.crash_policy.decide` to its jobs in
-  flight (suspects alone, ``WorkerLost`` after ``max_crashes``) and starts a replacement.
-  Ray retrying a batch itself would re-run a poison instance with its neighbours;
+* Ray's own task retries are off and a lost actor is not restarted by Ray (a retried batch
+  would re-run a poison instance with its neighbours): the driver kills what is left of it,
+  re-runs its jobs in flight as :mod:`~shardflow.backends.ray.losses` says (after a node
+  loss as they were, else as suspects: :func:`~shardflow.batch.crash_policy.decide`) and
+  starts a replacement;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
-* limits and rate limits go through one named arbiter actor on the driver's node.
+* limits and rate limits go through one named arbiter actor on the driver's node;
+* lost capacity is not fatal: the run starts when every shard actor is ready, or a few
+  seconds after the first one is, and goes on with the shards it has while the others (and
+  replacements of lost ones) wait for a free CPU in the background. The start-up timeout
+  applies only while the run has no shard at all, so a run, or a resume, works on a smaller
+  cluster than it was started on.
 
 A job leaves a shard's in-flight table only when its call's output has been received, so a
 call that fails loses exactly the jobs still in that table: every id is answered once.
@@ -24,18 +29,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
+from shardflow.backends.ray.losses import innocent, until_dead, verdict_on, why_lost
+from shardflow.backends.ray.nodes import check_nodes
 from shardflow.backends.ray.shard import RayShard
 from shardflow.backends.ray.shard_actor import WATCH_GROUP, ShardActor
 from shardflow.backends.ray.wire import jobs_payload, split_output
@@ -49,7 +58,11 @@ from shardflow.batch.spec import WorkerSpec
 from shardflow.engine.rows import ResultRow
 from shardflow.errors import WorkerStartError
 
+_log = logging.getLogger("shardflow")
 _STATS_TIMEOUT = 10.0
+_PATIENCE = 5.0
+"""Seconds between looks at a shard actor still not ready (is the run without shards?)."""
+_BACKOFF_LIMIT = 30.0
 _ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
                                   "concurrency_groups": {WATCH_GROUP: 1}}
 _SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
@@ -62,7 +75,7 @@ class RayPool(PoolBase[RayShard]):
 
     def __init__(self, spec: WorkerSpec, config: RunConfig, feed: Feed, listener: ResultListener,
                  *, hard_timeout: float | None, max_crashes: int = 3,
-                 start_attempts: int = 5) -> None:
+                 start_attempts: int = 5, run_dir: Path | None = None) -> None:
         super().__init__(feed, listener, max(1, config.workers), max_crashes=max_crashes,
                          hard_timeout=hard_timeout)
         self.spec = replace(spec, hard_timeout=hard_timeout)
@@ -78,7 +91,16 @@ class RayPool(PoolBase[RayShard]):
         self.restarts = 0
         self.start_failures = 0
         self.startup_seconds = 0.0
-        """From connecting to Ray to every shard actor ready (for the benchmarks)."""
+        """From connecting to Ray to every shard actor ready, or to the first one and
+        ``_PATIENCE`` seconds (for the benchmarks)."""
+        self._run_dir = run_dir
+        self._shardless_since = 0.0
+        """When the run last had no ready shard (the start-up timeout counts from there)."""
+        self._waiting: set[int] = set()
+        """Slots whose actor waits for a free CPU while the run goes on without it."""
+        self._starting: asyncio.Future[None] | None = None
+        self._first_ready: asyncio.Future[None] | None = None
+        self._all_ready: asyncio.Future[None] | None = None
         self._incarnation = 0
         self._cluster: Cluster | None = None
         self._arbiter_actor: Any = None
@@ -88,9 +110,24 @@ class RayPool(PoolBase[RayShard]):
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect to Ray (or start it), start every shard actor, wait until each is ready."""
-        began = time.monotonic()
-        cluster = self._cluster = await connect(self.settings, self.spec.target, self.size)
+        """Connect to Ray (or start it), check the nodes, start the shard actors
+        (:meth:`_start_all`). An interrupt while connecting (the feed stopped:
+        :meth:`dispatch`) ends the start with no shard and nothing run."""
+        self._shardless_since = began = time.monotonic()
+        self._starting = asyncio.ensure_future(self._connect_and_start())
+        try:
+            await asyncio.shield(self._starting)
+        except asyncio.CancelledError:
+            if not self._starting.cancelled():
+                raise  # our caller was cancelled, not the start
+        self.startup_seconds = time.monotonic() - began
+        self._started = True
+        self.dispatch()
+
+    async def _connect_and_start(self) -> None:
+        cluster = self._cluster = await connect(self.settings, self.spec.target, self.size,
+                                                self._run_dir)
+        await check_nodes(self.startup_timeout, same_version=not self.settings.ship_shardflow)
         target = actor_target(cluster, self.spec.target)
         self._actor_spec = {**replace(self.spec, target=target, watchdog_file="").to_dict(),
                             "sys_path": actor_sys_path(cluster)}
@@ -101,47 +138,97 @@ class RayPool(PoolBase[RayShard]):
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
             ).remote(dict(self.spec.limits), dict(self.spec.rate_limits))
         await self._start_all()
-        self.startup_seconds = time.monotonic() - began
-        self._started = True
-        self.dispatch()
+
+    async def _start_all(self) -> None:
+        """Start every slot; return when all are ready, or ``_PATIENCE`` seconds after the
+        first is (the others join when the cluster has room); raise if none can be."""
+        loop = asyncio.get_running_loop()
+        first = self._first_ready = loop.create_future()
+        everyone = self._all_ready = loop.create_future()
+        for slot in range(self.size):
+            self._spawn_task(self._replace(slot))
+        await first
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(everyone), _PATIENCE)
+
+    def dispatch(self) -> None:
+        if not self._started:
+            if self.feed.exhausted and self._starting is not None:
+                self._starting.cancel()  # interrupted while connecting: stop at once
+            return
+        super().dispatch()
+
+    def _running(self) -> int:
+        return sum(1 for s in self._members if s is not None and s.running and not s.dead)
 
     async def _start(self, slot: int) -> None:
-        """Bring up a ready shard actor in ``slot``, replacing ones that die while starting."""
+        """Bring up a ready shard actor in ``slot``, replacing ones that die while starting;
+        wait for a free CPU as long as the run has other shards."""
         failures = 0
         while not self._closing:
             shard = self._spawn(slot)
             try:
-                async with asyncio.timeout(self.startup_timeout):
-                    info = await shard.actor.ready.remote()
+                info = await self._until_ready(shard)
             except TimeoutError:
                 self._kill(shard)
                 raise WorkerStartError(self.spec.target, (
-                    f"a shard actor was not ready {self.startup_timeout:g} s after it was created "
+                    f"no shard actor was ready {self.startup_timeout:g} s after it was created "
                     "(has the cluster a free CPU for it? does importing the workflow hang on a "
                     "node? see --startup-timeout)")) from None
             except RayError as exc:
                 self._kill(shard)
                 failures += 1
                 self.start_failures += 1
-                if failures >= self.start_attempts:
+                if failures >= self.start_attempts and not self._running():
                     raise WorkerStartError(self.spec.target, f"{failures} shard actors in a row "
                                            f"died during start-up (the last: {exc})") from None
+                if self._running():  # others work meanwhile: try again, a little later each time
+                    await asyncio.sleep(min(2.0 ** failures, _BACKOFF_LIMIT))
                 continue
             if "error" in info:
                 self._kill(shard)
                 raise WorkerStartError(self.spec.target, f"on Ray node {info['node']}: {info['error']}")
             shard.pid = info["pid"]
             shard.running = True
+            if slot in self._waiting:
+                self._waiting.discard(slot)
+                _log.info("a shard actor is back: running on %d of %d", self._running(), self.size)
             if self.hard_timeout is not None:
                 self._spawn_task(self._watch(shard))
-            if self._started:  # a replacement: put it to work at once
+            if self._first_ready is not None and not self._first_ready.done():
+                self._first_ready.set_result(None)
+            if (self._all_ready is not None and not self._all_ready.done()
+                    and self._running() == self.size):
+                self._all_ready.set_result(None)
+            if self._started:  # a replacement or a late starter: put it to work at once
                 self.dispatch()
             return
+
+    async def _until_ready(self, shard: RayShard) -> dict[str, Any]:
+        """The actor's ``ready()`` answer. Raises ``TimeoutError`` once the run has had no
+        ready shard for ``startup_timeout`` seconds; while other shards run, waits on."""
+        ready: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(shard.actor.ready.remote())
+        try:
+            while True:
+                done, _ = await asyncio.wait({ready}, timeout=min(_PATIENCE, self.startup_timeout))
+                if done:
+                    return ready.result()
+                if self._running():
+                    if shard.slot not in self._waiting:
+                        self._waiting.add(shard.slot)
+                        _log.warning("a shard actor waits for a free CPU on the cluster; running "
+                                     "on %d of %d meanwhile", self._running(), self.size)
+                elif time.monotonic() - self._shardless_since >= self.startup_timeout:
+                    raise TimeoutError
+        finally:
+            ready.cancel()
 
     def _spawn(self, slot: int) -> RayShard:
         self._incarnation += 1
         key = f"{slot}-{self._incarnation}"
-        actor = _SHARD_ACTOR.remote(self._actor_spec, key, self._arbiter_actor)
+        env = self._cluster.env if self._cluster is not None else {}
+        actor = (_SHARD_ACTOR.options(runtime_env={"env_vars": env}) if env else _SHARD_ACTOR
+                 ).remote(self._actor_spec, key, self._arbiter_actor)
         shard = RayShard(slot, key, actor)
         self._members[slot] = shard
         return shard
@@ -163,6 +250,9 @@ class RayPool(PoolBase[RayShard]):
         """Stop the shards: after their calls end (or at once, with ``kill``), collect their
         step statistics and the limits report, then end the actors (and a Ray we started)."""
         self._closing = True
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            await asyncio.wait({self._starting})
         kill = kill or self._fatal is not None
         live = [s for s in self._members if s and s.running and not s.dead]
         if not kill:
@@ -196,7 +286,7 @@ class RayPool(PoolBase[RayShard]):
 
     # -- sending ------------------------------------------------------------------------------
     def _usable(self, member: RayShard) -> bool:
-        return member.running and not member.dead
+        return member.running and not member.dead and not member.judging
 
     def _fill(self, members: Sequence[RayShard]) -> None:
         settings = self.settings
@@ -228,8 +318,8 @@ class RayPool(PoolBase[RayShard]):
     async def _call(self, shard: RayShard, ref: Any) -> None:
         try:
             data = await ref
-        except RayError:
-            self._lost(shard)
+        except RayError as exc:
+            self._failed(shard, exc)
             return
         finally:
             shard.calls -= 1
@@ -243,6 +333,28 @@ class RayPool(PoolBase[RayShard]):
                 self._tell(self.listener.on_parked, parked)
         self._results(shard, rows, lines)
 
+    def _failed(self, shard: RayShard, exc: RayError | None) -> None:
+        """A call failed (``exc``; ``None``: answered again after its calls were cut off):
+        the actor is lost, or unreachable, a wait for Ray's verdict (:mod:`.losses`)."""
+        if shard.dead or shard.judging:
+            return
+        if isinstance(exc, ActorUnavailableError):
+            shard.judging = True
+            self._spawn_task(self._judge(shard))
+            return
+        shard.innocent = innocent(exc)
+        _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s; "
+                     "running on %d of %d while a replacement starts", why_lost(exc),
+                     len(shard.inflight), "" if shard.innocent else
+                     ", each alone (suspects of the crash)", self._running() - 1, self.size)
+        self._waiting.add(shard.slot)  # its replacement says when it is back
+        self._lost(shard)
+
+    async def _judge(self, shard: RayShard) -> None:
+        verdict = await verdict_on(shard.actor)
+        shard.judging = False
+        self._failed(shard, verdict)
+
     def _lost(self, shard: RayShard) -> None:
         """The shard is gone: recover its jobs in flight and start a replacement."""
         if shard.dead:
@@ -253,7 +365,14 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._release_when_dead(shard))
         if self._closing or self._fatal is not None or not shard.running:
             return
-        self._recover(shard, shard.culprit)
+        if not self._running():
+            self._shardless_since = time.monotonic()
+        if shard.innocent:  # no instance's doing: they all run again, no crash counted
+            for job in shard.inflight.values():
+                self.feed.requeue(job)
+            shard.inflight.clear()
+        else:
+            self._recover(shard, shard.culprit)
         self.dispatch()
         self.restarts += 1
         self._spawn_task(self._replace(shard.slot))
@@ -262,15 +381,14 @@ class RayPool(PoolBase[RayShard]):
         try:
             await self._start(slot)
         except Exception as exc:
-            self._fail(exc)
+            if self._first_ready is not None and not self._first_ready.done():
+                self._first_ready.set_exception(exc)
+            else:
+                self._fail(exc)
 
     async def _release_when_dead(self, shard: RayShard) -> None:
-        """Give the shard's limit slots back once the actor is gone, not when the driver
-        asked for its death: a step blocking its loop may still be inside a limited call,
-        and granting that slot meanwhile would exceed the limit. A call on the killed actor
-        fails once Ray knows it is dead (30 s at most, then the slots go back anyway)."""
-        with contextlib.suppress(RayError, TimeoutError):
-            await asyncio.wait_for(shard.actor.stats.remote(), 30.0)
+        """Its limit slots go back once Ray reports the actor dead (:func:`.until_dead`)."""
+        await until_dead(shard.actor)
         if self._arbiter_actor is not None:
             self._arbiter_actor.shard_gone.remote(shard.key)
 

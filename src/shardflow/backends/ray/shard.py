@@ -26,6 +26,11 @@ class RayShard:
     pid: int | None = None
     culprit: Culprit | None = None
     """What its watchdog reported before the driver killed it."""
+    innocent: bool = False
+    """It was lost with its node (or its connection): its jobs in flight run again as they
+    were (no crash is counted against them; they are no suspects)."""
+    judging: bool = False
+    """Unreachable: no work is sent to it until Ray says whether it died, and why."""
     result_bytes: float = 0.0
     """Average bytes per result seen so far (sizes the next batches)."""
 

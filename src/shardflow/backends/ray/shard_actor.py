@@ -1,8 +1,9 @@
 """The shard actor: the same :class:`~shardflow.engine.shard.ShardRunner` the worker process
 hosts, on an async Ray actor's loop.
 
-The host's jobs are the worker process's, minus the socket: limit requests go to the arbiter
-actor and grants come back as calls (:meth:`ShardActor.grant`), and the loop watchdog's
+The host's jobs are the worker process's, minus the socket: limit permits are leased from
+the arbiter actor (:mod:`~shardflow.backends.ray.leases`; grants and recalls come back as
+calls, :meth:`ShardActor.grant` and :meth:`ShardActor.recall`), and the loop watchdog's
 report goes to the driver through :meth:`ShardActor.watch`, a call the driver keeps pending
 on a concurrency group of its own (another thread, so it answers while the shard's loop is
 blocked). The driver then kills the actor; the watchdog ends the process itself only if
@@ -20,9 +21,9 @@ from typing import Any
 
 import ray
 
+from shardflow.backends.ray.leases import LeasedGate
 from shardflow.backends.ray.wire import output_payload, shard_jobs
 from shardflow.batch import protocol as p
-from shardflow.batch.remote_gate import RemoteGate
 from shardflow.batch.spec import WorkerSpec
 from shardflow.batch.watchdog import LoopWatchdog
 from shardflow.engine.shard import ShardRunner
@@ -46,7 +47,7 @@ class ShardActor:
         self._key = key
         self._arbiter = arbiter
         self._runner: ShardRunner | None = None
-        self._gate: RemoteGate | None = None
+        self._gate: LeasedGate | None = None
         self._blocked: concurrent.futures.Future[dict[str, Any] | None] = concurrent.futures.Future()
 
     async def ready(self) -> dict[str, Any]:
@@ -58,7 +59,7 @@ class ShardActor:
             return {"error": f"{type(exc).__name__}: {exc}", "node": _node()}
         gate = None
         if self._arbiter is not None:
-            gate = self._gate = RemoteGate(self._to_arbiter)
+            gate = self._gate = LeasedGate(self._to_arbiter)
             # registered before any job runs: the arbiter knows where to push our grants
             await self._arbiter.register.remote(self._key, ray.get_runtime_context().current_actor)
         loop = asyncio.get_running_loop()
@@ -82,6 +83,11 @@ class ShardActor:
         """Limit slots granted by the arbiter actor (an actor-to-actor call)."""
         if self._gate is not None:
             self._gate.on_grant(rids)
+
+    async def recall(self, limits: list[str], count: int) -> None:
+        """The arbiter wants ``count`` leased permits of ``limits`` back."""
+        if self._gate is not None:
+            self._gate.on_recall(tuple(limits), count)
 
     async def stats(self) -> dict[str, Any]:
         runner = self._runner
