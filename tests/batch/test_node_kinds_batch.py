@@ -68,8 +68,10 @@ def test_resume_continues_the_parked_timers_that_are_due_and_only_those(
                "--workers", "1", "--run-dir", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     assert {r["status"] for r in read_results(out)} == {"waiting"}
+    assert "2 of their tasks are timers, the first due at" in proc.stderr
     resumed = cli("resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
+    assert "1 of their tasks are timers" in resumed.stderr
     final = by_id(read_results(out))
     assert final[0]["status"] == "completed" and final[0]["context"]["woke"] is True
     assert final[1]["status"] == "waiting"
