@@ -312,3 +312,30 @@ def test_gateway_and_group_mistakes_are_named_by_validation() -> None:
     found = {(p.kind, tuple(p.names)) for p in info.value.problems}
     assert found == {("gateway_edge_condition", ("gate", "a")), ("bad_condition", ("pick",)),
                      ("no_branches", ("pick",))}
+
+
+class RecordingEngine:
+    """What ``group.execute(context, engine)`` asks of an engine: ``execute_step``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    async def execute_step(self, step: Any, context: WorkflowContext,
+                           previous_result: Any = None) -> Any:
+        self.calls.append((step.name, previous_result))
+        return f"{step.name}:{previous_result}"
+
+
+def test_groups_run_outside_a_definition_through_an_engine_s_execute_step(run: Any) -> None:
+    async def main() -> None:
+        context = WorkflowContext({"tier": "gold"})
+        engine = RecordingEngine()
+        chain = SequentialGroup(writer("a", a=1), writer("b", b=1))
+        assert await chain.execute(context, engine) == "b:a:None"
+        assert engine.calls == [("a", None), ("b", "a:None")]
+        pick = ConditionalGroup(lambda ctx: ctx.get("tier"), {"gold": writer("vip", v=1)})
+        assert await pick.execute(context, engine) == "vip:None"
+        assert await ConditionalGroup(lambda ctx: "none", {}).execute(context, engine) is None
+        chord = ParallelGroup(writer("x", x=1), writer("y", y=1), callback=writer("sum", s=1))
+        assert await chord.execute(context, engine) == "sum:['x:None', 'y:None']"
+    run(main())
