@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from shardflow._types import StepType
-from shardflow.model.steps import BaseStep
+from shardflow.model.steps import BaseHumanStep, BaseStep
 
 if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
@@ -99,3 +99,14 @@ class WebhookStep(BaseStep):
 
 
 Wait = TimerStep | WebhookStep
+
+
+def may_park(step: BaseStep) -> bool:
+    """True if reaching ``step`` may park its instance: a human step, a webhook, or a timer
+    whose duration is computed or longer than its ``park_after_seconds``."""
+    if isinstance(step, BaseHumanStep | WebhookStep):
+        return True
+    if not isinstance(step, TimerStep):
+        return False
+    duration = step._duration
+    return not isinstance(duration, timedelta) or duration.total_seconds() > step.park_after_seconds
