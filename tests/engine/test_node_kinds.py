@@ -153,6 +153,14 @@ def test_a_short_timer_sleeps_on_the_engine_clock(run: Any) -> None:
     run(main())
 
 
+def test_a_zero_timer_does_not_wait_for_the_clock(run: Any) -> None:
+    definition = single(TimerStep("now", duration=lambda ctx: timedelta(seconds=ctx.get("wait"))))
+    engine = engine_for(definition, clock=FakeClock())
+    for wait in (0, -5):  # a negative duration waits nothing
+        instance = run(within(engine.start_workflow("single", {"wait": wait})))
+        assert instance.status == WorkflowStatus.COMPLETED
+
+
 def long_timer() -> WorkflowDefinition:
     return WorkflowDefinition(
         name="wait", steps={"wait": TimerStep("wait", duration=lambda ctx: timedelta(hours=ctx.get("hours"))),
@@ -208,6 +216,32 @@ def test_fire_due_timers_continues_only_the_timers_that_are_due(run: Any) -> Non
         fired = await engine.fire_due_timers(at=task.due_at)
         assert [i.id for i in fired] == [soon.id]
         assert soon.status == WorkflowStatus.COMPLETED and later.status == WorkflowStatus.WAITING
+    run(main())
+
+
+def test_an_engine_restarted_from_its_store_fires_the_timers_of_the_one_before(
+        run: Any, tmp_path: Any) -> None:
+    from shardflow import SQLiteTaskStore
+
+    async def main() -> None:
+        first = engine_for(long_timer(), clock=FakeClock(), store=SQLiteTaskStore(tmp_path / "t.db"))
+        due = await within(first.start_workflow("wait", {"hours": 0.5}))
+        later = await within(first.start_workflow("wait", {"hours": 3}))
+        (task,) = first.pending_tasks(due.id)
+        clock = FakeClock()
+        second = engine_for(long_timer(), clock=clock, store=SQLiteTaskStore(tmp_path / "t.db"))
+        fired = await second.fire_due_timers(at=task.due_at + 1)
+        assert [i.id for i in fired] == [due.id]
+        assert fired[0].status == WorkflowStatus.COMPLETED
+        restored = second.get_instance(later.id)
+        assert restored.status == WorkflowStatus.WAITING
+        clock.advance(4 * 3600)  # its alarm, set by fire_due_timers, fires on the new clock
+        for _ in range(100):
+            if restored.status != WorkflowStatus.WAITING:
+                break
+            await settle()
+        assert restored.status == WorkflowStatus.COMPLETED
+        assert restored.context.get("seen") == ["after"]
     run(main())
 
 

@@ -227,16 +227,19 @@ class LocalExecutionEngine:
             await self.complete_human_task(task_id, {}, TIMER_USER)
 
     async def fire_due_timers(self, at: float | None = None) -> list[WorkflowInstance]:
-        """Complete the parked timers due at wall time ``at`` (default: now) and continue
-        their instances; what an engine restarted from its task store calls for the timers
-        that came due while it was down (a running engine fires its own by itself)."""
+        """Complete the parked timers due at wall time ``at`` (default: now), continuing their
+        instances, and set alarms for the others: what an engine restarted from its task store
+        calls once (a running engine fires the timers it parked by itself)."""
+        now = time.time() if at is None else at
         fired = []
         for task in self.pending_tasks():
-            instance = self.get_instance(task.instance_id)
+            instance = self.get_instance(task.instance_id)  # restored from the store if need be
             plan = self.registry.get_definition(instance.workflow_name,
                                                 instance.workflow_version).plan
-            if due_timers(plan, [task], time.time() if at is None else at):
+            if due_timers(plan, [task], now):
                 fired.append(await self.complete_human_task(task.id, {}, TIMER_USER))
+            elif instance.status is _WAITING:
+                self._alarms.arm(self._window.interpreters[instance.id], self._tasks)
         return fired
 
     async def complete_webhook(self, instance_id: str, node: str,
