@@ -286,6 +286,19 @@ def test_form_data_at_top_level_is_an_opt_in(run: Any) -> None:
     run(main())
 
 
+def test_one_top_level_form_among_parallel_approvals_merges_without_conflict(run: Any) -> None:
+    async def main() -> None:
+        group = ParallelGroup(TopLevelApproval("legal"), BaseHumanStep("finance", "Finance"))
+        engine = engine_for(single(group))
+        instance = await within(engine.start_workflow("single", {}))
+        for task in engine.pending_tasks(instance.id):
+            await engine.complete_human_task(task.id, {"approved": task.step == "legal"})
+        assert instance.status == WorkflowStatus.COMPLETED
+        assert instance.context.get("approved") is True
+        assert instance.context.get("finance.approved") is False
+    run(main())
+
+
 def test_two_top_level_forms_that_may_run_in_parallel_are_refused() -> None:
     nodes = WorkflowDefinition(
         name="p", steps={"fork": writer("fork", f=1), "a": TopLevelApproval("a"),

@@ -267,11 +267,7 @@ class Interpreter(InstanceState):
                 branch = parked.branches[index]
                 assert branch is not None
                 step = self._group(node).branches[index]
-                if isinstance(step, BaseHumanStep) and step.form_data_at_top_level:
-                    for key, value in data.items():
-                        branch.set(key, value)
-                else:
-                    branch.set(step.step_name, data)
+                _put_form(branch, step, step.step_name, data)
         if parked.tasks and min(parked.tasks.values()) < 0:
             out = parked.base
         else:
@@ -289,13 +285,20 @@ class Interpreter(InstanceState):
                 parked.base.set(plan.step.callback_key, data)
             passed(self, node, now())
             return
-        if isinstance(plan, HumanPlan) and plan.step.form_data_at_top_level:
-            for key, value in data.items():
-                parked.base.set(key, value)
-            return
-        parked.base.set(node, data)
+        _put_form(parked.base, plan.node, node, data)
 
     def _group(self, node: str) -> ParallelGroup:
         plan = self.plan.nodes[node]
         assert isinstance(plan, ParallelPlan)
         return plan.group
+
+
+def _put_form(ctx: WorkflowContext, step: Any, key: str, data: dict[str, Any]) -> None:
+    """Store a human task's form data in ``ctx``: under ``key`` (the node id, or the branch
+    name in a group), or field by field at the top level if ``step`` opted in
+    (``form_data_at_top_level``)."""
+    if isinstance(step, BaseHumanStep) and step.form_data_at_top_level:
+        for field, value in data.items():
+            ctx.set(field, value)
+    else:
+        ctx.set(key, data)

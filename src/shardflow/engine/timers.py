@@ -3,8 +3,9 @@
 A long timer parks its instance with a task due when it fires (``engine/passive.py``). While
 the engine that parked it runs, an alarm sleeps on the engine's clock until then and completes
 the task, so the instance goes on by itself (tests advance a ``FakeClock``). An engine that
-restarts from its task store calls ``fire_due_timers`` for the timers that came due while it
-was down; a batch run's timers are continued by ``shardflow resume``.
+restarts from its task store calls ``fire_due_timers`` once: it fires the timers that came due
+while it was down and arms the others. A batch run's timers are continued by ``shardflow
+resume``.
 """
 
 from __future__ import annotations
