@@ -82,9 +82,10 @@ class LocalExecutionEngine:
         """Bound once: every interpreter is handed it (binding costs an object a start)."""
         self._store = (StoreAdapter(store, registry, self.clock, self._gate, self._tasks,
                                     self._on_task) if store is not None else None)
-        self._driver = InstanceDriver(self._finish, self._park if store is not None else None)
         self._alarms = TimerAlarms(self.clock, self._ring)
-        """Fires parked timers when due (``engine/timers.py``)."""
+        """Fires parked timers when due (``engine/timers.py``); the driver arms them."""
+        self._driver = InstanceDriver(self._finish, self._park if store is not None else None,
+                                      self._arm_timers)
         self._checked: dict[int, Plan] = {}
         """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
         stays its own): the limits never change, so each plan is checked once, not per start."""
@@ -109,8 +110,6 @@ class LocalExecutionEngine:
                                     _RUNNING, None, interpreter.history, time.time())
         self._window.add(instance, interpreter)
         await self._driver.drive(instance, interpreter, interpreter.run(context))
-        if instance.status is _WAITING:
-            self._alarms.arm(interpreter, self._tasks)
         return instance
 
     def _park(self, interpreter: Interpreter) -> None:
@@ -214,11 +213,12 @@ class LocalExecutionEngine:
         if ready is not None:
             instance.status = _RUNNING
             await self._driver.drive(instance, interpreter, interpreter.resume(ready))
-            if instance.status is _WAITING:
-                self._alarms.arm(interpreter, self._tasks)
         return instance
 
     # -- timers and webhooks ------------------------------------------------------------------
+    def _arm_timers(self, interpreter: Interpreter) -> None:
+        self._alarms.arm(interpreter, self._tasks)
+
     async def _ring(self, task_id: str) -> None:
         """Fire the timer whose task is ``task_id``, unless its instance no longer waits
         (cancelled meanwhile)."""
@@ -239,7 +239,7 @@ class LocalExecutionEngine:
             if due_timers(plan, [task], now):
                 fired.append(await self.complete_human_task(task.id, {}, TIMER_USER))
             elif instance.status is _WAITING:
-                self._alarms.arm(self._window.interpreters[instance.id], self._tasks)
+                self._arm_timers(self._window.interpreters[instance.id])
         return fired
 
     async def complete_webhook(self, instance_id: str, node: str,
