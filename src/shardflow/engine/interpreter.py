@@ -16,7 +16,8 @@ How the graph runs (docs/SEMANTICS.md):
   of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
   runs) before the instance reports ``failed``.
 * Branches write to forks of the context; a join merges them in edge declaration order.
-  Groups run in ``engine/branches.py``.
+  Groups run in ``engine/branches.py``; gateways, timers and webhooks in
+  ``engine/passive.py`` (an exclusive gateway's choice resolves its edges in ``_advance``).
 * A human step *parks* its node (``engine/parking.py``): the path stops, the rest of the graph
   goes on, and the instance ends ``waiting``. :meth:`Interpreter.to_snapshot` records that
   state as JSON, :meth:`Interpreter.from_snapshot` brings it back (in any process),

@@ -36,7 +36,7 @@ def kind_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
             yield from _group_problems(node, node_id, top=True)
         if isinstance(node, ParallelGateway | ExclusiveGateway):
             yield from _gateway_problems(defn, node_id, node)
-        if isinstance(node, TimerStep) and not _is_duration(node._duration):
+        if isinstance(node, TimerStep) and not _is_duration(node.duration):
             yield Problem(f"timer {node_id!r}: duration must be a timedelta or a function of "
                           "the context returning one", "bad_duration", [node_id])
     yield from _top_level_form_problems(defn)

@@ -40,6 +40,7 @@ class TimerStep(BaseStep):
 
     step_type = StepType.TIMER
     park_after_seconds: ClassVar[float] = PARK_AFTER_SECONDS
+    # What its parked task shows, as a human step's task does (``engine/parking.new_task``).
     title: str = ""
     form_schema: dict[str, Any] | None = None
     assignee: str | None = None
@@ -51,6 +52,11 @@ class TimerStep(BaseStep):
                  description: str = "") -> None:
         super().__init__(name, description)
         self._duration = duration
+
+    @property
+    def duration(self) -> timedelta | Callable[[WorkflowContext], timedelta]:
+        """The duration as given: a ``timedelta``, or the function computing it."""
+        return self._duration
 
     def get_duration(self, context: WorkflowContext) -> timedelta:
         """The time to wait, for ``context``."""
@@ -79,6 +85,7 @@ class WebhookStep(BaseStep):
     """Wait for an external callback; its data is stored under ``callback_key``."""
 
     step_type = StepType.WEBHOOK
+    # What its parked task shows, as a human step's task does (``engine/parking.new_task``).
     title: str = ""
     form_schema: dict[str, Any] | None = None
     assignee: str | None = None
@@ -108,5 +115,5 @@ def may_park(step: BaseStep) -> bool:
         return True
     if not isinstance(step, TimerStep):
         return False
-    duration = step._duration
+    duration = step.duration
     return not isinstance(duration, timedelta) or duration.total_seconds() > step.park_after_seconds
