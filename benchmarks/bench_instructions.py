@@ -1,10 +1,10 @@
 """Issue 11's targets as CPU instruction ratios: figures that do not drift with the machine.
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_instructions.py -s`` (needs valgrind; each
-test runs its commands under callgrind twice, a few minutes in all). Every test uses
-``/work/shared/tools/icount`` (or ``$ICOUNT``): the instructions of a run with N2 units minus
+test runs its commands under callgrind twice, a few minutes in all). Every test uses the
+project's ``scripts/icount.py`` (or ``$ICOUNT``): the instructions of a run with N2 units minus
 those with N1, divided by N2 - N1, so start-up and imports cancel out. Skipped, with the
-reason, where valgrind or the tool is missing.
+reason, where valgrind is missing.
 
 * engine: the notify fork/join in process, hand-written / ``LocalExecutionEngine`` >= 0.72
   (issue 19: the refactor of the instance core keeps it there);
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ICOUNT = os.environ.get("ICOUNT", "/work/shared/tools/icount")
+ICOUNT = os.environ.get("ICOUNT", str(ROOT / "scripts" / "icount.py"))
 PYTHON = sys.executable
 SHARDFLOW = str(Path(PYTHON).with_name("shardflow"))
 ENGINE_TARGET = 0.72
@@ -37,7 +37,7 @@ JOURNAL_TARGET = 0.05
 pytestmark = [
     pytest.mark.skipif(
         shutil.which("valgrind") is None or not Path(ICOUNT).exists(),
-        reason="needs valgrind and the icount tool (apt-get install -y valgrind; set $ICOUNT)",
+        reason="needs valgrind (apt-get install -y valgrind)",
     ),
     # Several callgrind runs a test, 20-100x slower than native: the suite's 120 s per test
     # (pyproject.toml) cut the batch tests off on a slow afternoon.
@@ -47,7 +47,7 @@ pytestmark = [
 
 def per_unit(*cmd: str, children: bool = False, n: str = "1000,3000") -> float:
     """Instructions per unit of ``cmd`` (``{n}`` and ``{tmp}`` as icount replaces them)."""
-    args = [ICOUNT, "--n", n, *(["--children"] if children else []), "--", *cmd]
+    args = [PYTHON, ICOUNT, "--n", n, *(["--children"] if children else []), "--", *cmd]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
     found = re.search(r"([\d,]+) instructions per unit", out)

@@ -9,8 +9,8 @@ from pathlib import Path
 SRC = Path(__file__).parent.parent / "src" / "shardflow"
 
 LAYERS = {
-    "errors": 0, "_types": 0, "_clock": 0, "_loop": 0, "_tasks": 0, "jsonvalue": 0, "events": 0,
-    "_interrupt": 0,
+    "errors": 0, "_types": 0, "_clock": 0, "_loop": 0, "_tasks": 0, "_text": 0, "jsonvalue": 0,
+    "events": 0, "_interrupt": 0,
     "context": 1,
     "model": 2, "limits": 2,
     "store": 3,
@@ -123,3 +123,20 @@ def test_no_import_cycle() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_the_architecture_doc_lists_the_layers_this_test_enforces() -> None:
+    """docs/ARCHITECTURE.md's layer map is what users read: every unit at its level."""
+    import re
+
+    text = (SRC.parent.parent / "docs" / "ARCHITECTURE.md").read_text()
+    block = text.split("## Layers", 1)[1].split("```", 2)[1]
+    documented: dict[str, int] = {}
+    level = -1
+    for line in block.splitlines():
+        head = re.match(r"L(\d+)\s", line)
+        if head:
+            level = int(head.group(1))
+        for name in re.findall(r"(?<![\w./(])([a-z_]+)(?:/(?=\s)|\.py\b)", line):
+            documented[name] = level
+    assert documented == LAYERS

@@ -26,6 +26,8 @@ def test_readme_opens_with_two_commands() -> None:
     block = re.findall(r"```sh\n(.*?)```", readme, re.S)[0]
     lines = block.strip().splitlines()
     assert len(lines) == 2
+    # the first code block, right after the title's paragraph: nothing to scroll past
+    assert readme.index("```sh") == readme.index("```") < 1000
     assert "shardflow run" in lines[0] and "pytest" in lines[1]
 
 
@@ -51,3 +53,22 @@ def test_readme_embedding_example_runs(tmp_path: Path) -> None:
     assert [line.split()[:2] for line in proc.stdout.splitlines()] == [
         [str(i), "completed"] for i in range(5)]
     assert (tmp_path / "state" / "nightly" / "journal.jsonl").is_file()
+
+
+def test_readme_first_screen_says_why_with_figures_and_stays_short() -> None:
+    """The first screen (up to the first section): what shardflow is, the two commands, and
+    measured figures beside the tools people know, with the command that reproduces them."""
+    readme = (ROOT / "README.md").read_text()
+    first_screen = readme[:readme.index("\n## ")]
+    assert "```sh" in first_screen and len(first_screen.splitlines()) < 60
+    for peer in ("Celery", "arq", "Ray", "Dask", "GNU parallel", "by hand"):
+        row = next(line for line in first_screen.splitlines() if line.startswith("|") and peer in line)
+        assert re.search(r"\| \**[\d,]+(-[\d,]+)?\** \|", row), row  # measured, not a placeholder
+    assert "python scripts/peers.py all" in first_screen and (ROOT / "scripts" / "peers.py").is_file()
+    assert len(readme.splitlines()) < 250
+
+
+def test_readme_links_only_docs_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in re.findall(r"`(docs/[\w./-]+)`", readme) + re.findall(r"\]\((docs/[^)]+)\)", readme):
+        assert (ROOT / name).exists(), name

@@ -87,7 +87,8 @@ class WorkflowValidationError(ShardflowError):
         self.problems = _as_problems(problems or ())
         lines = "\n".join(f"  - {p}" for p in self.problems)
         what = f"workflow {self.workflow!r}" if self.workflow else "the workflow"
-        super().__init__(f"{what} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+        count = f"{len(self.problems)} problem{'' if len(self.problems) == 1 else 's'}"
+        super().__init__(f"{what} is invalid ({count}):\n{lines}")
 
     @property
     def errors(self) -> list[ValidationProblem]:
@@ -101,11 +102,11 @@ class WorkflowNotFoundError(ShardflowError, KeyError):
     """No registered workflow has this name (or this version). A ``KeyError`` too: a
     registry is looked up by key, and litestar-workflows code catches ``KeyError``."""
 
-    def __init__(self, name: str, version: str | None = None) -> None:
+    def __init__(self, name: str, version: str | None = None, hint: str = "") -> None:
         self.name = name
         self.version = version
         what = f"{name!r} version {version!r}" if version else repr(name)
-        super().__init__(f"workflow {what} is not registered")
+        super().__init__(f"workflow {what} is not registered{hint}")
 
     def __str__(self) -> str:
         return str(self.args[0])  # not KeyError's repr of the key
@@ -268,10 +269,14 @@ class UnauthorizedTaskError(HumanTaskError):
 
 
 class ConfigError(ShardflowError):
-    """A run configuration value is missing or wrong; ``key`` names it."""
+    """A run configuration value is missing or wrong; ``key`` names it, ``reason`` says what
+    is wrong, and ``origin`` is the config file it was read from, if any (the command line
+    names the flag or the file the user actually wrote instead of ``key``)."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, origin: str | None = None) -> None:
         self.key = key
+        self.reason = message
+        self.origin = origin
         super().__init__(f"config {key!r}: {message}")
 
 

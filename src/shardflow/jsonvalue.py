@@ -37,8 +37,9 @@ class Problem(NamedTuple):
     why: str
 
     def describe(self) -> str:
-        """``"float NaN at payload[2] (NaN and Infinity have no JSON form)"``."""
-        where = f" at {render_path(self.path)}" if self.path else ""
+        """``"float NaN at 'payload[2]' (NaN and Infinity have no JSON form)"``: the path is
+        quoted, so a key named ``at`` reads ``a datetime at 'at'``."""
+        where = f" at {render_path(self.path)!r}" if self.path else ""
         because = f" ({self.why})" if self.why else ""
         return f"{self.noun}{where}{because}"
 

@@ -108,7 +108,7 @@ def test_a_bad_value_is_refused_identically_in_process_and_in_batch(
         assert local["message"] == record["error"]["message"]
         assert local["message"].startswith("context key 'result' written by step 'emit' holds")
         if nested:
-            assert " at payload[1] " in local["message"]
+            assert " at 'payload[1]' " in local["message"]
         assert record["context"] == {"id": key, "case": case, "nested": nested}
 
 
@@ -143,4 +143,4 @@ def test_a_form_schema_that_is_not_json_stops_the_run_before_it_starts(
                timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert ("human step 'tags': form_schema is not JSON: it holds a set at "
-            "properties.tags.default") in proc.stderr
+            "'properties.tags.default'") in proc.stderr

@@ -1,4 +1,4 @@
-"""Shell completion works as the README documents it."""
+"""Shell completion works as docs/CLI.md documents it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = (Path(__file__).parent.parent.parent / "README.md").read_text()
+CLI_DOC = (Path(__file__).parent.parent.parent / "docs" / "CLI.md").read_text()
 
 
 def _shardflow(env: dict[str, str]) -> str:
@@ -18,7 +18,7 @@ def _shardflow(env: dict[str, str]) -> str:
 
 
 def test_the_documented_bash_script_is_produced() -> None:
-    assert 'eval "$(_SHARDFLOW_COMPLETE=bash_source shardflow)"' in README
+    assert 'eval "$(_SHARDFLOW_COMPLETE=bash_source shardflow)"' in CLI_DOC
     assert "complete -o nosort -F _shardflow_completion shardflow" in _shardflow(
         {"_SHARDFLOW_COMPLETE": "bash_source"})
 

@@ -47,7 +47,8 @@ def test_the_recent_rate_follows_a_run_that_slowed_down(caplog: pytest.LogCaptur
             progress(_stats(done, second), 7)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 8  # one every 5 s
-    assert lines[-1] == "2,200/3,000 (73%), 7 in flight, 10/s now (55/s average), ETA 1:20"
+    assert lines[-1] == ("2,200/3,000 (73%), 7 in flight, 10/s now (55/s average), ETA 1:20, "
+                         "elapsed 0:40")  # both times labelled
 
 
 @pytest.mark.parametrize(("name", "text", "count"), [

@@ -35,7 +35,7 @@ def test_runs_list_shows_id_status_counts_and_size(cli: CliRun, test_dir: Path) 
     proc = cli("runs", "list")
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.splitlines()
-    assert header.split()[:4] == ["RUN", "STARTED", "STATUS", "SIZE"]
+    assert header.split() == ["RUN", "WORKFLOW", "STATUS", "COUNTS", "OUTPUT", "AGE", "SIZE"]
     assert row.startswith(done.name) and "finished" in row and "completed 3" in row
     listed = orjson.loads(cli("runs", "list", "--json").stdout)
     assert listed["status"] == "finished" and listed["counts"] == {"completed": 3}
@@ -51,13 +51,13 @@ def test_prune_removes_old_runs_keeps_new_and_held_ones(cli: CliRun, test_dir: P
         assert "running" in cli("runs", "list").stdout
         proc = cli("runs", "prune", "--older-than", "7d")
         assert proc.returncode == 0, proc.stderr
-        assert "1 run(s) removed" in proc.stdout
+        assert "1 run removed" in proc.stdout
         assert not old.exists() and held.exists() and new.exists()
     finally:
         lock.release()
     _age(new, 8)
     kept = cli("runs", "prune", "--older-than", "7d", "--keep", "1")
-    assert kept.returncode == 0 and "1 run(s) removed" in kept.stdout
+    assert kept.returncode == 0 and "1 run removed" in kept.stdout
     assert new.exists() and not held.exists()
 
 

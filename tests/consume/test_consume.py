@@ -77,5 +77,5 @@ def test_a_wrong_redis_url_is_one_clear_line() -> None:
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("shardflow: error: config 'redis': 'http://127.0.0.1:1' is not a "
-                               "Redis URL (")
+    assert lines[0].startswith("shardflow: error: --redis: 'http://127.0.0.1:1' is not a "
+                               "Redis URL (")  # the flag the user gave (issue 23)

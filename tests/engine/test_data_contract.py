@@ -59,7 +59,7 @@ def test_set_refuses_a_non_json_value_naming_step_key_and_place(case: str) -> No
         assert (caught.value.key, caught.value.step) == ("result", "emit")
         assert "'result'" in str(caught.value) and "'emit'" in str(caught.value)
         if where is not None:
-            assert f" at {where} " in str(caught.value)
+            assert f" at {where!r} " in str(caught.value)
     assert ctx.data == {"kept": 1}
 
 
@@ -76,7 +76,7 @@ def test_a_step_returning_a_non_json_value_fails_its_instance(run: Any, case: st
     assert instance.status == WorkflowStatus.FAILED
     assert (instance.error.type, instance.error.step) == ("ContextValueError", "node")
     assert instance.error.message.startswith("context key 'node' written by step 'node' holds")
-    assert " at payload " in instance.error.message
+    assert " at 'payload' " in instance.error.message
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -88,7 +88,7 @@ def test_initial_data_is_held_to_the_same_contract(run: Any, case: str) -> None:
     async def main() -> None:
         engine = engine_for(single(Nothing()))
         for data, where in (({"order": BAD[case]}, ""), ({"order": {"items": [BAD[case]]}},
-                                                          " at items[0] ")):
+                                                          " at 'items[0]' ")):
             with pytest.raises(ContextValueError) as caught:
                 await engine.start_workflow("single", data)
             assert (caught.value.key, caught.value.step) == ("order", None)
@@ -204,7 +204,7 @@ def test_every_form_schema_problem_is_named_with_its_step_and_place() -> None:
         ("bad_form_schema", ("wrong",)),
     ]
     assert problems[0] == ("human step 'tags': form_schema is not JSON: it holds a set at "
-                           "properties.tags.default (JSON has no sets; use a list)")
+                           "'properties.tags.default' (JSON has no sets; use a list)")
     assert problems[1].startswith("human step 'wrong': form_schema is not a valid JSON Schema at "
                                   "properties.age.minimum: 'ten' is not of type 'number'")
     assert "at required: 'name' is not of type 'array'" in problems[2]
@@ -229,8 +229,8 @@ def test_shardflow_validate_names_every_form_schema_problem(tmp_path: Any) -> No
     module.write_text(FORMS_MODULE)
     result = CliRunner().invoke(cli, ["validate", f"{module}:workflow"])
     assert result.exit_code == 1
-    assert "4 problem(s)" in result.output
-    assert "form_schema is not JSON: it holds a set at properties.tags.default" in result.output
+    assert "4 problems" in result.output
+    assert "form_schema is not JSON: it holds a set at 'properties.tags.default'" in result.output
     assert result.output.count("form_schema is not a valid JSON Schema at") == 3
 
 

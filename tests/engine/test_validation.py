@@ -201,7 +201,7 @@ def test_every_problem_is_listed_in_one_error() -> None:
                             "cycle", "unreachable"])
     assert only(error, "cycle").names == ("b", "c", "b")
     assert only(error, "unreachable").names == ("island",)
-    assert f"({len(error.problems)} problem(s))" in str(error)
+    assert "(6 problems)" in str(error)
 
 
 def test_a_missing_initial_step_does_not_also_make_every_node_unreachable() -> None:

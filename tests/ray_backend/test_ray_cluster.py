@@ -107,6 +107,6 @@ def test_a_wrong_token_is_refused_at_once_in_one_line(cluster: TwoNodes, tmp_pat
         capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
-        f"shardflow: error: config 'ray.address': cannot join the Ray cluster at "
+        f"shardflow: error: --address: cannot join the Ray cluster at "
         f"{cluster.address}: it refused this driver's credentials (give the cluster's token "
         "in RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TOKEN = "shardflow-test-token-0123456789abcdef0123456789abcdef"
-"""The cluster's auth token (a driver gets it in RAY_AUTH_TOKEN, as the README says)."""
+"""The cluster's auth token (a driver gets it in RAY_AUTH_TOKEN, as docs/OPERATIONS.md says)."""
 RAY = str(Path(sys.executable).parent / "ray")
 START_SECONDS = 90.0
 """A node starts in 5-10 s; the wide margin is for a loaded machine."""

@@ -129,7 +129,7 @@ def test_retry_failed_replaces_the_failed_records(cli: CliRun, tmp_path: Path,
     (test_dir / "fixed.marker").touch()
     retried = cli("resume", str(tmp_path / "run"), "--retry-failed", "--no-progress")
     assert retried.returncode == 0, retried.stderr
-    assert "retrying 10 failed instance(s)" in retried.stderr
+    assert "retrying 10 failed instances" in retried.stderr
     results = by_id(read_results(out))
     assert sorted(results) == list(range(20))
     assert {r["status"] for r in results.values()} == {"completed"}

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from shardflow._text import did_you_mean
 from shardflow.errors import ConfigError
 from shardflow.limits.rates import parse_rate
 
@@ -151,8 +152,8 @@ def ray_settings(table: Mapping[str, Any], prefix: str = "ray.") -> RaySettings:
     for key, value in table.items():
         setting = RAY_SETTINGS.get(key)
         if setting is None:
-            raise ConfigError(f"{prefix}{key}", "unknown setting; expected one of "
-                              f"{', '.join(RAY_SETTINGS)}")
+            raise ConfigError(f"{prefix}{key}", "unknown setting" + did_you_mean(key, RAY_SETTINGS)
+                              + f"; expected one of {', '.join(RAY_SETTINGS)}")
         setting.check(f"{prefix}{key}", value)
     return RaySettings(**table)
 
@@ -206,7 +207,11 @@ def load_config(path: str | Path) -> RunConfig:
         raise ConfigError("config", f"config file {str(file)!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", f"{file}: {exc}") from None
-    return config_from_mapping(data, str(file))
+    try:
+        return config_from_mapping(data, str(file))
+    except ConfigError as exc:
+        exc.origin = str(file)  # a key of this file, not a flag of the same name
+        raise
 
 
 def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -220,8 +225,9 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> RunC
     """A TOML config's tables (``[run]``, ``[limits]``, ``[rate_limits]``) as a RunConfig."""
     unknown = set(data) - {"run", *TABLES, "ray"}
     if unknown:
-        raise ConfigError(sorted(unknown)[0], f"{source}: unknown table; expected [run], "
-                          "[limits], [rate_limits], [ray]")
+        first = sorted(unknown)[0]
+        raise ConfigError(first, f"{source}: unknown table" + did_you_mean(first, ["run", *TABLES, "ray"])
+                          + "; expected [run], [limits], [rate_limits], [ray]")
     run = _table(data, "run", "run")
     settings = {name: _table(data, name, name) for name in (*TABLES, "ray")}
     return _checked(run, settings, "run.", source)
@@ -242,8 +248,8 @@ def _checked(scalars: dict[str, Any], tables: dict[str, dict[str, Any]], prefix:
     for key, value in scalars.items():
         setting = SETTINGS.get(key)
         if setting is None:
-            raise ConfigError(f"{prefix}{key}", f"{source}: unknown setting; expected one of "
-                              f"{', '.join(SETTINGS)}")
+            raise ConfigError(f"{prefix}{key}", f"{source}: unknown setting" + did_you_mean(key, SETTINGS)
+                              + f"; expected one of {', '.join(SETTINGS)}")
         setting.check(f"{prefix}{key}", value)
     check_limits(tables["limits"], tables["rate_limits"])
     return RunConfig(**scalars, limits=tables["limits"], rate_limits=tables["rate_limits"],

@@ -206,13 +206,13 @@ class Coordinator:
             for job, row, line in zip(jobs, rows, lines, strict=True):
                 self._one(job, row[1], row[2], line)
             return
-        self.stats.add_batch(rows)
+        self.stats.add_batch(rows, lines)
         if self.output_error is None:
             self._pending += lines
 
     def _one(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
         resumed = job.seq in self._resumed_ids
-        self.stats.add(status, duration_ms)
+        self.stats.add(status, duration_ms, line)
         if resumed and status != _WAITING:
             self._resumed_finished += 1
         if self.output_error is not None:

@@ -322,3 +322,18 @@ def generated(count: int) -> Iterator[Item]:
     """``count`` inputs ``{"id": i}`` without a file (demos and benchmarks)."""
     for i in range(count):
         yield new_job(i, i, b'{"id":%d}' % i)
+
+
+def count_records(path: str, fmt: str | None) -> int | None:
+    """How many records the input file holds, or ``None`` when that is unknown without
+    parsing it (a JSON array, stdin). JSONL counts lines, CSV lines after the header."""
+    kind = detect_format(path, fmt)
+    if path == "-" or kind == "json" or not Path(path).is_file():
+        return None
+    lines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"
+    return max(lines - 1, 0) if kind == "csv" else lines

@@ -11,7 +11,9 @@ from itertools import repeat
 from operator import itemgetter, truediv
 from typing import Any
 
-from shardflow.engine.results import LABELS
+from shardflow._text import plural
+from shardflow.batch.failure_digest import FailureDigest
+from shardflow.engine.results import LABELS, Status
 from shardflow.engine.rows import ResultRow
 
 _GROWTH = 1.02  # histogram buckets 2 % wide: percentiles within 1 %, ~700 buckets up to 1 h
@@ -20,6 +22,9 @@ _FLOOR = _GROWTH ** -400.5
 """Durations below this (~0.35 us) share the lowest bucket, -400."""
 _CODE = itemgetter(1)
 _DURATION = itemgetter(2)
+_FAILED, _INVALID = int(Status.FAILED), int(Status.INVALID_INPUT)
+_BAD_CODES = (_FAILED, _INVALID)
+_BAD_LABELS = (LABELS[_FAILED], LABELS[_INVALID])
 
 
 class LatencyHistogram:
@@ -77,16 +82,30 @@ class RunStats:
         """step -> [executions, execution ms, max ms, ms waiting for limits, retries]"""
         self.failures: dict[str, Counter[str]] = {}
         """step -> error type -> failed instances"""
+        self.examples = FailureDigest()
+        """Messages and example ids of the failed and invalid instances."""
 
-    def add(self, status: int, duration_ms: float) -> None:
+    def _bad(self) -> int:
+        counts = self.counts
+        return counts[_BAD_LABELS[0]] + counts[_BAD_LABELS[1]]
+
+    def add(self, status: int, duration_ms: float, line: bytes = b"") -> None:
         self.counts[LABELS[status]] += 1
         if duration_ms > 0:
             self.latency.add(duration_ms)
+        if status in _BAD_CODES and line:
+            self.examples.add_line(line)
 
-    def add_batch(self, header: list[ResultRow]) -> None:
-        """A worker's result header rows: ``[seq, status code, duration ms, length]``."""
+    def add_batch(self, header: list[ResultRow], lines: list[bytes] | None = None) -> None:
+        """A worker's result header rows: ``[seq, status code, duration ms, length]``, and
+        their result lines (only failed and invalid ones are read, for the examples)."""
+        bad = self._bad()
         self.counts.update(map(LABELS.__getitem__, map(_CODE, header)))
         self.latency.add_many(list(filter(None, map(_DURATION, header))))
+        if lines is not None and self._bad() != bad:
+            for row, line in zip(header, lines, strict=True):
+                if row[1] in _BAD_CODES:
+                    self.examples.add_line(line)
 
     @property
     def total(self) -> int:
@@ -142,6 +161,7 @@ class RunStats:
             "slowest_steps": slowest[:5],
             "steps": steps,
             "failures": {step: dict(types.most_common()) for step, types in sorted(self.failures.items())},
+            "failure_examples": self.examples.to_list(),
         }
 
     def render(self) -> str:
@@ -149,7 +169,7 @@ class RunStats:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(d["counts"].items())) or "nothing"
         lat = d["latency_ms"]
         lines = [
-            f"shardflow: {d['total']} instances in {d['elapsed_seconds']:.2f} s "
+            f"shardflow: {plural(d['total'], 'instance')} in {d['elapsed_seconds']:.2f} s "
             f"({d['instances_per_second']:,.0f}/s): {counts}",
             f"  latency p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms, p99 {lat['p99']:.2f} ms",
         ]
@@ -165,4 +185,7 @@ class RunStats:
             lines.append("  retries: " + ", ".join(f"{n} {r}" for n, r in retried))
         for step, types in d["failures"].items():
             lines.append(f"  failed at {step}: " + ", ".join(f"{t} {n}" for t, n in types.items()))
+        if self.examples:
+            lines.append("  most common failures (step, error, count: message, example ids):")
+            lines += self.examples.render()
         return "\n".join(lines)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shardflow._loop import run as run_loop
+from shardflow._text import plural
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator
 from shardflow.batch.ledger import RunLedger
@@ -136,7 +137,7 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
         if ray_seconds is not None:
             report["ray_init_seconds"] = round(ray_seconds, 3)
     lines = [
-        f"{workload}: {instances:,} instances, {workers} worker(s), {max_in_flight} in flight each"
+        f"{workload}: {instances:,} instances, {plural(workers, 'worker')}, {max_in_flight} in flight each"
         + (f", {backend} backend (start-up {report['startup_seconds']:.1f} s)"
            if backend != "process" else ""),
         f"  shardflow   {report['instances_per_second']:>12,.0f} instances/s  "
@@ -149,13 +150,14 @@ def run_bench(workload: str, instances: int, workers: int, max_in_flight: int, *
     if baseline and workload in ("forkjoin", "forkjoin-io", "linear10"):
         base_seconds = run_baseline(workload, instances, workers, max_in_flight)
         base_rate = instances / base_seconds
-        overhead = (seconds - base_seconds) * workers / steps * 1e6
+        overhead = max((seconds - base_seconds) * workers / steps * 1e6, 0.0)
         report["baseline_instances_per_second"] = round(base_rate, 1)
         report["ratio"] = round(report["instances_per_second"] / base_rate, 3)
         report["engine_overhead_us_per_step"] = round(overhead, 2)
         lines.append(f"  hand-written {base_rate:>11,.0f} instances/s  ({base_seconds:.2f} s)")
-        lines.append(f"  ratio        {report['ratio']:.2f}  "
-                     f"(engine overhead {overhead:.2f} us per step)")
+        lines.append(f"  ratio        {report['ratio']:.2f}  " + (
+            f"(engine overhead {overhead:.2f} us per step)" if overhead else
+            "(the baseline was no faster this round: noise)"))
     if backend != "process" and baseline:
         process = run_bench(workload, instances, workers, max_in_flight)
         report["process_instances_per_second"] = process["instances_per_second"]

@@ -13,17 +13,10 @@ import sys
 
 import click
 
-from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
 from shardflow.cli.conventions import logging_options, option
 from shardflow.cli.metrics_option import metrics_options, require_redis_extra, serving_metrics
-from shardflow.model.loader import use_app_dir
+from shardflow.cli.run_settings import app_dir_option, run_config, settings_options
 from shardflow.run.signals import terminate_by_exception
-
-
-def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    use_app_dir(value)
-    return value
-
 
 CONSUME_EXIT_CODES = """\b
 Exit codes:
@@ -35,9 +28,7 @@ Exit codes:
 
 @click.command(epilog=CONSUME_EXIT_CODES)
 @click.argument("target")
-@option("--app-dir", default=".", show_default="the current directory", is_eager=True,
-        expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
-        help="Import module:attribute targets from this directory first (workers too).")
+@app_dir_option
 @option("--redis", "redis_url", metavar="URL", required=True, help="Redis to read from (redis://host:port/db).")
 @option("--stream", metavar="NAME", required=True, help="Stream of messages (field 'data': one JSON object).")
 @option("--group", metavar="NAME", default="shardflow", help="Consumer group shared by every consumer.")
@@ -56,12 +47,9 @@ Exit codes:
         show_default="CPU count", help="Worker processes of this consumer.")
 @option("--max-in-flight", type=click.IntRange(min=1), metavar="N", default=None, show_default="1000",
         help="Instances in flight per worker.")
-@option("-c", "--config", "config_path", metavar="FILE", default=None,
-        help="TOML config file ([run], [limits], [rate_limits]); flags win over it.")
-@option("--limit", "limit_flags", metavar="NAME=SIZE", multiple=True,
-        help="Concurrency limit shared by every consumer of the group (repeatable).")
-@option("--rate-limit", "rate_flags", metavar="NAME=RATE", multiple=True,
-        help="Rate limit shared by every consumer of the group (repeatable).")
+@settings_options("TOML config file ([run], [limits], [rate_limits]); flags win over it.",
+                  "Concurrency limit shared by every consumer of the group (repeatable).",
+                  "Rate limit shared by every consumer of the group (repeatable).")
 @option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
         help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
 @option("--run-dir", metavar="DIR", default=None, show_default="a temporary directory",
@@ -87,10 +75,8 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
     from shardflow.queue.consumer import Consumer
     from shardflow.queue.settings import ConsumerSettings, default_consumer_name
 
-    config = load_config(config_path) if config_path else RunConfig()
-    config = config.merged(workers=workers, max_in_flight=max_in_flight,
-                           limits=parse_limit_flags(limit_flags, "limits") or None,
-                           rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None)
+    config = run_config(config_path, limit_flags, rate_flags).merged(
+        workers=workers, max_in_flight=max_in_flight)
     settings = ConsumerSettings(redis_url, stream, group, consumer_name or default_consumer_name(),
                                 results, dead_letter, max_deliveries, claim_idle, burst,
                                 grace_seconds)

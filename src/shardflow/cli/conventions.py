@@ -1,6 +1,8 @@
 """What every ``shardflow`` command shares, so it behaves like the tools people know:
 ``-h``/``--help``, defaults shown in help, each option also read from ``SHARDFLOW_<OPTION>``
-(shown in help), and the logging options ``-v``/``-q``/``--log-level``."""
+(shown in help), and the options that go anywhere: ``--debug``, ``-v``/``-q``/``--log-level``,
+accepted before the subcommand (``shardflow --debug run ...``) and after it
+(``shardflow run ... --debug``), as git and docker users expect."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any, TypeVar, cast
 import click
 from click.core import ParameterSource
 
+from shardflow._text import did_you_mean
 from shardflow.cli.logging_setup import LEVELS, configure, level_for
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,13 +75,33 @@ def sub_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
     return click.option(*decls, cls=SubcommandEnvOption, **attrs)
 
 
+COMMAND_CONTEXT = "shardflow.command"
+"""``ctx.meta`` key of the running command's context: the error handler of the ``shardflow``
+group reads which flags the user gave there (``ctx.meta`` is shared by the whole chain)."""
+DEBUG = "shardflow.debug"
+"""``ctx.meta`` key: ``--debug`` was given, before or after the subcommand."""
+
+
+def global_counts(ctx: click.Context) -> tuple[int, int]:
+    """``-v`` and ``-q`` given before the subcommand (the ``shardflow`` group's own)."""
+    root = ctx.find_root()
+    return int(root.params.get("verbose") or 0), int(root.params.get("quiet") or 0)
+
+
 def logging_options(command: F) -> F:
-    """``-v``/``-q``/``--log-level``: set up logging before the command body runs.
-    ``-v`` with ``-q`` is refused; ``--log-level`` on the command line with either too."""
+    """``--debug``, ``-v``/``-q``/``--log-level``: set up logging before the command body
+    runs, counting the ones given before the subcommand too. ``-v`` with ``-q`` is refused;
+    ``--log-level`` on the command line with either too."""
 
     @functools.wraps(command)
-    def configured(*args: Any, verbose: int, quiet: int, log_level: str | None, **kwargs: Any) -> Any:
+    def configured(*args: Any, verbose: int, quiet: int, log_level: str | None, debug: bool,
+                   **kwargs: Any) -> Any:
         ctx = click.get_current_context()
+        ctx.meta[COMMAND_CONTEXT] = ctx
+        if debug:
+            ctx.meta[DEBUG] = True
+        before_verbose, before_quiet = global_counts(ctx)
+        verbose, quiet = verbose + before_verbose, quiet + before_quiet
         if verbose and quiet:
             raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one")
         if (verbose or quiet) and ctx.get_parameter_source("log_level") == ParameterSource.COMMANDLINE:
@@ -88,8 +111,22 @@ def logging_options(command: F) -> F:
 
     decorated = option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default=None,
                        show_default="info", help="Level of the messages on stderr.")(configured)
+    decorated = click.option("--debug", is_flag=True, allow_from_autoenv=False,
+                             help="Show tracebacks for errors (here or before the command).")(decorated)
     decorated = option("-q", "--quiet", count=True, show_default=False,
                        help="Fewer messages (-q: warnings and errors, -qq: errors only).")(decorated)
     decorated = option("-v", "--verbose", count=True, show_default=False,
                        help="More messages (-v: debug).")(decorated)
     return cast(F, decorated)
+
+
+class SuggestingGroup(click.Group):
+    """A command group whose "no such command" names the closest command and lists them all
+    (click already suggests options)."""
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            ctx.fail(f"no such command {args[0]!r}{did_you_mean(args[0], self.commands)}; "
+                     f"the commands are: {', '.join(self.commands)}")
+        return super().resolve_command(ctx, args)

@@ -36,10 +36,20 @@ def level_for(verbose: int, quiet: int, log_level: str | None) -> int:
     return max(logging.DEBUG, min(logging.CRITICAL, DEFAULT_LEVEL + 10 * (quiet - verbose)))
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a message comes: while the progress bar
+    is on screen, rich puts its own stream there and prints each message above the bar
+    (the interrupt warning no longer lands on the bar's line)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(level: int) -> None:
     """Send the ``shardflow`` loggers to stderr at ``level`` (idempotent)."""
     logger = logging.getLogger("shardflow")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr(sys.stderr)
     handler.setFormatter(_Formatter())
     logger.handlers = [handler]
     logger.setLevel(level)

@@ -5,22 +5,35 @@ Exit codes are :data:`EXIT_CODES_HELP` (``validate`` exits 1 when it finds probl
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import orjson
 
 from shardflow._interrupt import command_ready
-from shardflow.batch.config import RunConfig, load_config, parse_limit_flags
-from shardflow.cli.conventions import CONTEXT_SETTINGS, logging_options, option
-from shardflow.cli.limits_check import warn_unused_limits
+from shardflow._text import plural
+from shardflow.cli.conventions import (
+    COMMAND_CONTEXT,
+    CONTEXT_SETTINGS,
+    DEBUG,
+    SuggestingGroup,
+    logging_options,
+    option,
+)
+from shardflow.cli.error_names import describe
+from shardflow.cli.limits_check import limit_problems, warn_unused_limits
 from shardflow.cli.metrics_option import metrics_options
-from shardflow.errors import ShardflowError, WorkflowValidationError
-from shardflow.model.loader import load_workflow, use_app_dir
+from shardflow.cli.run_settings import (
+    app_dir_option,
+    load_target,
+    run_config,
+    settings_options,
+    with_backend,
+)
+from shardflow.errors import ConfigError, ShardflowError, WorkflowValidationError
+from shardflow.model.loader import load_workflow
 from shardflow.run.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -43,18 +56,21 @@ Exit codes:
   141  the output's reader went away (| head); the run stays resumable"""
 
 
-class ShardflowGroup(click.Group):
+class ShardflowGroup(SuggestingGroup):
     """Turns a :class:`ShardflowError` into one clear line and exit code 2 (3 for a
-    :class:`StorageError`), no traceback unless ``--debug``."""
+    :class:`StorageError`), no traceback unless ``--debug`` (before or after the subcommand);
+    a mistyped command gets a "did you mean"."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             command_ready()  # from here a Ctrl-C is a KeyboardInterrupt, handled below
             return super().invoke(ctx)
         except ShardflowError as exc:
-            if ctx.params.get("debug"):
+            if ctx.params.get("debug") or ctx.meta.get(DEBUG):
                 traceback.print_exc()
-            click.echo(f"shardflow: error: {exc}", err=True)
+            command_ctx = ctx.meta.get(COMMAND_CONTEXT)
+            text = describe(exc, command_ctx) if isinstance(exc, ConfigError) else str(exc)
+            click.echo(f"shardflow: error: {text}", err=True)
             sys.exit(exc.exit_code if isinstance(exc, StorageError) else EXIT_USAGE)
         except KeyboardInterrupt:  # Ctrl-C before a run started (loading, checking)
             click.echo("\nshardflow: interrupted; nothing ran", err=True)
@@ -64,30 +80,26 @@ class ShardflowGroup(click.Group):
             sys.exit(EXIT_TERMINATED)
 
 
+
+
 @click.group(cls=ShardflowGroup, epilog=EXIT_CODES_HELP, context_settings=CONTEXT_SETTINGS)
-@option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@option("--debug", is_flag=True, help="Show tracebacks for errors (also after the command).")
+@click.option("-v", "--verbose", count=True, allow_from_autoenv=False, show_default=False,
+              help="More messages (also after the command).")
+@click.option("-q", "--quiet", count=True, allow_from_autoenv=False, show_default=False,
+              help="Fewer messages (also after the command).")
 @click.version_option(None, "-V", "--version", package_name="shardflow")
-def cli(debug: bool) -> None:
-    """shardflow: run workflows of async steps, by the million, across processes."""
+def cli(debug: bool, verbose: int, quiet: int) -> None:
+    """shardflow: run workflows of async steps, by the million, across processes.
+
+    \b
+    Start with:
+      shardflow run module:workflow -i input.jsonl -o results.jsonl
+      shardflow runs show RUN --failed     which instances failed, and why
+      shardflow tasks serve                the approvals inbox in the browser
+    """
 
 
-# -- --app-dir: where module:attribute targets are imported from (issue 12, item 1) -------------
-def _use_app_dir(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    use_app_dir(value)
-    return value
-
-
-app_dir_option = option(
-    "--app-dir", default=".", show_default="the current directory", is_eager=True,
-    expose_value=False, callback=_use_app_dir, type=click.Path(exists=True, file_okay=False),
-    help="Import module:attribute targets from this directory first (workers too).")
-# ---------------------------------------------------------------------------------------------
-
-
-def _load(target: str) -> Any:
-    definition = load_workflow(target)
-    definition.check()
-    return definition
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -175,17 +187,13 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                                 metrics_port=metrics_port, metrics_host=metrics_host))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
-    config = load_config(config_path) if config_path else RunConfig()
-    config = config.merged(
+    config = run_config(config_path, limit_flags, rate_flags).merged(
         workers=workers, max_in_flight=max_in_flight, ordered=ordered, hard_timeout=hard_timeout,
-        startup_timeout=startup_timeout,
-        limits=parse_limit_flags(limit_flags, "limits") or None,
-        rate_limits=parse_limit_flags(rate_flags, "rate_limits") or None,
-    )
-    config = _with_backend(config, backend, address=address, working_dir=ray_working_dir,
-                           excludes=list(ray_excludes) or None, env=list(ray_env) or None,
-                           connect_timeout=ray_connect_timeout, ship_shardflow=ray_ship_shardflow)
-    definition = _load(target)
+        startup_timeout=startup_timeout)
+    config = with_backend(config, backend, address=address, working_dir=ray_working_dir,
+                          excludes=list(ray_excludes) or None, env=list(ray_env) or None,
+                          connect_timeout=ray_connect_timeout, ship_shardflow=ray_ship_shardflow)
+    definition = load_target(target)
     warn_unused_limits(definition, config)
     code = execute_run(target, definition, config, input_path=input_path, fmt=fmt,
                        generate=generate, output=output_path, summary_json=summary_json,
@@ -193,23 +201,6 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                        grace_seconds=grace_seconds, progress_every=progress_every,
                        metrics_port=metrics_port, metrics_host=metrics_host)
     sys.exit(code)
-
-
-# -- --backend ray (issue 10): the flags over the config's [run] backend and [ray] table -------
-def _with_backend(config: RunConfig, backend: str | None, **ray_flags: Any) -> RunConfig:
-    """Apply the backend flags (``ray_flags``: ``[ray]`` settings, ``None`` when not given);
-    choosing Ray without it installed is one clear error (exit 2, naming the install
-    command) before anything starts."""
-    given = {key: value for key, value in ray_flags.items() if value is not None}
-    settings = dataclasses.replace(config.ray, **given) if given else config.ray
-    config = dataclasses.replace(config, backend=backend or config.backend, ray=settings)
-    if config.backend == "ray":
-        import shardflow.backends.ray  # noqa: F401  (raises ConfigError without Ray)
-        from shardflow.backends.ray.cluster import check_settings
-
-        check_settings(config.ray)
-    return config
-# ---------------------------------------------------------------------------------------------
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -258,13 +249,22 @@ cli.add_command(enqueue)
 @cli.command()
 @click.argument("target")
 @app_dir_option
-def validate(target: str) -> None:
-    """List every problem of the workflow TARGET (exit 1 if there are any)."""
+@settings_options("TOML config file whose [limits] and [rate_limits] the run would use.",
+                  "Concurrency limit the run would get (repeatable).",
+                  "Rate limit the run would get (repeatable).")
+@logging_options
+def validate(target: str, config_path: str | None, limit_flags: tuple[str, ...],
+             rate_flags: tuple[str, ...]) -> None:
+    """List every problem of the workflow TARGET that 'shardflow run' would refuse (exit 1
+    if there are any), the limits and rate limits its steps need a size for included: give
+    them as 'run' would get them (--limit, --rate-limit, --config)."""
     definition = load_workflow(target)
-    problems = definition.validate()
+    config = run_config(config_path, limit_flags, rate_flags)
+    problems = definition.validate() or limit_problems(definition, config)
     if not problems:
         click.echo(f"{definition.name} {definition.version}: valid "
-                   f"({len(definition.steps)} nodes, {len(definition.edges)} edges)")
+                   f"({plural(len(definition.steps), 'node')}, {plural(len(definition.edges), 'edge')})")
+        warn_unused_limits(definition, config)
         return
     click.echo(str(WorkflowValidationError(definition.name, problems)), err=True)
     sys.exit(EXIT_FAILED)
@@ -275,37 +275,16 @@ def validate(target: str) -> None:
 @app_dir_option
 @option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
         envvar="SHARDFLOW_GRAPH_FORMAT", help="Graph language.")
+@logging_options
 def graph(target: str, fmt: str) -> None:
     """Print the graph of the workflow TARGET as Mermaid or DOT."""
     definition = load_workflow(target)
     click.echo(definition.to_mermaid() if fmt == "mermaid" else definition.to_dot(), nl=False)
 
 
-@cli.command()
-@option("--workload", type=click.Choice(["forkjoin", "forkjoin-io", "linear10", "limit50"]),
-        default="forkjoin", envvar="SHARDFLOW_BENCH_WORKLOAD", help="Built-in workload.")
-@option("-n", "--instances", type=click.IntRange(min=1), default=100_000,
-        envvar="SHARDFLOW_BENCH_INSTANCES", help="Instances to run.")
-@option("-w", "--workers", type=click.IntRange(min=1), default=None, show_default="CPU count",
-        help="Worker processes.")
-@option("--max-in-flight", type=click.IntRange(min=1), default=1000, help="Instances in flight per worker.")
-@option("--baseline", is_flag=True, envvar="SHARDFLOW_BENCH_BASELINE",
-        help="Also run the hand-written baseline and compare.")
-@option("--json", "as_json", is_flag=True, envvar="SHARDFLOW_BENCH_JSON", help="Print the figures as JSON.")
-@option("--backend", type=click.Choice(["process", "ray"]), default="process",
-        envvar="SHARDFLOW_BENCH_BACKEND", help="With ray, --baseline also runs the process backend.")
-def bench(workload: str, instances: int, workers: int | None, max_in_flight: int,
-          baseline: bool, as_json: bool, backend: str) -> None:
-    """Measure throughput of a built-in workload (optionally against a hand-written baseline)."""
-    from shardflow.bench.runner import run_bench
+from shardflow.cli.bench_command import bench  # noqa: E402
 
-    _with_backend(RunConfig(), backend)  # Ray missing: exit 2, naming the extra
-    report = run_bench(workload, instances, workers or RunConfig().workers, max_in_flight,
-                       baseline=baseline, backend=backend)
-    if as_json:
-        click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    else:
-        click.echo(report["text"])
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ def require_redis_extra() -> None:
         import prometheus_client  # noqa: F401
         import redis  # noqa: F401
     except ImportError as exc:
-        raise ConfigError("redis", f"{exc.name} is not installed: pip install 'shardflow[redis]'") from None
+        raise ConfigError("extras", f"{exc.name} is not installed: pip install 'shardflow[redis]'") from None
 
 
 @contextlib.contextmanager

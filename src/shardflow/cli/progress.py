@@ -14,15 +14,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from shardflow.batch.sources import detect_format
+from shardflow.batch.sources import count_records
 from shardflow.batch.stats import RunStats
 
 WINDOW = 10.0
 """Seconds of history behind the recent rate."""
-_CHUNK = 1 << 20
 _log = logging.getLogger("shardflow")
 
 
@@ -39,21 +37,6 @@ def describe(done: int, total: int | None, in_flight: int, recent: float, averag
     if total and done < total and recent > 0:
         text += f", ETA {_duration((total - done) / recent)}"
     return text
-
-
-def count_records(path: str, fmt: str | None) -> int | None:
-    """How many records the input file holds, or ``None`` when that is unknown without
-    parsing it (a JSON array, stdin). JSONL counts lines, CSV lines after the header."""
-    kind = detect_format(path, fmt)
-    if path == "-" or kind == "json" or not Path(path).is_file():
-        return None
-    lines, last = 0, b"\n"
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    lines += last != b"\n"
-    return max(lines - 1, 0) if kind == "csv" else lines
 
 
 class Progress:
@@ -74,7 +57,7 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(TextColumn("[bold]shardflow"), BarColumn(),
-                                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                                      TextColumn("{task.fields[info]}, elapsed"), TimeElapsedColumn(),
                                       transient=True)
             self._rich.start()
             self._task = self._rich.add_task("run", total=total, info="starting")
@@ -113,7 +96,7 @@ class Progress:
             return
         if now - self._last_line >= self.every:
             self._last_line = now
-            _log.info("%s", info)
+            _log.info("%s, elapsed %s", info, _duration(stats.elapsed))
 
     def close(self) -> None:
         if self._rich is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from shardflow.cli.conventions import sub_option
+from shardflow.cli.conventions import logging_options, sub_option
 from shardflow.run.rundir import latest_run_dirs
 
 INSTALL_HINT = "pip install 'shardflow[web]'"
@@ -44,6 +44,7 @@ def _web() -> tuple[Any, Any]:
 @sub_option("--auto-resume", is_flag=True,
               help="Resume a run as soon as an instance has all its tasks done.")
 @sub_option("--no-token", is_flag=True, help="No access token (loopback hosts only).")
+@logging_options
 def serve(run_dirs: tuple[str, ...], host: str, port: int, user: str | None,
           assignee_only: bool, auto_resume: bool, no_token: bool) -> None:
     """Serve the human tasks of RUN_DIRs (default: every run with tasks here) in the browser."""

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 
-from shardflow.cli.conventions import sub_option
+from shardflow.cli.conventions import SuggestingGroup, logging_options, sub_option
 from shardflow.engine.forms import form_violations
 from shardflow.errors import (
     ConfigError,
@@ -52,9 +52,9 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def tasks() -> None:
-    """Human tasks of batch runs: list, show, complete."""
+    """Human tasks of batch runs: list, show, complete, serve (an inbox in the browser)."""
 
 
 @tasks.command("list")
@@ -62,6 +62,7 @@ def tasks() -> None:
 @sub_option("--assignee", default=None, help="Only tasks assigned to NAME.")
 @sub_option("--all", "show_all", is_flag=True, help="Include completed tasks.")
 @sub_option("--json", "as_json", is_flag=True, help="Print JSON, one task per line.")
+@logging_options
 def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, as_json: bool) -> None:
     """Open tasks of RUN_DIR (default: the newest run with tasks)."""
     store = _store(run_dir)
@@ -82,6 +83,7 @@ def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, as_jso
 @tasks.command("show")
 @click.argument("task_id")
 @sub_option("--run-dir", default=None, help="The run holding the task (default: search).")
+@logging_options
 def show_task(task_id: str, run_dir: str | None) -> None:
     """Everything about one task, with its form schema."""
     _, task = _find(task_id, run_dir)
@@ -102,6 +104,7 @@ def _read_data_file(path: str) -> str:
 @sub_option("--data-file", default=None, help="Form data from a JSON file.")
 @sub_option("--user", default=None, help="Who completes the task.")
 @sub_option("--run-dir", default=None, help="The run holding the task (default: search).")
+@logging_options
 def complete_task(task_id: str, data_text: str | None, data_file: str | None, user: str | None,
                   run_dir: str | None) -> None:
     """Complete TASK_ID with form data (validated against its schema; exit 1 if invalid)."""

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from shardflow._text import did_you_mean
 from shardflow.errors import WorkflowLoadError
 from shardflow.model.definition import WorkflowDefinition
 
@@ -56,12 +57,21 @@ def load_workflow(target: str) -> WorkflowDefinition:
     try:
         value = getattr(module, attr)
     except AttributeError:
-        raise WorkflowLoadError(target, f"module {module_ref!r} has no attribute {attr!r}") from None
+        raise WorkflowLoadError(target, f"module {module_ref!r} has no attribute {attr!r}"
+                                + did_you_mean(attr, _workflow_names(module))) from None
     if not isinstance(value, WorkflowDefinition):
         raise WorkflowLoadError(
             target, f"{attr!r} is a {type(value).__name__}, not a WorkflowDefinition"
         )
     return value
+
+
+def _workflow_names(module: ModuleType) -> list[str]:
+    """The names a misspelt attribute most likely meant: the module's workflow definitions,
+    else every public name."""
+    names = {name: value for name, value in vars(module).items() if not name.startswith("_")}
+    workflows = [name for name, value in names.items() if isinstance(value, WorkflowDefinition)]
+    return workflows or list(names)
 
 
 def _import_module(target: str, module_ref: str) -> ModuleType:

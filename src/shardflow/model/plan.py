@@ -226,7 +226,7 @@ def check_limits(plan: Plan, limits: Mapping[str, int], rate_limits: Mapping[str
             if step.rate_limit and step.rate_limit not in rate_limits:
                 problems.append(ValidationProblem(
                     f"step {where!r} declares rate_limit {step.rate_limit!r}, but the run sets no "
-                    "rate for it (add it under [rate_limits])", "unsized_rate_limit",
+                    "rate for it (add it under [rate_limits] or --rate-limit)", "unsized_rate_limit",
                     [where, step.rate_limit]))
     if problems:
         raise WorkflowValidationError(plan.name, problems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from shardflow._text import did_you_mean
 from shardflow.errors import WorkflowNotFoundError
 from shardflow.model.definition import WorkflowDefinition
 
@@ -84,11 +85,11 @@ class WorkflowRegistry:
         if version is None:
             latest = self._latest.get(name)
             if latest is None:
-                raise WorkflowNotFoundError(name, version)
+                raise WorkflowNotFoundError(name, version, hint=did_you_mean(name, self._latest))
             return latest
         versions = self._definitions.get(name)
         if not versions:
-            raise WorkflowNotFoundError(name, version)
+            raise WorkflowNotFoundError(name, version, hint=did_you_mean(name, self._latest))
         try:
             return versions[version]
         except KeyError:

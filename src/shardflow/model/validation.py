@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from shardflow._text import did_you_mean
 from shardflow.errors import ValidationProblem as Problem
 from shardflow.jsonvalue import problem, render_path
 from shardflow.model.graph import WorkflowGraph
@@ -33,14 +34,16 @@ def find_problems(defn: WorkflowDefinition) -> list[Problem]:
     if not nodes:
         problems.append(Problem("the workflow has no steps", "no_steps"))
     if defn.initial_step not in nodes:
-        problems.append(Problem(f"initial step {defn.initial_step!r} is not one of the steps",
+        problems.append(Problem(f"initial step {defn.initial_step!r} is not one of the steps"
+                                + did_you_mean(defn.initial_step, nodes),
                                 "unknown_initial_step", [defn.initial_step]))
     problems.extend(_node_problems(defn))
     problems.extend(_edge_problems(defn))
     problems.extend(kind_problems(defn))
     for terminal in sorted(defn.terminal_steps):
         if terminal not in nodes:
-            problems.append(Problem(f"terminal step {terminal!r} is not one of the steps",
+            problems.append(Problem(f"terminal step {terminal!r} is not one of the steps"
+                                    + did_you_mean(terminal, nodes),
                                     "unknown_terminal", [terminal]))
         elif any(True for _ in defn.successors(terminal)):
             problems.append(Problem(f"terminal step {terminal!r} has outgoing edges; a terminal "
@@ -201,9 +204,11 @@ def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
     for index, edge in enumerate(defn.edges):
         label = f"edge #{index} {edge.source!r} -> {edge.target!r}"
         if edge.source not in defn.steps:
-            yield Problem(f"{label}: unknown source node {edge.source!r}", "unknown_node", [edge.source])
+            yield Problem(f"{label}: unknown source node {edge.source!r}"
+                          + did_you_mean(edge.source, defn.steps), "unknown_node", [edge.source])
         if edge.target not in defn.steps:
-            yield Problem(f"{label}: unknown target node {edge.target!r}", "unknown_node", [edge.target])
+            yield Problem(f"{label}: unknown target node {edge.target!r}"
+                          + did_you_mean(edge.target, defn.steps), "unknown_node", [edge.target])
         if isinstance(edge.condition, str):
             yield Problem(
                 f"{label}: condition is the string {edge.condition!r}; {STRING_CONDITION}",

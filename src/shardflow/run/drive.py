@@ -87,5 +87,13 @@ def exit_code(ended: Ended, totals: Counter[str]) -> int:
         return EXIT_BROKEN_PIPE
     if ended.outcome.interrupted:
         return EXIT_TERMINATED if ended.signal == signal.SIGTERM else EXIT_INTERRUPTED
+    return whole_run_exit_code(totals)
+
+
+def whole_run_exit_code(totals: Counter[str]) -> int:
+    """The one rule of ``run`` and ``resume`` that ended normally: the code describes the
+    whole run as it stands (``totals``, every session's instances by latest status), not the
+    session alone: 1 while any instance of the run is failed or invalid, else 0. Resuming a
+    finished run with failures says 1 again; ``--retry-failed`` that fixes them says 0."""
     bad = totals.get("failed", 0) + totals.get("invalid_input", 0)
     return EXIT_FAILED if bad else EXIT_OK

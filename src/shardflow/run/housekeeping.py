@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,11 @@ class RunInfo:
     """``running`` (a live process holds it), ``finished``, ``unfinished`` or ``damaged``."""
     counts: dict[str, int]
     size: int
+    target: str | None = None
+    """The workflow reference the run ran (``orders:workflow``)."""
+    output: str | None = None
+    """Where its results went (``None``: stdout, or unknown for a damaged run)."""
+    record: RunRecord | None = None
 
 
 def _size(path: Path) -> int:
@@ -79,12 +85,17 @@ def describe_run(path: Path) -> RunInfo:
     else:
         status = "finished" if record.finished else "unfinished"
     return RunInfo(path, record.run_id if record else path.name,
-                   record.started_at if record else None, status, _counts(path), _size(path))
+                   record.started_at if record else None, status, _counts(path), _size(path),
+                   record.target if record else None, record.output if record else None, record)
 
 
-def list_runs(base: Path = DEFAULT_BASE) -> list[RunInfo]:
-    """Every run under ``base``, newest first (by when it started)."""
-    runs = [describe_run(path) for path in run_dirs(base)]
+def list_runs(base: Path = DEFAULT_BASE, extra: Sequence[Path] = ()) -> list[RunInfo]:
+    """Every run under ``base`` and in ``extra`` (the ``--run-dir`` runs seen here), newest
+    first (by when it started)."""
+    paths = run_dirs(base)
+    seen = {p.resolve() for p in paths}
+    paths += [p for p in extra if p.resolve() not in seen]
+    runs = [describe_run(path) for path in paths]
     return sorted(runs, key=lambda r: r.started_at or r.path.stat().st_mtime, reverse=True)
 
 

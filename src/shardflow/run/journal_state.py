@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from shardflow.engine.results import LABELS, Status, parse_line
 from shardflow.store.journal import Damage, Entry, SeqSet, scan_journal
 
@@ -92,6 +94,11 @@ class JournalState:
     withdrawn: set[int] = field(default_factory=set)
     failed_lines: dict[int, int] = field(default_factory=dict)
     """seq -> journal line of each failed first record (what ``--retry-failed`` re-runs)."""
+    failed_attempts: dict[int, int] = field(default_factory=dict)
+    """seq -> ``attempts`` of that failed record."""
+    retried: dict[int, int] = field(default_factory=dict)
+    """seq -> attempts so far of each instance a ``RETRY`` entry withdrew and no record
+    answered since: its next run is attempt ``retried[seq] + 1``."""
 
 
 def intact_entries(path: Path) -> Iterator[Entry]:
@@ -117,11 +124,13 @@ def read_state(path: Path) -> JournalState:
             state.duplicates += 1
             continue
         state.done.add(item.seq)
+        state.retried.pop(item.seq, None)
         if kind == _CONTINUATION:
             state.counts["waiting"] -= 1
             state.finished_after_wait.add(item.seq)
         elif item.status == _FAILED:
             state.failed_lines[item.seq] = item.number
+            state.failed_attempts[item.seq] = _attempts(item.line)
         state.counts[LABELS[item.status]] += 1
     state.counts = +state.counts
     return state
@@ -132,10 +141,17 @@ def _withdraw(state: JournalState, rules: _Rules, entry: Entry) -> None:
     if state.failed_lines.get(entry.seq) != number:
         return  # a copy of a withdrawal already applied: nothing to do
     del state.failed_lines[entry.seq]
+    state.retried[entry.seq] = state.failed_attempts.pop(entry.seq, 1)
     state.withdrawn.add(number)
     rules.withdraw(entry.seq)
     state.done.discard(entry.seq)
     state.counts["failed"] -= 1
+
+
+def _attempts(line: bytes) -> int:
+    """A verified result record's ``attempts`` (failed records only: few, and read once)."""
+    value = orjson.loads(line).get("attempts")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def expected_output(path: Path, withdrawn: set[int], *, ordered: bool) -> Iterator[bytes]:

@@ -14,10 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from shardflow._text import plural
+from shardflow.batch.jobs import Job
+from shardflow.batch.sources import Item, count_records
 from shardflow.engine.passive import TIMER_USER, due_timers
 from shardflow.errors import ConfigError, TaskAlreadyCompletedError
 from shardflow.model.loader import load_workflow
 from shardflow.model.plan import Plan
+from shardflow.run.drive import whole_run_exit_code
 from shardflow.run.errors import JournalDamagedError
 from shardflow.run.journal_state import (
     RETRY,
@@ -133,16 +137,31 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
         finally:
             run_dir.close()
         session.hooks.notify(f"run {record.run_id} is already finished; nothing to resume "
-                             "(no waiting instance has all its tasks completed)")
-        return RunResult(0, run_dir.path, totals=state.counts)
-    session.hooks.notify(f"resuming run {record.run_id}: {state.done.count} instances "
-                         f"already done, {len(ready)} waiting instances ready to continue")
+                             "(no waiting instance has all its tasks completed): "
+                             + (", ".join(f"{k} {v}" for k, v in sorted(state.counts.items()))
+                                or "no instances"))
+        return RunResult(whole_run_exit_code(state.counts), run_dir.path, totals=state.counts)
+    session.hooks.notify(f"resuming run {record.run_id}: {plural(state.done.count, 'instance')} "
+                         f"already done, {plural(len(ready), 'waiting instance')} ready to continue")
     session.prior, session.done, session.ready = state.counts, state.done, ready
     writer = _output(session, state)
-    items = items_of(record.input.get("path"), record.input.get("format"),
-                     record.input.get("generate"))
-    return drive(session, items, writer, source=record.input.get("path") or "<generated>",
-                 total=record.input.get("generate"))
+    path, fmt, generate = record.input.get("path"), record.input.get("format"), record.input.get("generate")
+    items = items_of(path, fmt, generate)
+    if state.retried:
+        items = _next_attempts(items, state.retried)
+    total = generate if generate is not None else count_records(path, fmt) if path else None
+    return drive(session, items, writer, source=path or "<generated>",
+                 total=None if total is None else max(total - state.done.count, 0) + len(ready))
+
+
+def _next_attempts(items: Iterator[Item], retried: dict[int, int]) -> Iterator[Item]:
+    """The input, with each instance ``--retry-failed`` runs again as its next attempt
+    (``attempts`` in its record and journal entry counts every run of it)."""
+    for item in items:
+        prior = retried.get(item.seq)
+        if prior is not None and isinstance(item, Job):
+            item.attempt = prior + 1
+        yield item
 
 
 def _journal_state(run_dir: RunDir, request: ResumeRequest, hooks: Hooks) -> JournalState:
@@ -168,7 +187,7 @@ def _journal_state(run_dir: RunDir, request: ResumeRequest, hooks: Hooks) -> Jou
         journal.append_many([(seq, RETRY, b"%d" % number)
                              for seq, number in sorted(state.failed_lines.items())])
         journal.close()
-        hooks.notify(f"retrying {len(state.failed_lines)} failed instance(s) as new attempts")
+        hooks.notify(f"retrying {plural(len(state.failed_lines), 'failed instance')} as new attempts")
         damage = state.damage
         state = read_state(path)
         state.damage = damage

@@ -24,6 +24,9 @@ from shardflow.store.tasks import SQLiteTaskStore, WaitingInstance
 DEFAULT_BASE = Path(".shardflow") / "runs"
 LAST_RUN = Path(".shardflow") / "last-run"
 """Where the newest run of this directory is (``shardflow tasks`` looks there first)."""
+KNOWN_RUNS = Path(".shardflow") / "known-runs"
+"""Runs started here in a ``--run-dir`` outside :data:`DEFAULT_BASE`, one absolute path a
+line: ``shardflow runs list`` shows them beside the runs under the base."""
 
 
 class RunDir:
@@ -50,6 +53,7 @@ class RunDir:
         run_dir.save()
         LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
         LAST_RUN.write_text(str(target.resolve()))
+        _remember(target)
         return run_dir
 
     @classmethod
@@ -122,6 +126,24 @@ def check_new_run_dir(path: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError("run_dir", f"cannot create run directory {path}: {existing} is "
                           "not writable")
+
+
+def _remember(path: Path) -> None:
+    """Note a run directory outside the default base in :data:`KNOWN_RUNS`."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(DEFAULT_BASE.resolve()) or resolved in known_run_dirs():
+        return
+    with open(KNOWN_RUNS, "a") as fh:
+        fh.write(f"{resolved}\n")
+
+
+def known_run_dirs() -> list[Path]:
+    """The ``--run-dir`` runs started here that still exist (see :data:`KNOWN_RUNS`)."""
+    try:
+        lines = KNOWN_RUNS.read_text().splitlines()
+    except OSError:
+        return []
+    return [Path(line) for line in dict.fromkeys(lines) if line and (Path(line) / "run.json").is_file()]
 
 
 def run_dirs(base: Path = DEFAULT_BASE) -> list[Path]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from shardflow._text import plural
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
 from shardflow.batch.run_core import ResultObserver
@@ -152,6 +153,9 @@ def _finish(session: Session, ended: Ended) -> RunResult:
     outcome = ended.outcome
     if not ended.broken_pipe:  # quiet, like `yes | head`
         hooks.notify(outcome.render().removeprefix("shardflow: "))
+        if outcome.stats.examples and run_dir is not None:
+            hooks.notify(f"list every failed instance with its message: shardflow runs show "
+                         f"{run_dir.path} --failed")
     totals = Counter(session.prior)
     totals.update(outcome.stats.counts)
     totals["waiting"] -= outcome.resumed_finished
@@ -206,8 +210,9 @@ def _mark_finished(session: Session, totals: Counter[str]) -> None:
     run_dir.save()
     waiting = run_dir.task_store().waiting_count() if run_dir.tasks_path.exists() else 0
     if waiting:
-        hooks.notify(f"{waiting} instances wait for people: see 'shardflow tasks list "
-                     f"{run_dir.path}', then 'shardflow resume {run_dir.path}'")
+        verb = "waits" if waiting == 1 else "wait"
+        hooks.notify(f"{plural(waiting, 'instance')} {verb} for people: see 'shardflow tasks "
+                     f"list {run_dir.path}', then 'shardflow resume {run_dir.path}'")
         timers = [t.due_at for t in run_dir.task_store().list_tasks()
                   if t.due_at is not None and is_timer(session.definition.plan, t.node)]
         if timers:
