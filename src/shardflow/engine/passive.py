@@ -105,7 +105,7 @@ def is_timer(plan: Plan, node: str) -> bool:
 
 def due_timers(plan: Plan, tasks: Iterable[HumanTask], at: float) -> list[HumanTask]:
     """The open tasks of parked timers of ``plan`` among ``tasks`` that are due at wall time
-    ``at``: the engine, ``shardflow run`` and ``shardflow resume`` complete these (with
+    ``at``: the in-process engine and ``shardflow resume`` complete these (with
     empty data, by :data:`TIMER_USER`) and the instance goes on."""
     return [t for t in tasks if not t.completed and t.due_at is not None and t.due_at <= at
             and is_timer(plan, t.node)]
