@@ -263,6 +263,24 @@ def test_a_webhook_parks_until_its_callback_and_stores_the_data_under_its_key(ru
     run(main())
 
 
+def test_a_webhook_parked_by_one_engine_is_completed_by_the_next(run: Any, tmp_path: Any) -> None:
+    from shardflow import SQLiteTaskStore
+
+    definition = WorkflowDefinition(
+        name="pay", steps={"wait_payment": WebhookStep("wait_payment", callback_key="payment"),
+                           "ship": appender("ship", "ship")},
+        edges=[Edge("wait_payment", "ship")], initial_step="wait_payment")
+
+    async def main() -> None:
+        first = engine_for(definition, store=SQLiteTaskStore(tmp_path / "t.db"))
+        instance = await within(first.start_workflow("pay", {}))
+        second = engine_for(definition, store=SQLiteTaskStore(tmp_path / "t.db"))
+        done = await within(second.complete_webhook(instance.id, "wait_payment", {"paid": 1}))
+        assert done.status == WorkflowStatus.COMPLETED
+        assert done.context.get("payment") == {"paid": 1} and done.context.get("seen") == ["ship"]
+    run(main())
+
+
 class TopLevelApproval(BaseHumanStep):
     title = "Approve"
     form_data_at_top_level = True
