@@ -161,6 +161,14 @@ def test_a_zero_timer_does_not_wait_for_the_clock(run: Any) -> None:
         assert instance.status == WorkflowStatus.COMPLETED
 
 
+async def until_not_waiting(instance: Any) -> None:
+    """Let the loop run until a fired alarm has continued ``instance`` (bounded)."""
+    for _ in range(100):
+        if instance.status != WorkflowStatus.WAITING:
+            return
+        await settle()
+
+
 def long_timer() -> WorkflowDefinition:
     return WorkflowDefinition(
         name="wait", steps={"wait": TimerStep("wait", duration=lambda ctx: timedelta(hours=ctx.get("hours"))),
@@ -180,10 +188,7 @@ def test_a_long_timer_parks_the_instance_and_fires_when_due(run: Any) -> None:
         await settle()
         assert instance.status == WorkflowStatus.WAITING
         clock.advance(200)
-        for _ in range(100):
-            if instance.status != WorkflowStatus.WAITING:
-                break
-            await settle()
+        await until_not_waiting(instance)
         assert instance.status == WorkflowStatus.COMPLETED
         assert instance.context.get("seen") == ["after"]
         assert engine.get_task(task.id).completed_by == "<timer>"
@@ -236,10 +241,7 @@ def test_an_engine_restarted_from_its_store_fires_the_timers_of_the_one_before(
         restored = second.get_instance(later.id)
         assert restored.status == WorkflowStatus.WAITING
         clock.advance(4 * 3600)  # its alarm, set by fire_due_timers, fires on the new clock
-        for _ in range(100):
-            if restored.status != WorkflowStatus.WAITING:
-                break
-            await settle()
+        await until_not_waiting(restored)
         assert restored.status == WorkflowStatus.COMPLETED
         assert restored.context.get("seen") == ["after"]
     run(main())
