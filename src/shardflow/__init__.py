@@ -42,11 +42,13 @@ from shardflow.errors import (
 )
 from shardflow.events import EventBus
 from shardflow.model.definition import Edge, WorkflowDefinition
+from shardflow.model.gateways import ExclusiveGateway, ParallelGateway
 from shardflow.model.graph import WorkflowGraph
-from shardflow.model.groups import ParallelGroup, RaceGroup
+from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 from shardflow.model.tasks import HumanTask
+from shardflow.model.waits import TimerStep, WebhookStep
 from shardflow.store.tasks import SQLiteTaskStore
 
 __version__ = "0.1.0"
@@ -73,11 +75,13 @@ __all__ = [
     "BatchExecutor",
     "BatchResult",
     "Clock",
+    "ConditionalGroup",
     "ConfigError",
     "ContextValueError",
     "Edge",
     "ErrorInfo",
     "EventBus",
+    "ExclusiveGateway",
     "FakeClock",
     "GroupFailedError",
     "HumanTask",
@@ -88,10 +92,12 @@ __all__ = [
     "LocalExecutionEngine",
     "LoopClock",
     "MergeConflictError",
+    "ParallelGateway",
     "ParallelGroup",
     "RaceGroup",
     "RaceLostError",
     "SQLiteTaskStore",
+    "SequentialGroup",
     "ShardflowError",
     "StepExecution",
     "StepExecutionError",
@@ -102,8 +108,10 @@ __all__ = [
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "TimerStep",
     "UnauthorizedTaskError",
     "ValidationProblem",
+    "WebhookStep",
     "WorkerStartError",
     "WorkflowAlreadyCompletedError",
     "WorkflowContext",

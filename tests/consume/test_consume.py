@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -62,6 +63,13 @@ def test_workflows_with_human_steps_are_refused_in_one_line(redis_server: RedisS
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "has human steps" in lines[0] and "shardflow run" in lines[0]
+
+
+def test_workflows_with_webhooks_are_refused_too(redis_server: RedisServer) -> None:
+    target = str(Path(__file__).parent.parent / "batch" / "kind_flows.py") + ":webhooked"
+    refused = consume(redis_server.url, "--burst", target=target)
+    assert refused.returncode == 2
+    assert "webhooks or long timers (wait_payment)" in refused.stderr
 
 
 def test_a_wrong_redis_url_is_one_clear_line() -> None:

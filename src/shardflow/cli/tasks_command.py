@@ -108,24 +108,54 @@ def _read_data_file(path: str) -> str:
 def complete_task(task_id: str, data_text: str | None, data_file: str | None, user: str | None,
                   run_dir: str | None) -> None:
     """Complete TASK_ID with form data (validated against its schema; exit 1 if invalid)."""
+    data = _read_data(data_text, data_file)
+    store, task = _find(task_id, run_dir)
+    _complete(store, task, data, user)
+
+
+@tasks.command("callback")
+@click.argument("run_dir")
+@click.argument("instance_id")
+@click.argument("node")
+@sub_option("--data", "data_text", default=None, help="The callback's data as a JSON object.")
+@sub_option("--data-file", default=None, help="The callback's data from a JSON file.")
+@sub_option("--user", default=None, help="Who delivers the callback.")
+def callback(run_dir: str, instance_id: str, node: str, data_text: str | None,
+             data_file: str | None, user: str | None) -> None:
+    """Deliver the callback the webhook NODE of INSTANCE_ID waits for (its open task, found
+    without knowing its id); ``shardflow resume RUN_DIR`` then continues the instance."""
+    data = _read_data(data_text, data_file)
+    store = _store(run_dir)
+    found = [t for t in store.list_tasks() if str(t.instance_id) == instance_id and t.node == node]
+    if not found:
+        click.echo(f"shardflow: error: instance {instance_id!r} of {run_dir} has no open task "
+                   f"at node {node!r}", err=True)
+        sys.exit(1)
+    _complete(store, found[0], data, user)
+
+
+def _read_data(data_text: str | None, data_file: str | None) -> Any:
     if (data_text is None) == (data_file is None):
         raise click.UsageError("give exactly one of --data and --data-file")
     raw = data_text if data_text is not None else _read_data_file(str(data_file))
     try:
-        data: Any = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise click.UsageError(f"form data is not JSON: {exc}") from None
-    store, task = _find(task_id, run_dir)
+
+
+def _complete(store: SQLiteTaskStore, task: HumanTask, data: Any, user: str | None) -> None:
+    """Validate ``data`` against the task's schema and record it once (exit 1 otherwise)."""
     violations = form_violations(task.form_schema, data)
     if violations:
-        click.echo(str(TaskValidationError(task_id, violations)), err=True)
+        click.echo(str(TaskValidationError(task.id, violations)), err=True)
         sys.exit(1)
     try:
-        store.complete_task(task_id, data, user)
+        store.complete_task(task.id, data, user)
     except TaskAlreadyCompletedError as exc:
         click.echo(f"shardflow: error: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"completed task {task_id} ({task.step} of instance {task.instance_id})")
+    click.echo(f"completed task {task.id} ({task.step} of instance {task.instance_id})")
 
 
 from shardflow.cli.serve_command import serve  # noqa: E402

@@ -1,4 +1,5 @@
-"""Group nodes as the interpreter runs them: ``ParallelGroup`` and ``RaceGroup`` branches.
+"""Group nodes as the interpreter runs them: ``ParallelGroup``, ``RaceGroup``,
+``SequentialGroup`` and ``ConditionalGroup`` members.
 
 * A parallel group forks the context per branch, runs the branches concurrently (the first
   inline, so a group of one costs no task; at most ``max_concurrent`` at once), and merges
@@ -7,6 +8,9 @@
   park the group (``engine/parking.py``) until their tasks are completed.
 * A race runs every branch as a task; the first success wins, the others are cancelled and
   awaited (their ``finally`` runs), and only the winner's context is kept.
+* A sequence runs its members one after the other on one context, in the path's task.
+* A conditional group runs the one member its condition names, on the context as it is;
+  the others are logged as skipped.
 """
 
 from __future__ import annotations
@@ -16,16 +20,16 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import WorkflowContext
-from shardflow.engine.attempt import StepFailure, now, run_step
+from shardflow.engine.attempt import StepFailure, is_cancellation, now, run_step
 from shardflow.engine.parking import Parked
 from shardflow.errors import GroupFailedError, RaceLostError
-from shardflow.model.groups import ParallelGroup, RaceGroup
+from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup, decide
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
     from shardflow.engine.interpreter import Interpreter
 
-Branch = BaseStep | ParallelGroup | RaceGroup
+Branch = BaseStep | ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup
 
 
 async def run_branch(interp: Interpreter, path: str, branch: Branch,
@@ -37,6 +41,12 @@ async def run_branch(interp: Interpreter, path: str, branch: Branch,
         return out
     if isinstance(branch, RaceGroup):
         return await run_race(interp, path, branch.step_name, branch, ctx)
+    if isinstance(branch, SequentialGroup):
+        for member in branch.branches:
+            ctx = await run_branch(interp, f"{path}/{member.step_name}", member, ctx)
+        return ctx
+    if isinstance(branch, ConditionalGroup):
+        return await run_conditional(interp, path, branch, ctx)
     if not isinstance(branch, BaseMachineStep):  # validation keeps human steps out of races
         raise StepFailure(path, TypeError(f"{type(branch).__name__} cannot run here"), ctx)
     out = await run_step(branch, ctx, branch.step_name, path, interp.clock, interp.gate,
@@ -50,6 +60,26 @@ def refused_branch(interp: Interpreter, path: str, ctx: WorkflowContext) -> Work
     started = now()
     interp.history.append((path, "skipped", 0, started, started, None))
     return ctx
+
+
+async def run_conditional(interp: Interpreter, path: str, group: ConditionalGroup,
+                          ctx: WorkflowContext) -> WorkflowContext:
+    """Run the member ``group.condition`` chooses; the others are logged as skipped. A key
+    that names no member runs nothing (the context goes on unchanged)."""
+    try:
+        key = await decide(group.condition, ctx)
+    except BaseException as exc:
+        if is_cancellation(exc):
+            raise
+        raise StepFailure(path, exc, ctx) from exc
+    chosen = group.branches.get(key) if isinstance(key, str) else None
+    if interp.step_log is not None:
+        started = now()
+        interp.step_log.extend((f"{path}/{m.step_name}", "skipped", 0, started, started, None)
+                               for m in group.branches.values() if m is not chosen)
+    if chosen is None:
+        return ctx
+    return await run_branch(interp, f"{path}/{chosen.step_name}", chosen, ctx)
 
 
 async def run_parallel(interp: Interpreter, path: str, key: str, group: ParallelGroup,

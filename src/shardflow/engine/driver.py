@@ -34,16 +34,19 @@ _CANCELLED = WorkflowStatus.CANCELLED
 Finish = Callable[[WorkflowInstance, WorkflowStatus], None]
 """Records that an instance ended with a status (the engine's window, tasks and store)."""
 Park = Callable[[Interpreter], None]
+Waits = Callable[[Interpreter], None]
+"""Told of an instance that ended its run waiting (the engine sets its timers' alarms)."""
 
 
 class InstanceDriver:
     """Drives instances to their end and cancels them; see the module docstring."""
 
-    __slots__ = ("_cancel_requested", "_finish", "_park", "_running", "_stopped")
+    __slots__ = ("_cancel_requested", "_finish", "_park", "_running", "_stopped", "_waits")
 
-    def __init__(self, finish: Finish, park: Park | None) -> None:
+    def __init__(self, finish: Finish, park: Park | None, waits: Waits | None = None) -> None:
         self._finish = finish
         self._park = park
+        self._waits = waits
         self._running: dict[str, asyncio.Task[Any]] = {}
         """instance id -> the task running it: what :meth:`cancel` cancels"""
         self._stopped: dict[str, asyncio.Future[None]] = {}
@@ -84,6 +87,8 @@ class InstanceDriver:
         if status is _WAITING:
             instance.status = _WAITING
             instance.current_step = next(iter(interpreter.parked), None)
+            if self._waits is not None:
+                self._waits(interpreter)
             return
         instance.error = error
         instance.current_step = error.step if error is not None else None

@@ -16,7 +16,8 @@ How the graph runs (docs/SEMANTICS.md):
   of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
   runs) before the instance reports ``failed``.
 * Branches write to forks of the context; a join merges them in edge declaration order.
-  Groups run in ``engine/branches.py``.
+  Groups run in ``engine/branches.py``; gateways, timers and webhooks in
+  ``engine/passive.py`` (an exclusive gateway's choice resolves its edges in ``_advance``).
 * A human step *parks* its node (``engine/parking.py``): the path stops, the rest of the graph
   goes on, and the instance ends ``waiting``. :meth:`Interpreter.to_snapshot` records that
   state as JSON, :meth:`Interpreter.from_snapshot` brings it back (in any process),
@@ -38,23 +39,42 @@ from shardflow.engine.attempt import (
     arrive,
     fork,
     is_cancellation,
+    now,
     refused,
     run_step,
 )
-from shardflow.engine.branches import finish_parallel, first_failure, run_parallel, run_race
+from shardflow.engine.branches import (
+    finish_parallel,
+    first_failure,
+    run_branch,
+    run_parallel,
+    run_race,
+)
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.observe import observed_step
-from shardflow.engine.parking import Parked, new_task
+from shardflow.engine.parking import Parked, Waiting, new_task
+from shardflow.engine.passive import exclusive_choice, passed, run_wait
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.state import InstanceState, Ready
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
+from shardflow.model.gateways import ExclusiveGateway
 from shardflow.model.groups import ParallelGroup
-from shardflow.model.plan import HumanPlan, MachinePlan, ParallelPlan, Plan, RacePlan
+from shardflow.model.plan import (
+    GatewayPlan,
+    GroupPlan,
+    HumanPlan,
+    MachinePlan,
+    ParallelPlan,
+    Plan,
+    RacePlan,
+    WaitPlan,
+)
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
+from shardflow.model.waits import WebhookStep
 
 
 class Interpreter(InstanceState):
@@ -102,9 +122,11 @@ class Interpreter(InstanceState):
         """Parked nodes whose tasks are all completed, in the order they parked."""
         return [node for node, parked in self.parked.items() if parked.ready]
 
-    def open_task(self, parked: Parked, key: str, step: BaseHumanStep, branch: int) -> None:
-        """Open the task of human ``step`` (branch ``branch`` of ``parked``, -1 for the node)."""
-        task = new_task(self.instance_id, parked.node, key, step, parked.base)
+    def open_task(self, parked: Parked, key: str, step: Waiting, branch: int,
+                  due_in: float | None = None) -> None:
+        """Open the task of waiting ``step`` (branch ``branch`` of ``parked``, -1 for the
+        node), due in ``due_in`` seconds if given (else as the step says)."""
+        task = new_task(self.instance_id, parked.node, key, step, parked.base, due_in)
         parked.tasks[task.id] = branch
         if self.on_task is not None:
             self.on_task(task)
@@ -213,7 +235,9 @@ class Interpreter(InstanceState):
         if plan.unconditional:
             return fork(self, outgoing, out)
         taken: list[bool] = []
-        for edge in outgoing:
+        if isinstance(plan, GatewayPlan) and isinstance(plan.gateway, ExclusiveGateway):
+            taken = await exclusive_choice(node, plan.gateway, outgoing, out)
+        for edge in outgoing[len(taken):]:
             if edge.condition is None:
                 taken.append(True)
                 continue
@@ -245,6 +269,13 @@ class Interpreter(InstanceState):
             return None
         if isinstance(plan, ParallelPlan):
             return await run_parallel(self, node, node, plan.group, ctx)
+        if isinstance(plan, GroupPlan):
+            return await run_branch(self, node, plan.group, ctx)
+        if isinstance(plan, GatewayPlan):
+            passed(self, node, now())
+            return ctx
+        if isinstance(plan, WaitPlan):
+            return await run_wait(self, node, plan, ctx)
         assert isinstance(plan, RacePlan)  # a machine step runs in _path
         return await run_race(self, node, node, plan.group, ctx)
 
@@ -253,12 +284,12 @@ class Interpreter(InstanceState):
         for task_id, index in parked.tasks.items():
             data = parked.data[task_id]
             if index < 0:
-                parked.base.set(node, data)
+                self._store_form(node, parked, data)
             else:
                 branch = parked.branches[index]
                 assert branch is not None
                 step = self._group(node).branches[index]
-                branch.set(step.step_name, data)
+                _put_form(branch, step, step.step_name, data)
         if parked.tasks and min(parked.tasks.values()) < 0:
             out = parked.base
         else:
@@ -266,7 +297,30 @@ class Interpreter(InstanceState):
                                         parked.branches, parked.errors)
         self._spawn(await self._advance(node, out))
 
+    def _store_form(self, node: str, parked: Parked, data: dict[str, Any]) -> None:
+        """Put the data that completed the parked ``node``'s own task into its context:
+        under the node id; a webhook's under its ``callback_key``; a timer's nowhere; a
+        human step's with ``form_data_at_top_level`` field by field at the top level."""
+        plan = self.plan.nodes[node]
+        if isinstance(plan, WaitPlan):
+            if isinstance(plan.step, WebhookStep):
+                parked.base.set(plan.step.callback_key, data)
+            passed(self, node, now())
+            return
+        _put_form(parked.base, plan.node, node, data)
+
     def _group(self, node: str) -> ParallelGroup:
         plan = self.plan.nodes[node]
         assert isinstance(plan, ParallelPlan)
         return plan.group
+
+
+def _put_form(ctx: WorkflowContext, step: Any, key: str, data: dict[str, Any]) -> None:
+    """Store a human task's form data in ``ctx``: under ``key`` (the node id, or the branch
+    name in a group), or field by field at the top level if ``step`` opted in
+    (``form_data_at_top_level``)."""
+    if isinstance(step, BaseHumanStep) and step.form_data_at_top_level:
+        for field, value in data.items():
+            ctx.set(field, value)
+    else:
+        ctx.set(key, data)

@@ -39,9 +39,11 @@ from shardflow.engine.observe import (
     announce_task_completed,
     listening,
 )
+from shardflow.engine.passive import TIMER_USER, due_timers
 from shardflow.engine.records import WorkflowInstance
 from shardflow.engine.store_adapter import StoreAdapter
 from shardflow.engine.task_index import TaskIndex
+from shardflow.engine.timers import TimerAlarms
 from shardflow.engine.window import InstanceWindow
 from shardflow.errors import (
     InstanceNotFoundError,
@@ -58,6 +60,7 @@ from shardflow.model.tasks import HumanTask
 from shardflow.store.tasks import SQLiteTaskStore, TaskStore
 
 _RUNNING = WorkflowStatus.RUNNING
+_WAITING = WorkflowStatus.WAITING
 
 
 class LocalExecutionEngine:
@@ -104,7 +107,10 @@ class LocalExecutionEngine:
         """Bound once: every interpreter is handed it (binding costs an object a start)."""
         self._store = (StoreAdapter(store, registry, self.clock, self._gate, self._tasks,
                                     self._on_task) if store is not None else None)
-        self._driver = InstanceDriver(self._finish, self._park if store is not None else None)
+        self._alarms = TimerAlarms(self.clock, self._ring)
+        """Fires parked timers when due (``engine/timers.py``); the driver arms them."""
+        self._driver = InstanceDriver(self._finish, self._park if store is not None else None,
+                                      self._arm_timers)
         self._checked: dict[int, Plan] = {}
         """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
         stays its own): the limits never change, so each plan is checked once, not per start."""
@@ -350,6 +356,42 @@ class LocalExecutionEngine:
                                            bus)
         return instance
 
+    # -- timers and webhooks ------------------------------------------------------------------
+    def _arm_timers(self, interpreter: Interpreter) -> None:
+        self._alarms.arm(interpreter, self._tasks)
+
+    async def _ring(self, task_id: str) -> None:
+        """Fire the timer whose task is ``task_id``, unless its instance no longer waits
+        (cancelled meanwhile)."""
+        instance = self.get_instance(self.get_task(task_id).instance_id)
+        if instance.status is _WAITING:
+            await self.complete_human_task(task_id, {}, TIMER_USER)
+
+    async def fire_due_timers(self, at: float | None = None) -> list[WorkflowInstance]:
+        """Complete the parked timers due at wall time ``at`` (default: now), continuing their
+        instances, and set alarms for the others: what an engine restarted from its task store
+        calls once (a running engine fires the timers it parked by itself)."""
+        now = time.time() if at is None else at
+        fired = []
+        for task in self.pending_tasks():
+            instance = self.get_instance(task.instance_id)  # restored from the store if need be
+            plan = self.registry.get_definition(instance.workflow_name,
+                                                instance.workflow_version).plan
+            if due_timers(plan, [task], now):
+                fired.append(await self.complete_human_task(task.id, {}, TIMER_USER))
+            elif instance.status is _WAITING:
+                self._arm_timers(self._window.interpreters[instance.id])
+        return fired
+
+    async def complete_webhook(self, instance_id: str, node: str,
+                               data: Mapping[str, Any]) -> WorkflowInstance:
+        """Deliver the external callback the webhook ``node`` of ``instance_id`` waits for:
+        its data goes under the step's ``callback_key`` and the instance goes on. Raises
+        :class:`TaskNotFoundError` if that node waits for nothing."""
+        for task in self.pending_tasks(instance_id):
+            if task.node == node:
+                return await self.complete_human_task(task.id, data)
+        raise TaskNotFoundError(f"{instance_id}/{node}")
 
 def _shardflow_completion(data: Mapping[str, Any], user_id: str | None = None
                           ) -> tuple[Mapping[str, Any], str | None]:

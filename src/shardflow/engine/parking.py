@@ -16,6 +16,10 @@ from shardflow._types import new_id
 from shardflow.context import WorkflowContext
 from shardflow.model.steps import BaseHumanStep
 from shardflow.model.tasks import HumanTask
+from shardflow.model.waits import TimerStep, WebhookStep
+
+Waiting = BaseHumanStep | TimerStep | WebhookStep
+"""A step that opens a task when it parks: people, an external callback, or time."""
 
 
 @dataclass(slots=True)
@@ -37,12 +41,13 @@ class Parked:
         return len(self.data) == len(self.tasks)
 
 
-def new_task(instance_id: str, node: str, key: str, step: BaseHumanStep,
-             context: WorkflowContext) -> HumanTask:
-    """The task a person completes for the human ``step`` (``key`` inside the node ``node``),
-    showing the approver the step's ``display`` fields of ``context``."""
+def new_task(instance_id: str, node: str, key: str, step: Waiting,
+             context: WorkflowContext, due_in: float | None = None) -> HumanTask:
+    """The task that completes the waiting ``step`` (``key`` inside the node ``node``),
+    showing the approver the step's ``display`` fields of ``context``; ``due_in`` (seconds)
+    overrides the step's ``due_in_seconds`` (a timer's task is due when it fires)."""
     now = time.time()
-    due = step.due_in_seconds
+    due = step.due_in_seconds if due_in is None else due_in
     return HumanTask(
         id=new_id(), instance_id=instance_id, node=node, step=key,
         title=step.title or key, form_schema=step.form_schema, assignee=step.assignee,

@@ -31,10 +31,11 @@ from collections.abc import Callable, Coroutine
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
-from shardflow.engine import attempt
+from shardflow.engine import attempt, passive
 from shardflow.engine.branches import first_failure
 from shardflow.engine.scope import PathScope
-from shardflow.model.plan import MachinePlan, Plan
+from shardflow.model.gateways import ParallelGateway
+from shardflow.model.plan import GatewayPlan, MachinePlan, Plan
 
 if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
@@ -56,11 +57,12 @@ level, so deep chains of joins stay interpreted (the interpreter continues inlin
 
 
 def is_static(plan: Plan) -> bool:
-    """True if every node is a machine step and no edge has a condition, and no step has a
-    ``can_execute`` guard (a refused step ends its path like a false condition: the
-    interpreter's walk)."""
-    return all(isinstance(node, MachinePlan) and node.unconditional and not node.step.guarded
-               for node in plan.nodes.values())
+    """True if every node is a machine step without a ``can_execute`` guard (a refused step
+    ends its path like a false condition: the interpreter's walk) or a ``ParallelGateway``
+    (a fork that does no work), and no edge has a condition."""
+    return all(((isinstance(node, MachinePlan) and not node.step.guarded)
+                or (isinstance(node, GatewayPlan) and isinstance(node.gateway, ParallelGateway)))
+               and node.unconditional for node in plan.nodes.values())
 
 
 def join_depth(plan: Plan) -> int:
@@ -259,6 +261,9 @@ class _Emitter:
     def step(self, node: str, lines: list[str], pad: str) -> None:
         """One step's attempt (``attempt.step_source``)."""
         plan = self.plan.nodes[node]
+        if isinstance(plan, GatewayPlan):  # a ParallelGateway: logged, no work
+            lines.extend(passive.passed_source(node, self.counted, pad))
+            return
         assert isinstance(plan, MachinePlan)
         name = f"S{self.names[node]}"
         self.namespace[name] = plan.step

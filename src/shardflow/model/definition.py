@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shardflow.errors import InvalidTransitionError, ValidationProblem, WorkflowValidationError
-from shardflow.model.groups import Node, ParallelGroup, RaceGroup
+from shardflow.model.groups import Group, Node
 from shardflow.model.steps import BaseStep
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from shardflow.model.plan import Plan
 
 Condition = Callable[["WorkflowContext"], "bool | Awaitable[bool]"]
-NodeRef = str | type[BaseStep] | BaseStep | ParallelGroup | RaceGroup
+NodeRef = str | type[BaseStep] | BaseStep | Group
 """How an edge names a node: its id, or (as litestar-workflows allows) the step class or
 step whose ``name`` is that id."""
 
@@ -77,7 +77,7 @@ def node_id(ref: NodeRef) -> str:
         return ref
     if isinstance(ref, type) and issubclass(ref, BaseStep):
         return ref.name or ref.__name__
-    if isinstance(ref, BaseStep | ParallelGroup | RaceGroup):
+    if isinstance(ref, BaseStep | Group):
         return ref.step_name
     raise TypeError(f"an edge end must be a node id (str), a step class or a step, "
                     f"not {type(ref).__name__}: {ref!r}")

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from shardflow.context import MergeRules
 from shardflow.errors import ValidationProblem, WorkflowValidationError
-from shardflow.model.groups import Node, ParallelGroup, RaceGroup
+from shardflow.model.gateways import ExclusiveGateway, ParallelGateway
+from shardflow.model.groups import ConditionalGroup, Node, ParallelGroup, RaceGroup, SequentialGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
+from shardflow.model.waits import TimerStep, WebhookStep
 
 if TYPE_CHECKING:
     from shardflow.model.definition import Condition, WorkflowDefinition
@@ -78,7 +80,41 @@ class RacePlan(NodePlan):
         return self.group
 
 
-AnyNodePlan = MachinePlan | HumanPlan | ParallelPlan | RacePlan
+@dataclass(frozen=True, slots=True)
+class GroupPlan(NodePlan):
+    """A ``SequentialGroup`` or ``ConditionalGroup``: its members run inside the node."""
+
+    group: SequentialGroup | ConditionalGroup
+
+    @property
+    def node(self) -> Node:
+        return self.group
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPlan(NodePlan):
+    """A gateway: no work, only its edges. A ``ParallelGateway``'s plan is ``unconditional``
+    (a fork); an ``ExclusiveGateway``'s is not, its choice resolves the edges."""
+
+    gateway: ExclusiveGateway | ParallelGateway
+
+    @property
+    def node(self) -> Node:
+        return self.gateway
+
+
+@dataclass(frozen=True, slots=True)
+class WaitPlan(NodePlan):
+    """A ``TimerStep`` or a ``WebhookStep``: the node waits, sleeping or parked."""
+
+    step: TimerStep | WebhookStep
+
+    @property
+    def node(self) -> Node:
+        return self.step
+
+
+AnyNodePlan = MachinePlan | HumanPlan | ParallelPlan | RacePlan | GroupPlan | GatewayPlan | WaitPlan
 """The plan of one node, by kind."""
 
 
@@ -114,13 +150,23 @@ def node_plan(node_id: str, node: Node, incoming: tuple[EdgePlan, ...],
         return RacePlan(*edges, node)
     if isinstance(node, BaseHumanStep):
         return HumanPlan(*edges, node)
+    if isinstance(node, SequentialGroup | ConditionalGroup):
+        return GroupPlan(*edges, node)
+    if isinstance(node, ExclusiveGateway):  # its choice, not conditions, resolves the edges
+        return GatewayPlan(node_id, incoming, outgoing, False, False, node)
+    if isinstance(node, ParallelGateway):
+        return GatewayPlan(*edges, node)
+    if isinstance(node, TimerStep | WebhookStep):
+        return WaitPlan(*edges, node)
+    if not isinstance(node, BaseMachineStep):  # validation reports it first (not_a_step)
+        raise TypeError(f"node {node_id!r} is a {type(node).__name__}, of no kind shardflow runs")
     return MachinePlan(*edges, node)
 
 
 def iter_steps(node: Any) -> list[BaseStep]:
     """Every step inside a node, callbacks included."""
-    if isinstance(node, ParallelGroup | RaceGroup):
-        found = [s for b in node.branches for s in iter_steps(b)]
+    if isinstance(node, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
+        found = [s for b in node.members for s in iter_steps(b)]
         if isinstance(node, ParallelGroup) and node.callback is not None:
             found.append(node.callback)
         return found
@@ -151,7 +197,7 @@ def compile_plan(defn: WorkflowDefinition) -> Plan:
             limits.update(step_limits(step))
             if step.rate_limit:
                 rates.add(step.rate_limit)
-            has_human = has_human or isinstance(step, BaseHumanStep)
+            has_human = has_human or isinstance(step, BaseHumanStep | TimerStep | WebhookStep)
     return Plan(
         name=defn.name,
         version=defn.version,

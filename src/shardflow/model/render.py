@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shardflow.model.groups import ParallelGroup, RaceGroup
-from shardflow.model.steps import BaseHumanStep
+from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup
+from shardflow.model.steps import BaseHumanStep, BaseStep
 
 if TYPE_CHECKING:
     from shardflow.model.definition import WorkflowDefinition
@@ -49,7 +49,7 @@ class _Leaf:
     wanted_id: str
     label: str
     depth: int
-    kind: str = "step"  # "step" | "human" | "callback" | "missing"
+    kind: str = "step"  # "step" | "human" | "callback" | "missing" | "gateway" | "timer" | "webhook"
 
 
 @dataclass(eq=False)
@@ -67,10 +67,10 @@ _Item = _Leaf | _Box
 
 
 def _item(wanted_id: str, name: str, node: Any, depth: int) -> _Item:
-    if isinstance(node, ParallelGroup | RaceGroup):
-        kind = "race" if isinstance(node, RaceGroup) else "parallel"
+    if isinstance(node, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
+        kind = _GROUP_KINDS[type(node)]
         box = _Box(wanted_id, f"{name} ({kind})", depth)
-        for branch in node.branches:
+        for branch in node.members:
             box.members.append(_item(f"{wanted_id}__{branch.step_name}", branch.step_name,
                                      branch, depth + 1))
         if isinstance(node, ParallelGroup) and node.callback is not None:
@@ -80,7 +80,14 @@ def _item(wanted_id: str, name: str, node: Any, depth: int) -> _Item:
         if not box.members:  # invalid, but still drawn: an edge into the box needs a member
             box.members.append(_Leaf(f"{wanted_id}__empty", "(no branches)", depth + 1))
         return box
-    return _Leaf(wanted_id, name, depth, "human" if isinstance(node, BaseHumanStep) else "step")
+    if isinstance(node, BaseHumanStep):
+        return _Leaf(wanted_id, name, depth, "human")
+    kind = node.step_type.value if isinstance(node, BaseStep) else "step"
+    return _Leaf(wanted_id, name, depth, kind if kind in _MERMAID_SHAPES else "step")
+
+
+_GROUP_KINDS: dict[type, str] = {ParallelGroup: "parallel", RaceGroup: "race",
+                                 SequentialGroup: "sequence", ConditionalGroup: "conditional"}
 
 
 @dataclass
@@ -161,7 +168,8 @@ _MERMAID_ESCAPES = {'"': "#quot;", "#": "#35;", "&": "#amp;", "<": "#lt;", ">": 
 # The lexer reads any line holding ``direction TB`` (or BT/RL/LR) as a direction statement.
 _MERMAID_DIRECTION = re.compile(r"(direction) ", re.IGNORECASE)
 _MERMAID_SHAPES = {"step": '["{}"]', "human": '[/"{}"/]', "callback": '(["{}"])',
-                   "missing": '["{}"]'}
+                   "missing": '["{}"]', "gateway": '{{"{}"}}', "timer": '(("{}"))',
+                   "webhook": '[["{}"]]'}
 _MERMAID_CLASSES = {"human": "fill:#fff4d6,stroke:#b7791f",
                     "missing": "stroke-dasharray:4 3,stroke:#c53030"}
 _MERMAID_STATES = {"completed": "fill:#c6f6d5,stroke:#2f855a",
@@ -241,7 +249,9 @@ def _dot_string(text: str) -> str:
 
 _DOT_SHAPES = {"step": "shape=box", "human": 'shape=parallelogram, class="human"',
                "callback": 'shape=box, style=rounded, class="callback"',
-               "missing": 'shape=box, style=dashed, class="missing"'}
+               "missing": 'shape=box, style=dashed, class="missing"',
+               "gateway": 'shape=diamond, class="gateway"', "timer": 'shape=circle, class="timer"',
+               "webhook": 'shape=box, peripheries=2, class="webhook"'}
 
 
 def _entry(item: _Item) -> _Leaf:

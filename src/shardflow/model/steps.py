@@ -105,7 +105,8 @@ class BaseHumanStep(BaseStep):
     """A step people complete: reaching it creates a :class:`HumanTask` and the instance waits.
 
     The submitted form data is validated against ``form_schema`` (JSON Schema) and stored in the
-    context under the step's node id, so ``context.get("legal_approval.approved")`` works.
+    context under the step's node id, so ``context.get("legal_approval.approved")`` works
+    (or at the top level, with ``form_data_at_top_level``).
 
     ``assignee`` names who the task is for; litestar-workflows' ``assignee_key`` names the
     context key holding it instead.
@@ -122,6 +123,11 @@ class BaseHumanStep(BaseStep):
     assignee_key: str | None = None
     due_in_seconds: ClassVar[float | None] = None
     display: dict[str, str] | None = None
+    form_data_at_top_level: bool = False
+    """Opt-in: store the submitted form's fields at the top level of the context
+    (``context.get("approved")``, litestar-workflows' quickstart) instead of under the node
+    id. Validation refuses two such steps that may run concurrently (their fields would
+    conflict at the join)."""
 
     def __init__(self, name: str | None = None, title: str | None = None,
                  description: str | None = None, form_schema: dict[str, Any] | None = None,

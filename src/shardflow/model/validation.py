@@ -13,7 +13,8 @@ from shardflow._text import did_you_mean
 from shardflow.errors import ValidationProblem as Problem
 from shardflow.jsonvalue import problem, render_path
 from shardflow.model.graph import WorkflowGraph
-from shardflow.model.groups import ParallelGroup, RaceGroup
+from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup
+from shardflow.model.kind_rules import kind_problems
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def find_problems(defn: WorkflowDefinition) -> list[Problem]:
                                 "unknown_initial_step", [defn.initial_step]))
     problems.extend(_node_problems(defn))
     problems.extend(_edge_problems(defn))
+    problems.extend(kind_problems(defn))
     for terminal in sorted(defn.terminal_steps):
         if terminal not in nodes:
             problems.append(Problem(f"terminal step {terminal!r} is not one of the steps"
@@ -70,8 +72,8 @@ def find_problems(defn: WorkflowDefinition) -> list[Problem]:
 def _walk(node: Any, where: str) -> Iterator[tuple[Any, str]]:
     """Every step and group inside ``node`` (itself included), with a readable location."""
     yield node, where
-    if isinstance(node, ParallelGroup | RaceGroup):
-        for branch in node.branches:
+    if isinstance(node, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
+        for branch in node.members:
             yield from _walk(branch, f"{where}/{getattr(branch, 'step_name', '?')}")
         if isinstance(node, ParallelGroup) and node.callback is not None:
             yield node.callback, f"{where}/callback"
@@ -105,7 +107,9 @@ def _misplaced_humans(node: Any, node_id: str) -> Iterator[Problem]:
 
 
 def _item_problems(item: Any, where: str) -> Iterator[Problem]:
-    if isinstance(item, ParallelGroup | RaceGroup):
+    if isinstance(item, ConditionalGroup):
+        return  # model/kind_rules.py
+    if isinstance(item, ParallelGroup | RaceGroup | SequentialGroup):
         kind = type(item).__name__
         if not item.branches:
             yield Problem(f"{kind} {where!r} has no branches", "no_branches", [where])

@@ -49,7 +49,7 @@ from shardflow.errors import ConfigError
 from shardflow.metrics.registry import Metrics
 from shardflow.model.loader import load_workflow
 from shardflow.model.plan import check_limits, iter_steps
-from shardflow.model.steps import BaseHumanStep
+from shardflow.model.waits import may_park
 from shardflow.queue.broker import Broker
 from shardflow.queue.leases import SharedLimits
 from shardflow.queue.messages import job_of
@@ -96,12 +96,12 @@ class Consumer:
         if self.config.backend != "process":
             raise ConfigError("backend", "consume runs its own worker processes; "
                               f"backend {self.config.backend!r} is not supported")
-        human = [step.name for node in definition.steps.values() for step in iter_steps(node)
-                 if isinstance(step, BaseHumanStep)]
-        if human:
-            raise ConfigError("target", f"workflow {definition.name!r} has human steps "
-                              f"({', '.join(human)}); consume does not keep waiting instances: "
-                              "run it with 'shardflow run', which does")
+        parking = [step.step_name for node in definition.steps.values()
+                   for step in iter_steps(node) if may_park(step)]
+        if parking:
+            raise ConfigError("target", f"workflow {definition.name!r} has human steps, webhooks "
+                              f"or long timers ({', '.join(parking)}); consume does not keep "
+                              "waiting instances: run it with 'shardflow run', which does")
 
     @property
     def healthy(self) -> str | None:

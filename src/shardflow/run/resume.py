@@ -9,6 +9,7 @@ journal damaged before its last line (unless ``repair``).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 from shardflow._text import plural
 from shardflow.batch.jobs import Job
 from shardflow.batch.sources import Item, count_records
-from shardflow.errors import ConfigError
+from shardflow.engine.passive import TIMER_USER, due_timers
+from shardflow.errors import ConfigError, TaskAlreadyCompletedError
 from shardflow.model.loader import load_workflow
+from shardflow.model.plan import Plan
 from shardflow.run.drive import whole_run_exit_code
 from shardflow.run.errors import JournalDamagedError
 from shardflow.run.journal_state import (
@@ -33,6 +36,7 @@ from shardflow.run.rundir import RunDir
 from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
 from shardflow.run.start import check_writable_file, items_of
 from shardflow.store.journal import FileJournal, cut_torn_tail, rewrite_journal
+from shardflow.store.tasks import TaskStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,20 @@ def resume_run(request: ResumeRequest, hooks: Hooks | None = None) -> RunResult:
     session = Session(record.target, definition, record.run_config(), hooks,
                       request.summary_json, request.grace_seconds, run_dir=run_dir)
     return guarded(session, lambda: _resume(session, request))
+
+
+def fire_due_timers(store: TaskStore, plan: Plan) -> int:
+    """Complete the tasks of the parked timers that are due now, so their instances are
+    ready to continue (``engine/passive.due_timers``); how many fired. A task completed
+    meanwhile by another process (by hand, from the inbox) is left as it is."""
+    fired = 0
+    for task in due_timers(plan, store.list_tasks(), time.time()):
+        try:
+            store.complete_task(task.id, {}, TIMER_USER)
+        except TaskAlreadyCompletedError:
+            continue
+        fired += 1
+    return fired
 
 
 def check_same_run(record: RunRecord, request: ResumeRequest) -> None:
@@ -108,6 +126,7 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
                    if w.seq in state.finished_after_wait]
         if already:
             store.mark_finished(already)
+        fire_due_timers(store, session.definition.plan)
         ready = store.ready_instances()
     changed = bool(state.damage) or (request.retry_failed and bool(state.withdrawn))
     if record.finished and not ready and not changed:

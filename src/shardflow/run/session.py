@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
 from shardflow.batch.run_core import ResultObserver
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
+from shardflow.engine.passive import is_timer
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run.drive import Ended, exit_code, note_write_error, run_coordinator
 from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
@@ -211,5 +213,11 @@ def _mark_finished(session: Session, totals: Counter[str]) -> None:
         verb = "waits" if waiting == 1 else "wait"
         hooks.notify(f"{plural(waiting, 'instance')} {verb} for people: see 'shardflow tasks "
                      f"list {run_dir.path}', then 'shardflow resume {run_dir.path}'")
+        timers = [t.due_at for t in run_dir.task_store().list_tasks()
+                  if t.due_at is not None and is_timer(session.definition.plan, t.node)]
+        if timers:
+            due = datetime.fromtimestamp(min(timers)).isoformat(sep=" ", timespec="seconds")
+            hooks.notify(f"{len(timers)} of their tasks are timers, the first due at {due}: "
+                         f"'shardflow resume {run_dir.path}' continues those that are due")
     if session.prior:
         hooks.notify("whole run: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))

@@ -1,0 +1,111 @@
+"""Nodes that run no step of their own, as the interpreter runs them: gateways decide where
+the path goes, timers and webhooks wait (``model/gateways.py``, ``model/waits.py``).
+
+* A gateway is logged as a completed node (so the history shows the path taken) and passes
+  its context on unchanged. A ``ParallelGateway``'s plan is a fork; an ``ExclusiveGateway``
+  resolves its edges with :func:`exclusive_choice`: the edge to the node its condition names
+  is taken, every other edge is not (the skip propagates).
+* A timer of up to ``park_after_seconds`` sleeps on the instance's clock; a longer one, and
+  every webhook, *parks* its node with one open task (a timer's task is due when it fires).
+  Completing the task continues the node: a webhook's data is stored under its
+  ``callback_key``, a timer stores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from shardflow.context import WorkflowContext
+from shardflow.engine.attempt import StepFailure, is_cancellation, now
+from shardflow.engine.parking import Parked
+from shardflow.model.gateways import ExclusiveGateway
+from shardflow.model.groups import decide
+from shardflow.model.plan import EdgePlan, Plan, WaitPlan
+from shardflow.model.tasks import HumanTask
+from shardflow.model.waits import TimerStep
+
+if TYPE_CHECKING:
+    from shardflow.engine.interpreter import Interpreter
+
+
+def passed(interp: Interpreter, path: str, started: float) -> None:
+    """Log node ``path`` as completed (begun at ``started``), in the step log or statistics."""
+    if interp.step_log is not None:
+        interp.step_log.append((path, "completed", 1, started, now(), None))
+    if interp.stats is not None:
+        interp.stats.count(path, now() - started)
+
+
+def passed_source(node: str, counted: bool, pad: str) -> list[str]:
+    """The lines a compiled schedule logs a gateway node ``node`` with: :func:`passed`
+    written out (``counted``: the schedule has ``durations``, else ``log``). A static plan
+    may hold ``ParallelGateway`` nodes (a fork, ``engine/schedule.py``)."""
+    if counted:
+        return [f"{pad}durations[{node!r}].append(0.0)\n"]
+    return [f"{pad}started = now()\n",
+            f"{pad}log.append(({node!r}, 'completed', 1, started, now(), None))\n"]
+
+
+async def exclusive_choice(node: str, gateway: ExclusiveGateway, outgoing: tuple[EdgePlan, ...],
+                           ctx: WorkflowContext) -> list[bool]:
+    """Which of ``outgoing`` the gateway takes for ``ctx``: the one edge to the node its
+    condition names. A name that is no edge's target, or a failing condition, fails the
+    gateway's node."""
+    try:
+        chosen = await decide(gateway.condition, ctx)
+        taken = [edge.target == chosen for edge in outgoing]
+        if not any(taken):
+            targets = ", ".join(repr(e.target) for e in outgoing) or "none"
+            raise ValueError(f"gateway {node!r} chose {chosen!r}, which is not one of its "
+                             f"edge targets ({targets})")
+    except BaseException as exc:
+        if is_cancellation(exc):
+            raise
+        raise StepFailure(node, exc, ctx) from exc
+    return taken
+
+
+async def run_wait(interp: Interpreter, node: str, plan: WaitPlan,
+                   ctx: WorkflowContext) -> WorkflowContext | None:
+    """Run a timer or webhook node: the context it ends with, or None once it parked."""
+    step = plan.step
+    started = now()
+    due_in = None
+    if isinstance(step, TimerStep):
+        try:
+            seconds = step.seconds(ctx)
+        except Exception as exc:
+            raise StepFailure(node, exc, ctx) from exc
+        if seconds <= step.park_after_seconds:
+            if seconds > 0:  # a clock's sleep(0) may wait for its next tick (FakeClock does)
+                ctx.current_step = node
+                try:
+                    await interp.clock.sleep(seconds)
+                finally:
+                    ctx.current_step = None
+            passed(interp, node, started)
+            return ctx
+        due_in = seconds
+    parked = Parked(node, ctx, [ctx])
+    interp.open_task(parked, node, step, -1, due_in)
+    interp.parked[node] = parked
+    return None
+
+
+TIMER_USER = "<timer>"
+"""Who completed a timer's task when it fired (``completed_by``): not a person."""
+
+
+def is_timer(plan: Plan, node: str) -> bool:
+    """True if ``node`` of ``plan`` is a timer (its tasks are completed by time, not people)."""
+    planned = plan.nodes.get(node)
+    return isinstance(planned, WaitPlan) and isinstance(planned.step, TimerStep)
+
+
+def due_timers(plan: Plan, tasks: Iterable[HumanTask], at: float) -> list[HumanTask]:
+    """The open tasks of parked timers of ``plan`` among ``tasks`` that are due at wall time
+    ``at``: the in-process engine and ``shardflow resume`` complete these (with
+    empty data, by :data:`TIMER_USER`) and the instance goes on."""
+    return [t for t in tasks if not t.completed and t.due_at is not None and t.due_at <= at
+            and is_timer(plan, t.node)]
