@@ -125,8 +125,7 @@ class LocalExecutionEngine:
         ``get_definition()``; ``workflow_name`` overrides either) and return it once it is
         completed, failed, cancelled or waiting. ``user_id`` and ``tenant_id`` are the
         context's (litestar-workflows' fields)."""
-        # Parameters with positional defaults: keyword-only ones cost a dict lookup each per
-        # call when not given (docs/PERFORMANCE.md).
+        # Positional defaults: keyword-only ones cost a lookup each per call (PERFORMANCE.md)
         if workflow_name is not None or type(workflow) is not str:
             workflow = workflow_name or self._name_of(workflow)
         definition = self.registry.get_definition(workflow, version)
@@ -198,15 +197,11 @@ class LocalExecutionEngine:
     # -- one step ----------------------------------------------------------------------------
     async def execute_step(self, step: BaseMachineStep, context: WorkflowContext,
                            previous_result: Any = None) -> Any:
-        """Run one step under the engine's hooks and its timeout, retry and limit policies.
-
-        Its writes land in ``context``; returns what the step returned (None if its
-        ``can_execute`` said no), and appends its :class:`StepExecution` to
-        ``context.step_history``. ``previous_result`` (litestar-workflows') is put in the
-        context as ``_previous_result`` for the step to read, as litestar-workflows does.
-        Raises the step's own exception (or :class:`StepTimeoutError`) once its retries are
-        used up.
-        """
+        """Run one step with its hooks and policies; its writes land in ``context``. Returns
+        its return value (None if its ``can_execute`` said no) and appends its
+        :class:`StepExecution` to ``context.step_history``; ``previous_result`` is put in the
+        context as ``_previous_result`` (litestar-workflows'). Raises the step's own exception
+        (or :class:`StepTimeoutError`) once its retries are used up."""
         key = step.step_name
         if previous_result is not None:
             context.set("_previous_result", previous_result)
