@@ -14,6 +14,9 @@ class QuietListener:
     def on_parked(self, parked: list[tuple[Job, bytes]]) -> None:
         pass
 
+    def on_events(self, events: list[tuple[Job, bytes]]) -> None:
+        pass
+
     def on_settled(self) -> None:
         pass
 

@@ -37,7 +37,7 @@ from shardflow.batch.config import RunConfig
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.ledger import RunLedger
 from shardflow.batch.outcome import RunIOError, RunOutcome, summary_dict
-from shardflow.batch.run_core import ResultObserver, RunCore
+from shardflow.batch.run_core import EventsCallback, ResultObserver, RunCore
 from shardflow.batch.sinks import Reorder, Sink
 from shardflow.batch.sources import InvalidRecord, Item
 from shardflow.batch.spec import WorkerSpec
@@ -81,8 +81,10 @@ class Coordinator:
                  progress: ProgressCallback | None = None, ledger: RunLedger | None = None,
                  resume: list[Job] | None = None, grace_seconds: float | None = None,
                  scratch_dir: Path | None = None, output_name: str | None = None,
-                 observer: ResultObserver | None = None) -> None:
+                 observer: ResultObserver | None = None,
+                 on_events: EventsCallback | None = None) -> None:
         self.target = target
+        self.on_events = on_events
         self.config = config
         self.sink = sink
         self.source_name = source_name
@@ -120,7 +122,7 @@ class Coordinator:
         hard_timeout = self.config.hard_timeout or default_hard_timeout(load_workflow(self.target))
         core = self._core = RunCore(self.config, spec, feed, self, hard_timeout=hard_timeout,
                                     ledger=self.ledger, observer=self.observer,
-                                    scratch_dir=self.scratch_dir)
+                                    scratch_dir=self.scratch_dir, on_events=self.on_events)
         pool = core.pool
         loop = asyncio.get_running_loop()
         ticker = loop.create_task(self._tick(pool))

@@ -99,6 +99,8 @@ class InProcessPool(PoolBase[_Shard]):
             member.runner.submit(header, lines)
 
     def _output(self, shard: _Shard, out: ShardOutput) -> None:
+        if out.events:
+            self._events(shard.inflight, [row[0] for row in out.event_rows], out.events)
         if out.snapshots:
             parked = [(shard.inflight[seq], blob)
                       for (seq, _), blob in zip(out.parked_rows, out.snapshots, strict=True)

@@ -31,6 +31,11 @@ class ResultListener(Protocol):
         result, so a journalled ``waiting`` always has its snapshot)."""
         ...
 
+    def on_events(self, events: list[tuple[Job, bytes]]) -> None:
+        """Lifecycle events of jobs, each job's as JSONL in the order they happened, before
+        that job's result (only from workers whose spec asks for events)."""
+        ...
+
     def on_settled(self) -> None:
         """The end of one frame's worth of results: make what was delivered durable."""
         ...

@@ -251,6 +251,8 @@ class WorkerPool(PoolBase[WorkerProcess]):
                     self._on_results(worker, payload)
                 elif kind == p.PARKED:
                     self._on_parked(worker, payload)
+                elif kind == p.EVENTS:
+                    self._on_events(worker, payload)
                 elif kind == p.ACQUIRE and arbiter is not None:
                     arbiter.on_acquire(worker, payload)
                 elif kind == p.RELEASE and arbiter is not None:
@@ -298,6 +300,10 @@ class WorkerPool(PoolBase[WorkerProcess]):
                   if seq in inflight]
         if parked:
             self._tell(self.listener.on_parked, parked)
+
+    def _on_events(self, worker: WorkerProcess, payload: bytes) -> None:
+        header, blobs = p.split_batch(payload)
+        self._events(worker.inflight, [row[0] for row in header], blobs)
 
     async def _on_exit(self, worker: WorkerProcess) -> None:
         code = await worker.reap()

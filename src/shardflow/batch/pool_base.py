@@ -172,6 +172,13 @@ class PoolBase(Generic[M]):
         self._settle()
         self.dispatch()
 
+    def _events(self, inflight: dict[int, Job], seqs: list[int], blobs: list[bytes]) -> None:
+        """Events a member sent for jobs still in flight (they precede their results)."""
+        events = [(inflight[seq], blob) for seq, blob in zip(seqs, blobs, strict=True)
+                  if seq in inflight]
+        if events:
+            self._tell(self.listener.on_events, events)
+
     # -- the listener -------------------------------------------------------------------------
     def _deliver(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         if jobs:

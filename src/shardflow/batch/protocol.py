@@ -30,6 +30,7 @@ HEARTBEAT = 14  # {} : the worker's loop is alive
 ACQUIRE = 15  # ask for limit slots
 RELEASE = 16  # give limit slots back
 PARKED = 17  # header: ParkedRow per snapshot; body: snapshots of instances now waiting
+EVENTS = 18  # header: (seq, length) per job; body: its events as JSONL (before its result)
 
 # Job kinds in a RUN header (defined in engine/rows.py)
 NEW = JobKind.NEW

@@ -19,6 +19,7 @@ So nothing leaves a run before it is durable in its journal. The pool is made by
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +56,9 @@ class ResultObserver(Protocol):
     def count_results(self, rows: list[ResultRow]) -> None: ...
 
 
+EventsCallback = Callable[[list[tuple[Job, bytes]]], None]
+"""Receives jobs' lifecycle events (each job's as JSONL, in order) before their results."""
+
 PoolFactory = Callable[..., Pool]
 """Called as :func:`~shardflow.batch.backend.make_pool` is."""
 
@@ -65,8 +69,14 @@ class RunCore:
     def __init__(self, config: RunConfig, spec: WorkerSpec, feed: Feed, sink: ResultSink, *,
                  hard_timeout: float, ledger: RunLedger | None = None,
                  observer: ResultObserver | None = None, scratch_dir: Path | None = None,
-                 pool_factory: PoolFactory = make_pool) -> None:
+                 pool_factory: PoolFactory = make_pool,
+                 on_events: EventsCallback | None = None) -> None:
+        """With ``on_events``, workers record lifecycle events and it receives them (the
+        spec is told so here: without it, workers record nothing)."""
         self.sink = sink
+        self.on_events_of = on_events
+        if on_events is not None:
+            spec = replace(spec, events=True)
         self.ledger = ledger
         self.observer = observer
         self.failed_in: str | None = None
@@ -109,6 +119,10 @@ class RunCore:
             self.failed_in = "parked"
             self.ledger.parked(parked)
             self.failed_in = None
+
+    def on_events(self, events: list[tuple[Job, bytes]]) -> None:
+        if self.on_events_of is not None:
+            self.on_events_of(events)
 
     def on_settled(self) -> None:
         if self.ledger is not None:

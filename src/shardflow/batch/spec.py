@@ -18,6 +18,9 @@ class WorkerSpec:
     """Seconds the worker's loop may be blocked before the worker reports and exits."""
     watchdog_file: str = ""
     gc_freeze: bool = True
+    events: bool = False
+    """Record each instance's lifecycle events and send them (EVENTS frames): only when
+    someone listens, since instances then run interpreted."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,7 +79,8 @@ class _Worker:
             # invalid here, whatever the coordinator saw, is a load failure like an import
             # error, reported once instead of a worker dying at start-up again and again.
             shard = ShardRunner(load_workflow(self.spec.target), gate=self.gate,
-                                on_output=self._send_output, watched=watched)
+                                on_output=self._send_output, watched=watched,
+                                events=self.spec.events)
         except BaseException as exc:  # an import that raises SystemExit is a load failure too
             self._send(p.json_frame(p.FATAL, {
                 "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}))
@@ -159,6 +160,8 @@ class _Worker:
     def _send_output(self, out: ShardOutput) -> None:
         # Snapshots first, on the same stream: the coordinator stores them before it
         # journals the ``waiting`` results that follow.
+        if out.events:
+            self._send(p.batch_frame(p.EVENTS, out.event_rows, out.events))
         if out.snapshots:
             self._send(p.batch_frame(p.PARKED, out.parked_rows, out.snapshots))
         self._send(p.batch_frame(p.RESULTS, out.rows, out.lines))

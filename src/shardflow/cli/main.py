@@ -157,6 +157,9 @@ def cli(debug: bool, verbose: int, quiet: int) -> None:
         default=None, show_default="30", help="How long joining the Ray cluster may take.")
 @option("--ray-ship-shardflow", is_flag=True, default=None,
         help="Ship this shardflow to the Ray nodes instead of needing it installed there.")
+@option("--events", "events_path", metavar="FILE", default=None,
+        help="Append the instances' lifecycle events (workflow/step/human task) to FILE as "
+             "JSONL. Instances then run interpreted: slower, so only when asked.")
 @metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
@@ -168,7 +171,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
         ray_working_dir: str | None, ray_excludes: tuple[str, ...], ray_env: tuple[str, ...],
         ray_connect_timeout: float | None, ray_ship_shardflow: bool | None,
-        metrics_port: int | None, metrics_host: str) -> None:
+        events_path: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -184,7 +187,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         sys.exit(execute_resume(resume_dir, target=target, input_path=input_path, fmt=fmt,
                                 generate=generate, summary_json=summary_json, progress=progress,
                                 grace_seconds=grace_seconds, progress_every=progress_every,
-                                metrics_port=metrics_port, metrics_host=metrics_host))
+                                metrics_port=metrics_port, metrics_host=metrics_host,
+                                events_path=events_path))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = run_config(config_path, limit_flags, rate_flags).merged(
@@ -199,7 +203,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                        generate=generate, output=output_path, summary_json=summary_json,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
                        grace_seconds=grace_seconds, progress_every=progress_every,
-                       metrics_port=metrics_port, metrics_host=metrics_host)
+                       metrics_port=metrics_port, metrics_host=metrics_host,
+                       events_path=events_path)
     sys.exit(code)
 
 
@@ -219,9 +224,13 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
 @option("--retry-failed", is_flag=True,
         help="Run the failed instances again as new attempts; their new results "
              "replace the failed ones (every id still appears once).")
+@option("--events", "events_path", metavar="FILE", default=None,
+        help="Append the instances' lifecycle events (workflow/step/human task) to FILE as "
+             "JSONL. Instances then run interpreted: slower, so only when asked.")
 @logging_options
 def resume(run_dir: str, summary_json: str | None, progress: bool, progress_every: float,
-           grace_seconds: float, repair: bool, retry_failed: bool) -> None:
+           grace_seconds: float, repair: bool, retry_failed: bool,
+           events_path: str | None) -> None:
     """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
     instances whose human tasks are all completed. Only one process works on a run at a
     time: a second one exits 2 naming the process that holds it."""
@@ -230,7 +239,8 @@ def resume(run_dir: str, summary_json: str | None, progress: bool, progress_ever
 
     sys.exit(execute_resume(run_dir, summary_json=summary_json, progress=progress,
                             grace_seconds=grace_seconds, repair=repair,
-                            retry_failed=retry_failed, progress_every=progress_every))
+                            retry_failed=retry_failed, progress_every=progress_every,
+                            events_path=events_path))
 
 
 from shardflow.cli.runs_command import runs  # noqa: E402  (registers the groups below)

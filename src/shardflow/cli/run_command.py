@@ -6,6 +6,7 @@ Exit codes: see ``shardflow --help`` (:data:`shardflow.cli.main.EXIT_CODES_HELP`
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 
 from shardflow.batch.config import RunConfig
 from shardflow.batch.run_core import ResultObserver
@@ -13,6 +14,7 @@ from shardflow.cli.metrics_option import serving_metrics
 from shardflow.cli.progress import Progress
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run import Hooks, ResumeRequest, RunRequest, resume_run, start_run
+from shardflow.run.events_file import EventsFile
 
 _log = logging.getLogger("shardflow")
 
@@ -23,27 +25,35 @@ def _notify(message: str) -> None:
 
 
 def _hooks(progress: bool, every: float, input_path: str | None = None,
-           fmt: str | None = None, observer: ResultObserver | None = None) -> Hooks:
+           fmt: str | None = None, observer: ResultObserver | None = None,
+           events: EventsFile | None = None) -> Hooks:
     def display(total: int | None) -> Progress:
         shown = Progress(total, enabled=progress, every=every)
         if input_path is not None:
             shown.count_in_background(input_path, fmt)
         return shown
 
-    return Hooks(notify=_notify, progress=display, observer=observer)
+    return Hooks(notify=_notify, progress=display, observer=observer, events=events)
+
+
+def _events_file(path: str | None) -> AbstractContextManager[EventsFile | None]:
+    """The ``--events`` file, open for appending, if one was given."""
+    return EventsFile(path) if path is not None else nullcontext()
 
 
 def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, *,
                 input_path: str | None, fmt: str | None, generate: int | None, output: str,
                 summary_json: str | None, progress: bool, run_dir: str | None, journal: bool,
                 grace_seconds: float, progress_every: float = 10.0,
-                metrics_port: int | None = None, metrics_host: str = "0.0.0.0") -> int:
+                metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
+                events_path: str | None = None) -> int:
     """Run a batch from the start; return the exit code. With ``metrics_port``, serve
-    ``/metrics`` and ``/healthz`` while it runs."""
+    ``/metrics`` and ``/healthz`` while it runs; with ``events_path``, append the events."""
     request = RunRequest(target, definition, config, input_path, fmt, generate, output,
                          summary_json, run_dir, journal, grace_seconds)
-    with serving_metrics(metrics_port, metrics_host) as metrics:
-        hooks = _hooks(progress, progress_every, input_path, fmt, metrics)
+    with serving_metrics(metrics_port, metrics_host) as metrics, \
+            _events_file(events_path) as events:
+        hooks = _hooks(progress, progress_every, input_path, fmt, metrics, events)
         return start_run(request, hooks).exit_code
 
 
@@ -52,9 +62,11 @@ def execute_resume(path: str, *, target: str | None = None, input_path: str | No
                    summary_json: str | None = None, progress: bool = True,
                    grace_seconds: float = 10.0, repair: bool = False,
                    retry_failed: bool = False, progress_every: float = 10.0,
-                   metrics_port: int | None = None, metrics_host: str = "0.0.0.0") -> int:
+                   metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
+                   events_path: str | None = None) -> int:
     request = ResumeRequest(path, target, input_path, fmt, generate, summary_json,
                             grace_seconds, repair, retry_failed)
-    with serving_metrics(metrics_port, metrics_host) as metrics:
-        hooks = _hooks(progress, progress_every, observer=metrics)
+    with serving_metrics(metrics_port, metrics_host) as metrics, \
+            _events_file(events_path) as events:
+        hooks = _hooks(progress, progress_every, observer=metrics, events=events)
         return resume_run(request, hooks).exit_code

@@ -14,15 +14,17 @@ Event names are litestar-workflows' (``workflow.canceled``; shardflow's bus also
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
 
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext, recorded_result
 from shardflow.engine.attempt import StepFailure, run_step
-from shardflow.engine.records import WorkflowInstance
-from shardflow.events import EventBus
+from shardflow.engine.records import ErrorInfo, WorkflowInstance
+from shardflow.events import EventBus, make_event
 from shardflow.model.steps import BaseMachineStep
 from shardflow.model.tasks import HumanTask
 
@@ -74,10 +76,8 @@ async def observed_step(state: InstanceState, step: BaseMachineStep, node: str,
 
 async def announce_start(bus: Emitter, instance: WorkflowInstance,
                          initial_data: Mapping[str, Any] | None) -> None:
-    await bus.emit("workflow.started", instance_id=instance.id,
-                   workflow_name=instance.workflow_name,
-                   workflow_version=instance.workflow_version,
-                   initial_data=dict(initial_data) if initial_data is not None else None)
+    await announce_started(bus, instance.id, instance.workflow_name, instance.workflow_version,
+                           initial_data)
 
 
 async def announce_outcome(bus: Emitter, instance: WorkflowInstance,
@@ -85,8 +85,17 @@ async def announce_outcome(bus: Emitter, instance: WorkflowInstance,
     """Tell ``bus`` how a run of ``instance`` (a start or a continuation) ended: the human
     tasks it ``opened`` and that it waits, or that it completed, failed or was cancelled
     (``reason``, given to ``cancel_workflow``)."""
-    instance_id = instance.id
-    status = instance.status
+    duration = (instance.ended_at or instance.started_at) - instance.started_at
+    await announce_ending(bus, instance.id, instance.status, instance.error, opened,
+                          instance.current_step, last_step(instance.steps), duration, reason)
+
+
+async def announce_ending(bus: Emitter, instance_id: Any, status: WorkflowStatus,
+                          error: ErrorInfo | None, opened: list[HumanTask],
+                          current_step: str | None, final_step: str | None, duration: float,
+                          reason: str | None = None) -> None:
+    """The events of an instance's run that ended with ``status``: what both the engine
+    (:func:`announce_outcome`) and batch workers (``engine/runner.py``) tell a bus."""
     if status is WorkflowStatus.WAITING:
         for task in opened:
             await bus.emit("human_task.created", instance_id=instance_id, step_name=task.node,
@@ -94,13 +103,11 @@ async def announce_outcome(bus: Emitter, instance: WorkflowInstance,
                            description=task.description,
                            due_at=_moment(task.due_at) if task.due_at is not None else None)
         await bus.emit("workflow.waiting", instance_id=instance_id,
-                       step_name=instance.current_step or "")
+                       step_name=current_step or "")
     elif status is WorkflowStatus.COMPLETED:
-        duration = (instance.ended_at or instance.started_at) - instance.started_at
         await bus.emit("workflow.completed", instance_id=instance_id, status=status.value,
-                       final_step=_last_step(instance), duration_seconds=duration)
+                       final_step=final_step, duration_seconds=duration)
     elif status is WorkflowStatus.FAILED:
-        error = instance.error
         await bus.emit("workflow.failed", instance_id=instance_id,
                        error=str(error) if error is not None else "",
                        failed_step=error.step if error is not None else None,
@@ -108,7 +115,32 @@ async def announce_outcome(bus: Emitter, instance: WorkflowInstance,
                        stack_trace=error.traceback if error is not None else None)
     elif status is WorkflowStatus.CANCELLED:
         await bus.emit("workflow.canceled", instance_id=instance_id, reason=reason or "",
-                       current_step=instance.current_step)
+                       current_step=current_step)
+
+
+class Recorder:
+    """A bus for a batch worker: keeps each event as one JSON line, in the order emitted, for
+    the coordinator to publish (``batch/protocol.py``'s EVENTS frame)."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    async def emit(self, event_type: str, **event_fields: Any) -> None:
+        self.lines.append(orjson.dumps(make_event(event_type, **event_fields).to_dict(),
+                                       default=repr))
+
+    def encoded(self) -> bytes:
+        """The events as JSONL (empty if none)."""
+        return b"\n".join(self.lines)
+
+
+async def announce_started(bus: Emitter, instance_id: Any, name: str, version: str,
+                           initial_data: Mapping[str, Any] | None) -> None:
+    await bus.emit("workflow.started", instance_id=instance_id, workflow_name=name,
+                   workflow_version=version,
+                   initial_data=dict(initial_data) if initial_data is not None else None)
 
 
 async def announce_task_completed(bus: Emitter, task: HumanTask) -> None:
@@ -116,10 +148,11 @@ async def announce_task_completed(bus: Emitter, task: HumanTask) -> None:
                    task_id=task.id, completed_by=task.completed_by, form_data=task.data)
 
 
-def _last_step(instance: WorkflowInstance) -> str | None:
-    for entry in reversed(instance.steps):
+def last_step(steps: Sequence[Sequence[Any]]) -> str | None:
+    """The node of the last step that completed in the step log ``steps``."""
+    for entry in reversed(steps):
         if entry[1] == "completed":
-            return entry[0]
+            return str(entry[0])
     return None
 
 

@@ -23,6 +23,7 @@ from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.instance import failure, resume_nodes, run_instance
 from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.observe import Emitter, announce_ending, announce_started, last_step
 from shardflow.engine.records import ErrorInfo, StepRecord, as_records
 from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
@@ -69,18 +70,22 @@ class InstanceRunner:
         self.clock: Clock = clock or LoopClock()
         self.stats = stats
 
-    def run(self, instance_id: str, data: dict[str, Any],
-            job: int | None = None) -> Coroutine[Any, Any, InstanceOutcome]:
+    def run(self, instance_id: str, data: dict[str, Any], job: int | None = None,
+            events: Emitter | None = None) -> Coroutine[Any, Any, InstanceOutcome]:
         """Run one instance to its end (or to its human tasks). ``job`` is the host's name for
-        this run (``InstanceState.job``)."""
+        this run (``InstanceState.job``); ``events``, if given, is told its life
+        (``engine/observe.py``)."""
         tasks: list[HumanTask] = []
         interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
                                   self.stats)
         interpreter.job = job
+        if events is not None:
+            return self._observed(interpreter, tasks, data, None, events, {})
         return self._drive(interpreter, tasks, data, None)
 
     async def resume(self, instance_id: str, state: dict[str, Any],
-                     data: dict[str, dict[str, Any]], job: int | None = None) -> InstanceOutcome:
+                     data: dict[str, dict[str, Any]], job: int | None = None,
+                     events: Emitter | None = None) -> InstanceOutcome:
         """Continue a waiting instance from its snapshot, given the completed tasks' data
         (task id -> form data); every parked node whose tasks are all done goes on."""
         tasks: list[HumanTask] = []
@@ -89,12 +94,37 @@ class InstanceRunner:
             interpreter = Interpreter.from_snapshot(self.plan, state, self.clock, self.gate,
                                                     tasks.append, self.stats)
             interpreter.job = job
+            completed: dict[str, str] = {}
+            # task id -> its node, for the events
             for task_id, form in data.items():
                 if interpreter.waits_on(task_id):
+                    completed[task_id] = _node_of(interpreter, task_id)
                     interpreter.complete_task(task_id, form)
         except Exception as exc:  # a damaged snapshot fails this instance alone
             return _failed(instance_id, "<snapshot>", exc, {}, started)
+        if events is not None:
+            return await self._observed(interpreter, tasks, None, interpreter.ready_nodes(),
+                                        events, {t: (completed[t], data[t]) for t in completed})
         return await self._drive(interpreter, tasks, None, interpreter.ready_nodes())
+
+    async def _observed(self, interpreter: Interpreter, tasks: list[HumanTask],
+                        data: dict[str, Any] | None, resume: list[str] | None, events: Emitter,
+                        completed: dict[str, tuple[str, dict[str, Any]]]) -> InstanceOutcome:
+        """``_drive``, telling ``events`` that the instance started (or which of its human
+        tasks were completed), each step's events, and how the run ended."""
+        instance_id = interpreter.instance_id
+        if resume is None:
+            await announce_started(events, instance_id, self.definition.name,
+                                   self.definition.version, data)
+        for task_id, (node, form) in completed.items():
+            await events.emit("human_task.completed", instance_id=instance_id, step_name=node,
+                              task_id=task_id, form_data=form)
+        interpreter.events = events
+        outcome = await self._drive(interpreter, tasks, data, resume)
+        await announce_ending(events, instance_id, outcome.status, outcome.error, tasks,
+                              _waiting_at(interpreter), last_step(outcome.steps),
+                              outcome.duration_ms / 1000.0)
+        return outcome
 
     async def _drive(self, interpreter: Interpreter, tasks: list[HumanTask],
                      data: dict[str, Any] | None, resume: list[str] | None) -> InstanceOutcome:
@@ -118,6 +148,18 @@ class InstanceRunner:
             tasks=tasks,
             snapshot=interpreter.to_snapshot() if status is WorkflowStatus.WAITING else None,
         )
+
+
+def _node_of(interpreter: Interpreter, task_id: str) -> str:
+    for node, parked in interpreter.parked.items():
+        if task_id in parked.tasks:
+            return node
+    return ""
+
+
+def _waiting_at(interpreter: Interpreter) -> str | None:
+    """The first node the instance is parked at, if any."""
+    return next(iter(interpreter.parked), None)
 
 
 def _failed(instance_id: str, where: str, exc: BaseException, context: dict[str, Any],

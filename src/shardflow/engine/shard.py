@@ -47,6 +47,7 @@ from shardflow.engine.attempt import is_cancellation
 from shardflow.engine.blame import blocked_step
 from shardflow.engine.instance import Ending, failure, settle
 from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.observe import Recorder
 from shardflow.engine.records import ErrorInfo
 from shardflow.engine.results import Status, result_line
 from shardflow.engine.rows import Answer, InputId, JobKind, JobRow, ParkedRow, ResultRow
@@ -85,6 +86,10 @@ class ShardOutput:
     """one per snapshot"""
     snapshots: list[bytes] = field(default_factory=list)
     """``{"state": ..., "tasks": [...]}`` of each instance now waiting"""
+    event_rows: list[ParkedRow] = field(default_factory=list)
+    """``(seq, length)`` per job that has events (a runner made with ``events=True``)"""
+    events: list[bytes] = field(default_factory=list)
+    """each such job's events, one JSON object a line, in the order they happened"""
 
 
 _STATUS = {WorkflowStatus.COMPLETED: Status.COMPLETED, WorkflowStatus.FAILED: Status.FAILED,
@@ -105,13 +110,15 @@ class ShardRunner:
 
     def __init__(self, definition: WorkflowDefinition, *, gate: Gate | None = None,
                  clock: Clock | None = None, on_output: Callable[[ShardOutput], None] | None = None,
-                 flush_at: int = FLUSH_AT, watched: bool = False) -> None:
+                 flush_at: int = FLUSH_AT, watched: bool = False, events: bool = False) -> None:
         """``watched=True`` (made on the loop it will run on) notes that loop and its
-        thread, so :meth:`blocking_job` can answer a watchdog."""
+        thread, so :meth:`blocking_job` can answer a watchdog. ``events=True`` records every
+        instance's events (``ShardOutput.events``); without it, instances pay nothing."""
         self._steps = StepStats()
         self._failures: dict[str, Counter[str]] = {}
         """step -> error type -> failed instances; see :meth:`failures`"""
         self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps)
+        self._events = events
         self._entry = schedule_for(definition.plan, (True, gate is not None))
         """The compiled schedule new instances run, if their plan has one (what
         ``Interpreter.run`` would pick, picked once)."""
@@ -223,6 +230,9 @@ class ShardRunner:
                 answer = _failure(instance_id, attempt, "<input>", exc, None)
             else:
                 key = str(instance_id)
+                if self._events:
+                    await self._observed(seq, instance_id, attempt, kind, key, payload, out)
+                    return
                 if kind == _RESUME:
                     outcome = await self._runner.resume(key, state, data, job=seq)
                     answer = _encode(instance_id, attempt, outcome)
@@ -255,6 +265,35 @@ class ShardRunner:
                     self._done()
                 raise
             answer = _failure(instance_id, attempt, "<runner>", exc, None)
+        self._deliver(seq, answer, out)
+
+    async def _observed(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
+                        key: str, payload: Any, out: ShardOutput | None) -> None:
+        """``_answer``'s run of a job whose events are recorded: they go out just before
+        its result."""
+        recorder = Recorder()
+        try:
+            if kind == _RESUME:
+                outcome = await self._runner.resume(key, payload["state"], payload["data"],
+                                                    job=seq, events=recorder)
+            else:
+                outcome = await self._runner.run(key, payload, job=seq, events=recorder)
+            answer = _encode(instance_id, attempt, outcome)
+        except BaseException as exc:
+            if is_cancellation(exc):
+                if out is None:
+                    self._done()
+                raise
+            answer = _failure(instance_id, attempt, "<runner>", exc, None)
+        blob = recorder.encoded()
+        if blob:
+            target = self._out if out is None else out
+            target.event_rows.append((seq, len(blob)))
+            target.events.append(blob)
+        self._deliver(seq, answer, out)
+
+    def _deliver(self, seq: int, answer: Answer, out: ShardOutput | None) -> None:
+        """Add ``answer`` to ``out`` (or, for a pushed job, to what the next flush sends)."""
         status, duration, result, snapshot, error = answer
         if error is not None and status is Status.FAILED:
             self._count_failure(error)

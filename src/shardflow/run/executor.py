@@ -17,6 +17,7 @@ import itertools
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,6 +31,7 @@ from shardflow.batch.jobs import Feed, Job, new_job
 from shardflow.batch.run_core import RunCore
 from shardflow.batch.spec import WorkerSpec
 from shardflow.context import check_input
+from shardflow.engine.observe import Emitter, listening
 from shardflow.engine.results import parse_line
 from shardflow.engine.rows import ResultRow
 from shardflow.errors import ShardflowError
@@ -37,6 +39,7 @@ from shardflow.model.definition import WorkflowDefinition
 from shardflow.model.loader import load_workflow, reference_of
 from shardflow.model.plan import check_limits
 from shardflow.run.embedded import EmbeddedRun
+from shardflow.run.event_relay import EventRelay
 from shardflow.run.journal_ledger import instance_key
 
 
@@ -89,9 +92,15 @@ class BatchExecutor:
         run_dir: str | Path | None = None,
         backend: str | None = None,
         address: str | None = None,
+        event_bus: Emitter | None = None,
     ) -> None:
         """``backend="ray"`` runs the shards as Ray actors (``address``: the cluster's, else
-        ``RAY_ADDRESS``, else a local Ray started for this executor)."""
+        ``RAY_ADDRESS``, else a local Ray started for this executor). ``event_bus`` receives
+        every instance's lifecycle events (``workflow.started``, ``step.completed`` ...), each
+        instance's in order and before its result's future resolves; a bus that has no
+        subscribers when the block is entered costs nothing."""
+        self.event_bus = event_bus
+        self._relay: EventRelay | None = None
         if isinstance(workflow, str):
             self.target = workflow
             definition = load_workflow(workflow)
@@ -129,9 +138,12 @@ class BatchExecutor:
         if self._run_dir is not None:
             self._run = EmbeddedRun.open(self._run_dir, self.target, self.definition, self.config)
             self._seq = itertools.count(self._run.next_seq)
+        bus = listening(self.event_bus)
+        self._relay = EventRelay(bus) if bus is not None else None
         self._core = RunCore(self.config, spec, self._feed, self, hard_timeout=hard_timeout,
                              ledger=self._run.ledger if self._run else None,
-                             scratch_dir=self._run.run_dir.path if self._run else None)
+                             scratch_dir=self._run.run_dir.path if self._run else None,
+                             on_events=self._relay)
         self._pool = self._core.pool
         try:
             await self._core.start()
@@ -155,6 +167,8 @@ class BatchExecutor:
         try:
             if exc_type is None:
                 await pool.wait_idle()
+                if self._relay is not None:
+                    await self._relay.drain()
         finally:
             await core.close(kill=exc_type is not None)
             self._close_run()
@@ -175,6 +189,12 @@ class BatchExecutor:
         """Resolve the futures of the results now journalled (with a run directory,
         waiting instances are in its ``tasks.db`` before their ``waiting`` result)."""
         accepted, self._accepted = self._accepted, []
+        if self._relay is not None:  # their events are published first
+            self._relay.then(partial(self._resolve, accepted))
+        else:
+            self._resolve(accepted)
+
+    def _resolve(self, accepted: list[tuple[Job, bytes]]) -> None:
         futures = self._futures
         keyed = self._keyed
         for job, line in accepted:

@@ -20,7 +20,7 @@ import orjson
 from shardflow._text import plural
 from shardflow.batch.config import RunConfig
 from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
-from shardflow.batch.run_core import ResultObserver
+from shardflow.batch.run_core import EventsCallback, ResultObserver
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
 from shardflow.engine.passive import is_timer
@@ -60,6 +60,8 @@ class Hooks:
     progress: Callable[[int | None], Display | None] = _no_display
     observer: ResultObserver | None = None
     """Sees every result and the pool (``--metrics-port``'s metrics)."""
+    events: EventsCallback | None = None
+    """Receives the instances' lifecycle events (``--events``); None: workers record none."""
 
 
 @dataclass
@@ -126,7 +128,7 @@ def drive(session: Session, items: Iterator[Item], writer: OutputWriter, *, sour
                               resume=[resume_job(w) for w in session.ready],
                               grace_seconds=session.grace, output_name=writer.name,
                               scratch_dir=run_dir.path if run_dir is not None else None,
-                              observer=session.hooks.observer)
+                              observer=session.hooks.observer, on_events=session.hooks.events)
     try:
         ended = run_coordinator(coordinator, items)
     finally:

@@ -323,15 +323,18 @@ class RayPool(PoolBase[RayShard]):
             return
         finally:
             shard.calls -= 1
-        rows, lines, parked_rows, snapshots = split_output(data)
+        out = split_output(data)
+        rows = out.rows
         shard.saw_results(sum(row[-1] for row in rows), len(rows))
         inflight = shard.inflight
-        if snapshots:  # stored before their ``waiting`` results are journalled
+        if out.events:  # published before their results
+            self._events(inflight, [row[0] for row in out.event_rows], out.events)
+        if out.snapshots:  # stored before their ``waiting`` results are journalled
             parked = [(inflight[seq], blob) for (seq, _), blob in
-                      zip(parked_rows, snapshots, strict=True) if seq in inflight]
+                      zip(out.parked_rows, out.snapshots, strict=True) if seq in inflight]
             if parked:
                 self._tell(self.listener.on_parked, parked)
-        self._results(shard, rows, lines)
+        self._results(shard, rows, out.lines)
 
     def _failed(self, shard: RayShard, exc: RayError | None) -> None:
         """A call failed (``exc``; ``None``: answered again after its calls were cut off):

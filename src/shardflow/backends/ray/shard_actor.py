@@ -64,7 +64,7 @@ class ShardActor:
             await self._arbiter.register.remote(self._key, ray.get_runtime_context().current_actor)
         loop = asyncio.get_running_loop()
         watched = self._spec.hard_timeout is not None
-        runner = ShardRunner(definition, gate=gate, watched=watched)
+        runner = ShardRunner(definition, gate=gate, watched=watched, events=self._spec.events)
         if self._spec.gc_freeze:
             tune_gc()
         if watched:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from shardflow.batch import protocol as p
 from shardflow.batch.jobs import Job
-from shardflow.engine.rows import JobRow, ParkedRow, ResultRow
+from shardflow.engine.rows import JobRow
 from shardflow.engine.shard import ShardJob, ShardOutput
 
 _PREFIX = struct.Struct("!IB")
@@ -30,26 +30,26 @@ def shard_jobs(payload: bytes) -> list[ShardJob]:
 
 
 def output_payload(out: ShardOutput) -> bytes:
-    """Snapshots first: the driver stores them before it journals the ``waiting`` results."""
+    """Events, then snapshots, then results: the driver publishes an instance's events and
+    stores its snapshot before it journals the ``waiting`` result."""
+    events = p.batch_frame(p.EVENTS, out.event_rows, out.events) if out.events else b""
     parked = p.batch_frame(p.PARKED, out.parked_rows, out.snapshots) if out.snapshots else b""
-    return parked + p.batch_frame(p.RESULTS, out.rows, out.lines)
+    return events + parked + p.batch_frame(p.RESULTS, out.rows, out.lines)
 
 
-def split_output(data: bytes
-                 ) -> tuple[list[ResultRow], list[bytes], list[ParkedRow], list[bytes]]:
-    """Undo :func:`output_payload`: result rows and lines, then parked rows and snapshots."""
-    parked_rows: list[ParkedRow] = []
-    snapshots: list[bytes] = []
-    rows: list[ResultRow] = []
-    lines: list[bytes] = []
+def split_output(data: bytes) -> ShardOutput:
+    """Undo :func:`output_payload`."""
+    out = ShardOutput()
     offset = 0
     while offset < len(data):
         length, kind = _PREFIX.unpack_from(data, offset)
         start = offset + _PREFIX.size
         payload = data[start:start + length]
         if kind == p.PARKED:
-            parked_rows, snapshots = p.split_batch(payload)
+            out.parked_rows, out.snapshots = p.split_batch(payload)
+        elif kind == p.EVENTS:
+            out.event_rows, out.events = p.split_batch(payload)
         else:
-            rows, lines = p.split_batch(payload)
+            out.rows, out.lines = p.split_batch(payload)
         offset = start + length
-    return rows, lines, parked_rows, snapshots
+    return out
