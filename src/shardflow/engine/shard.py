@@ -231,9 +231,9 @@ class ShardRunner:
             else:
                 key = str(instance_id)
                 if self._events:
-                    await self._observed(seq, instance_id, attempt, kind, key, payload, out)
-                    return
-                if kind == _RESUME:
+                    answer = await self._observed(seq, instance_id, attempt, kind, key,
+                                                  payload, out)
+                elif kind == _RESUME:
                     outcome = await self._runner.resume(key, state, data, job=seq)
                     answer = _encode(instance_id, attempt, outcome)
                 else:
@@ -265,35 +265,6 @@ class ShardRunner:
                     self._done()
                 raise
             answer = _failure(instance_id, attempt, "<runner>", exc, None)
-        self._deliver(seq, answer, out)
-
-    async def _observed(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
-                        key: str, payload: Any, out: ShardOutput | None) -> None:
-        """``_answer``'s run of a job whose events are recorded: they go out just before
-        its result."""
-        recorder = Recorder()
-        try:
-            if kind == _RESUME:
-                outcome = await self._runner.resume(key, payload["state"], payload["data"],
-                                                    job=seq, events=recorder)
-            else:
-                outcome = await self._runner.run(key, payload, job=seq, events=recorder)
-            answer = _encode(instance_id, attempt, outcome)
-        except BaseException as exc:
-            if is_cancellation(exc):
-                if out is None:
-                    self._done()
-                raise
-            answer = _failure(instance_id, attempt, "<runner>", exc, None)
-        blob = recorder.encoded()
-        if blob:
-            target = self._out if out is None else out
-            target.event_rows.append((seq, len(blob)))
-            target.events.append(blob)
-        self._deliver(seq, answer, out)
-
-    def _deliver(self, seq: int, answer: Answer, out: ShardOutput | None) -> None:
-        """Add ``answer`` to ``out`` (or, for a pushed job, to what the next flush sends)."""
         status, duration, result, snapshot, error = answer
         if error is not None and status is Status.FAILED:
             self._count_failure(error)
@@ -313,6 +284,25 @@ class ShardRunner:
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
+
+    async def _observed(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
+                        key: str, payload: Any, out: ShardOutput | None) -> Answer:
+        """``_answer``'s run of a job whose events are recorded (``events=True``): they are
+        added to the output its answer goes to, just before it."""
+        recorder = Recorder()
+        try:
+            if kind == _RESUME:
+                outcome = await self._runner.resume(key, payload["state"], payload["data"],
+                                                    job=seq, events=recorder)
+            else:
+                outcome = await self._runner.run(key, payload, job=seq, events=recorder)
+        finally:
+            blob = recorder.encoded()
+            if blob:
+                target = self._out if out is None else out
+                target.event_rows.append((seq, len(blob)))
+                target.events.append(blob)
+        return _encode(instance_id, attempt, outcome)
 
     def _done(self) -> None:
         """Take the current job's task out of those in flight (a pushed job's last act)."""
