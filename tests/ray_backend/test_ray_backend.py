@@ -342,3 +342,31 @@ def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env_and_sh
     import shardflow
 
     assert Path(looked["shardflow"]).parent != Path(shardflow.__file__).parent  # the shipped copy
+
+
+def test_ray_actors_deliver_the_same_events_as_worker_processes(address: str) -> None:
+    from shardflow.events import EventBus, WorkflowEvent
+
+    target = f"{Path(__file__).parent.parent / 'run' / 'event_flows.py'}:workflow"
+    inputs = [{"id": "waits", "value": 1}, {"id": 7, "value": -1}, {"id": "skips", "skip": True}]
+
+    def events_of(backend: str) -> dict[Any, list[tuple[str, Any]]]:
+        bus = EventBus()
+        seen: dict[Any, list[tuple[str, Any]]] = {}
+
+        def note(event: WorkflowEvent) -> None:
+            seen.setdefault(event.instance_id, []).append(
+                (event.event_type, getattr(event, "step_name", None)))
+
+        bus.subscribe(note)
+
+        async def main() -> None:
+            async with BatchExecutor(target, workers=2, backend=backend, event_bus=bus) as ex:
+                await asyncio.gather(*(ex.submit(d) for d in inputs))
+
+        asyncio.run(main())
+        return seen
+
+    by_process = events_of("process")
+    assert set(by_process) == {"waits", 7, "skips"}
+    assert events_of("ray") == by_process
