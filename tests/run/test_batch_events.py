@@ -110,3 +110,16 @@ def test_cli_events_file_holds_run_and_resume_events_as_jsonl(cli: CliRun,
     assert [(e["instance_id"], e["event"], e.get("step_name")) for e in added] == [
         ("waits", "human_task.completed", "approve"), ("waits", "workflow.completed", None)]
     assert added[0]["form_data"] == {"approved": True} and added[0]["task_id"] == task["id"]
+
+
+def test_an_events_file_that_cannot_be_opened_is_one_error_line_before_anything_runs(
+        cli: CliRun, tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", INPUTS[2:])
+    out = tmp_path / "out.jsonl"
+    proc = cli("run", FLOW, "--input", str(inp), "--output", str(out), "--no-progress",
+               "--no-journal", "--events", str(tmp_path / "missing" / "events.jsonl"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"shardflow: error: --events {tmp_path / 'missing' / 'events.jsonl'}: "
+        "No such file or directory"]
+    assert not out.exists()

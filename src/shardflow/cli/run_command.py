@@ -12,6 +12,7 @@ from shardflow.batch.config import RunConfig
 from shardflow.batch.run_core import ResultObserver
 from shardflow.cli.metrics_option import serving_metrics
 from shardflow.cli.progress import Progress
+from shardflow.errors import ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run import Hooks, ResumeRequest, RunRequest, resume_run, start_run
 from shardflow.run.events_file import EventsFile
@@ -37,8 +38,14 @@ def _hooks(progress: bool, every: float, input_path: str | None = None,
 
 
 def _events_file(path: str | None) -> AbstractContextManager[EventsFile | None]:
-    """The ``--events`` file, open for appending, if one was given."""
-    return EventsFile(path) if path is not None else nullcontext()
+    """The ``--events`` file, open for appending, if one was given (one that cannot be
+    opened is a usage error naming it, before anything runs)."""
+    if path is None:
+        return nullcontext()
+    try:
+        return EventsFile(path)
+    except OSError as exc:
+        raise ShardflowError(f"--events {path}: {exc.strerror or exc}") from None
 
 
 def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, *,

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from shardflow.batch.jobs import Job
+from shardflow.run.errors import StorageError
 
 
 class EventsFile:
@@ -20,14 +21,19 @@ class EventsFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file: BinaryIO = self.path.open("ab")
+        self._file: BinaryIO = self.path.open("ab", buffering=0)
+        """unbuffered: each batch is written when it arrives, and a failed write is not
+        tried again when the file is closed"""
 
     def __call__(self, events: list[tuple[Job, bytes]]) -> None:
-        write = self._file.write
-        for _, blob in events:
-            write(blob)
-            write(b"\n")
-        self._file.flush()
+        """Write the events; a failed write is a :class:`StorageError` naming the file,
+        which stops the run (exit 3)."""
+        data = memoryview(b"".join(blob + b"\n" for _, blob in events))
+        try:
+            while data:
+                data = data[self._file.write(data) or 0:]
+        except OSError as exc:
+            raise StorageError.of(exc, str(self.path)) from None
 
     def close(self) -> None:
         self._file.close()
