@@ -324,8 +324,7 @@ class RayPool(PoolBase[RayShard]):
         finally:
             shard.calls -= 1
         out = split_output(data)
-        rows = out.rows
-        shard.saw_results(sum(row[-1] for row in rows), len(rows))
+        shard.saw_results(sum(row[-1] for row in out.rows), len(out.rows))
         inflight = shard.inflight
         if out.events:  # published before their results
             self._events(inflight, [row[0] for row in out.event_rows], out.events)
@@ -334,7 +333,7 @@ class RayPool(PoolBase[RayShard]):
                       zip(out.parked_rows, out.snapshots, strict=True) if seq in inflight]
             if parked:
                 self._tell(self.listener.on_parked, parked)
-        self._results(shard, rows, out.lines)
+        self._results(shard, out.rows, out.lines)
 
     def _failed(self, shard: RayShard, exc: RayError | None) -> None:
         """A call failed (``exc``; ``None``: answered again after its calls were cut off):
