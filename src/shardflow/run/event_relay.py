@@ -12,7 +12,7 @@ received before it was published, awaited subscribers included.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ class EventRelay:
         while self._tail is not None and not self._tail.done():
             await asyncio.shield(self._tail)
 
-    def _chain(self, step: Any) -> None:
+    def _chain(self, step: Coroutine[Any, Any, None]) -> None:
         previous = self._tail
         self._tail = asyncio.get_running_loop().create_task(_after(previous, step))
 
@@ -67,7 +67,8 @@ def _fields(job: Job, line: bytes) -> dict[str, Any]:
     return fields
 
 
-async def _after(previous: asyncio.Task[None] | None, step: Any) -> None:
+async def _after(previous: asyncio.Task[None] | None,
+                 step: Coroutine[Any, Any, None]) -> None:
     if previous is not None:
         await asyncio.wait([previous])
     await step
