@@ -383,10 +383,7 @@ class LocalExecutionEngine:
         """Deliver the external callback the webhook ``node`` of ``instance_id`` waits for:
         its data goes under the step's ``callback_key`` and the instance goes on. Raises
         :class:`TaskNotFoundError` if that node waits for nothing."""
-        for task in self.pending_tasks(instance_id):
-            if task.node == node:
-                return await self.complete_human_task(task.id, data)
-        raise TaskNotFoundError(f"{instance_id}/{node}")
+        return await self._complete(self._open_task_at(instance_id, node), data, None)
 
 def _shardflow_completion(data: Mapping[str, Any], user_id: str | None = None
                           ) -> tuple[Mapping[str, Any], str | None]:

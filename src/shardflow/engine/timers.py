@@ -48,16 +48,6 @@ class TimerAlarms:
                 when = self._clock.now() + max(task.due_at - time.time(), 0.0)
                 self._armed[task_id] = asyncio.ensure_future(self._ring(task_id, when))
 
-    @property
-    def armed(self) -> int:
-        """How many alarms are set."""
-        return len(self._armed)
-
-    def cancel_all(self) -> None:
-        for alarm in self._armed.values():
-            alarm.cancel()
-        self._armed.clear()
-
     async def _ring(self, task_id: str, when: float) -> None:
         try:
             delay = when - self._clock.now()
