@@ -1,7 +1,8 @@
 """The step attempt and the edge arrival run the same in both their forms.
 
-``engine/attempt.py`` holds each rule as a function (what the interpreter calls) and as a
-template (what a compiled schedule runs). Here both forms run on the same cases and must
+``engine/attempt.py`` (the step attempt) and ``engine/arrival.py`` (the edge arrival) hold
+each rule as a function (what the interpreter calls) and as a template (what a compiled
+schedule runs). Here both forms run on the same cases and must
 record, write and raise the same."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
 from shardflow._clock import LoopClock
 from shardflow.context.history import INDEXES, DetachedSource, recorded_result
-from shardflow.engine import attempt
+from shardflow.engine import arrival, attempt
 from shardflow.engine.attempt import StepFailure
 from shardflow.engine.state import InstanceState
 from shardflow.engine.stepstats import StepStats
@@ -65,7 +66,7 @@ def _template(counted: bool) -> Callable[..., Any]:
 
 
 def _compiled(lines: list[str], extra: dict[str, Any]) -> dict[str, Any]:
-    namespace = {**attempt.NAMESPACE, **extra}
+    namespace = {**attempt.NAMESPACE, **arrival.NAMESPACE, **extra}
     exec(compile("".join(lines), "<attempt template>", "exec"), namespace)
     return namespace
 
@@ -175,7 +176,7 @@ def _join_plan(merge_policy: str) -> Any:
 
 
 def _arrival_template(plan: Any, source: str, index: int) -> Callable[..., Any]:
-    lines, inner = attempt.arrival_source(source, index, "join", plan.in_degree["join"],
+    lines, inner = arrival.arrival_source(source, index, "join", plan.in_degree["join"],
                                           False, "    ")
     namespace = _compiled(["def arrive_at_join(state, ctx):\n", *lines,
                            f"{inner}return [('join', ctx)]\n", "    return []\n"],
@@ -196,7 +197,7 @@ def _arrivals(form: str, plan: Any, order: tuple[str, ...], writes: dict[str, An
         index = edges[source].index
         try:
             if form == "function":
-                ready = attempt.arrive(state, "join", index, source, ctx)
+                ready = arrival.arrive(state, "join", index, source, ctx)
             else:
                 ready = _arrival_template(plan, source, index)(state, ctx)
             seen.append([(node, out.data) for node, out in ready])

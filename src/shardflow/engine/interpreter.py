@@ -9,8 +9,9 @@ How the graph runs (docs/SEMANTICS.md):
   their own, and whoever resolves a join's last edge carries on into it. A static plan (no
   condition, no group, no human step) runs as a compiled schedule (``engine/schedule.py``):
   the same rules, decided once per plan instead of per node per instance.
-* The step attempt and the edge arrival are ``engine/attempt.py``'s (the interpreter calls
-  their function forms, a schedule writes out their templates); the instance's state is an
+* The step attempt is ``engine/attempt.py``'s and the edge arrival ``engine/arrival.py``'s
+  (the interpreter calls their function forms, a schedule writes out their templates); the
+  instance's state is an
   :class:`~shardflow.engine.state.InstanceState`, which this class extends with the walk.
 * Every task of an instance lives in one :class:`~shardflow.engine.scope.PathScope` (the rules
   of ``asyncio.TaskGroup``, cheaper): a failure cancels the running siblings (their ``finally``
@@ -34,15 +35,8 @@ from typing import Any
 from shardflow._clock import Clock
 from shardflow.context import WorkflowContext
 from shardflow.engine import snapshot
-from shardflow.engine.attempt import (
-    StepFailure,
-    arrive,
-    fork,
-    is_cancellation,
-    now,
-    refused,
-    run_step,
-)
+from shardflow.engine.arrival import arrive, fork, refused
+from shardflow.engine.attempt import StepFailure, is_cancellation, now, run_step
 from shardflow.engine.branches import (
     finish_parallel,
     first_failure,

@@ -9,8 +9,8 @@ coroutine function per path head, each running its steps in sequence and forking
 arriving at a join exactly where the interpreter would.
 
 The generated code applies the interpreter's rules (docs/SEMANTICS.md) by writing out the
-templates of ``engine/attempt.py``, where each rule lives: the step attempt (a plain step
-inline, any other through ``run_step``) and the edge arrival (joins counted and merged by
+templates of ``engine/attempt.py`` and ``engine/arrival.py``, where each rule lives: the
+step attempt (a plain step inline, any other through ``run_step``) and the edge arrival (joins counted and merged by
 the plan's rules, in declaration order). Forks are made in edge order, the first successor
 run inline and the others spawned in order into the instance's
 :class:`~shardflow.engine.scope.PathScope`. Generated code sees the instance only as its
@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
-from shardflow.engine import attempt, passive
+from shardflow.engine import arrival, attempt, passive
 from shardflow.engine.branches import first_failure
 from shardflow.engine.scope import PathScope
 from shardflow.model.gateways import ParallelGateway
@@ -108,7 +108,8 @@ class _Emitter:
         self.plan = plan
         self.counted, self.gated = variant
         self.namespace: dict[str, Any] = {
-            **attempt.NAMESPACE, "PathScope": PathScope, "first_failure": first_failure,
+            **attempt.NAMESPACE, **arrival.NAMESPACE,
+            "PathScope": PathScope, "first_failure": first_failure,
             "join": plan.rules.join, "CancelledError": asyncio.CancelledError,
         }
         self.names = {node: f"_n{i}" for i, node in enumerate(plan.nodes)}
@@ -123,8 +124,8 @@ class _Emitter:
         self.dynamic = any(len(p.outgoing) > 1 and any(in_degree[e.target] > 1
                                                        for e in p.outgoing)
                            for p in plan.nodes.values())
-        """Some fork leads straight into a join: such forks go through ``attempt.fork``, and
-        every arrival counts edges as :func:`attempt.arrive` does."""
+        """Some fork leads straight into a join: such forks go through ``arrival.fork``, and
+        every arrival counts edges as :func:`arrival.arrive` does."""
 
     def module(self) -> tuple[str, dict[str, Any], str]:
         """(source, namespace to run it in, name of the entry function)."""
@@ -201,7 +202,7 @@ class _Emitter:
                 self.arrive(node, edge.index, edge.target, lines, pad)
                 return
             if all(in_degree[e.target] == 1 for e in outgoing):
-                # attempt.fork for this case: every branch forked in edge order, the first
+                # arrival.fork for this case: every branch forked in edge order, the first
                 # run inline, the others spawned in order.
                 fork = next(self.forks)
                 names = [f"f{fork}_{i}" for i in range(len(outgoing))]
@@ -233,9 +234,9 @@ class _Emitter:
 
     def arrive(self, node: str, index: int, target: str, lines: list[str], pad: str) -> None:
         """``ctx`` arrives at the join ``target``; the last arrival merges and goes on."""
-        arrival, inner = attempt.arrival_source(node, index, target, self.plan.in_degree[target],
-                                                self.dynamic, pad)
-        lines.extend(arrival)
+        arriving, inner = arrival.arrival_source(node, index, target,
+                                                 self.plan.in_degree[target], self.dynamic, pad)
+        lines.extend(arriving)
         if self.simple_tail(target):
             self.chain(target, lines, inner)
         else:
@@ -243,7 +244,7 @@ class _Emitter:
 
     def dynamic_fork(self, node: str, lines: list[str], pad: str) -> None:
         """A fork with a join among its targets: which branches are ready depends on the
-        arrivals so far, so it goes through :func:`attempt.fork` and a table of functions."""
+        arrivals so far, so it goes through :func:`arrival.fork` and a table of functions."""
         plan = self.plan.nodes[node]
         suffix = self.names[node]
         inline = {e.target: self.function(e.target) for e in plan.outgoing}
