@@ -42,7 +42,7 @@ from shardflow.limits.gate import Gate
 from shardflow.limits.retry import retry_delay
 from shardflow.limits.timeouts import enforced_after
 from shardflow.model.plan import MachinePlan, Plan, step_limits
-from shardflow.model.steps import BaseMachineStep
+from shardflow.model.steps import BaseMachineStep, BaseStep
 
 now = time.time
 """The clock of step records (wall time: records are read by people and other processes)."""
@@ -157,17 +157,8 @@ async def run_step(
         if stats is not None:
             stats.durations[path].append(now() - started)
         return ctx
-    if step.guarded:
-        ctx.current_step = key
-        started = now()
-        try:
-            allowed = await step.can_execute(ctx)
-        except BaseException as exc:
-            failed_attempt(exc, path, 1, started, ctx, log, stats)
-        finally:
-            ctx.current_step = None
-        if not allowed:
-            return None
+    if step.guarded and not await allowed(step, ctx, key, path, log, stats):
+        return None
     hooked = step.hooked
     retries = step.retries
     throttled = gate is not None and bool(step.limit or step.rate_limit)
@@ -211,10 +202,7 @@ async def run_step(
                     await clock.sleep(delay)
                 continue
             if hooked and isinstance(exc, Exception):
-                try:
-                    await step.on_failure(ctx, exc)
-                except Exception:  # logged: the step fails with its own error
-                    logging.getLogger("shardflow.engine").exception("on_failure of %r", path)
+                await tell_failure(step, ctx, exc, path)
             failed_attempt(exc, path, attempt, started, ctx, log, stats)
         finally:
             work.current_step = None
@@ -223,6 +211,55 @@ async def run_step(
         if stats is not None:
             stats.durations[path].append(now() - started)
         return work
+
+
+# -- the hooks, for every kind of node ------------------------------------------------------
+# litestar-workflows' hooks (docs/SEMANTICS.md, "Step hooks on every node kind"): a machine
+# step's are applied by run_step above; a node that runs no attempt (a human step, a gateway, a
+# timer, a webhook) applies the same three rules through these functions, each where its kind
+# succeeds. Callers test ``step.guarded`` / ``step.hooked`` first: a step without hooks pays
+# nothing.
+async def allowed(step: BaseStep, ctx: WorkflowContext, key: str, path: str,
+                  log: list[StepEntry] | None, stats: StepStats | None = None) -> bool:
+    """Ask ``step.can_execute(ctx)`` (once, before the step does anything). What it raises
+    fails the step as a failed first attempt would."""
+    ctx.current_step = key
+    started = now()
+    try:
+        return bool(await step.can_execute(ctx))
+    except BaseException as exc:
+        failed_attempt(exc, path, 1, started, ctx, log, stats)
+    finally:
+        ctx.current_step = None
+
+
+async def tell_failure(step: BaseStep, ctx: WorkflowContext, error: Exception,
+                       path: str) -> None:
+    """``step.on_failure(ctx, error)``, once the step failed for good. What it raises is
+    logged: the step fails with its own error."""
+    try:
+        await step.on_failure(ctx, error)
+    except Exception:
+        logging.getLogger("shardflow.engine").exception("on_failure of %r", path)
+
+
+async def succeeded(step: BaseStep, ctx: WorkflowContext, path: str, result: Any) -> None:
+    """``step.on_success(ctx, result)`` for a node that ran no attempt, when it succeeded
+    (what that means per kind: docs/SEMANTICS.md). What it raises fails the node, after
+    ``on_failure`` was told."""
+    try:
+        await step.on_success(ctx, result)
+    except Exception as exc:
+        await tell_failure(step, ctx, exc, path)
+        raise StepFailure(path, exc, ctx) from exc
+
+
+async def failed(step: BaseStep, ctx: WorkflowContext, error: Exception, path: str) -> NoReturn:
+    """Fail the node ``path`` of ``step`` (a node that ran no attempt) with ``error``, telling
+    its ``on_failure`` first if it has hooks."""
+    if step.hooked:
+        await tell_failure(step, ctx, error, path)
+    raise StepFailure(path, error, ctx) from error
 
 
 # -- the step attempt: template form ----------------------------------------------------------

@@ -36,7 +36,14 @@ from shardflow._clock import Clock
 from shardflow.context import WorkflowContext
 from shardflow.engine import snapshot
 from shardflow.engine.arrival import arrive, fork, refused
-from shardflow.engine.attempt import StepFailure, is_cancellation, now, run_step
+from shardflow.engine.attempt import (
+    StepFailure,
+    allowed,
+    is_cancellation,
+    now,
+    run_step,
+    succeeded,
+)
 from shardflow.engine.branches import (
     finish_parallel,
     first_failure,
@@ -47,14 +54,14 @@ from shardflow.engine.branches import (
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.observe import observed_step
 from shardflow.engine.parking import Parked, Waiting, new_task
-from shardflow.engine.passive import exclusive_choice, passed, run_wait
+from shardflow.engine.passive import exclusive_choice, hooks_of, is_timer, passed, run_wait
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.state import InstanceState, Ready
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import TaskNotFoundError
 from shardflow.limits.gate import Gate
-from shardflow.model.gateways import ExclusiveGateway
+from shardflow.model.gateways import ExclusiveGateway, ParallelGateway
 from shardflow.model.groups import ParallelGroup
 from shardflow.model.plan import (
     GatewayPlan,
@@ -66,7 +73,7 @@ from shardflow.model.plan import (
     RacePlan,
     WaitPlan,
 )
-from shardflow.model.steps import BaseHumanStep
+from shardflow.model.steps import BaseHumanStep, BaseStep
 from shardflow.model.tasks import HumanTask
 from shardflow.model.waits import WebhookStep
 
@@ -180,20 +187,26 @@ class Interpreter(InstanceState):
         nodes = self.plan.nodes
         while True:
             plan = nodes[node]
+            step_out: WorkflowContext | None
             if isinstance(plan, MachinePlan):
                 if self.events is None:
                     step_out = await run_step(plan.step, ctx, node, node, self.clock, self.gate,
                                               self.step_log, self.stats)
                 else:
                     step_out = await observed_step(self, plan.step, node, ctx)
-                if step_out is None:  # can_execute said no
-                    ready = refused(self, node, ctx)
-                    if not ready:
-                        return
-                    if len(ready) > 1:
-                        self._spawn(ready[1:])
-                    node, ctx = ready[0]
-                    continue
+            elif (hooks := hooks_of(plan)) is not None and hooks.guarded:
+                step_out = await self._guarded(node, hooks, ctx)
+            else:
+                step_out = ctx
+            if step_out is None:  # can_execute said no
+                ready = refused(self, node, ctx)
+                if not ready:
+                    return
+                if len(ready) > 1:
+                    self._spawn(ready[1:])
+                node, ctx = ready[0]
+                continue
+            if isinstance(plan, MachinePlan):
                 out = step_out
             else:
                 exec_out = await self._exec_node(node, ctx)
@@ -254,6 +267,17 @@ class Interpreter(InstanceState):
         return ready
 
     # -- nodes ---------------------------------------------------------------------------------
+    async def _guarded(self, node: str, step: BaseStep, ctx: WorkflowContext
+                       ) -> WorkflowContext | None:
+        """``ctx`` if the ``can_execute`` of node ``node`` (not a machine step) allows it to
+        run, else None (told to the events, as a machine step's refusal is)."""
+        if await allowed(step, ctx, node, node, self.step_log, self.stats):
+            return ctx
+        if self.events is not None:
+            await self.events.emit("step.skipped", instance_id=self.instance_id,
+                                   step_name=node, reason="can_execute returned False")
+        return None
+
     async def _exec_node(self, node: str, ctx: WorkflowContext) -> WorkflowContext | None:
         plan = self.plan.nodes[node]
         if isinstance(plan, HumanPlan):
@@ -267,6 +291,9 @@ class Interpreter(InstanceState):
             return await run_branch(self, node, plan.group, ctx)
         if isinstance(plan, GatewayPlan):
             passed(self, node, now())
+            gateway = plan.gateway
+            if gateway.hooked and isinstance(gateway, ParallelGateway):
+                await succeeded(gateway, ctx, node, list(gateway.branches))
             return ctx
         if isinstance(plan, WaitPlan):
             return await run_wait(self, node, plan, ctx)
@@ -278,7 +305,7 @@ class Interpreter(InstanceState):
         for task_id, index in parked.tasks.items():
             data = parked.data[task_id]
             if index < 0:
-                self._store_form(node, parked, data)
+                await self._complete_node(node, parked, data)
             else:
                 branch = parked.branches[index]
                 assert branch is not None
@@ -291,17 +318,26 @@ class Interpreter(InstanceState):
                                         parked.branches, parked.errors)
         self._spawn(await self._advance(node, out))
 
-    def _store_form(self, node: str, parked: Parked, data: dict[str, Any]) -> None:
+    async def _complete_node(self, node: str, parked: Parked, data: dict[str, Any]) -> None:
         """Put the data that completed the parked ``node``'s own task into its context:
         under the node id; a webhook's under its ``callback_key``; a timer's nowhere; a
-        human step's with ``form_data_at_top_level`` field by field at the top level."""
+        human step's with ``form_data_at_top_level`` field by field at the top level. Then
+        the step succeeded: its ``on_success`` is told (a timer's with None, the others' with
+        the data)."""
         plan = self.plan.nodes[node]
+        base = parked.base
         if isinstance(plan, WaitPlan):
+            step: BaseStep = plan.step
             if isinstance(plan.step, WebhookStep):
-                parked.base.set(plan.step.callback_key, data)
+                base.set(plan.step.callback_key, data)
+            if step.hooked:
+                await succeeded(step, base, node, None if is_timer(self.plan, node) else data)
             passed(self, node, now())
             return
-        _put_form(parked.base, plan.node, node, data)
+        assert isinstance(plan, HumanPlan)
+        _put_form(base, plan.step, node, data)
+        if plan.step.hooked:
+            await succeeded(plan.step, base, node, data)
 
     def _group(self, node: str) -> ParallelGroup:
         plan = self.plan.nodes[node]

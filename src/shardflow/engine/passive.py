@@ -9,6 +9,10 @@ the path goes, timers and webhooks wait (``model/gateways.py``, ``model/waits.py
   every webhook, *parks* its node with one open task (a timer's task is due when it fires).
   Completing the task continues the node: a webhook's data is stored under its
   ``callback_key``, a timer stores nothing.
+* Their hooks (litestar-workflows', ``engine/attempt.py``'s rules): ``can_execute`` is asked
+  by the interpreter before the node does anything (:func:`hooks_of` names the step);
+  ``on_success`` is told the gateway's decision, or that the timer fired (None) or the
+  webhook's callback arrived (its data); ``on_failure`` that the node failed.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from shardflow.context import WorkflowContext
-from shardflow.engine.attempt import StepFailure, is_cancellation, now
+from shardflow.engine.attempt import StepFailure, failed, is_cancellation, now, succeeded
 from shardflow.engine.parking import Parked
 from shardflow.model.gateways import ExclusiveGateway
 from shardflow.model.groups import decide
-from shardflow.model.plan import EdgePlan, Plan, WaitPlan
+from shardflow.model.plan import AnyNodePlan, EdgePlan, GatewayPlan, HumanPlan, Plan, WaitPlan
+from shardflow.model.steps import BaseStep
 from shardflow.model.tasks import HumanTask
 from shardflow.model.waits import TimerStep
 
@@ -62,7 +67,11 @@ async def exclusive_choice(node: str, gateway: ExclusiveGateway, outgoing: tuple
     except BaseException as exc:
         if is_cancellation(exc):
             raise
+        if isinstance(exc, Exception):
+            await failed(gateway, ctx, exc, node)
         raise StepFailure(node, exc, ctx) from exc
+    if gateway.hooked:
+        await succeeded(gateway, ctx, node, chosen)
     return taken
 
 
@@ -76,7 +85,7 @@ async def run_wait(interp: Interpreter, node: str, plan: WaitPlan,
         try:
             seconds = step.seconds(ctx)
         except Exception as exc:
-            raise StepFailure(node, exc, ctx) from exc
+            await failed(step, ctx, exc, node)
         if seconds <= step.park_after_seconds:
             if seconds > 0:  # a clock's sleep(0) may wait for its next tick (FakeClock does)
                 ctx.current_step = node
@@ -84,12 +93,24 @@ async def run_wait(interp: Interpreter, node: str, plan: WaitPlan,
                     await interp.clock.sleep(seconds)
                 finally:
                     ctx.current_step = None
+            if step.hooked:  # the timer fired
+                await succeeded(step, ctx, node, None)
             passed(interp, node, started)
             return ctx
         due_in = seconds
     parked = Parked(node, ctx, [ctx])
     interp.open_task(parked, node, step, -1, due_in)
     interp.parked[node] = parked
+    return None
+
+
+def hooks_of(plan: AnyNodePlan) -> BaseStep | None:
+    """The step whose hooks apply to a node that runs no attempt of its own: a human step,
+    a gateway, a timer, a webhook (None for groups, whose members have their own)."""
+    if isinstance(plan, HumanPlan | WaitPlan):
+        return plan.step
+    if isinstance(plan, GatewayPlan):
+        return plan.gateway
     return None
 
 

@@ -59,9 +59,11 @@ level, so deep chains of joins stay interpreted (the interpreter continues inlin
 def is_static(plan: Plan) -> bool:
     """True if every node is a machine step without a ``can_execute`` guard (a refused step
     ends its path like a false condition: the interpreter's walk) or a ``ParallelGateway``
-    (a fork that does no work), and no edge has a condition."""
+    without hooks (a fork that does no work; its hooks are the interpreter's to apply), and
+    no edge has a condition."""
     return all(((isinstance(node, MachinePlan) and not node.step.guarded)
-                or (isinstance(node, GatewayPlan) and isinstance(node.gateway, ParallelGateway)))
+                or (isinstance(node, GatewayPlan) and isinstance(node.gateway, ParallelGateway)
+                    and not node.gateway.hooked))
                and node.unconditional for node in plan.nodes.values())
 
 
