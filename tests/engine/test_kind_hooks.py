@@ -20,6 +20,7 @@ from shardflow import (
     ExclusiveGateway,
     FakeClock,
     ParallelGateway,
+    ParallelGroup,
     TimerStep,
     WebhookStep,
     WorkflowContext,
@@ -200,3 +201,35 @@ def test_hooks_of_every_kind_are_honoured_in_a_batch_worker(run: Any) -> None:
         assert allowed["status"] == ("waiting" if waits else "completed"), node
         asked = [c for c in CALLS if c[0] == "can_execute"]
         assert len(asked) == 2, node
+
+
+class Legal(Approval):
+    name = "legal"
+
+
+def test_a_human_branch_of_a_group_refused_opens_no_task_and_adds_no_writes(run: Any) -> None:
+    CALLS.clear()
+    group = ParallelGroup(Approval(), Legal(), name="approvals")
+    definition = WorkflowDefinition(
+        name="grouped", steps={"approvals": group, "after": writer("after", after=True)},
+        edges=[Edge("approvals", "after")], initial_step="approvals", terminal_steps={"after"})
+
+    async def main() -> Any:
+        engine = engine_for(definition)
+        instance = await within(engine.start_workflow("grouped", {"allow": False}))
+        assert instance.status == WorkflowStatus.COMPLETED  # both refused: nothing to wait for
+        assert {r.node: r.status for r in instance.history}["approvals/legal"] == "skipped"
+        assert instance.context.get("legal") is None
+        CALLS.clear()
+        waiting = await within(engine.start_workflow("grouped", {"allow": True}))
+        tasks = engine.pending_tasks(waiting.id)
+        assert sorted(t.step for t in tasks) == ["approve", "legal"]
+        for task in tasks:
+            done = await within(engine.complete_human_task(task.id, {"by": task.step}))
+        return done
+
+    instance = run(main())
+    assert instance.status == WorkflowStatus.COMPLETED
+    assert instance.context.get("legal") == {"by": "legal"}
+    assert sorted(c for c in CALLS if c[0] == "on_success") == [
+        ("on_success", "approve", {"by": "approve"}), ("on_success", "legal", {"by": "legal"})]

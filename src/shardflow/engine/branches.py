@@ -20,7 +20,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import WorkflowContext
-from shardflow.engine.attempt import StepFailure, is_cancellation, now, run_step
+from shardflow.engine.attempt import StepFailure, allowed, is_cancellation, now, run_step
 from shardflow.engine.parking import Parked
 from shardflow.errors import GroupFailedError, RaceLostError
 from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup, decide
@@ -52,6 +52,17 @@ async def run_branch(interp: Interpreter, path: str, branch: Branch,
     out = await run_step(branch, ctx, branch.step_name, path, interp.clock, interp.gate,
                          interp.step_log, interp.stats)
     return out if out is not None else refused_branch(interp, path, ctx)
+
+
+async def _opens(interp: Interpreter, path: str, step: BaseHumanStep,
+                 ctx: WorkflowContext | None) -> bool:
+    """True if the human branch ``step`` at ``path`` opens its task: its ``can_execute``
+    allows it; else the branch is refused (skipped, no writes) and opens none."""
+    assert ctx is not None
+    if await allowed(step, ctx, step.step_name, path, interp.step_log, interp.stats):
+        return True
+    refused_branch(interp, path, ctx)
+    return False
 
 
 def refused_branch(interp: Interpreter, path: str, ctx: WorkflowContext) -> WorkflowContext:
@@ -111,6 +122,8 @@ async def run_parallel(interp: Interpreter, path: str, key: str, group: Parallel
     humans = [(i, b) for i, b in enumerate(branches) if isinstance(b, BaseHumanStep)]
     human_index = {i for i, _ in humans}
     await run_all([run(i, b) for i, b in enumerate(branches) if i not in human_index])
+    humans = [(i, b) for i, b in humans
+              if not b.guarded or await _opens(interp, f"{path}/{b.step_name}", b, children[i])]
     if humans:
         parked = Parked(path, ctx, children, errors)
         for i, step in humans:

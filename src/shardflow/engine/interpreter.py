@@ -311,6 +311,8 @@ class Interpreter(InstanceState):
                 assert branch is not None
                 step = self._group(node).branches[index]
                 _put_form(branch, step, step.step_name, data)
+                if step.hooked:
+                    await succeeded(step, branch, f"{node}/{step.step_name}", data)
         if parked.tasks and min(parked.tasks.values()) < 0:
             out = parked.base
         else:
