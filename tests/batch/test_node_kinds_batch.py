@@ -26,8 +26,8 @@ def test_gateways_and_groups_run_in_worker_processes() -> None:
     assert results[2].context["trail"] == ["review", "charge", "done"]
 
 
-def _tasks(cli: CliRun, run_dir: Path) -> list[dict[str, Any]]:
-    proc = cli("tasks", "list", str(run_dir), "--json")
+def _tasks(cli: CliRun, run_dir: Path, kind: str = "all") -> list[dict[str, Any]]:
+    proc = cli("tasks", "list", str(run_dir), "--json", "--kind", kind)
     assert proc.returncode == 0, proc.stderr
     return [orjson.loads(line) for line in proc.stdout.splitlines()]
 
@@ -42,6 +42,10 @@ def test_a_webhook_parks_and_its_callback_from_the_cli_continues_the_run(
     assert {r["status"] for r in read_results(out)} == {"waiting"}
     tasks = _tasks(cli, run_dir)
     assert sorted(t["node"] for t in tasks) == ["wait_payment"] * 3
+    assert {t["kind"] for t in tasks} == {"webhook"}
+    assert _tasks(cli, run_dir, "human") == []  # nobody is asked to act: not in the list
+    assert cli("tasks", "list", str(run_dir)).stdout.strip() == "no open human tasks"
+    assert len(_tasks(cli, run_dir, "webhook")) == 3
     missing = cli("tasks", "callback", str(run_dir), "0", "ship", "--data", "{}")
     assert missing.returncode == 1 and "no open task at node 'ship'" in missing.stderr
     for task in tasks:  # by task id, or (the caller's view) by instance and node

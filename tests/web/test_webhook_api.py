@@ -25,8 +25,13 @@ def test_a_webhook_is_completed_through_the_api_and_the_run_resumes(
                     "--no-progress", "--workers", "1"],
                    cwd=tmp_path, env=env(), check=True, capture_output=True, timeout=60)
     api = serve([tmp_path / "run"])
-    tasks = api.get("/api/tasks?run=run&node=wait_payment").json()["tasks"]
-    assert len(tasks) == 2
+    assert api.get("/api/tasks?run=run").json()["total"] == 0  # the inbox is for people
+    assert api.get("/api/inbox").json()["runs"][0]["open"] == 0
+    assert api.get("/api/tasks?kind=robot").status_code == 400
+    state = api.get("/api/runs/run").json()
+    assert (state["open_tasks"], state["open_webhooks"]) == (0, 2)
+    tasks = api.get("/api/tasks?run=run&node=wait_payment&kind=webhook").json()["tasks"]
+    assert len(tasks) == 2 and {t["kind"] for t in tasks} == {"webhook"}
     for task in tasks:
         reply = api.post(f"/api/runs/run/tasks/{task['id']}/complete",
                          json={"paid": str(task["instance_id"])})

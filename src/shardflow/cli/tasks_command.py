@@ -18,7 +18,7 @@ from shardflow.errors import (
     TaskNotFoundError,
     TaskValidationError,
 )
-from shardflow.model.tasks import HumanTask
+from shardflow.model.tasks import HUMAN, TASK_KINDS, HumanTask
 from shardflow.run.rundir import latest_run_dirs
 from shardflow.store.tasks import SQLiteTaskStore
 
@@ -61,23 +61,35 @@ def tasks() -> None:
 @click.argument("run_dir", required=False)
 @sub_option("--assignee", default=None, help="Only tasks assigned to NAME.")
 @sub_option("--all", "show_all", is_flag=True, help="Include completed tasks.")
+@sub_option("--kind", "kinds", multiple=True, type=click.Choice([*TASK_KINDS, "all"]),
+            default=(HUMAN,), show_default=True,
+            help="Which tasks: human (people act), timer (parked timers, due when they fire), "
+                 "webhook (waiting for a callback), or all. Repeatable.")
 @sub_option("--json", "as_json", is_flag=True, help="Print JSON, one task per line.")
 @logging_options
-def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, as_json: bool) -> None:
-    """Open tasks of RUN_DIR (default: the newest run with tasks)."""
+def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, kinds: tuple[str, ...],
+               as_json: bool) -> None:
+    """Open human tasks of RUN_DIR (default: the newest run with tasks); ``--kind`` lists
+    timers and webhooks too."""
     store = _store(run_dir)
-    found = store.list_tasks(assignee=assignee, open_only=not show_all)
+    wanted = None if "all" in kinds else kinds
+    found = store.list_tasks(assignee=assignee, open_only=not show_all, kinds=wanted)
     if as_json:
         for task in found:
             click.echo(orjson.dumps(task.to_dict()).decode())
         return
     if not found:
-        click.echo("no open tasks" if not show_all else "no tasks")
+        what = "tasks" if wanted is None else " or ".join(wanted) + " tasks"
+        click.echo(f"no open {what}" if not show_all else f"no {what}")
         return
-    click.echo(f"{'TASK':32}  {'INSTANCE':12}  {'STEP':20}  {'ASSIGNEE':10}  {'DUE':16}  TITLE")
+    mixed = wanted is None or len(wanted) > 1
+    click.echo(f"{'TASK':32}  {'INSTANCE':12}  {'STEP':20}  "
+               + (f"{'KIND':7}  " if mixed else "")
+               + f"{'ASSIGNEE':10}  {'DUE':16}  TITLE")
     for task in found:
         click.echo(f"{task.id:32}  {task.instance_id[:12]:12}  {task.step[:20]:20}  "
-                   f"{(task.assignee or '-')[:10]:10}  {_when(task.due_at):16}  {task.title}")
+                   + (f"{task.kind:7}  " if mixed else "")
+                   + f"{(task.assignee or '-')[:10]:10}  {_when(task.due_at):16}  {task.title}")
 
 
 @tasks.command("show")

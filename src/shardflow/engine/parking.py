@@ -15,7 +15,7 @@ from typing import Any
 from shardflow._types import new_id
 from shardflow.context import WorkflowContext
 from shardflow.model.steps import BaseHumanStep
-from shardflow.model.tasks import HumanTask
+from shardflow.model.tasks import HUMAN, HumanTask
 from shardflow.model.waits import TimerStep, WebhookStep
 
 Waiting = BaseHumanStep | TimerStep | WebhookStep
@@ -53,4 +53,5 @@ def new_task(instance_id: str, node: str, key: str, step: Waiting,
         title=step.title or key, form_schema=step.form_schema, assignee=step.assignee,
         due_at=now + due if due is not None else None, created_at=now,
         description=step.description or None, display=step.shown(context) if step.display else None,
+        kind=HUMAN if isinstance(step, BaseHumanStep) else step.step_type.value,
     )

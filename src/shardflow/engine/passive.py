@@ -124,6 +124,13 @@ def is_timer(plan: Plan, node: str) -> bool:
     return isinstance(planned, WaitPlan) and isinstance(planned.step, TimerStep)
 
 
+def wait_kinds(plan: Plan) -> dict[str, str]:
+    """Node id -> task kind (``timer``, ``webhook``) of every timer and webhook of ``plan``:
+    what a task store written before tasks had kinds learns from the workflow."""
+    return {node: planned.step.step_type.value for node, planned in plan.nodes.items()
+            if isinstance(planned, WaitPlan)}
+
+
 def due_timers(plan: Plan, tasks: Iterable[HumanTask], at: float) -> list[HumanTask]:
     """The open tasks of parked timers of ``plan`` among ``tasks`` that are due at wall time
     ``at``: the in-process engine and ``shardflow resume`` complete these (with

@@ -1,9 +1,20 @@
-"""HumanTask: work for a person, as the engine creates it and the task store keeps it."""
+"""HumanTask: work for a person, as the engine creates it and the task store keeps it.
+
+A task's ``kind`` says who completes it: a person (``human``), time (``timer``: the task of a
+parked ``TimerStep``, due when it fires) or an external system (``webhook``: the callback of a
+``WebhookStep``). Inboxes and ``shardflow tasks list`` show human tasks unless asked for others.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+HUMAN = "human"
+TIMER = "timer"
+WEBHOOK = "webhook"
+TASK_KINDS = (HUMAN, TIMER, WEBHOOK)
+"""Every ``HumanTask.kind``: who completes the task (people, time, an external system)."""
 
 
 @dataclass(slots=True)
@@ -28,6 +39,7 @@ class HumanTask:
     data: dict[str, Any] | None = None
     description: str | None = None
     display: list[dict[str, Any]] | None = None
+    kind: str = HUMAN
 
     @property
     def completed(self) -> bool:
@@ -40,9 +52,11 @@ class HumanTask:
             "assignee": self.assignee, "due_at": self.due_at, "created_at": self.created_at,
             "completed_at": self.completed_at, "completed_by": self.completed_by,
             "data": self.data, "description": self.description, "display": self.display,
+            "kind": self.kind,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HumanTask:
         fields: dict[str, Any] = {k: d.get(k) for k in cls.__slots__}
+        fields["kind"] = fields["kind"] or HUMAN  # written before tasks had kinds
         return cls(**fields)

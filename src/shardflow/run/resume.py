@@ -17,7 +17,7 @@ from pathlib import Path
 from shardflow._text import plural
 from shardflow.batch.jobs import Job
 from shardflow.batch.sources import Item, count_records
-from shardflow.engine.passive import TIMER_USER, due_timers
+from shardflow.engine.passive import TIMER_USER, due_timers, wait_kinds
 from shardflow.errors import ConfigError, TaskAlreadyCompletedError
 from shardflow.model.loader import load_workflow
 from shardflow.model.plan import Plan
@@ -122,6 +122,7 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
     ready = []
     if run_dir.tasks_path.exists():
         store = run_dir.task_store()
+        store.classify(session.definition.name, wait_kinds(session.definition.plan))
         already = [w.instance_id for w in store.ready_instances()
                    if w.seq in state.finished_after_wait]
         if already:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import orjson
 
 from shardflow.errors import ShardflowError, TaskAlreadyCompletedError, TaskNotFoundError
-from shardflow.model.tasks import HumanTask
+from shardflow.model.tasks import HUMAN, TIMER, HumanTask
 
 
 class TaskStoreError(ShardflowError):
@@ -75,16 +75,19 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, node TEXT NOT NULL, step TEXT NOT NULL,
     title TEXT NOT NULL, form_schema BLOB, assignee TEXT, due_at REAL, created_at REAL NOT NULL,
-    completed_at REAL, completed_by TEXT, data BLOB, description TEXT, display BLOB
+    completed_at REAL, completed_by TEXT, data BLOB, description TEXT, display BLOB, kind TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks(instance_id);
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks(completed_at, assignee);
 """
 
 _TASK_COLUMNS = ("id, instance_id, node, step, title, form_schema, assignee, due_at, created_at, "
-                 "completed_at, completed_by, data, description, display")
-_ADDED_COLUMNS = (("description", "TEXT"), ("display", "BLOB"))
-"""Task columns newer than the first tasks.db: added to an older file when it is opened."""
+                 "completed_at, completed_by, data, description, display, kind")
+_ADDED_COLUMNS = (("description", "TEXT"), ("display", "BLOB"), ("kind", "TEXT"))
+"""Task columns newer than the first tasks.db: added to an older file when it is opened.
+Rows written before ``kind`` existed hold NULL there until :meth:`SQLiteTaskStore.classify`
+(which knows the workflow) says what they are; until then they count as human tasks, as
+the code that wrote them showed them."""
 
 
 def _task(row: tuple[Any, ...]) -> HumanTask:
@@ -94,6 +97,7 @@ def _task(row: tuple[Any, ...]) -> HumanTask:
         created_at=row[8], completed_at=row[9], completed_by=row[10],
         data=orjson.loads(row[11]) if row[11] else None,
         description=row[12], display=orjson.loads(row[13]) if row[13] else None,
+        kind=row[14] or HUMAN,
     )
 
 
@@ -183,14 +187,17 @@ class SQLiteTaskStore:
                            (inst.instance_id,))
                 db.executemany(
                     f"INSERT OR IGNORE INTO tasks ({_TASK_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?)",
                     [(t.id, t.instance_id, t.node, t.step, t.title,
                       orjson.dumps(t.form_schema) if t.form_schema is not None else None,
                       t.assignee, t.due_at, t.created_at, t.description,
-                      orjson.dumps(t.display) if t.display is not None else None)
+                      orjson.dumps(t.display) if t.display is not None else None, t.kind)
                      for t in inst.tasks])
 
-    def list_tasks(self, *, assignee: str | None = None, open_only: bool = True) -> list[HumanTask]:
+    def list_tasks(self, *, assignee: str | None = None, open_only: bool = True,
+                   kinds: Iterable[str] | None = None) -> list[HumanTask]:
+        """Tasks, oldest first: open ones only unless ``open_only`` is False, of every kind
+        unless ``kinds`` names some (``model/tasks.TASK_KINDS``)."""
         query = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE 1=1"
         args: list[Any] = []
         if open_only:
@@ -198,7 +205,32 @@ class SQLiteTaskStore:
         if assignee is not None:
             query += " AND assignee = ?"
             args.append(assignee)
+        if kinds is not None:
+            wanted = sorted(set(kinds))
+            query += (f" AND COALESCE(kind, '{HUMAN}') IN ({', '.join('?' * len(wanted))})"
+                      if wanted else " AND 0")
+            args += wanted
         return [_task(row) for row in self._rows(query + " ORDER BY created_at, id", args)]
+
+    def next_due(self, kind: str = TIMER) -> float | None:
+        """The earliest ``due_at`` of the open tasks of ``kind`` (a run's next timer)."""
+        rows = self._rows("SELECT MIN(due_at) FROM tasks WHERE kind = ? AND completed_at IS NULL",
+                          (kind,))
+        return rows[0][0] if rows else None
+
+    def classify(self, workflow: str, kinds: dict[str, str]) -> int:
+        """Give the tasks of ``workflow``'s instances written before tasks had kinds their
+        kind: ``kinds`` maps node ids to the kind of their tasks (timers, webhooks), every
+        other such task is human. Returns how many rows changed."""
+        changed = 0
+        instances = "instance_id IN (SELECT instance_id FROM instances WHERE workflow = ?)"
+        with self._transaction() as db:
+            for node, kind in sorted(kinds.items()):
+                changed += db.execute(f"UPDATE tasks SET kind = ? WHERE kind IS NULL AND node = ? "
+                                      f"AND {instances}", (kind, node, workflow)).rowcount
+            changed += db.execute(f"UPDATE tasks SET kind = '{HUMAN}' WHERE kind IS NULL AND "
+                                  f"{instances}", (workflow,)).rowcount
+        return changed
 
     def get_task(self, task_id: str) -> HumanTask:
         rows = self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))

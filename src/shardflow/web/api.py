@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from shardflow.web.inbox import Inbox, TaskFilter
+from shardflow.web.inbox import Inbox, TaskFilter, task_kinds
 from shardflow.web.resumer import Resumer
 
 MAX_PAGE = 500
@@ -52,10 +52,14 @@ async def list_tasks(
     node: FromQuery[str | None] = None,
     step: FromQuery[str | None] = None,
     assignee: FromQuery[str | None] = None,
+    kind: FromQuery[str | None] = None,
     offset: Annotated[int, QueryParameter(ge=0)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
-    flt = TaskFilter(run=run, node=node, step=step, assignee=assignee)
+    """``kind``: human (the default: the tasks people act on), timer, webhook, a
+    comma-separated list of them, or all."""
+    flt = TaskFilter(run=run, node=node, step=step, assignee=assignee,
+                     kinds=task_kinds(kind))
     return await asyncio.to_thread(services.inbox.list_tasks, flt, offset, limit)
 
 

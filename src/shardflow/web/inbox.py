@@ -10,6 +10,7 @@ one wins and the other gets :class:`~shardflow.errors.TaskAlreadyCompletedError`
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 
 from shardflow.errors import ShardflowError, TaskAlreadyCompletedError, TaskNotFoundError
-from shardflow.model.tasks import HumanTask
+from shardflow.model.tasks import HUMAN, TASK_KINDS, TIMER, WEBHOOK, HumanTask
 from shardflow.web.runs import RunTable, ServedRun
 from shardflow.web.violations import Violation, form_violations
 
@@ -55,6 +56,30 @@ class TaskFilter:
     node: str | None = None
     step: str | None = None
     assignee: str | None = None
+    kinds: tuple[str, ...] | None = (HUMAN,)
+    """Which kinds of task (``model/tasks.TASK_KINDS``; None: all). The inbox is for people:
+    timers and webhooks are listed only when asked for."""
+
+
+class UnknownKindError(ShardflowError):
+    """A ``kind`` filter names no kind of task."""
+
+    def __init__(self, given: str) -> None:
+        super().__init__(f"kind {given!r} is not one of {', '.join(TASK_KINDS)} or all")
+
+
+def task_kinds(given: str | None) -> tuple[str, ...] | None:
+    """The kinds a ``kind`` query asks for: human when not given, None for ``all``, else the
+    comma-separated kinds; :class:`UnknownKindError` (400) for any other word."""
+    if given is None:
+        return (HUMAN,)
+    words = tuple(w.strip() for w in given.split(",") if w.strip())
+    if "all" in words:
+        return None
+    for word in words:
+        if word not in TASK_KINDS:
+            raise UnknownKindError(word)
+    return words or (HUMAN,)
 
 
 SUMMARY_CHARS = 200
@@ -79,7 +104,8 @@ def summary(task: HumanTask) -> str:
 def task_summary(run: ServedRun, task: HumanTask) -> dict[str, Any]:
     return {"run": run.name, "id": task.id, "instance_id": task.instance_id, "node": task.node,
             "step": task.step, "title": task.title, "summary": summary(task),
-            "assignee": task.assignee, "due_at": task.due_at, "created_at": task.created_at}
+            "assignee": task.assignee, "due_at": task.due_at, "created_at": task.created_at,
+            "kind": task.kind}
 
 
 def task_detail(run: ServedRun, task: HumanTask) -> dict[str, Any]:
@@ -114,7 +140,7 @@ class Inbox:
         per_run = []
         for run in runs:
             with run.store() as store:
-                found = store.list_tasks(assignee=assignee)
+                found = store.list_tasks(assignee=assignee, kinds=flt.kinds)
             per_run.append([(run, t) for t in found
                             if (flt.node is None or t.node == flt.node)
                             and (flt.step is None or t.step == flt.step)])
@@ -180,8 +206,12 @@ class Inbox:
     def run_state(self, run_name: str) -> dict[str, Any]:
         run = self.runs.get(run_name)
         with run.store() as store:
-            open_tasks = len(store.list_tasks())
+            open_tasks = store.list_tasks()
             waiting = store.waiting_count()
             ready = len(store.ready_instances())
-        return {"name": run.name, "path": str(run.path), "open_tasks": open_tasks,
-                "waiting_instances": waiting, "ready_instances": ready}
+            next_timer = store.next_due(TIMER)
+        kinds = Counter(t.kind for t in open_tasks)
+        return {"name": run.name, "path": str(run.path), "open_tasks": kinds[HUMAN],
+                "open_timers": kinds[TIMER], "next_timer_due": next_timer,
+                "open_webhooks": kinds[WEBHOOK], "waiting_instances": waiting,
+                "ready_instances": ready}

@@ -113,9 +113,13 @@ function renderRun(run) {
   title.textContent = run.name;
   const state = document.createElement("span");
   state.className = "state";
-  state.textContent = ` — ${run.open_tasks} open task(s), ${run.waiting_instances} waiting ` +
-    `instance(s), ${run.ready_instances} ready to resume; resume: ${resume.status}` +
-    (resume.queued ? " (another queued)" : "");
+  const timers = run.open_timers ?
+    `, ${run.open_timers} parked timer(s), the next due ` +
+    new Date(run.next_timer_due * 1000).toLocaleString() : "";
+  const webhooks = run.open_webhooks ? `, ${run.open_webhooks} awaiting a webhook` : "";
+  state.textContent = ` — ${run.open_tasks} open task(s)${timers}${webhooks}, ` +
+    `${run.waiting_instances} waiting instance(s), ${run.ready_instances} ready to resume; ` +
+    `resume: ${resume.status}` + (resume.queued ? " (another queued)" : "");
   const button = document.createElement("button");
   button.type = "button";
   button.textContent = resume.status === "running" ? "Resuming…" : "Resume run";
