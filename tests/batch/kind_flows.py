@@ -1,8 +1,12 @@
 """Workflows of litestar-workflows' node kinds for the batch tests (process pool, resume, Ray):
-gateways, groups and a short timer that run to the end, a webhook and a timer that park."""
+gateways, groups and a short timer that run to the end, a webhook and timers that park (one
+with FIFO rendezvous, so tests see when a continued instance runs)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 from datetime import timedelta
 
 from shardflow import (
@@ -75,4 +79,51 @@ timed = WorkflowDefinition(
            "after": Put("after", "woke", True)},
     edges=[Edge("wait", "after")],
     initial_step="wait",
+)
+
+
+async def _fifo(path: str, flags: int) -> None:
+    """Open the FIFO ``path`` (blocks until the other end opens it) and close it: a
+    rendezvous between two processes or instances. A daemon thread does the blocking open,
+    so a process that is stopped meanwhile is not held up by it; gives up after a minute."""
+    loop = asyncio.get_running_loop()
+    opened: asyncio.Future[None] = loop.create_future()
+
+    def open_it() -> None:
+        os.close(os.open(path, flags))
+        loop.call_soon_threadsafe(opened.set_result, None)
+
+    threading.Thread(target=open_it, daemon=True).start()
+    await asyncio.wait_for(opened, 60)
+
+
+class Gate(BaseMachineStep):
+    """Waits at the FIFO ``wait_for`` names in the input, if it names one."""
+
+    async def execute(self, context: WorkflowContext) -> None:
+        if context.get("wait_for"):
+            await _fifo(context.get("wait_for"), os.O_RDONLY)
+
+
+class After(BaseMachineStep):
+    """After the timer: meets whoever waits at the FIFO ``notify`` (if given); and while the
+    file ``hold`` exists, says so at the FIFO ``started`` and never ends (killed there)."""
+
+    async def execute(self, context: WorkflowContext) -> None:
+        if context.get("notify"):
+            await _fifo(context.get("notify"), os.O_WRONLY)
+        hold = context.get("hold")
+        if hold and os.path.exists(hold):  # noqa: ASYNC240 (one stat)
+            await _fifo(context.get("started"), os.O_WRONLY)
+            await asyncio.Event().wait()
+        context.set("woke", True)
+
+
+gated_timer = WorkflowDefinition(
+    name="gated_timer",
+    steps={"gate": Gate(name="gate"),
+           "wait": ParkingTimer("wait", duration=lambda ctx: timedelta(seconds=ctx.get("delay"))),
+           "after": After(name="after")},
+    edges=[Edge("gate", "wait"), Edge("wait", "after")],
+    initial_step="gate",
 )

@@ -69,15 +69,17 @@ def test_resume_continues_the_parked_timers_that_are_due_and_only_those(
     out, run_dir = tmp_path / "out.jsonl", tmp_path / "run"
     inp = write_jsonl(tmp_path / "in.jsonl", [{"id": 0, "delay": 0}, {"id": 1, "delay": 86400}])
     proc = cli("run", f"{FLOWS}:timed", "--input", str(inp), "--output", str(out),
-               "--workers", "1", "--run-dir", str(run_dir))
-    assert proc.returncode == 0, proc.stderr
-    assert {r["status"] for r in read_results(out)} == {"waiting"}
-    assert "2 of their tasks are timers, the first due at" in proc.stderr
+               "--workers", "1", "--run-dir", str(run_dir), "--wait-timers", "0")
+    assert proc.returncode == 75, proc.stderr  # one timer stays parked
+    assert "1 timer parked, the next due at" in proc.stderr
+    assert "waits for people" not in proc.stderr  # time acts next, not a person
+    first = by_id(read_results(out))  # the due one was continued by the run itself
+    assert first[0]["status"] == "completed" and first[1]["status"] == "waiting"
+    timer_task = _tasks(cli, run_dir, "timer")[0]["id"]
+    early = cli("tasks", "complete", timer_task, "--run-dir", str(run_dir), "--data", "{}")
+    assert early.returncode == 0, early.stderr  # completed by hand: fires early
     resumed = cli("resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
-    assert "1 of their tasks are timers" in resumed.stderr
     final = by_id(read_results(out))
-    assert final[0]["status"] == "completed" and final[0]["context"]["woke"] is True
-    assert final[1]["status"] == "waiting"
-    (left,) = _tasks(cli, run_dir)
-    assert str(left["instance_id"]) == "1" and left["node"] == "wait"
+    assert final[1]["status"] == "completed" and final[1]["context"]["woke"] is True
+    assert _tasks(cli, run_dir) == []

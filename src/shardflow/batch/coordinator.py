@@ -82,8 +82,12 @@ class Coordinator:
                  resume: list[Job] | None = None, grace_seconds: float | None = None,
                  scratch_dir: Path | None = None, output_name: str | None = None,
                  observer: ResultObserver | None = None,
-                 on_events: EventsCallback | None = None) -> None:
+                 on_events: EventsCallback | None = None,
+                 watch: Callable[[Coordinator], Coroutine[Any, Any, None]] | None = None) -> None:
+        """``watch`` runs beside the pool (the run's timer watch, ``run/timer_watch.py``): the
+        feed stays open for it until it calls :meth:`release_feed`."""
         self.target = target
+        self._watch = watch
         self.on_events = on_events
         self.config = config
         self.sink = sink
@@ -110,11 +114,15 @@ class Coordinator:
         self._stop_now = asyncio.Event()
         self._feed: Feed | None = None
         self._resumed_finished = 0
+        self._rewaited: set[int] = set()
+        """Seqs the watch continues whose ``waiting`` record this session counted."""
         self._core: RunCore | None = None
 
     async def run(self, items: Iterator[Item]) -> RunOutcome:
         feed = self._feed = Feed(itertools.chain(self._jobs(items), self._resume),
                                  room=self._room if self._reorder is not None else None)
+        if self._watch is not None:
+            feed.hold()
         spec = WorkerSpec(
             target=self.target, max_in_flight=self.config.max_in_flight,
             limits=self.config.limits, rate_limits=self.config.rate_limits,
@@ -129,9 +137,13 @@ class Coordinator:
         if self._grace is not None:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._on_signal, pool)
+        watching: asyncio.Task[None] | None = None
         try:
             await pool.start()
             self.stats.ready_at = time.monotonic()
+            if self._watch is not None:
+                watching = loop.create_task(self._watch(self))
+                watching.add_done_callback(self._watch_ended)
             await _first(pool.wait_idle(), self._stop_now.wait())
         except _STORE_ERRORS:
             if self.journal_error is None:
@@ -142,6 +154,8 @@ class Coordinator:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
             ticker.cancel()
+            if watching is not None:
+                watching.cancel()
             await core.close(kill=self._stop_now.is_set())
             self.stats.finish(pool.step_stats, pool.failures.values(), pool.given_up)
             if self.journal_error is None:  # what the last frames left: journal, then output
@@ -215,8 +229,12 @@ class Coordinator:
     def _one(self, job: Job, status: int, duration_ms: float, line: bytes) -> None:
         resumed = job.seq in self._resumed_ids
         self.stats.add(status, duration_ms, line)
-        if resumed and status != _WAITING:
-            self._resumed_finished += 1
+        if resumed:  # its new record supersedes its earlier ``waiting`` one
+            if job.seq in self._rewaited:  # counted in this session: count it once
+                self._rewaited.discard(job.seq)
+                self.stats.counts["waiting"] -= 1
+            else:
+                self._resumed_finished += 1
         if self.output_error is not None:
             return
         if self._reorder is None or resumed:
@@ -254,6 +272,45 @@ class Coordinator:
     def _journal_name(self) -> str:
         journal = self.ledger.journal if self.ledger is not None else None
         return str(journal.path) if isinstance(journal, FileJournal) else "the journal"
+
+    # -- the run's timer watch ---------------------------------------------------------------
+    def working(self) -> bool:
+        """Whether input is still to be read or instances are in flight."""
+        assert self._feed is not None and self._core is not None
+        feed = self._feed
+        return feed.source_open or feed.has_queued or self._core.pool.in_flight > 0
+
+    @property
+    def stopping(self) -> bool:
+        """Interrupted, or a write failed: the run continues nothing more."""
+        return (self.interrupted or self._stop_now.is_set() or self.output_error is not None
+                or self.journal_error is not None)
+
+    def continue_waiting(self, jobs: list[Job], here: set[int]) -> None:
+        """Continue these waiting instances (their timers fired) in this run, as a resume
+        would: their new records supersede their ``waiting`` ones (those of the seqs in
+        ``here`` were counted by this session)."""
+        assert self._core is not None
+        self._resumed_ids.update(job.seq for job in jobs)
+        self._rewaited |= here
+        self._one_by_one = True
+        for job in jobs:
+            self._core.pool.submit(job)
+
+    def release_feed(self) -> None:
+        """The watch continues nothing more: the run ends once the rest is done."""
+        assert self._feed is not None and self._core is not None
+        self._feed.release()
+        self._core.pool.dispatch()
+
+    def _watch_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # the run goes on; what it did not continue, resume does
+            _log.error("continuing parked timers in this run failed (%s: %s); "
+                       "'shardflow resume' continues them", type(error).__name__, error)
+            self.release_feed()
 
     async def _tick(self, pool: Pool) -> None:
         if self.progress is None:

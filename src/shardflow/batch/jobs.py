@@ -68,6 +68,7 @@ class Feed:
         self._queued: deque[Job] = deque()
         self._room = room or _unbounded
         self.closed = False
+        self._held = False
 
     def put(self, job: Job) -> None:
         self._queued.append(job)
@@ -80,11 +81,21 @@ class Feed:
         """No more :meth:`put` calls will come."""
         self.closed = True
 
+    def hold(self) -> None:
+        """Stay open after the source ends, until :meth:`release` (or :meth:`stop`): a run's
+        timer watch may still :meth:`put` the instances whose timers fire."""
+        self._held = True
+
+    def release(self) -> None:
+        """Undo :meth:`hold`: the feed is exhausted once the source and the queue are."""
+        self._held = False
+
     def stop(self) -> None:
         """Take nothing more from the source or from callers (an interrupt, a closed
         output): jobs already queued or re-queued still run."""
         self._source = None
         self.closed = True
+        self._held = False
 
     def take(self, count: int) -> list[Job]:
         """Up to ``count`` jobs, without waiting."""
@@ -109,7 +120,8 @@ class Feed:
     @property
     def exhausted(self) -> bool:
         """Nothing queued now and nothing more will come (jobs in flight may still return)."""
-        return self.closed and self._source is None and not self._retry and not self._queued
+        return (self.closed and self._source is None and not self._retry and not self._queued
+                and not self._held)
 
     @property
     def has_queued(self) -> bool:

@@ -46,7 +46,8 @@ class RunOutcome:
     limits: dict[str, Any] | None = None
     interrupted: bool = False
     resumed_finished: int = 0
-    """Waiting instances of an earlier session that this one brought to an end."""
+    """Records of waiting instances this session continued (an earlier session's, or its
+    own whose timers fired): each supersedes that instance's earlier ``waiting`` record."""
     output_error: RunIOError | None = None
     """Writing the output failed: input reading stopped, instances in flight finished into
     the journal, nothing more was written to the output. The run can be resumed."""

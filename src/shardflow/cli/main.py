@@ -32,6 +32,7 @@ from shardflow.cli.run_settings import (
     settings_options,
     with_backend,
 )
+from shardflow.cli.wait_timers_option import wait_timers_option
 from shardflow.errors import ConfigError, ShardflowError, WorkflowValidationError
 from shardflow.model.loader import load_workflow
 from shardflow.run.errors import (
@@ -47,11 +48,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0    every instance completed, or waits for people
+  0    every instance completed, or waits for people or a webhook
   1    some instances failed or had invalid input
   2    usage, config, input or run-directory error (nothing ran)
   3    the run could not go on: its output, journal or tasks.db could
        not be written (disk full, file size limit, I/O error)
+  75   timers stay parked, due later than --wait-timers: resume then
   130  interrupted (SIGINT), 143 terminated (SIGTERM): resume continues
   141  the output's reader went away (| head); the run stays resumable"""
 
@@ -160,6 +162,7 @@ def cli(debug: bool, verbose: int, quiet: int) -> None:
 @option("--events", "events_path", metavar="FILE", default=None,
         help="Append the instances' lifecycle events (workflow/step/human task) to FILE as "
              "JSONL. Instances then run interpreted: slower, so only when asked.")
+@wait_timers_option
 @metrics_options
 @logging_options
 def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
@@ -171,7 +174,8 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
         grace_seconds: float, no_journal: bool, backend: str | None, address: str | None,
         ray_working_dir: str | None, ray_excludes: tuple[str, ...], ray_env: tuple[str, ...],
         ray_connect_timeout: float | None, ray_ship_shardflow: bool | None,
-        events_path: str | None, metrics_port: int | None, metrics_host: str) -> None:
+        events_path: str | None, wait_timers: float, metrics_port: int | None,
+        metrics_host: str) -> None:
     """Run the workflow TARGET (module:attribute or file.py:attribute) over an input.
 
     \b
@@ -188,7 +192,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                                 generate=generate, summary_json=summary_json, progress=progress,
                                 grace_seconds=grace_seconds, progress_every=progress_every,
                                 metrics_port=metrics_port, metrics_host=metrics_host,
-                                events_path=events_path))
+                                events_path=events_path, wait_timers=wait_timers))
     if (input_path is None) == (generate is None):
         raise click.UsageError("give exactly one of --input PATH and --generate N")
     config = run_config(config_path, limit_flags, rate_flags).merged(
@@ -204,7 +208,7 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
                        progress=progress, run_dir=run_dir, journal=not no_journal,
                        grace_seconds=grace_seconds, progress_every=progress_every,
                        metrics_port=metrics_port, metrics_host=metrics_host,
-                       events_path=events_path)
+                       events_path=events_path, wait_timers=wait_timers)
     sys.exit(code)
 
 
@@ -227,12 +231,13 @@ def run(target: str, input_path: str | None, output_path: str, fmt: str | None,
 @option("--events", "events_path", metavar="FILE", default=None,
         help="Append the instances' lifecycle events (workflow/step/human task) to FILE as "
              "JSONL. Instances then run interpreted: slower, so only when asked.")
+@wait_timers_option
 @logging_options
 def resume(run_dir: str, summary_json: str | None, progress: bool, progress_every: float,
            grace_seconds: float, repair: bool, retry_failed: bool,
-           events_path: str | None) -> None:
+           events_path: str | None, wait_timers: float) -> None:
     """Continue the run in RUN_DIR after a crash or an interrupt, and continue its waiting
-    instances whose human tasks are all completed. Only one process works on a run at a
+    instances whose human tasks are all completed and whose timers are due. Only one process works on a run at a
     time: a second one exits 2 naming the process that holds it."""
     terminate_by_exception()
     from shardflow.cli.run_command import execute_resume
@@ -240,7 +245,7 @@ def resume(run_dir: str, summary_json: str | None, progress: bool, progress_ever
     sys.exit(execute_resume(run_dir, summary_json=summary_json, progress=progress,
                             grace_seconds=grace_seconds, repair=repair,
                             retry_failed=retry_failed, progress_every=progress_every,
-                            events_path=events_path))
+                            events_path=events_path, wait_timers=wait_timers))
 
 
 from shardflow.cli.runs_command import runs  # noqa: E402  (registers the groups below)

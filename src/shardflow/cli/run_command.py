@@ -16,6 +16,7 @@ from shardflow.errors import ShardflowError
 from shardflow.model.definition import WorkflowDefinition
 from shardflow.run import Hooks, ResumeRequest, RunRequest, resume_run, start_run
 from shardflow.run.events_file import EventsFile
+from shardflow.run.timer_watch import DEFAULT_WAIT_SECONDS
 
 _log = logging.getLogger("shardflow")
 
@@ -53,11 +54,12 @@ def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, 
                 summary_json: str | None, progress: bool, run_dir: str | None, journal: bool,
                 grace_seconds: float, progress_every: float = 10.0,
                 metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
-                events_path: str | None = None) -> int:
+                events_path: str | None = None,
+                wait_timers: float = DEFAULT_WAIT_SECONDS) -> int:
     """Run a batch from the start; return the exit code. With ``metrics_port``, serve
     ``/metrics`` and ``/healthz`` while it runs; with ``events_path``, append the events."""
     request = RunRequest(target, definition, config, input_path, fmt, generate, output,
-                         summary_json, run_dir, journal, grace_seconds)
+                         summary_json, run_dir, journal, grace_seconds, wait_timers)
     with serving_metrics(metrics_port, metrics_host) as metrics, \
             _events_file(events_path) as events:
         hooks = _hooks(progress, progress_every, input_path, fmt, metrics, events)
@@ -70,9 +72,10 @@ def execute_resume(path: str, *, target: str | None = None, input_path: str | No
                    grace_seconds: float = 10.0, repair: bool = False,
                    retry_failed: bool = False, progress_every: float = 10.0,
                    metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
-                   events_path: str | None = None) -> int:
+                   events_path: str | None = None,
+                   wait_timers: float = DEFAULT_WAIT_SECONDS) -> int:
     request = ResumeRequest(path, target, input_path, fmt, generate, summary_json,
-                            grace_seconds, repair, retry_failed)
+                            grace_seconds, repair, retry_failed, wait_timers)
     with serving_metrics(metrics_port, metrics_host) as metrics, \
             _events_file(events_path) as events:
         hooks = _hooks(progress, progress_every, observer=metrics, events=events)

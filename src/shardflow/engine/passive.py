@@ -28,7 +28,7 @@ from shardflow.model.groups import decide
 from shardflow.model.plan import AnyNodePlan, EdgePlan, GatewayPlan, HumanPlan, Plan, WaitPlan
 from shardflow.model.steps import BaseStep
 from shardflow.model.tasks import HumanTask
-from shardflow.model.waits import TimerStep
+from shardflow.model.waits import TimerStep, may_park
 
 if TYPE_CHECKING:
     from shardflow.engine.interpreter import Interpreter
@@ -122,6 +122,13 @@ def is_timer(plan: Plan, node: str) -> bool:
     """True if ``node`` of ``plan`` is a timer (its tasks are completed by time, not people)."""
     planned = plan.nodes.get(node)
     return isinstance(planned, WaitPlan) and isinstance(planned.step, TimerStep)
+
+
+def parks_timers(plan: Plan) -> bool:
+    """True if a timer of ``plan`` may park its instance (a computed duration, or one longer
+    than its ``park_after_seconds``): a batch run of it watches for due timers."""
+    return any(isinstance(planned, WaitPlan) and isinstance(planned.step, TimerStep)
+               and may_park(planned.step) for planned in plan.nodes.values())
 
 
 def wait_kinds(plan: Plan) -> dict[str, str]:

@@ -26,6 +26,9 @@ EXIT_USAGE = 2
 """A usage, config, input or run-directory error: nothing ran."""
 EXIT_STORAGE = 3
 """The run itself could not go on: its output, journal or task store could not be written."""
+EXIT_PARKED = 75
+"""The run went to its end with timers still parked, due later than ``--wait-timers``
+(sysexits' ``EX_TEMPFAIL``: try again later): ``shardflow resume`` continues them once due."""
 EXIT_INTERRUPTED = 130
 """SIGINT (Ctrl-C): what was journalled is kept; ``shardflow resume`` continues the run."""
 EXIT_BROKEN_PIPE = 141

@@ -52,11 +52,20 @@ class JournalLedger:
         self._resumed = {w.seq: w.instance_id for w in resumed or ()}
         """seq -> store key of the waiting instances this session continues."""
         self._finished: list[str] = []
+        self.waited: set[int] | None = None
+        """With a timer watch: the seqs whose ``waiting`` record this session journalled
+        (only those, or an earlier session's, may be continued: their record comes first)."""
+
+    def add_resumed(self, instances: list[WaitingInstance]) -> None:
+        """This session continues these waiting instances too (their timers fired)."""
+        self._resumed.update((w.seq, w.instance_id) for w in instances)
 
     def record_batch(self, jobs: list[Job], header: list[ResultRow], lines: list[bytes]) -> None:
         """Journal a batch of results in one write; a continued waiting instance that ended
         is marked finished in the store at the next flush (after its result is durable)."""
         self.journal.append_results(header, lines)  # header rows start [job.seq, status]
+        if self.waited is not None:
+            self.waited.update(row[0] for row in header if row[1] == _WAITING)
         resumed = self._resumed
         if resumed:
             # by seq, not by id: the coordinator spells ids with str(), which makes 1 and

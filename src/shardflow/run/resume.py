@@ -17,10 +17,10 @@ from pathlib import Path
 from shardflow._text import plural
 from shardflow.batch.jobs import Job
 from shardflow.batch.sources import Item, count_records
-from shardflow.engine.passive import TIMER_USER, due_timers, wait_kinds
-from shardflow.errors import ConfigError, TaskAlreadyCompletedError
+from shardflow.engine.passive import parks_timers, wait_kinds
+from shardflow.errors import ConfigError
 from shardflow.model.loader import load_workflow
-from shardflow.model.plan import Plan
+from shardflow.model.tasks import TIMER
 from shardflow.run.drive import whole_run_exit_code
 from shardflow.run.errors import JournalDamagedError
 from shardflow.run.journal_state import (
@@ -33,10 +33,18 @@ from shardflow.run.journal_state import (
 from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
 from shardflow.run.record import RunRecord, input_fingerprint
 from shardflow.run.rundir import RunDir
-from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
+from shardflow.run.session import (
+    Hooks,
+    RunResult,
+    Session,
+    drive,
+    guarded,
+    parked_timers,
+    with_parked_timers,
+)
 from shardflow.run.start import check_writable_file, items_of
+from shardflow.run.timer_watch import DEFAULT_WAIT_SECONDS, fire_due
 from shardflow.store.journal import FileJournal, cut_torn_tail, rewrite_journal
-from shardflow.store.tasks import TaskStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +58,7 @@ class ResumeRequest:
     grace_seconds: float = 10.0
     repair: bool = False
     retry_failed: bool = False
+    wait_timers: float = DEFAULT_WAIT_SECONDS
 
 
 def resume_run(request: ResumeRequest, hooks: Hooks | None = None) -> RunResult:
@@ -68,22 +77,9 @@ def resume_run(request: ResumeRequest, hooks: Hooks | None = None) -> RunResult:
         run_dir.close()
         raise
     session = Session(record.target, definition, record.run_config(), hooks,
-                      request.summary_json, request.grace_seconds, run_dir=run_dir)
+                      request.summary_json, request.grace_seconds, run_dir=run_dir,
+                      wait_timers=request.wait_timers)
     return guarded(session, lambda: _resume(session, request))
-
-
-def fire_due_timers(store: TaskStore, plan: Plan) -> int:
-    """Complete the tasks of the parked timers that are due now, so their instances are
-    ready to continue (``engine/passive.due_timers``); how many fired. A task completed
-    meanwhile by another process (by hand, from the inbox) is left as it is."""
-    fired = 0
-    for task in due_timers(plan, store.list_tasks(), time.time()):
-        try:
-            store.complete_task(task.id, {}, TIMER_USER)
-        except TaskAlreadyCompletedError:
-            continue
-        fired += 1
-    return fired
 
 
 def check_same_run(record: RunRecord, request: ResumeRequest) -> None:
@@ -120,6 +116,7 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
                           f"{fingerprint}); resume with the same definition")
     state = _journal_state(run_dir, request, session.hooks)
     ready = []
+    timer_soon = False  # a parked timer due within --wait-timers: the session waits for it
     if run_dir.tasks_path.exists():
         store = run_dir.task_store()
         store.classify(session.definition.name, wait_kinds(session.definition.plan))
@@ -127,12 +124,15 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
                    if w.seq in state.finished_after_wait]
         if already:
             store.mark_finished(already)
-        fire_due_timers(store, session.definition.plan)
+        fire_due(store, session.definition.plan, time.time())
         ready = store.ready_instances()
+        due = store.next_due(TIMER)
+        timer_soon = due is not None and due - time.time() <= request.wait_timers
     changed = bool(state.damage) or (request.retry_failed and bool(state.withdrawn))
-    if record.finished and not ready and not changed:
+    if record.finished and not ready and not changed and not timer_soon:
         # Even with nothing to run, the output is made right: a resume stopped after it
         # continued instances left their ``waiting`` lines beside their final ones.
+        timers = parked_timers(session)
         try:
             _reconcile(session, state)
         finally:
@@ -141,7 +141,8 @@ def _resume(session: Session, request: ResumeRequest) -> RunResult:
                              "(no waiting instance has all its tasks completed): "
                              + (", ".join(f"{k} {v}" for k, v in sorted(state.counts.items()))
                                 or "no instances"))
-        return RunResult(whole_run_exit_code(state.counts), run_dir.path, totals=state.counts)
+        code = with_parked_timers(session, whole_run_exit_code(state.counts), timers)
+        return RunResult(code, run_dir.path, totals=state.counts)
     session.hooks.notify(f"resuming run {record.run_id}: {plural(state.done.count, 'instance')} "
                          f"already done, {plural(len(ready), 'waiting instance')} ready to continue")
     session.prior, session.done, session.ready = state.counts, state.done, ready
@@ -232,7 +233,7 @@ def _output(session: Session, state: JournalState) -> OutputWriter:
                              f"ones are in {run_dir.journal_path}")
         return OutputWriter(path, truncate=False)
     writer = OutputWriter(path, truncate=False)  # after a rebuild: the new file
-    if record.run_config().ordered or session.ready:
+    if record.run_config().ordered or session.ready or parks_timers(session.definition.plan):
         session.after = lambda: _settle(session, path, expected)
     return writer
 

@@ -23,15 +23,18 @@ from shardflow.batch.coordinator import Coordinator, RunOutcome, summary_dict
 from shardflow.batch.run_core import EventsCallback, ResultObserver
 from shardflow.batch.sources import Item
 from shardflow.batch.stats import RunStats
-from shardflow.engine.passive import is_timer
+from shardflow.engine.passive import parks_timers
 from shardflow.model.definition import WorkflowDefinition
+from shardflow.model.tasks import TIMER
 from shardflow.run.drive import Ended, exit_code, note_write_error, run_coordinator
-from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from shardflow.run.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARKED, EXIT_TERMINATED
 from shardflow.run.journal_ledger import JournalLedger, resume_job
-from shardflow.run.output import OutputWriter
+from shardflow.run.journal_state import expected_output
+from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
 from shardflow.run.record import write_private
 from shardflow.run.rundir import RunDir
 from shardflow.run.signals import Terminated, terminate_by_exception
+from shardflow.run.timer_watch import DEFAULT_WAIT_SECONDS, TimerWatch
 from shardflow.store.journal import SeqSet
 from shardflow.store.tasks import WaitingInstance
 
@@ -91,6 +94,9 @@ class Session:
     after: Callable[[], None] | None = None
     """Run after a session that went to its end or was stopped (settles the output: one line
     per instance)."""
+    wait_timers: float = DEFAULT_WAIT_SECONDS
+    """``--wait-timers``: with nothing else to do, how long the run waits for its next parked
+    timer (``run/timer_watch.py``)."""
 
 
 def guarded(session: Session, body: Callable[[], RunResult]) -> RunResult:
@@ -123,17 +129,24 @@ def drive(session: Session, items: Iterator[Item], writer: OutputWriter, *, sour
     if run_dir is not None:
         ledger = run_dir.ledger(session.definition, session.done, session.ready)
     display = session.hooks.progress(total)
+    watch = None
+    if run_dir is not None and ledger is not None and parks_timers(session.definition.plan):
+        watch = TimerWatch(run_dir.task_store, session.definition.plan, ledger,
+                           session.wait_timers, started=session.ready, notify=session.hooks.notify)
     coordinator = Coordinator(session.target, session.config, writer, source_name=source,
                               progress=display, ledger=ledger,
                               resume=[resume_job(w) for w in session.ready],
                               grace_seconds=session.grace, output_name=writer.name,
                               scratch_dir=run_dir.path if run_dir is not None else None,
-                              observer=session.hooks.observer, on_events=session.hooks.events)
+                              observer=session.hooks.observer, on_events=session.hooks.events,
+                              watch=watch)
     try:
         ended = run_coordinator(coordinator, items)
     finally:
         if display is not None:
             display.close()
+    if watch is not None and watch.continued and session.after is None and run_dir is not None:
+        session.after = lambda: _settle_output(run_dir)
     _close(ended, writer, ledger)
     return _finish(session, ended)
 
@@ -165,9 +178,11 @@ def _finish(session: Session, ended: Ended) -> RunResult:
     result = RunResult(exit_code(ended, totals), run_dir.path if run_dir else None, outcome,
                        totals)
     try:
-        _write_summaries(session, outcome, totals)
+        timers = parked_timers(session)
+        _write_summaries(session, outcome, totals, timers)
         if ended.storage is None and not ended.broken_pipe and not outcome_interrupted(ended):
             _mark_finished(session, totals)
+            result.exit_code = with_parked_timers(session, result.exit_code, timers)
         elif ended.storage is None and session.after is not None:
             session.after()  # stopped mid-way: the output still holds one line per instance
     except OSError as exc:
@@ -189,8 +204,59 @@ def outcome_interrupted(ended: Ended) -> bool:
     return ended.outcome.interrupted
 
 
-def _write_summaries(session: Session, outcome: RunOutcome, totals: Counter[str]) -> None:
+def timers_only(run_dir: RunDir) -> int:
+    """Waiting instances whose only open tasks are timers (time, not people, acts next)."""
+    if not run_dir.tasks_path.exists():
+        return 0
+    open_tasks = run_dir.task_store().list_tasks()
+    others = {t.instance_id for t in open_tasks if t.kind != TIMER}
+    return len({t.instance_id for t in open_tasks if t.kind == TIMER} - others)
+
+
+def with_parked_timers(session: Session, code: int, timers: tuple[int, float | None]) -> int:
+    """The exit code of a session that went to its end: ``code``, or :data:`EXIT_PARKED`
+    (said, with when the next is due) if all is well but timers stay parked."""
+    count, due = timers
+    if not count or due is None:
+        return code
+    session.hooks.notify(f"{plural(count, 'timer')} parked, the next due at {_when(due)} "
+                         f"(later than --wait-timers {session.wait_timers:g} s): 'shardflow "
+                         f"resume {session.run_dir.path if session.run_dir else ''}' continues "
+                         f"those that are due (exit {EXIT_PARKED})")
+    return EXIT_PARKED if code == EXIT_OK else code
+
+
+def parked_timers(session: Session) -> tuple[int, float | None]:
+    """How many timers of the run are parked, and when the first is due (wall time)."""
+    run_dir = session.run_dir
+    if run_dir is None or not run_dir.tasks_path.exists():
+        return 0, None
+    due = [t.due_at for t in run_dir.task_store().list_tasks(kinds=[TIMER])
+           if t.due_at is not None]
+    return len(due), min(due, default=None)
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
+def _settle_output(run_dir: RunDir) -> None:
+    """A run that continued its own parked timers wrote their ``waiting`` lines and then
+    their final ones: a regular output file is made to hold one line per instance, its
+    latest record (a stream keeps both)."""
+    record = run_dir.record
+    path = record.output or STDOUT
+    if record.stream or is_stream(path):
+        return
+    ordered = record.run_config().ordered
+    reconcile(Path(path), lambda: expected_output(run_dir.journal_path, set(), ordered=ordered))
+
+
+def _write_summaries(session: Session, outcome: RunOutcome, totals: Counter[str],
+                     timers: tuple[int, float | None]) -> None:
     summary: dict[str, Any] = summary_dict(outcome, {"run_totals": dict(totals)})
+    if timers[0]:
+        summary["parked_timers"] = {"count": timers[0], "next_due": timers[1]}
     if session.run_dir is not None:
         summary["run_id"] = session.run_dir.record.run_id
         write_private(session.run_dir.summary_path, _json(summary))
@@ -211,15 +277,10 @@ def _mark_finished(session: Session, totals: Counter[str]) -> None:
     run_dir.record.finished = True
     run_dir.save()
     waiting = run_dir.task_store().waiting_count() if run_dir.tasks_path.exists() else 0
-    if waiting:
+    waiting -= timers_only(run_dir)
+    if waiting > 0:
         verb = "waits" if waiting == 1 else "wait"
         hooks.notify(f"{plural(waiting, 'instance')} {verb} for people: see 'shardflow tasks "
                      f"list {run_dir.path}', then 'shardflow resume {run_dir.path}'")
-        timers = [t.due_at for t in run_dir.task_store().list_tasks()
-                  if t.due_at is not None and is_timer(session.definition.plan, t.node)]
-        if timers:
-            due = datetime.fromtimestamp(min(timers)).isoformat(sep=" ", timespec="seconds")
-            hooks.notify(f"{len(timers)} of their tasks are timers, the first due at {due}: "
-                         f"'shardflow resume {run_dir.path}' continues those that are due")
     if session.prior:
         hooks.notify("whole run: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())))

@@ -21,6 +21,7 @@ from shardflow.run.output import STDOUT, OutputWriter, check_output, describe, i
 from shardflow.run.record import RunRecord, input_fingerprint, new_run_id
 from shardflow.run.rundir import DEFAULT_BASE, RunDir, check_new_run_dir
 from shardflow.run.session import Hooks, RunResult, Session, drive, guarded
+from shardflow.run.timer_watch import DEFAULT_WAIT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class RunRequest:
     run_dir: str | None = None
     journal: bool = True
     grace_seconds: float = 10.0
+    wait_timers: float = DEFAULT_WAIT_SECONDS
 
 
 def check_writable_file(path: str, what: str) -> None:
@@ -59,7 +61,8 @@ def items_of(input_path: str | None, fmt: str | None, generate: int | None) -> A
 def start_run(request: RunRequest, hooks: Hooks | None = None) -> RunResult:
     """Run a batch from the start; the result carries the exit code."""
     session = Session(request.target, request.definition, request.config, hooks or Hooks(),
-                      request.summary_json, request.grace_seconds)
+                      request.summary_json, request.grace_seconds,
+                      wait_timers=request.wait_timers)
     return guarded(session, lambda: _start(session, request))
 
 
