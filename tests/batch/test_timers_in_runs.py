@@ -60,6 +60,8 @@ def test_a_timer_due_while_the_run_works_is_continued_by_that_run(
                                 {"id": 1, "delay": 0, "wait_for": str(fifo)}],
                 "--wait-timers", "0")
     assert proc.returncode == 0, proc.stderr
+    (summary,) = [line for line in proc.stderr.splitlines() if " instances in " in line]
+    assert summary.startswith("shardflow: 2 instances") and summary.endswith("completed 2")
     final = by_id(read_results(tmp_path / "out.jsonl"))  # each id once: the waiting line replaced
     assert {i: r["status"] for i, r in final.items()} == {0: "completed", 1: "completed"}
     assert all(r["context"]["woke"] for r in final.values())

@@ -232,7 +232,10 @@ class Coordinator:
         if resumed:  # its new record supersedes its earlier ``waiting`` one
             if job.seq in self._rewaited:  # counted in this session: count it once
                 self._rewaited.discard(job.seq)
-                self.stats.counts["waiting"] -= 1
+                counts = self.stats.counts
+                counts["waiting"] -= 1
+                if not counts["waiting"]:
+                    del counts["waiting"]
             else:
                 self._resumed_finished += 1
         if self.output_error is not None:
