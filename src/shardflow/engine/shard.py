@@ -45,6 +45,7 @@ from shardflow.context import WorkflowContext
 from shardflow.engine.answers import answer_new, encode, failure_answer
 from shardflow.engine.attempt import is_cancellation
 from shardflow.engine.blame import blocked_step
+from shardflow.engine.history_need import reads_step_history
 from shardflow.engine.instance import failure, settle
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.observe import Recorder
@@ -113,8 +114,13 @@ class ShardRunner:
         self._steps = StepStats()
         self._failures: dict[str, Counter[str]] = {}
         """step -> error type -> failed instances; see :meth:`failures`"""
-        self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps)
+        history = reads_step_history(definition)
+        self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps,
+                                      history=history)
         self._events = events
+        self._general = events or history
+        """Instances go through the instance runner (``_general``): to record their events,
+        or to keep their step history (``engine/history_need.py``)."""
         self._entry = schedule_for(definition.plan, (True, gate is not None))
         """The compiled schedule new instances run, if their plan has one (what
         ``Interpreter.run`` would pick, picked once)."""
@@ -226,9 +232,9 @@ class ShardRunner:
                 answer = failure_answer(instance_id, attempt, "<input>", exc, None)
             else:
                 key = str(instance_id)
-                if self._events:
-                    answer = await self._observed(seq, instance_id, attempt, kind, key,
-                                                  payload, out)
+                if self._general:
+                    answer = await self._general_run(seq, instance_id, attempt, kind, key,
+                                                     payload, out)
                 elif kind == _RESUME:
                     outcome = await self._runner.resume(key, state, data, job=seq)
                     answer = encode(instance_id, attempt, outcome)
@@ -281,11 +287,12 @@ class ShardRunner:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
-    async def _observed(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
-                        key: str, payload: Any, out: ShardOutput | None) -> Answer:
-        """``_answer``'s run of a job whose events are recorded (``events=True``): they are
-        added to the output its answer goes to, just before it."""
-        recorder = Recorder()
+    async def _general_run(self, seq: int, instance_id: InputId | None, attempt: int,
+                           kind: int, key: str, payload: Any, out: ShardOutput | None) -> Answer:
+        """``_answer``'s run of a job through the instance runner: the instance keeps its
+        step history if its definition reads it, and with ``events=True`` its events are
+        recorded and added to the output its answer goes to, just before it."""
+        recorder = Recorder() if self._events else None
         try:
             if kind == _RESUME:
                 outcome = await self._runner.resume(key, payload["state"], payload["data"],
@@ -293,7 +300,7 @@ class ShardRunner:
             else:
                 outcome = await self._runner.run(key, payload, job=seq, events=recorder)
         finally:
-            blob = recorder.encoded()
+            blob = recorder.encoded() if recorder is not None else None
             if blob:
                 target = self._out if out is None else out
                 target.event_rows.append((seq, len(blob)))
