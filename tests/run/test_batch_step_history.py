@@ -4,12 +4,13 @@ keep no history (and the summary's step statistics stay right either way)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
 
-from shardflow import LocalExecutionEngine, WorkflowRegistry, run_batch
+from shardflow import Edge, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry, run_batch
 from shardflow.engine.history_need import reads_step_history
 from shardflow.model.loader import load_workflow
 from support.e2e import CliRun, write_jsonl
@@ -45,8 +46,6 @@ def test_batch_histories_read_as_in_process() -> None:
         instance = await engine.start_workflow("interpreted", {"id": "x"})
         return instance.context.get("seen")
 
-    import asyncio
-
     batch = run_batch(_target("interpreted"), [{"id": "x"}], workers=1)[0].context["seen"]
     assert asyncio.run(in_process()) == batch
 
@@ -54,7 +53,13 @@ def test_batch_histories_read_as_in_process() -> None:
 def test_only_definitions_whose_steps_read_it_keep_a_history() -> None:
     assert reads_step_history(load_workflow(_target("compiled")))
     assert reads_step_history(load_workflow(_target("declared")))
-    assert not reads_step_history(load_workflow(_target("quiet")))
+    quiet = load_workflow(_target("quiet"))
+    assert not reads_step_history(quiet)
+    by_condition = WorkflowDefinition(
+        name="by_condition", steps=dict(quiet.steps), initial_step="first",
+        edges=[Edge("first", "flaky", condition=lambda ctx: ctx.has_step_executed("first")),
+               Edge("flaky", "report")], terminal_steps={"report"})
+    assert reads_step_history(by_condition)
 
 
 def test_summary_counts_steps_and_retries_of_a_definition_that_keeps_history(
