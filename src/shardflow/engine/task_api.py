@@ -22,10 +22,17 @@ from shardflow.engine.records import WorkflowInstance
 from shardflow.engine.store_adapter import StoreAdapter
 from shardflow.engine.task_index import TaskIndex
 from shardflow.engine.window import InstanceWindow
-from shardflow.errors import TaskAlreadyCompletedError, TaskNotFoundError, TaskValidationError
+from shardflow.errors import (
+    InstanceNotWaitingError,
+    NotWaitingAtStepError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+)
 from shardflow.model.tasks import HumanTask
 
 _RUNNING = WorkflowStatus.RUNNING
+_WAITING = WorkflowStatus.WAITING
 
 
 class HumanTaskApi:
@@ -71,17 +78,26 @@ class HumanTaskApi:
         if len(args) + len(kwargs) >= 3 or "step_name" in kwargs:
             instance_id, step_name, user_id, data = _litestar_completion(task_id, *args,
                                                                           **kwargs)
-            task_id = self._open_task_at(instance_id, step_name)
+            task_id = await self._open_task_at(instance_id, step_name)
         else:
             data, user_id = _shardflow_completion(*args, **kwargs)
         return await self._complete(task_id, data, user_id)
 
-    def _open_task_at(self, instance_id: str, node: str) -> str:
-        self.get_instance(instance_id)  # may restore it, and its open tasks
+    async def _open_task_at(self, instance_id: str, node: str) -> str:
+        """The id of the open task at ``node`` of ``instance_id``. Raises
+        :class:`InstanceNotWaitingError` if the instance is not waiting (as its record says:
+        the record ``get_instance`` returns is the engine's own), and
+        :class:`NotWaitingAtStepError` if it waits elsewhere."""
+        instance = await self.get_instance(instance_id)  # may restore it, and its open tasks
+        if instance.status is not _WAITING:
+            raise InstanceNotWaitingError(instance_id, node, instance.status)
+        waiting_at: list[str] = []
         for task in self.pending_tasks(instance_id):
             if task.node == node:
                 return task.id
-        raise TaskNotFoundError(f"{instance_id}/{node}")
+            if task.node not in waiting_at:
+                waiting_at.append(task.node)
+        raise NotWaitingAtStepError(instance_id, node, waiting_at)
 
     async def _complete(self, task_id: str, data: Mapping[str, Any], user_id: str | None
                         ) -> WorkflowInstance:
@@ -120,8 +136,9 @@ class HumanTaskApi:
                                data: Mapping[str, Any]) -> WorkflowInstance:
         """Deliver the external callback the webhook ``node`` of ``instance_id`` waits for:
         its data goes under the step's ``callback_key`` and the instance goes on. Raises
-        :class:`TaskNotFoundError` if that node waits for nothing."""
-        return await self._complete(self._open_task_at(instance_id, node), data, None)
+        :class:`TaskNotFoundError` (:class:`NotWaitingAtStepError`,
+        :class:`InstanceNotWaitingError`) if that node waits for nothing."""
+        return await self._complete(await self._open_task_at(instance_id, node), data, None)
 
 
 def _shardflow_completion(data: Mapping[str, Any], user_id: str | None = None
