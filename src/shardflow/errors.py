@@ -18,6 +18,10 @@ without parsing strings::
     ├── InstanceNotFoundError        unknown instance id (``.instance_id``); also named
     │                                WorkflowInstanceNotFoundError
     ├── WorkflowAlreadyCompletedError  the instance has finished (``.instance_id``, ``.status``)
+    ├── StepNotFoundError            the workflow has no such step (``.step_name``, ``.steps``);
+    │                                also a KeyError
+    ├── InstanceWaitingError         a step scheduled on a waiting instance (``.waiting_at``);
+    │                                also a ValueError
     ├── StepExecutionError           a step failed, wrapped with its name (``.step_name``, ``.cause``)
     ├── InvalidTransitionError       an edge cannot be followed (``.from_step``, ``.to_step``)
     ├── HumanTaskError               what goes wrong with a human task:
@@ -206,6 +210,33 @@ class WorkflowAlreadyCompletedError(ShardflowError):
         self.instance_id = instance_id
         self.status = status
         super().__init__(f"workflow instance {instance_id!r} is already {status}")
+
+
+class StepNotFoundError(ShardflowError, KeyError):
+    """The workflow has no step (node) ``step_name``; ``steps`` lists the node ids it has."""
+
+    def __init__(self, step_name: str, workflow: str, steps: Sequence[str]) -> None:
+        self.step_name = step_name
+        self.workflow = workflow
+        self.steps = list(steps)
+        super().__init__(f"step {step_name!r} not found in workflow {workflow!r} "
+                         f"(its steps: {', '.join(map(repr, self.steps))})")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InstanceWaitingError(ShardflowError, ValueError):
+    """The instance waits for its tasks (at ``waiting_at``), so a step cannot be scheduled on
+    it: its tasks are completed, or it is cancelled, first."""
+
+    def __init__(self, instance_id: object, step_name: str, waiting_at: str | None) -> None:
+        self.instance_id = instance_id
+        self.step_name = step_name
+        self.waiting_at = waiting_at
+        super().__init__(
+            f"workflow instance {instance_id!r} is waiting at step {waiting_at!r}: complete "
+            f"its tasks or cancel it before scheduling step {step_name!r}")
 
 
 class StepExecutionError(ShardflowError):

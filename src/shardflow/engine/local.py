@@ -17,8 +17,9 @@ The engine is a facade over four parts, each with one job:
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from shardflow._clock import Clock, LoopClock
@@ -40,6 +41,7 @@ from shardflow.engine.observe import (
 )
 from shardflow.engine.passive import TIMER_USER, due_timers
 from shardflow.engine.records import WorkflowInstance
+from shardflow.engine.scheduled_steps import StepScheduling
 from shardflow.engine.store_adapter import StoreAdapter
 from shardflow.engine.task_api import HumanTaskApi
 from shardflow.engine.task_index import TaskIndex
@@ -59,7 +61,7 @@ _RUNNING = WorkflowStatus.RUNNING
 _WAITING = WorkflowStatus.WAITING
 
 
-class LocalExecutionEngine(HumanTaskApi):
+class LocalExecutionEngine(HumanTaskApi, StepScheduling):
     """Starts instances of registered workflows and drives them to an end or a human task.
 
     ``limits`` ({name: size}) and ``rate_limits`` ({name: "100/s"}) size the named limits steps
@@ -107,6 +109,8 @@ class LocalExecutionEngine(HumanTaskApi):
         """Fires parked timers when due (``engine/timers.py``); the driver arms them."""
         self._driver = InstanceDriver(self._finish, self._park if store is not None else None,
                                       self._arm_timers)
+        self._scheduled: set[asyncio.Task[WorkflowInstance]] = set()
+        """Handles of ``schedule_step`` not yet done (``engine/scheduled_steps.py``)."""
         self._checked: dict[int, Plan] = {}
         """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
         stays its own): the limits never change, so each plan is checked once, not per start."""
@@ -143,12 +147,20 @@ class LocalExecutionEngine(HumanTaskApi):
         if self._quiet:  # no event bus, no litestar-workflows persistence
             await self._driver.drive(instance, interpreter, interpreter.run(context))
             return instance
-        bus = listening(self.event_bus)
-        interpreter.events = bus
-        if bus is not None:
-            await announce_start(bus, instance, initial_data)
-        await self._observed_drive(instance, interpreter, interpreter.run(context), bus)
+        await self._announced_drive(instance, interpreter, lambda: interpreter.run(context),
+                                    initial_data)
         return instance
+
+    async def _announced_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
+                               begin: Callable[[], Coroutine[Any, Any, None]],
+                               data: Mapping[str, Any] | None) -> None:
+        """Run ``begin()`` (a start of ``instance`` with ``data``, or a scheduled step),
+        announced to the event bus if anyone listens."""
+        bus = listening(self.event_bus)
+        interpreter.events = bus  # before begin(): an observed run is interpreted
+        if bus is not None:
+            await announce_start(bus, instance, data)
+        await self._observed_drive(instance, interpreter, begin(), bus)
 
     async def _observed_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
                               work: Coroutine[Any, Any, None], bus: Emitter | None) -> None:
