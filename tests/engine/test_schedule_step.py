@@ -15,6 +15,7 @@ from shardflow import (
     BaseHumanStep,
     Edge,
     FakeClock,
+    SQLiteTaskStore,
     WorkflowAlreadyCompletedError,
     WorkflowContext,
     WorkflowDefinition,
@@ -243,3 +244,29 @@ def test_an_instance_loaded_from_litestar_persistence_continues_from_a_step(run:
     instance = run(main())
     assert instance is left and instance.status is WorkflowStatus.COMPLETED
     assert instance.context.get("seen") == ["a", "b", "c"]
+
+
+def test_a_rerun_that_parks_is_saved_to_the_task_store_and_continues_elsewhere(
+        run: Any, tmp_path: Any) -> None:
+    class Approve(BaseHumanStep):
+        title = "Approve"
+
+    definition = WorkflowDefinition(
+        name="retry", steps={"a": _appender("a", fail_first=1), "approve": Approve()},
+        edges=[Edge("a", "approve")], initial_step="a")
+    path = tmp_path / "tasks.db"
+
+    async def main() -> Any:
+        engine = engine_for(definition, store=SQLiteTaskStore(path))
+        failed = await within(engine.start_workflow("retry"))
+        assert failed.status is WorkflowStatus.FAILED
+        parked = await within(await engine.schedule_step(failed.id, "a"))
+        assert parked.status is WorkflowStatus.WAITING
+        other = engine_for(definition, store=SQLiteTaskStore(path))  # another process
+        [task] = other.pending_tasks(failed.id)
+        return await within(other.complete_human_task(task.id, {"ok": True}))
+
+    instance = run(main())
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert instance.context.get("approve") == {"ok": True}
+    assert instance.context.get("seen") == ["a"]

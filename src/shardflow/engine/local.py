@@ -147,20 +147,23 @@ class LocalExecutionEngine(HumanTaskApi, StepScheduling):
         if self._quiet:  # no event bus, no litestar-workflows persistence
             await self._driver.drive(instance, interpreter, interpreter.run(context))
             return instance
-        await self._announced_drive(instance, interpreter, lambda: interpreter.run(context),
+        # a bound method, not a lambda: a closure would make these locals cells, a cost
+        # every start pays (docs/PERFORMANCE.md)
+        await self._announced_drive(instance, interpreter, interpreter.run, context,
                                     initial_data)
         return instance
 
     async def _announced_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
-                               begin: Callable[[], Coroutine[Any, Any, None]],
-                               data: Mapping[str, Any] | None) -> None:
-        """Run ``begin()`` (a start of ``instance`` with ``data``, or a scheduled step),
-        announced to the event bus if anyone listens."""
+                               begin: Callable[[WorkflowContext], Coroutine[Any, Any, None]],
+                               context: WorkflowContext, data: Mapping[str, Any] | None
+                               ) -> None:
+        """Run ``begin(context)`` (a start of ``instance`` with ``data``, or a scheduled
+        step), announced to the event bus if anyone listens."""
         bus = listening(self.event_bus)
-        interpreter.events = bus  # before begin(): an observed run is interpreted
+        interpreter.events = bus  # before begin: an observed run is interpreted
         if bus is not None:
             await announce_start(bus, instance, data)
-        await self._observed_drive(instance, interpreter, begin(), bus)
+        await self._observed_drive(instance, interpreter, begin(context), bus)
 
     async def _observed_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
                               work: Coroutine[Any, Any, None], bus: Emitter | None) -> None:

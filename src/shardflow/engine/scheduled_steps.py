@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shardflow._clock import Clock
@@ -66,7 +67,8 @@ class StepScheduling:
 
         async def _announced_drive(
             self, instance: WorkflowInstance, interpreter: Interpreter,
-            begin: Callable[[], Coroutine[Any, Any, None]], data: Any) -> None: ...
+            begin: Callable[[WorkflowContext], Coroutine[Any, Any, None]],
+            context: WorkflowContext, data: Any) -> None: ...
 
     async def schedule_step(self, instance_id: str, step_name: str,
                             delay: timedelta | float | None = None
@@ -119,7 +121,7 @@ class StepScheduling:
                                      interpreter.run_from(step_name, context))
         else:
             await self._announced_drive(instance, interpreter,
-                                        lambda: interpreter.run_from(step_name, context),
+                                        partial(interpreter.run_from, step_name), context,
                                         context.data)
         return instance
 
