@@ -93,9 +93,9 @@ class StepScheduling:
                                              instance.workflow_version).plan.nodes
         if step_name not in nodes:
             raise StepNotFoundError(step_name, instance.workflow_name, list(nodes))
-        if instance.status is _CANCELLED:
+        if instance.status == _CANCELLED:  # == : ported code may set a plain string
             raise WorkflowAlreadyCompletedError(instance.id, instance.status)
-        if instance.status is _WAITING:
+        if instance.status == _WAITING:
             raise InstanceWaitingError(instance.id, step_name, instance.current_step)
 
     async def _run_scheduled(self, instance: WorkflowInstance, step_name: str, seconds: float
@@ -103,7 +103,7 @@ class StepScheduling:
         if seconds > 0:
             await self.clock.sleep(seconds)
         instance_id = instance.id
-        while instance.status is _RUNNING and self._window.active.get(instance_id) is instance:
+        while instance.status == _RUNNING and self._window.active.get(instance_id) is instance:
             await self._driver.stopped(instance_id)  # one run of an instance at a time
         self._check_schedulable(instance, step_name)
         # From here to the drive nothing awaits: no other run can begin in between.

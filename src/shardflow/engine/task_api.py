@@ -89,7 +89,7 @@ class HumanTaskApi:
         the record ``get_instance`` returns is the engine's own), and
         :class:`NotWaitingAtStepError` if it waits elsewhere."""
         instance = await self.get_instance(instance_id)  # may restore it, and its open tasks
-        if instance.status is not _WAITING:
+        if instance.status != _WAITING:  # != : ported code may set a plain string
             raise InstanceNotWaitingError(instance_id, node, instance.status)
         waiting_at: list[str] = []
         for task in self.pending_tasks(instance_id):
