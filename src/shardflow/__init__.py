@@ -13,7 +13,7 @@ from shardflow._clock import Clock, FakeClock, LoopClock
 from shardflow._types import StepStatus, StepType, WorkflowStatus
 from shardflow.context import StepExecution, WorkflowContext
 from shardflow.engine.local import LocalExecutionEngine
-from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance
+from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance, WorkflowInstanceData
 from shardflow.errors import (
     ConfigError,
     ContextValueError,
@@ -21,8 +21,10 @@ from shardflow.errors import (
     HumanTaskError,
     InputError,
     InstanceNotFoundError,
+    InstanceNotWaitingError,
     InvalidTransitionError,
     MergeConflictError,
+    NotWaitingAtStepError,
     RaceLostError,
     ShardflowError,
     StepExecutionError,
@@ -88,10 +90,12 @@ __all__ = [
     "HumanTaskError",
     "InputError",
     "InstanceNotFoundError",
+    "InstanceNotWaitingError",
     "InvalidTransitionError",
     "LocalExecutionEngine",
     "LoopClock",
     "MergeConflictError",
+    "NotWaitingAtStepError",
     "ParallelGateway",
     "ParallelGroup",
     "RaceGroup",
@@ -118,6 +122,7 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowGraph",
     "WorkflowInstance",
+    "WorkflowInstanceData",
     "WorkflowInstanceNotFoundError",
     "WorkflowLoadError",
     "WorkflowNotFoundError",
