@@ -129,4 +129,4 @@ def test_auto_resume_during_a_resume_queues_one_more(tmp_path: Path, serve: Any)
 
 def test_the_resume_command_is_the_cli() -> None:
     assert resume_command(Path("/r")) == [sys.executable, "-m", "shardflow", "resume", "/r",
-                                          "--no-progress"]
+                                          "--no-progress", "--wait-timers", "0"]

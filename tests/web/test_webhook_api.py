@@ -45,3 +45,28 @@ def test_a_webhook_is_completed_through_the_api_and_the_run_resumes(
     for i, record in final.items():
         assert record["context"]["payment"] == {"paid": str(i)}
         assert record["context"]["shipped"] is True
+
+
+
+TIMED = str(Path(__file__).parent.parent / "batch" / "kind_flows.py") + ":timed"
+
+
+def test_the_inbox_resume_leaves_a_later_timer_parked_without_waiting_and_succeeds(
+        tmp_path: Path, serve: Any, monkeypatch: Any) -> None:
+    """A timer due in 200 s, within the CLI's default --wait-timers: a resume from the inbox
+    must not sit on it (the API's wait of 60 s would see it still running)."""
+    monkeypatch.setenv("PYTHONPATH", env()["PYTHONPATH"])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": 0, "delay": 200}\n')
+    ran = subprocess.run([sys.executable, "-m", "shardflow", "run", TIMED, "-i", "in.jsonl",
+                          "--run-dir", str(tmp_path / "run"), "--output", str(tmp_path / "o"),
+                          "--no-progress", "--workers", "1", "--wait-timers", "0"],
+                         cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 75, ran.stderr
+    api = serve([tmp_path / "run"])
+    state = api.get("/api/runs/run").json()
+    assert (state["open_tasks"], state["open_timers"]) == (0, 1)
+    assert state["next_timer_due"] > 0
+    assert api.post("/api/runs/run/resume").status_code == 202
+    done = api.get("/api/runs/run?wait=60").json()["resume"]
+    assert (done["status"], done["exit_code"]) == ("succeeded", 75), done

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shardflow.errors import ShardflowError
+from shardflow.run.errors import EXIT_OK, EXIT_PARKED
 
 OUTPUT_LINES = 20
 """How many of the last lines of a resume's stderr (its summary, or its error) the page shows."""
@@ -46,7 +47,14 @@ class ResumeRunningError(ShardflowError):
 
 
 def resume_command(run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "shardflow", "resume", str(run_dir), "--no-progress"]
+    """The CLI's resume; it does not wait for parked timers (a button press should end soon:
+    timers due later stay parked, exit 75, and a later resume continues them)."""
+    return [sys.executable, "-m", "shardflow", "resume", str(run_dir), "--no-progress",
+            "--wait-timers", "0"]
+
+
+SUCCESS_CODES = (EXIT_OK, EXIT_PARKED)
+"""A resume that went to its end, with timers still parked or not."""
 
 
 @dataclass(slots=True)
@@ -137,7 +145,7 @@ class Resumer:
             state.output = _tail(stderr)
         del self._processes[run]
         state.exit_code, state.finished_at = code, time.time()
-        state.status = ResumeStatus.SUCCEEDED if code == 0 else ResumeStatus.FAILED
+        state.status = ResumeStatus.SUCCEEDED if code in SUCCESS_CODES else ResumeStatus.FAILED
         state.message = state.output[-1] if state.output else f"resume exited with status {code}"
         if state.queued:
             await self._spawn(run, path, state)
