@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from engine.helpers import writer
 from shardflow import (
-    BaseMachineStep,
     Edge,
     InvalidConditionError,
     InvalidTransitionError,
@@ -20,14 +20,9 @@ from shardflow import (
 )
 
 
-class Noop(BaseMachineStep):
-    async def execute(self, context: WorkflowContext) -> None:
-        return None
-
-
 def decision(yes: str = "approved", no: str = "not approved") -> WorkflowDefinition:
     return WorkflowDefinition(
-        name="decision", steps={n: Noop() for n in ("review", "publish", "reject")},
+        name="decision", steps={n: writer(n) for n in ("review", "publish", "reject")},
         edges=[Edge("review", "publish", yes), Edge("review", "reject", no)],
         initial_step="review", terminal_steps={"publish", "reject"})
 

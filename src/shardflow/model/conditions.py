@@ -20,7 +20,8 @@ Why parse and whitelist rather than ``eval``: a definition is read from user mod
 runs in every worker; the expression may only read the context, never reach builtins,
 attributes or imports. The checked expression is rewritten (every context read becomes a
 ``get`` on the one parameter) and compiled to one Python function, with empty builtins, so
-evaluating it costs what the equivalent lambda costs.
+evaluating it costs what the equivalent lambda costs. The function is not picklable; an
+``Edge`` pickles as its arguments and compiles its condition again.
 """
 
 from __future__ import annotations
@@ -57,49 +58,40 @@ _OPERATORS = {ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", 
               ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~"}
 
 
-class ConditionExpression:
-    """The predicate of a string condition: ``expression(context)`` is its truth for
-    ``context``. Built once per edge; pickles as its text (and is compiled again)."""
-
-    __slots__ = ("_test", "source", "target", "text")
-
-    def __init__(self, text: str, source: str, target: str) -> None:
-        self.text = text
-        self.source = source
-        self.target = target
-        self._test = compile_expression(text, source, target)
-
-    def __call__(self, context: WorkflowContext) -> bool:
-        try:
-            return bool(self._test(context))
-        except Exception as exc:  # e.g. None < 3: say which expression, on which edge
-            raise InvalidTransitionError(
-                self.source, self.target,
-                f"condition {self.text!r} raised {type(exc).__name__}: {exc}") from exc
-
-    def __reduce__(self) -> tuple[type[ConditionExpression], tuple[str, str, str]]:
-        return (ConditionExpression, (self.text, self.source, self.target))
-
-    def __repr__(self) -> str:
-        return f"ConditionExpression({self.text!r})"
-
-
-def compile_expression(text: str, source: str, target: str) -> Callable[[WorkflowContext], Any]:
-    """The function of one parameter (the context) that ``text`` means, or
-    :class:`InvalidConditionError` if it is not in the grammar."""
+_TEMPLATE = """\
+def condition({param}):
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        return {expression}
+    except Exception as exc:
+        raise failed(exc) from exc
+"""
+
+
+def compile_condition(text: str, source: str, target: str) -> Callable[[WorkflowContext], Any]:
+    """The predicate ``text`` means: a function of the context whose truth decides the edge
+    ``source -> target``, or :class:`InvalidConditionError` if ``text`` is not in the grammar.
+
+    An error while evaluating (``None < 3``) is raised as :class:`InvalidTransitionError`
+    naming the edge and the expression. The function is generated (its ``try`` costs nothing
+    until something raises), so a call costs what the equivalent lambda costs."""
+    text = text.strip()
+    try:
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise InvalidConditionError(source, target, text, text,
                                     f"it is not an expression ({exc.msg})") from None
-    body = _Checker(text.strip(), source, target).rewrite(tree.body)
-    function = ast.Expression(ast.Lambda(
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=_PARAM)], kwonlyargs=[],
-                           kw_defaults=[], defaults=[]),
-        body=body))
-    code = compile(ast.fix_missing_locations(function), f"<condition {source} -> {target}>", "eval")
-    made: Callable[[WorkflowContext], Any] = eval(code, {"__builtins__": {}})
-    return made
+    checked = _Checker(text, source, target).rewrite(tree.body)
+    # unparse: the checked tree holds whitelisted nodes only, and their text is what runs.
+    code = _TEMPLATE.format(param=_PARAM, expression=ast.unparse(checked))
+
+    def failed(exc: Exception) -> InvalidTransitionError:
+        return InvalidTransitionError(source, target, f"condition {text!r} raised "
+                                                      f"{type(exc).__name__}: {exc}")
+
+    namespace: dict[str, Any] = {"__builtins__": {}, "Exception": Exception, "failed": failed}
+    exec(compile(code, f"<condition {source} -> {target}>", "exec"), namespace)
+    predicate: Callable[[WorkflowContext], Any] = namespace["condition"]
+    return predicate
 
 
 class _Checker:

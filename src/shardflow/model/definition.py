@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shardflow.errors import InvalidTransitionError, ValidationProblem, WorkflowValidationError
-from shardflow.model.conditions import ConditionExpression
+from shardflow.model.conditions import compile_condition
 from shardflow.model.groups import Group, Node
 from shardflow.model.steps import BaseStep
 
@@ -38,15 +38,20 @@ class Edge:
     source: str
     target: str
     condition: Condition | str | None
-    predicate: Condition | None = field(compare=False, repr=False)
+    predicate: Condition | None = field(init=False, compare=False, repr=False)
 
     def __init__(self, source: NodeRef, target: NodeRef,
                  condition: Condition | str | None = None) -> None:
         object.__setattr__(self, "source", node_id(source))
         object.__setattr__(self, "target", node_id(target))
         object.__setattr__(self, "condition", condition)
-        object.__setattr__(self, "predicate", ConditionExpression(condition, self.source, self.target)
+        object.__setattr__(self, "predicate", compile_condition(condition, self.source, self.target)
                            if isinstance(condition, str) else condition)
+
+    def __reduce__(self) -> tuple[type[Edge], tuple[str, str, Condition | str | None]]:
+        """A copy or a pickle is made from the arguments: a string condition is compiled
+        again (its compiled function cannot be pickled)."""
+        return (Edge, (self.source, self.target, self.condition))
 
     def get_source_name(self) -> str:
         return self.source
