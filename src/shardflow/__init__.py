@@ -13,7 +13,7 @@ from shardflow._clock import Clock, FakeClock, LoopClock
 from shardflow._types import StepStatus, StepType, WorkflowStatus
 from shardflow.context import StepExecution, WorkflowContext
 from shardflow.engine.local import LocalExecutionEngine
-from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance
+from shardflow.engine.records import ErrorInfo, StepRecord, WorkflowInstance, WorkflowInstanceData
 from shardflow.errors import (
     ConfigError,
     ContextValueError,
@@ -21,9 +21,11 @@ from shardflow.errors import (
     HumanTaskError,
     InputError,
     InstanceNotFoundError,
+    InstanceNotWaitingError,
     InvalidConditionError,
     InvalidTransitionError,
     MergeConflictError,
+    NotWaitingAtStepError,
     RaceLostError,
     ShardflowError,
     StepExecutionError,
@@ -89,11 +91,13 @@ __all__ = [
     "HumanTaskError",
     "InputError",
     "InstanceNotFoundError",
+    "InstanceNotWaitingError",
     "InvalidConditionError",
     "InvalidTransitionError",
     "LocalExecutionEngine",
     "LoopClock",
     "MergeConflictError",
+    "NotWaitingAtStepError",
     "ParallelGateway",
     "ParallelGroup",
     "RaceGroup",
@@ -120,6 +124,7 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowGraph",
     "WorkflowInstance",
+    "WorkflowInstanceData",
     "WorkflowInstanceNotFoundError",
     "WorkflowLoadError",
     "WorkflowNotFoundError",

@@ -18,12 +18,20 @@ without parsing strings::
     ├── InstanceNotFoundError        unknown instance id (``.instance_id``); also named
     │                                WorkflowInstanceNotFoundError
     ├── WorkflowAlreadyCompletedError  the instance has finished (``.instance_id``, ``.status``)
+    ├── StepNotFoundError            the workflow has no such step (``.step_name``, ``.steps``);
+    │                                also a KeyError
+    ├── InstanceWaitingError         a step scheduled on a waiting instance (``.waiting_at``);
+    │                                also a ValueError
     ├── StepExecutionError           a step failed, wrapped with its name (``.step_name``, ``.cause``)
     ├── InvalidTransitionError       an edge cannot be followed (``.from_step``, ``.to_step``)
     │   └── InvalidConditionError    a string condition outside the grammar, when the edge is
     │                                made (``.expression``, ``.part``); also a ValueError
     ├── HumanTaskError               what goes wrong with a human task:
-    │   ├── TaskNotFoundError        unknown human task id (``.task_id``)
+    │   ├── TaskNotFoundError        unknown human task id (``.task_id``); also a KeyError
+    │   │   ├── InstanceNotWaitingError  no task to complete: the instance is not waiting
+    │   │   │                            (``.instance_id``, ``.step_name``, ``.status``)
+    │   │   └── NotWaitingAtStepError    it waits, at other steps (``.waiting_at``); both
+    │   │                                also ValueErrors, as in litestar-workflows
     │   ├── TaskAlreadyCompletedError  a human task was completed before (``.task_id``)
     │   ├── TaskValidationError      form data violates the schema (``.task_id``, ``.violations``)
     │   └── UnauthorizedTaskError    this user may not complete it (``.task_id``, ``.user_id``)
@@ -186,7 +194,7 @@ class InstanceNotFoundError(ShardflowError, KeyError):
 
     def __init__(self, instance_id: object) -> None:
         self.instance_id = instance_id
-        super().__init__(f"no workflow instance {instance_id!r}")
+        super().__init__(f"workflow instance {instance_id!r} not found")
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -204,6 +212,33 @@ class WorkflowAlreadyCompletedError(ShardflowError):
         self.instance_id = instance_id
         self.status = status
         super().__init__(f"workflow instance {instance_id!r} is already {status}")
+
+
+class StepNotFoundError(ShardflowError, KeyError):
+    """The workflow has no step (node) ``step_name``; ``steps`` lists the node ids it has."""
+
+    def __init__(self, step_name: str, workflow: str, steps: Sequence[str]) -> None:
+        self.step_name = step_name
+        self.workflow = workflow
+        self.steps = list(steps)
+        super().__init__(f"step {step_name!r} not found in workflow {workflow!r} "
+                         f"(its steps: {', '.join(map(repr, self.steps))})")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InstanceWaitingError(ShardflowError, ValueError):
+    """The instance waits for its tasks (at ``waiting_at``), so a step cannot be scheduled on
+    it: its tasks are completed, or it is cancelled, first."""
+
+    def __init__(self, instance_id: object, step_name: str, waiting_at: str | None) -> None:
+        self.instance_id = instance_id
+        self.step_name = step_name
+        self.waiting_at = waiting_at
+        super().__init__(
+            f"workflow instance {instance_id!r} is waiting at step {waiting_at!r}: complete "
+            f"its tasks or cancel it before scheduling step {step_name!r}")
 
 
 class StepExecutionError(ShardflowError):
@@ -255,10 +290,41 @@ class TaskNotFoundError(HumanTaskError, KeyError):
 
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
-        super().__init__(f"no human task {task_id!r}")
+        super().__init__(f"human task {task_id!r} not found")
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class InstanceNotWaitingError(TaskNotFoundError, ValueError):
+    """A task was to be completed at a step of an instance that waits for nothing (it runs or
+    has finished: ``status``). A ``TaskNotFoundError`` (it has no open task) and, as in
+    litestar-workflows, a ``ValueError``."""
+
+    def __init__(self, instance_id: object, step_name: str, status: str) -> None:
+        self.instance_id = instance_id
+        self.step_name = step_name
+        self.status = status
+        HumanTaskError.__init__(
+            self, f"workflow instance {instance_id!r} is not waiting (status: {status}), so "
+            f"step {step_name!r} has no task to complete")
+        self.task_id = f"{instance_id}/{step_name}"
+
+
+class NotWaitingAtStepError(TaskNotFoundError, ValueError):
+    """A task was to be completed at a step where the waiting instance has no open task;
+    ``waiting_at`` names the steps it waits at. A ``TaskNotFoundError`` and, as in
+    litestar-workflows, a ``ValueError``."""
+
+    def __init__(self, instance_id: object, step_name: str, waiting_at: Sequence[str]) -> None:
+        self.instance_id = instance_id
+        self.step_name = step_name
+        self.waiting_at = tuple(waiting_at)
+        where = ", ".join(map(repr, self.waiting_at)) or "no step with a task open here"
+        HumanTaskError.__init__(
+            self, f"workflow instance {instance_id!r} is waiting at step {where}, "
+            f"not at {step_name!r}")
+        self.task_id = f"{instance_id}/{step_name}"
 
 
 class TaskAlreadyCompletedError(HumanTaskError):

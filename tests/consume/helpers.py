@@ -112,3 +112,18 @@ def wait_health(port: int, status: int) -> None:
     while http_status(port) != status:
         assert time.monotonic() < deadline, f"/healthz never answered {status}"
         time.sleep(0.05)
+
+
+def events(client: redis.Redis, stream: str = f"{STREAM}:events") -> dict[str, list[str]]:
+    """Message id -> the event types written for it, in stream order."""
+    found: dict[str, list[str]] = {}
+    for _, fields in client.xrange(stream):
+        record = orjson.loads(fields[b"record"])
+        assert record["event"] == fields[b"event"].decode()
+        found.setdefault(fields[b"id"].decode(), []).append(record["event"])
+    return found
+
+
+COMPLETED_EVENTS = ["workflow.started", "step.started", "step.completed", "step.started",
+                    "step.completed", "workflow.completed"]
+"""The events of one instance of ``flows:work`` that completes, in order."""

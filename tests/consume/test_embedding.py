@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from consume.helpers import HERE, STREAM, results
+from consume.helpers import COMPLETED_EVENTS, HERE, STREAM, events, results
 from consume.redis_server import RedisServer
 from shardflow._loop import run
 from shardflow.batch.config import RunConfig
@@ -20,7 +20,8 @@ def test_a_service_runs_the_consumer_on_its_loop_and_stops_it(redis_server: Redi
                                                               monkeypatch) -> None:
     monkeypatch.setenv("SHARDFLOW_TEST_REDIS", redis_server.url)
     use_app_dir(str(HERE))
-    consumer = Consumer("flows:work", ConsumerSettings(redis_server.url, STREAM, consumer="svc"),
+    consumer = Consumer("flows:work", ConsumerSettings(redis_server.url, STREAM, consumer="svc",
+                                                        events_stream=f"{STREAM}:events"),
                         RunConfig(workers=1))
 
     async def service() -> list[str]:
@@ -46,3 +47,4 @@ def test_a_service_runs_the_consumer_on_its_loop_and_stops_it(redis_server: Redi
     found = results(redis_server.client())
     assert sorted(found) == sorted(ids)
     assert found[ids[-1]][0]["id"] == "raw"
+    assert events(redis_server.client()) == {m: COMPLETED_EVENTS for m in ids}

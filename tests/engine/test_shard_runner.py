@@ -445,16 +445,17 @@ def _comparable(line: bytes) -> dict[str, Any]:
 
 @pytest.mark.parametrize("shape", sorted(_shapes()))
 def test_new_instances_are_answered_as_the_instance_runner_would(run: Any, shape: str) -> None:
-    from shardflow.engine import shard as shard_module
+    from shardflow.engine.answers import encode
     from shardflow.engine.runner import InstanceRunner
+    from shardflow.engine.stepstats import StepStats
 
     definition = _shapes()[shape]
     jobs = _jobs(3)
 
     async def both() -> tuple[ShardOutput, list[Any]]:
         fused = await ShardRunner(definition).run_batch(jobs)
-        runner = InstanceRunner(definition, stats=shard_module.StepStats())
-        general = [shard_module._encode(job.instance_id, job.attempt, await runner.run(
+        runner = InstanceRunner(definition, stats=StepStats())
+        general = [encode(job.instance_id, job.attempt, await runner.run(
             str(job.instance_id), orjson.loads(job.line), job=job.seq)) for job in jobs]
         return fused, general
 

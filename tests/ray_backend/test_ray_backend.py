@@ -373,3 +373,11 @@ def test_ray_actors_deliver_the_same_events_as_worker_processes(address: str) ->
     by_process = events_of("process")
     assert set(by_process) == {"waits", 7, "skips"}
     assert events_of("ray") == by_process
+
+
+def test_ray_actors_keep_the_step_history_of_definitions_that_read_it(address: str) -> None:
+    target = f"{Path(__file__).parent.parent / 'run' / 'history_flows.py'}:compiled"
+    results = run_batch(target, [{"id": i} for i in range(20)], workers=2, backend="ray")
+    assert {r.status for r in results} == {"completed"}
+    assert all(r.context["seen"] == [["first", "succeeded", "one"], ["flaky", "failed", None],
+                                     ["flaky", "succeeded", None]] for r in results)

@@ -91,7 +91,7 @@ def test_unknown_runs_tasks_and_path_tricks_get_404(tmp_path: Path, serve: Any) 
         assert "Traceback" not in response.text
     assert api.get("/api/runs/zz").json()["detail"] == \
         "no run named 'zz' is served here (served: a)"
-    assert api.get("/api/runs/a/tasks/nope").json()["detail"] == "no human task 'nope'"
+    assert api.get("/api/runs/a/tasks/nope").json()["detail"] == "human task 'nope' not found"
     assert api.post("/api/runs/%2E%2E/tasks/a-t0/complete", json={"ok": True}).status_code == 404
     assert api.post("/api/runs/zz/resume").status_code == 404
 

@@ -52,6 +52,11 @@ Exit codes:
                   "Rate limit shared by every consumer of the group (repeatable).")
 @option("--grace-seconds", type=click.FloatRange(min=0), metavar="SECONDS", default=10.0,
         help="On SIGINT/SIGTERM, how long in-flight instances may finish.")
+@option("--events-stream", metavar="STREAM", default=None,
+        help="Add each instance's lifecycle events to this stream (fields id, event, record), "
+             "written with its result.")
+@option("--events-maxlen", type=click.IntRange(min=1), metavar="N", default=None,
+        show_default="no cap", help="Cap the events stream near N entries (XADD MAXLEN ~).")
 @option("--run-dir", metavar="DIR", default=None, show_default="a temporary directory",
         help="Where the workers' watchdog reports go.")
 @metrics_options
@@ -60,7 +65,8 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
             results: str | None, dead_letter: str | None, max_deliveries: int, claim_idle: float,
             burst: bool, workers: int | None, max_in_flight: int | None, config_path: str | None,
             limit_flags: tuple[str, ...], rate_flags: tuple[str, ...], grace_seconds: float,
-            metrics_port: int | None, metrics_host: str, run_dir: str | None) -> None:
+            events_stream: str | None, events_maxlen: int | None, metrics_port: int | None,
+            metrics_host: str, run_dir: str | None) -> None:
     """Run the workflow TARGET on the messages of a Redis stream, as one consumer of a group.
 
     \b
@@ -79,7 +85,8 @@ def consume(target: str, redis_url: str, stream: str, group: str, consumer_name:
         workers=workers, max_in_flight=max_in_flight)
     settings = ConsumerSettings(redis_url, stream, group, consumer_name or default_consumer_name(),
                                 results, dead_letter, max_deliveries, claim_idle, burst,
-                                grace_seconds)
+                                grace_seconds, events_stream=events_stream,
+                                events_maxlen=events_maxlen)
     consumer = Consumer(target, settings, config, scratch_dir=Path(run_dir) if run_dir else None)
     consumer.check()
 

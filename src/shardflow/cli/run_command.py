@@ -57,7 +57,7 @@ def execute_run(target: str, definition: WorkflowDefinition, config: RunConfig, 
     """Run a batch from the start; return the exit code. With ``metrics_port``, serve
     ``/metrics`` and ``/healthz`` while it runs; with ``events_path``, append the events."""
     request = RunRequest(target, definition, config, input_path, fmt, generate, output,
-                         summary_json, run_dir, journal, grace_seconds)
+                         summary_json, run_dir, journal, grace_seconds, events_path)
     with serving_metrics(metrics_port, metrics_host) as metrics, \
             _events_file(events_path) as events:
         hooks = _hooks(progress, progress_every, input_path, fmt, metrics, events)

@@ -109,6 +109,15 @@ class InstanceDriver:
         await asyncio.wait([stopped])
         return True
 
+    async def stopped(self, instance_id: str) -> None:
+        """Return once the run of ``instance_id`` in progress (or the next one to begin, for
+        an instance about to be driven) has stopped (``schedule_step`` waits so, never
+        driving an instance twice at once)."""
+        stopped = self._stopped.get(instance_id)
+        if stopped is None:
+            stopped = self._stopped[instance_id] = asyncio.get_running_loop().create_future()
+        await asyncio.wait([stopped])
+
     def _withdraw_cancel(self, instance_id: str, task: asyncio.Task[Any]) -> bool:
         """Take back the cancellation :meth:`cancel` asked of ``task`` for this instance, if
         it did; True if ``task`` then has no cancellation pending (the caller's own)."""

@@ -149,6 +149,13 @@ class Interpreter(InstanceState):
             return body
         return self._in_group(body)
 
+    def run_from(self, node: str, context: WorkflowContext) -> Coroutine[Any, Any, None]:
+        """Run ``node`` on ``context`` and the nodes after it, as if those before it had run
+        (``engine.schedule_step``): a join after it waits only for the edges that can still
+        arrive, those from ``node`` and the nodes after it. Always interpreted."""
+        self.remaining = counts_from(self.plan, node)
+        return self._in_group(self._path(node, context))
+
     async def resume(self, node: str) -> None:
         """Continue the parked ``node`` (all its tasks completed) and everything after it."""
         parked = self.parked.pop(node)
@@ -313,6 +320,20 @@ class Interpreter(InstanceState):
         plan = self.plan.nodes[node]
         assert isinstance(plan, ParallelPlan)
         return plan.group
+
+
+def counts_from(plan: Plan, start: str) -> dict[str, int]:
+    """Unresolved incoming edges per node for a run that begins at ``start``: only edges
+    from ``start`` and the nodes it reaches count (the others were resolved before)."""
+    reached = {start}
+    todo = [start]
+    while todo:
+        for edge in plan.nodes[todo.pop()].outgoing:
+            if edge.target not in reached:
+                reached.add(edge.target)
+                todo.append(edge.target)
+    return {node: sum(e.source in reached for e in plan.nodes[node].incoming)
+            for node in reached}
 
 
 def _put_form(ctx: WorkflowContext, step: Any, key: str, data: dict[str, Any]) -> None:

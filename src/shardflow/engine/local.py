@@ -8,7 +8,8 @@ The engine is a facade over four parts, each with one job:
 * :class:`~shardflow.engine.driver.InstanceDriver`: runs an instance in the caller's task
   through :func:`~shardflow.engine.instance.run_instance` (the one error boundary of an
   instance) and cancels it on request;
-* :class:`~shardflow.engine.task_index.TaskIndex`: the human tasks in memory;
+* :class:`~shardflow.engine.task_index.TaskIndex`: the human tasks in memory, listed and
+  completed through :class:`~shardflow.engine.task_api.HumanTaskApi` (the engine's base);
 * :class:`~shardflow.engine.store_adapter.StoreAdapter` (with a ``store``): every waiting
   instance saved with its tasks, so a restarted service lists the same pending tasks and
   completing one continues the instance where it stopped.
@@ -16,8 +17,9 @@ The engine is a facade over four parts, each with one job:
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from shardflow._clock import Clock, LoopClock
@@ -30,40 +32,36 @@ from shardflow.context import (
 )
 from shardflow.engine.attempt import StepFailure, run_step
 from shardflow.engine.driver import InstanceDriver
-from shardflow.engine.forms import form_violations
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.observe import (
     Emitter,
     announce_outcome,
     announce_start,
-    announce_task_completed,
     listening,
 )
 from shardflow.engine.passive import TIMER_USER, due_timers
 from shardflow.engine.records import WorkflowInstance
+from shardflow.engine.scheduled_steps import StepScheduling
 from shardflow.engine.store_adapter import StoreAdapter
+from shardflow.engine.task_api import HumanTaskApi
 from shardflow.engine.task_index import TaskIndex
 from shardflow.engine.timers import TimerAlarms
 from shardflow.engine.window import InstanceWindow
 from shardflow.errors import (
     InstanceNotFoundError,
-    TaskAlreadyCompletedError,
-    TaskNotFoundError,
-    TaskValidationError,
 )
 from shardflow.limits.gate import Gate
 from shardflow.limits.local import LocalGate
 from shardflow.model.plan import Plan, check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseMachineStep
-from shardflow.model.tasks import HumanTask
 from shardflow.store.tasks import SQLiteTaskStore, TaskStore
 
 _RUNNING = WorkflowStatus.RUNNING
 _WAITING = WorkflowStatus.WAITING
 
 
-class LocalExecutionEngine:
+class LocalExecutionEngine(HumanTaskApi, StepScheduling):
     """Starts instances of registered workflows and drives them to an end or a human task.
 
     ``limits`` ({name: size}) and ``rate_limits`` ({name: "100/s"}) size the named limits steps
@@ -111,6 +109,8 @@ class LocalExecutionEngine:
         """Fires parked timers when due (``engine/timers.py``); the driver arms them."""
         self._driver = InstanceDriver(self._finish, self._park if store is not None else None,
                                       self._arm_timers)
+        self._scheduled: set[asyncio.Task[WorkflowInstance]] = set()
+        """Handles of ``schedule_step`` not yet done (``engine/scheduled_steps.py``)."""
         self._checked: dict[int, Plan] = {}
         """Plans whose limits ``check_limits`` accepted (by id, holding the plan so the id
         stays its own): the limits never change, so each plan is checked once, not per start."""
@@ -147,12 +147,23 @@ class LocalExecutionEngine:
         if self._quiet:  # no event bus, no litestar-workflows persistence
             await self._driver.drive(instance, interpreter, interpreter.run(context))
             return instance
-        bus = listening(self.event_bus)
-        interpreter.events = bus
-        if bus is not None:
-            await announce_start(bus, instance, initial_data)
-        await self._observed_drive(instance, interpreter, interpreter.run(context), bus)
+        # a bound method, not a lambda: a closure would make these locals cells, a cost
+        # every start pays (docs/PERFORMANCE.md)
+        await self._announced_drive(instance, interpreter, interpreter.run, context,
+                                    initial_data)
         return instance
+
+    async def _announced_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
+                               begin: Callable[[WorkflowContext], Coroutine[Any, Any, None]],
+                               context: WorkflowContext, data: Mapping[str, Any] | None
+                               ) -> None:
+        """Run ``begin(context)`` (a start of ``instance`` with ``data``, or a scheduled
+        step), announced to the event bus if anyone listens."""
+        bus = listening(self.event_bus)
+        interpreter.events = bus  # before begin: an observed run is interpreted
+        if bus is not None:
+            await announce_start(bus, instance, data)
+        await self._observed_drive(instance, interpreter, begin(context), bus)
 
     async def _observed_drive(self, instance: WorkflowInstance, interpreter: Interpreter,
                               work: Coroutine[Any, Any, None], bus: Emitter | None) -> None:
@@ -281,76 +292,6 @@ class LocalExecutionEngine:
         self._cancel_reasons.pop(instance_id, None)
         return instance
 
-    # -- human tasks --------------------------------------------------------------------------
-    def pending_tasks(self, instance_id: str | None = None) -> list[HumanTask]:
-        """Open human tasks, oldest first, optionally of one instance."""
-        if self._store is not None:
-            return self._store.pending(instance_id)
-        return self._tasks.pending(instance_id)
-
-    def get_task(self, task_id: str) -> HumanTask:
-        task = self._tasks.get(task_id)
-        if task is None and self._store is not None:
-            task = self._store.store.get_task(task_id)
-        if task is None:
-            raise TaskNotFoundError(task_id)
-        return task
-
-    async def complete_human_task(self, task_id: str, *args: Any, **kwargs: Any
-                                  ) -> WorkflowInstance:
-        """Validate the form data against the task's form schema, record it, and resume the
-        instance once all tasks of its node are done. Invalid data leaves the task open.
-
-        Two forms: ``complete_human_task(task_id, data, user_id=None)`` (shardflow's), and
-        litestar-workflows' ``complete_human_task(instance_id, step_name, user_id, data)``
-        (the instance's open task at node ``step_name``)."""
-        if len(args) + len(kwargs) >= 3 or "step_name" in kwargs:
-            instance_id, step_name, user_id, data = _litestar_completion(task_id, *args,
-                                                                          **kwargs)
-            task_id = self._open_task_at(instance_id, step_name)
-        else:
-            data, user_id = _shardflow_completion(*args, **kwargs)
-        return await self._complete(task_id, data, user_id)
-
-    def _open_task_at(self, instance_id: str, node: str) -> str:
-        self.get_instance(instance_id)  # may restore it, and its open tasks
-        for task in self.pending_tasks(instance_id):
-            if task.node == node:
-                return task.id
-        raise TaskNotFoundError(f"{instance_id}/{node}")
-
-    async def _complete(self, task_id: str, data: Mapping[str, Any], user_id: str | None
-                        ) -> WorkflowInstance:
-        task = self.get_task(task_id)
-        if task.completed:
-            raise TaskAlreadyCompletedError(task_id)
-        violations = form_violations(task.form_schema, data)
-        if violations:
-            raise TaskValidationError(task_id, violations)
-        if self._store is not None:
-            self._store.complete(task, dict(data), user_id)
-        else:
-            task.completed_at = time.time()
-        task.completed_by = user_id
-        task.data = dict(data)
-        instance = self.get_instance(task.instance_id)  # may restore it, and its open tasks
-        self._tasks.tasks[task_id] = task
-        interpreter = self._window.interpreters[task.instance_id]
-        bus = listening(self.event_bus)
-        if bus is not None:
-            await announce_task_completed(bus, task)
-        ready = interpreter.complete_task(task_id, task.data)
-        if ready is not None:
-            instance.status = _RUNNING
-            instance.current_step = None
-            if self._quiet:
-                await self._driver.drive(instance, interpreter, interpreter.resume(ready))
-            else:
-                interpreter.events = bus
-                await self._observed_drive(instance, interpreter, interpreter.resume(ready),
-                                           bus)
-        return instance
-
     # -- timers and webhooks ------------------------------------------------------------------
     def _arm_timers(self, interpreter: Interpreter) -> None:
         self._alarms.arm(interpreter, self._tasks)
@@ -377,20 +318,3 @@ class LocalExecutionEngine:
             elif instance.status is _WAITING:
                 self._arm_timers(self._window.interpreters[instance.id])
         return fired
-
-    async def complete_webhook(self, instance_id: str, node: str,
-                               data: Mapping[str, Any]) -> WorkflowInstance:
-        """Deliver the external callback the webhook ``node`` of ``instance_id`` waits for:
-        its data goes under the step's ``callback_key`` and the instance goes on. Raises
-        :class:`TaskNotFoundError` if that node waits for nothing."""
-        return await self._complete(self._open_task_at(instance_id, node), data, None)
-
-def _shardflow_completion(data: Mapping[str, Any], user_id: str | None = None
-                          ) -> tuple[Mapping[str, Any], str | None]:
-    return data, user_id
-
-
-def _litestar_completion(instance_id: str, step_name: str, user_id: str | None,
-                         data: Mapping[str, Any]) -> tuple[str, str, str | None,
-                                                           Mapping[str, Any]]:
-    return instance_id, step_name, user_id, data

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import traceback as _traceback
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from shardflow._types import WorkflowStatus
@@ -135,6 +137,41 @@ class WorkflowInstance:
     @property
     def is_finished(self) -> bool:
         return self.status in _FINISHED
+
+    @property
+    def completed_at(self) -> datetime | None:
+        """When it ended, as an aware UTC ``datetime`` (litestar-workflows' field); None
+        while it runs or waits. ``ended_at`` is the same moment in epoch seconds."""
+        ended = self.ended_at
+        return None if ended is None else datetime.fromtimestamp(ended, UTC)
+
+
+class WorkflowInstanceData(WorkflowInstance):
+    """An instance as litestar-workflows' persistence makes one: the same record, built from
+    litestar-workflows' fields, so what a ``load_instance`` returns is what the engine's
+    ``get_instance`` gives (``engine/local.py``).
+
+    ``started_at`` and ``completed_at`` may be ``datetime`` (litestar-workflows') or epoch
+    seconds; they are kept as shardflow keeps them, ``started_at`` / ``ended_at`` in epoch
+    seconds (``completed_at`` reads the end back as a ``datetime``). A string ``error`` becomes
+    an :class:`ErrorInfo` naming ``current_step``."""
+
+    __slots__ = ()
+
+    def __init__(self, id: Any, workflow_name: str, workflow_version: str,
+                 status: WorkflowStatus | str, context: WorkflowContext,
+                 current_step: str | None = None, error: str | None = None,
+                 started_at: datetime | float | None = None,
+                 completed_at: datetime | float | None = None) -> None:
+        info = error if error is None or isinstance(error, ErrorInfo) else ErrorInfo(
+            current_step or "", "", str(error))
+        WorkflowInstance.__init__(
+            self, id, workflow_name, workflow_version, context, WorkflowStatus(status), info,
+            [], _epoch(started_at) or time.time(), _epoch(completed_at), current_step)
+
+
+def _epoch(moment: datetime | float | None) -> float | None:
+    return moment.timestamp() if isinstance(moment, datetime) else moment
 
 
 _FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED})

@@ -21,6 +21,7 @@ from typing import Any
 from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
+from shardflow.engine.history_need import LiveHistories
 from shardflow.engine.instance import failure, resume_nodes, run_instance
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.observe import Emitter, announce_ending, announce_started, last_step
@@ -58,17 +59,23 @@ class InstanceOutcome:
 class InstanceRunner:
     """Runs instances of one definition, one call per instance, on the running loop."""
 
-    __slots__ = ("clock", "definition", "gate", "plan", "stats")
+    __slots__ = ("clock", "counted", "definition", "gate", "live", "plan", "stats")
 
     def __init__(self, definition: WorkflowDefinition, *, gate: Gate | None = None,
-                 clock: Clock | None = None, stats: StepStats | None = None) -> None:
+                 clock: Clock | None = None, stats: StepStats | None = None,
+                 history: bool = False) -> None:
         """With ``stats``, every step execution of every instance is counted there, and
-        outcomes' ``history`` lists only skipped nodes."""
+        outcomes' ``history`` lists only skipped nodes. With ``history`` too (a definition
+        that reads its step history, ``engine/history_need.py``), each instance keeps its step
+        log as in process, its contexts read it, and it is counted into ``stats`` at the end."""
         self.definition = definition
         self.plan = definition.plan
         self.gate = gate
         self.clock: Clock = clock or LoopClock()
         self.stats = stats
+        self.live = LiveHistories() if history and stats is not None else None
+        self.counted = None if self.live is not None else stats
+        """What the interpreters count into: ``stats``, or None when they keep a log."""
 
     def run(self, instance_id: str, data: dict[str, Any], job: int | None = None,
             events: Emitter | None = None) -> Coroutine[Any, Any, InstanceOutcome]:
@@ -77,7 +84,7 @@ class InstanceRunner:
         (``engine/observe.py``)."""
         tasks: list[HumanTask] = []
         interpreter = Interpreter(self.plan, instance_id, self.clock, self.gate, tasks.append,
-                                  self.stats)
+                                  self.counted)
         interpreter.job = job
         if events is not None:
             return self._observed(interpreter, tasks, data, None, events, {})
@@ -92,7 +99,7 @@ class InstanceRunner:
         started = time.time()
         try:
             interpreter = Interpreter.from_snapshot(self.plan, state, self.clock, self.gate,
-                                                    tasks.append, self.stats)
+                                                    tasks.append, self.counted)
             interpreter.job = job
             completed: dict[str, str] = {}
             # task id -> its node, for the events
@@ -129,16 +136,25 @@ class InstanceRunner:
     async def _drive(self, interpreter: Interpreter, tasks: list[HumanTask],
                      data: dict[str, Any] | None, resume: list[str] | None) -> InstanceOutcome:
         started = time.time()
-        if resume is not None:
-            ending = await run_instance(interpreter, resume_nodes(interpreter, resume), None)
-        else:
-            assert data is not None
-            try:
-                context = WorkflowContext.initial(data, interpreter.instance_id)
-            except Exception as exc:  # an input value that is not JSON
-                ending = failure(exc, None, "<input>")
+        live = self.live
+        if live is not None:
+            live.open(interpreter.instance_id, self.definition.name, interpreter.history, started)
+        try:
+            if resume is not None:
+                ending = await run_instance(interpreter, resume_nodes(interpreter, resume), None)
             else:
-                ending = await run_instance(interpreter, interpreter.run(context), context)
+                assert data is not None
+                try:
+                    context = WorkflowContext.initial(data, interpreter.instance_id)
+                except Exception as exc:  # an input value that is not JSON
+                    ending = failure(exc, None, "<input>")
+                else:
+                    ending = await run_instance(interpreter, interpreter.run(context), context)
+        finally:
+            if live is not None:
+                live.close(interpreter.instance_id)
+                assert self.stats is not None
+                self.stats.count_log(interpreter.history)
         status, final, error = ending
         return InstanceOutcome(
             instance_id=interpreter.instance_id, status=status,

@@ -21,9 +21,9 @@ tells a watchdog thread which job's step blocks the loop (:meth:`ShardRunner.blo
 
 Every instance runs through :func:`~shardflow.engine.instance.run_instance`, the one error
 boundary of an instance; around it, this runner answers what happens before or after the run
-(an undecodable line, a snapshot or result that cannot be encoded, its own bug): that
-instance is answered ``failed`` with the step and error type, and every other instance goes
-on. Only a cancellation of the host's tasks (host shutdown) goes unanswered.
+(an undecodable line, a snapshot or result that cannot be encoded -- ``engine/answers.py``,
+its own bug): that instance is answered ``failed`` with the step and error type, and every
+other instance goes on. Only a cancellation of the host's tasks (host shutdown) goes unanswered.
 """
 
 from __future__ import annotations
@@ -41,17 +41,18 @@ import orjson
 
 from shardflow._clock import Clock
 from shardflow._tasks import current_task_of
-from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
+from shardflow.engine.answers import answer_new, encode, failure_answer
 from shardflow.engine.attempt import is_cancellation
 from shardflow.engine.blame import blocked_step
-from shardflow.engine.instance import Ending, failure, settle
+from shardflow.engine.history_need import reads_step_history
+from shardflow.engine.instance import failure, settle
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.observe import Recorder
 from shardflow.engine.records import ErrorInfo
-from shardflow.engine.results import Status, result_line
+from shardflow.engine.results import Status
 from shardflow.engine.rows import Answer, InputId, JobKind, JobRow, ParkedRow, ResultRow
-from shardflow.engine.runner import InstanceOutcome, InstanceRunner
+from shardflow.engine.runner import InstanceRunner
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.stepstats import StepStats
 from shardflow.limits.gate import Gate
@@ -92,13 +93,9 @@ class ShardOutput:
     """each such job's events, one JSON object a line, in the order they happened"""
 
 
-_STATUS = {WorkflowStatus.COMPLETED: Status.COMPLETED, WorkflowStatus.FAILED: Status.FAILED,
-           WorkflowStatus.WAITING: Status.WAITING, WorkflowStatus.CANCELLED: Status.CANCELLED}
-
 _CODES = {status: int(status) for status in Status}
 """Status -> its wire code, as the plain int the header carries."""
 _RESUME = int(JobKind.RESUME)
-_WAITING = WorkflowStatus.WAITING
 _now = time.time
 _NO_TASKS: list[HumanTask] = []
 """The human tasks of an instance of a compiled plan (which has no human step): none, never
@@ -117,8 +114,13 @@ class ShardRunner:
         self._steps = StepStats()
         self._failures: dict[str, Counter[str]] = {}
         """step -> error type -> failed instances; see :meth:`failures`"""
-        self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps)
+        history = reads_step_history(definition)
+        self._runner = InstanceRunner(definition, gate=gate, clock=clock, stats=self._steps,
+                                      history=history)
         self._events = events
+        self._general = events or history
+        """Instances go through the instance runner (``_general``): to record their events,
+        or to keep their step history (``engine/history_need.py``)."""
         self._entry = schedule_for(definition.plan, (True, gate is not None))
         """The compiled schedule new instances run, if their plan has one (what
         ``Interpreter.run`` would pick, picked once)."""
@@ -227,15 +229,15 @@ class ShardRunner:
                     raise TypeError("an instance's input must be a JSON object, "
                                     f"not {type(payload).__name__}")
             except Exception as exc:
-                answer = _failure(instance_id, attempt, "<input>", exc, None)
+                answer = failure_answer(instance_id, attempt, "<input>", exc, None)
             else:
                 key = str(instance_id)
-                if self._events:
-                    answer = await self._observed(seq, instance_id, attempt, kind, key,
-                                                  payload, out)
+                if self._general:
+                    answer = await self._general_run(seq, instance_id, attempt, kind, key,
+                                                     payload, out)
                 elif kind == _RESUME:
                     outcome = await self._runner.resume(key, state, data, job=seq)
-                    answer = _encode(instance_id, attempt, outcome)
+                    answer = encode(instance_id, attempt, outcome)
                 else:
                     # A new instance runs in this coroutine, ended by run_instance's own
                     # failure and settle (docs/DECISIONS.md: a coroutine level less).
@@ -257,14 +259,14 @@ class ShardRunner:
                                          "<input>" if context is None else "<engine>")
                     else:
                         ending = settle(interpreter, context, None)
-                    answer = _answer_new(instance_id, attempt, interpreter, tasks, ending,
-                                         payload, started)
+                    answer = answer_new(instance_id, attempt, interpreter, tasks, ending,
+                                        payload, started)
         except BaseException as exc:  # the runner's own bug: still one answer per job
             if is_cancellation(exc):
                 if out is None:
                     self._done()
                 raise
-            answer = _failure(instance_id, attempt, "<runner>", exc, None)
+            answer = failure_answer(instance_id, attempt, "<runner>", exc, None)
         status, duration, result, snapshot, error = answer
         if error is not None and status is Status.FAILED:
             self._count_failure(error)
@@ -285,11 +287,12 @@ class ShardRunner:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
-    async def _observed(self, seq: int, instance_id: InputId | None, attempt: int, kind: int,
-                        key: str, payload: Any, out: ShardOutput | None) -> Answer:
-        """``_answer``'s run of a job whose events are recorded (``events=True``): they are
-        added to the output its answer goes to, just before it."""
-        recorder = Recorder()
+    async def _general_run(self, seq: int, instance_id: InputId | None, attempt: int,
+                           kind: int, key: str, payload: Any, out: ShardOutput | None) -> Answer:
+        """``_answer``'s run of a job through the instance runner: the instance keeps its
+        step history if its definition reads it, and with ``events=True`` its events are
+        recorded and added to the output its answer goes to, just before it."""
+        recorder = Recorder() if self._events else None
         try:
             if kind == _RESUME:
                 outcome = await self._runner.resume(key, payload["state"], payload["data"],
@@ -297,12 +300,12 @@ class ShardRunner:
             else:
                 outcome = await self._runner.run(key, payload, job=seq, events=recorder)
         finally:
-            blob = recorder.encoded()
+            blob = recorder.encoded() if recorder is not None else None
             if blob:
                 target = self._out if out is None else out
                 target.event_rows.append((seq, len(blob)))
                 target.events.append(blob)
-        return _encode(instance_id, attempt, outcome)
+        return encode(instance_id, attempt, outcome)
 
     def _done(self) -> None:
         """Take the current job's task out of those in flight (a pushed job's last act)."""
@@ -322,28 +325,6 @@ class ShardRunner:
         return {step: dict(types) for step, types in self._failures.items()}
 
 
-def _answer_new(instance_id: InputId | None, attempt: int, interpreter: Interpreter,
-                tasks: list[HumanTask], ending: Ending, payload: dict[str, Any],
-                started: float) -> Answer:
-    """What ``_encode`` makes of the ending of a new instance, without building an outcome
-    unless the instance parked (human tasks to report: the general encoder)."""
-    duration = round((_now() - started) * 1000.0, 3)
-    status, context, info = ending
-    final = context.data if context is not None else payload
-    if interpreter.parked:
-        return _encode(instance_id, attempt, InstanceOutcome(
-            interpreter.instance_id, status, final, info, started, duration,
-            interpreter.history, tasks,
-            interpreter.to_snapshot() if status is _WAITING else None))
-    code = Status.COMPLETED if info is None else Status.FAILED
-    try:
-        line = result_line(instance_id, code, final, None if info is None else info.to_dict(),
-                           attempt, started, duration)
-    except TypeError as exc:
-        return _failure(instance_id, attempt, "<output>", exc, None, duration)
-    return (code, duration, line, None, info)
-
-
 def _task_maker(loop: asyncio.AbstractEventLoop
                 ) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
     """``loop.create_task``, or, on a loop without a task factory, the ``Task`` it would
@@ -352,49 +333,3 @@ def _task_maker(loop: asyncio.AbstractEventLoop
     if loop.get_task_factory() is not None:
         return loop.create_task
     return partial(asyncio.Task, loop=loop, name=JOB_TASK_NAME)
-
-
-def _encode(instance_id: InputId | None, attempt: int, outcome: InstanceOutcome) -> Answer:
-    """The result line (and snapshot) of ``outcome``; a value that cannot be encoded fails
-    the instance, naming the human step or ``<output>``."""
-    duration = round(outcome.duration_ms, 3)
-    tasks = [t.to_dict() for t in outcome.tasks] if outcome.tasks else None
-    snapshot = None
-    if outcome.snapshot is not None:
-        try:
-            snapshot = orjson.dumps({"state": outcome.snapshot, "tasks": tasks})
-        except TypeError as exc:
-            return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<snapshot>",
-                            exc, outcome, duration)
-    info = outcome.error
-    error = info.to_dict() if info is not None else None
-    status = _STATUS[outcome.status]
-    try:
-        line = result_line(instance_id, status, outcome.context, error, attempt,
-                           outcome.started_at, duration, tasks)
-    except TypeError as exc:
-        return _failure(instance_id, attempt, _unencodable_task(outcome.tasks) or "<output>", exc,
-                        None, duration)
-    return (status, duration, line, snapshot, info)
-
-
-def _unencodable_task(tasks: list[HumanTask]) -> str | None:
-    """The step (``node`` or ``node/branch``) of the first task that is not JSON (its
-    ``form_schema`` holds a set, a date ...), if any."""
-    for task in tasks:
-        try:
-            orjson.dumps(task.to_dict())
-        except TypeError:
-            return task.node if task.step == task.node else f"{task.node}/{task.step}"
-    return None
-
-
-def _failure(instance_id: InputId | None, attempt: int, where: str, exc: BaseException,
-             outcome: InstanceOutcome | None, duration: float = 0.0) -> Answer:
-    """A ``failed`` answer: the error names ``where`` and the exception type."""
-    info = ErrorInfo.from_exception(where, exc)
-    context = outcome.context if outcome is not None else None
-    started = outcome.started_at if outcome is not None else time.time()
-    line = result_line(instance_id, Status.FAILED, context, info.to_dict(), attempt,
-                       started, duration)
-    return (Status.FAILED, duration, line, None, info)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from shardflow.engine.rows import StepEntry
+
 
 class StepStats:
     """Statistics without a record per step (docs/SEMANTICS.md, "Statistics")."""
@@ -29,6 +31,17 @@ class StepStats:
     def count(self, path: str, seconds: float) -> None:
         """Count one execution of the step at ``path`` that took ``seconds``."""
         self.durations[path].append(seconds)
+
+    def count_log(self, entries: list[StepEntry]) -> None:
+        """Count the attempts a step log holds (an instance that kept its history,
+        ``engine/history_need.py``): each attempt's execution, and a retry for each attempt
+        after the first. Skipped nodes (attempt 0) are not executions."""
+        durations = self.durations
+        for path, _status, attempt, started, ended, _error in entries:
+            if attempt:
+                durations[path].append(ended - started)
+                if attempt > 1:
+                    self.retried(path)
 
     def waited(self, path: str, seconds: float) -> None:
         """Count ``seconds`` spent waiting for a limit or rate slot before a step ran."""

@@ -36,6 +36,13 @@ class InstanceWindow:
         self.active[instance.id] = instance
         self.interpreters[instance.id] = interpreter
 
+    def revive(self, instance: WorkflowInstance, interpreter: Interpreter) -> None:
+        """Make a kept (finished, or loaded) ``instance`` live again, run by ``interpreter``
+        (``schedule_step`` runs it on)."""
+        if self.finished.pop(instance.id, None) is not None:
+            self._order.remove(instance.id)
+        self.add(instance, interpreter)
+
     def get(self, instance_id: str) -> WorkflowInstance | None:
         return self.active.get(instance_id) or self.finished.get(instance_id)
 

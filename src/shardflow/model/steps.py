@@ -49,6 +49,11 @@ class BaseStep:
     node id, as shardflow did before issue 20 (the value must then be JSON)."""
     guarded: ClassVar[bool] = False
     """Set per class: ``can_execute`` is overridden (the step may be skipped)."""
+    reads_step_history: ClassVar[bool] = False
+    """Declare True when the step reads ``context.step_history`` (``get_last_execution``,
+    ``has_step_executed``) only through code outside its class, such as a helper function:
+    batch workers keep a step log only for definitions that read it, and detect reads in the
+    steps' own methods and edge conditions (``engine/history_need.py``)."""
     hooked: ClassVar[bool] = False
     """Set per class: a hook is overridden, so the engine runs the step through its full
     attempt (``engine/attempt.run_step``); steps without hooks pay nothing for them."""

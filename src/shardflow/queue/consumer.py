@@ -16,8 +16,11 @@ Its parts share one event loop:
 * the keeper re-claims this consumer's own in-flight messages every third of ``claim_idle``
   (``XCLAIM ... JUSTID``, which resets their idle time without counting a delivery), so a
   step that runs longer than ``claim_idle`` is not taken over while its consumer is alive;
-* the writer writes each result, its dedup marker and its ``XACK`` in one Lua script
-  (:mod:`shardflow.queue.scripts`), batch by batch, retrying while Redis is away.
+* the writer writes each result, its events (with ``events_stream``), its dedup marker and
+  its ``XACK`` in one Lua script (:mod:`shardflow.queue.scripts`), batch by batch, retrying
+  while Redis is away. Workers send an instance's events just before its result; they are
+  held here until then, the last run's replacing an earlier one's (a job run again after its
+  worker died).
 
 A message counts as in flight from the moment it is read until its acknowledgement is
 written; only then is there room for another.
@@ -75,6 +78,8 @@ class Consumer:
         self.pool: WorkerPool | None = None
         self._seq = itertools.count()
         self._message_of: dict[int, str] = {}
+        self._events_of: dict[int, bytes] = {}
+        """A job's events (JSONL), from their arrival to its result's."""
         self._running: set[str] = set()
         """Ids of the messages read and not yet acknowledged."""
         self._writer: ResultWriter | None = None
@@ -93,6 +98,9 @@ class Consumer:
         definition = self.definition
         definition.check()
         check_limits(definition.plan, self.config.limits, self.config.rate_limits)
+        if self.settings.events_maxlen is not None and self.settings.events_stream is None:
+            raise ConfigError("events_maxlen", "caps the events stream, which is not given "
+                              "(--events-stream, events_stream)")
         if self.config.backend != "process":
             raise ConfigError("backend", "consume runs its own worker processes; "
                               f"backend {self.config.backend!r} is not supported")
@@ -137,7 +145,8 @@ class Consumer:
         feed = Feed()
         core = RunCore(config, spec, feed, self, observer=self.metrics,
                        hard_timeout=config.hard_timeout or default_hard_timeout(self.definition),
-                       scratch_dir=self.scratch_dir, pool_factory=self._make_pool)
+                       scratch_dir=self.scratch_dir, pool_factory=self._make_pool,
+                       on_events=self._hold_events if settings.events_stream else None)
         pool = self.pool
         assert pool is not None
         writer = self._writer = ResultWriter(broker, settings, self.metrics, self.outcome,
@@ -336,9 +345,13 @@ class Consumer:
     # -- the run core's sink ---------------------------------------------------------------
     def accept(self, jobs: list[Job], rows: list[ResultRow], lines: list[bytes]) -> None:
         assert self._writer is not None
-        message_of = self._message_of.pop
-        self._writer.results += [(message_of(job.seq), line)
+        message_of, events_of = self._message_of.pop, self._events_of.pop
+        self._writer.results += [(message_of(job.seq), line, events_of(job.seq, b""))
                                  for job, line in zip(jobs, lines, strict=True)]
+
+    def _hold_events(self, events: list[tuple[Job, bytes]]) -> None:
+        for job, blob in events:
+            self._events_of[job.seq] = blob
 
     def release(self) -> None:
         assert self._writer is not None

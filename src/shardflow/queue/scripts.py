@@ -14,22 +14,38 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 """
 
 ACK_WITH_RESULTS = _NOW_MS + """
--- KEYS: stream, results stream, done set. ARGV: group, marker lifetime ms, then id, record pairs.
+-- KEYS: stream, results stream, done set[, events stream].
+-- ARGV: group, marker lifetime ms, events cap (0: none), then per result: id, record, the
+-- number n of its events, and n pairs of event type, event record.
+local cap = tonumber(ARGV[3])
 local written = 0
-for i = 3, #ARGV, 2 do
+local i = 4
+while i <= #ARGV do
   local id = ARGV[i]
+  local n = tonumber(ARGV[i + 2])
   if not redis.call('ZSCORE', KEYS[3], id) then
     redis.call('XADD', KEYS[2], '*', 'id', id, 'record', ARGV[i + 1])
+    for e = i + 3, i + 1 + 2 * n, 2 do
+      if cap > 0 then
+        redis.call('XADD', KEYS[4], 'MAXLEN', '~', cap, '*', 'id', id, 'event', ARGV[e],
+                   'record', ARGV[e + 1])
+      else
+        redis.call('XADD', KEYS[4], '*', 'id', id, 'event', ARGV[e], 'record', ARGV[e + 1])
+      end
+    end
     redis.call('ZADD', KEYS[3], now, id)
     written = written + 1
   end
   redis.call('XACK', KEYS[1], ARGV[1], id)
+  i = i + 3 + 2 * n
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[2]))
 return written
 """
-"""Write each result unless its marker says one was written already; acknowledge it either
-way. Returns how many results were written."""
+"""Write each result, with its events, unless its marker says it was written already;
+acknowledge it either way. Returns how many results were written. A result and its events
+are one write: a consumer killed before it leaves neither, one retried after a lost reply
+(or a slow consumer whose message was taken over) adds neither twice."""
 
 DEAD_LETTER = _NOW_MS + """
 -- KEYS: stream, dead-letter stream, done set.

@@ -35,6 +35,12 @@ class ConsumerSettings:
     may stay pending)."""
     lease_seconds: float = 10.0
     """Lifetime of a limit slot's lease; the holder renews it every third of that."""
+    events_stream: str | None = None
+    """Stream each instance's lifecycle events are added to, with its result (None: workers
+    record no events)."""
+    events_maxlen: int | None = None
+    """Cap of the events stream (``XADD MAXLEN ~``: Redis trims whole nodes, so it may hold
+    somewhat more); None keeps every event."""
 
     @property
     def results_stream(self) -> str:

@@ -1,6 +1,6 @@
-"""ResultWriter: the consumer's writes to Redis -- each result with its dedup marker and its
-``XACK``, each dead letter with its ``XACK`` -- one Lua script per batch
-(:mod:`shardflow.queue.scripts`), retried through the broker while Redis is away."""
+"""ResultWriter: the consumer's writes to Redis -- each result with its events (when asked),
+its dedup marker and its ``XACK``, each dead letter with its ``XACK`` -- one Lua script per
+batch (:mod:`shardflow.queue.scripts`), retried through the broker while Redis is away."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from shardflow.metrics.registry import Metrics
 from shardflow.queue import scripts
@@ -45,8 +47,9 @@ class ResultWriter:
         self.metrics = metrics
         self.outcome = outcome
         self.acknowledged = acknowledged
-        self.results: list[tuple[str, bytes]] = []
-        """(message id, result line) not written yet, in arrival order."""
+        self.results: list[tuple[str, bytes, bytes]] = []
+        """(message id, result line, its events as JSONL or empty) not written yet, in
+        arrival order."""
         self.dead: list[tuple[str, bytes, int]] = []
         self.wake = asyncio.Event()
         self._ack = broker.client.register_script(scripts.ACK_WITH_RESULTS)
@@ -59,18 +62,21 @@ class ResultWriter:
     async def run(self) -> None:
         s, call = self.settings, self.broker.call
         keys = [s.stream, s.results_stream, s.done_key]
-        retention = int(s.dedup_seconds * 1000)
+        if s.events_stream is not None:
+            keys.append(s.events_stream)
+        head: list[Any] = [s.group, int(s.dedup_seconds * 1000), s.events_maxlen or 0]
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.results:
                 batch = self.results[:_WRITE_BATCH]
-                args: list[Any] = [s.group, retention]
-                for message_id, line in batch:
+                args = list(head)
+                for message_id, line, events in batch:
                     args += (message_id, line)
+                    args += _event_args(events)
                 self.outcome.results += int(await call(functools.partial(self._ack, keys, args)))
                 del self.results[:len(batch)]
-                self.acknowledged([message_id for message_id, _ in batch])
+                self.acknowledged([message_id for message_id, _, _ in batch])
             while self.dead:
                 await self._write_dead(*self.dead[0])
                 self.dead.pop(0)
@@ -89,3 +95,15 @@ class ResultWriter:
             _log.warning("message %s of %s moved to %s: %s", message_id, s.stream,
                          s.dead_stream, error)
         self.acknowledged([message_id])
+
+
+def _event_args(events: bytes) -> list[Any]:
+    """The script's arguments for one result's events (JSONL): their count, then each one's
+    type and record."""
+    if not events:
+        return [0]
+    lines = events.split(b"\n")
+    args: list[Any] = [len(lines)]
+    for line in lines:
+        args += (orjson.loads(line)["event"], line)
+    return args

@@ -63,6 +63,9 @@ class RunRecord:
     started_at: float = field(default_factory=time.time)
     finished: bool = False
     format: int = FORMAT
+    events: str | None = None
+    """Absolute path of ``--events``, if the run wrote events: ``resume`` goes on writing
+    them there (an older ``run.json`` has no such key)."""
 
     def run_config(self) -> RunConfig:
         """``config`` checked by the same schema as a TOML config (:data:`SETTINGS`)."""
@@ -76,7 +79,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "target": (str,), "workflow": (dict,), "input": (dict,),
     "output": (str, type(None)), "stream": (bool,), "config": (dict,),
     "started_at": (float, int), "finished": (bool,), "format": (int,),
+    "events": (str, type(None)),
 }
+_OPTIONAL: dict[str, Any] = {"events": None}
+"""Keys added after format 2 was fixed, with the value a file without them means."""
 assert set(_TYPES) == {f.name for f in fields(RunRecord)}
 
 
@@ -98,6 +104,7 @@ def parse_record(path: Path, data: bytes) -> RunRecord:
     if unknown:
         raise RunRecordError(path, "unknown key (this file was not written by shardflow)",
                              unknown[0])
+    raw = {**_OPTIONAL, **raw}
     missing = [key for key in _TYPES if key not in raw]
     if missing:
         raise RunRecordError(path, "missing (the file is incomplete)", missing[0])

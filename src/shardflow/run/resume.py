@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shardflow._text import plural
@@ -23,6 +23,7 @@ from shardflow.model.loader import load_workflow
 from shardflow.model.plan import Plan
 from shardflow.run.drive import whole_run_exit_code
 from shardflow.run.errors import JournalDamagedError
+from shardflow.run.events_file import EventsFile
 from shardflow.run.journal_state import (
     RETRY,
     JournalState,
@@ -67,9 +68,31 @@ def resume_run(request: ResumeRequest, hooks: Hooks | None = None) -> RunResult:
     except BaseException:
         run_dir.close()
         raise
+    events = _recorded_events(record, hooks, run_dir)
+    if events is not None:
+        hooks = replace(hooks, events=events)
     session = Session(record.target, definition, record.run_config(), hooks,
                       request.summary_json, request.grace_seconds, run_dir=run_dir)
-    return guarded(session, lambda: _resume(session, request))
+    try:
+        return guarded(session, lambda: _resume(session, request))
+    finally:
+        if events is not None:
+            events.close()
+
+
+def _recorded_events(record: RunRecord, hooks: Hooks, run_dir: RunDir) -> EventsFile | None:
+    """The run's ``--events`` file, when this session was given none: the instances it runs
+    again after a crash send their events there, as the run's did (at least once)."""
+    if hooks.events is not None or record.events is None:
+        return None
+    try:
+        events = EventsFile(record.events)
+    except OSError as exc:
+        run_dir.close()
+        raise ConfigError("resume", f"events file {record.events} of run {record.run_id}: "
+                          f"{exc.strerror or exc}; give --events FILE") from None
+    hooks.notify(f"events go to {record.events}, as the run's")
+    return events
 
 
 def fire_due_timers(store: TaskStore, plan: Plan) -> int:

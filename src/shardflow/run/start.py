@@ -36,6 +36,8 @@ class RunRequest:
     run_dir: str | None = None
     journal: bool = True
     grace_seconds: float = 10.0
+    events_path: str | None = None
+    """``--events``: recorded so that ``resume`` writes the events there too."""
 
 
 def check_writable_file(path: str, what: str) -> None:
@@ -76,7 +78,8 @@ def _start(session: Session, request: RunRequest) -> RunResult:
             run_id=new_run_id(), target=request.target, workflow=definition.fingerprint(),
             input=input_fingerprint(request.input_path, request.fmt, request.generate),
             output=None if request.output == STDOUT else os.path.abspath(request.output),
-            stream=is_stream(request.output), config=asdict(request.config))
+            stream=is_stream(request.output), config=asdict(request.config),
+            events=os.path.abspath(request.events_path) if request.events_path else None)
         # The default place is checked too, and the run directory made before the output is
         # truncated: a run that cannot start leaves the user's output as it was.
         run_dir_path = Path(request.run_dir) if request.run_dir else DEFAULT_BASE / record.run_id
