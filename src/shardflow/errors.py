@@ -24,6 +24,8 @@ without parsing strings::
     │                                also a ValueError
     ├── StepExecutionError           a step failed, wrapped with its name (``.step_name``, ``.cause``)
     ├── InvalidTransitionError       an edge cannot be followed (``.from_step``, ``.to_step``)
+    │   └── InvalidConditionError    a string condition outside the grammar, when the edge is
+    │                                made (``.expression``, ``.part``); also a ValueError
     ├── HumanTaskError               what goes wrong with a human task:
     │   ├── TaskNotFoundError        unknown human task id (``.task_id``); also a KeyError
     │   │   ├── InstanceNotWaitingError  no task to complete: the instance is not waiting
@@ -259,6 +261,24 @@ class InvalidTransitionError(ShardflowError):
         self.reason = reason
         why = f": {reason}" if reason else ""
         super().__init__(f"invalid transition {from_step!r} -> {to_step!r}{why}")
+
+
+class InvalidConditionError(InvalidTransitionError, ValueError):
+    """The string condition of the edge ``from_step -> to_step`` is not in the grammar of
+    conditions (docs/SEMANTICS.md): ``part`` is the offending part of ``expression``, and
+    ``why`` says what is wrong with it. Raised when the edge is made, so a bad expression
+    never reaches a run."""
+
+    def __init__(self, from_step: str, to_step: str, expression: str, part: str, why: str) -> None:
+        self.expression = expression
+        self.part = part
+        self.why = why
+        where = "" if part == expression else f" at {part!r}"
+        super().__init__(from_step, to_step, f"condition {expression!r} is refused{where}: {why}")
+        self.args = (f"edge {from_step!r} -> {to_step!r}: {self.reason}",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.from_step, self.to_step, self.expression, self.part, self.why))
 
 
 class HumanTaskError(ShardflowError):

@@ -127,3 +127,16 @@ gated_timer = WorkflowDefinition(
     edges=[Edge("gate", "wait"), Edge("wait", "after")],
     initial_step="gate",
 )
+
+
+decided = WorkflowDefinition(
+    name="decided",
+    steps={"review": Put("review", "reviewed", True), "publish": Put("publish", "outcome", "published"),
+           "reject": Put("reject", "outcome", "rejected"), "close": Put("close", "closed", True)},
+    edges=[Edge("review", "publish", "approved and order.total < 1000"),
+           Edge("review", "reject", "not (approved and order.total < 1000)"),
+           Edge("publish", "close"), Edge("reject", "close")],
+    initial_step="review",
+    terminal_steps={"close"},
+)
+"""String edge conditions: each instance routed by its expression, in the workers."""

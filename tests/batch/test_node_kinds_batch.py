@@ -26,6 +26,21 @@ def test_gateways_and_groups_run_in_worker_processes() -> None:
     assert results[2].context["trail"] == ["review", "charge", "done"]
 
 
+def test_string_conditions_route_each_instance_in_worker_processes() -> None:
+    inputs = [{"id": 0, "approved": True, "order": {"total": 10}},
+              {"id": 1, "approved": True, "order": {"total": 5000}},
+              {"id": 2, "approved": False, "order": {"total": 10}},
+              {"id": 3, "approved": True}]  # None < 1000: this instance fails, the others go on
+    results = {r.id: r for r in run_batch(f"{FLOWS}:decided", inputs, workers=2)}
+    taken = {0: "publish", 1: "reject", 2: "reject"}
+    for i, node in taken.items():
+        assert results[i].status == "completed", results[i].error
+        assert results[i].context["trail"] == ["review", node, "close"]
+    assert results[3].status == "failed"
+    assert results[3].error["step"] == "review -> publish"
+    assert "'approved and order.total < 1000' raised TypeError" in results[3].error["message"]
+
+
 def _tasks(cli: CliRun, run_dir: Path, kind: str = "all") -> list[dict[str, Any]]:
     proc = cli("tasks", "list", str(run_dir), "--json", "--kind", kind)
     assert proc.returncode == 0, proc.stderr

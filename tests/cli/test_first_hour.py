@@ -193,7 +193,7 @@ def test_did_you_mean(cli: CliRun, tmp_path: Path) -> None:
             "except WorkflowNotFoundError as e:\n"
             "    print(e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert "initial step 'proces' is not one of the steps (did you mean 'process'?)" in proc.stdout
+    assert "Initial step 'proces' not found in steps (did you mean 'process'?)" in proc.stdout
     assert "workflow 'ordres' is not registered" in proc.stdout
 
 

@@ -16,6 +16,7 @@ from shardflow import (
     BaseMachineStep,
     ContextValueError,
     Edge,
+    InvalidConditionError,
     ParallelGroup,
     RaceGroup,
     ShardflowError,
@@ -27,6 +28,7 @@ from shardflow import (
     WorkflowDefinition,
     WorkflowNotFoundError,
     WorkflowRegistry,
+    WorkflowStatus,
     WorkflowValidationError,
 )
 
@@ -59,30 +61,60 @@ def only(error: WorkflowValidationError, kind: str) -> ValidationProblem:
     return found[0]
 
 
+# The sentences follow litestar-workflows' ("Initial step 'x' not found in steps", "Edge 0:
+# source step 'x' not found"), so code that searches them keeps working, with shardflow's
+# extras: the edge's index and ends, and a did-you-mean hint.
 def test_an_edge_to_an_unknown_node() -> None:
     error = rejected(chain("a", "b", edges=[Edge("a", "b"), Edge("b", "ghost")]))
     problem = only(error, "unknown_node")
     assert problem.names == ("ghost",)
-    assert "'ghost'" in problem and "'ghost'" in str(error)
+    assert problem == "Edge #1 'b' -> 'ghost': target step 'ghost' not found in steps"
+    assert problem in str(error)
 
 
 def test_an_edge_from_an_unknown_node() -> None:
-    error = rejected(chain("a", "b", edges=[Edge("a", "b"), Edge("phantom", "b")]))
-    assert only(error, "unknown_node").names == ("phantom",)
+    error = rejected(chain("alpha", "b", edges=[Edge("alpha", "b"), Edge("alpah", "b")]))
+    problem = only(error, "unknown_node")
+    assert problem.names == ("alpah",)
+    assert problem == ("Edge #1 'alpah' -> 'b': source step 'alpah' not found in steps "
+                       "(did you mean 'alpha'?)")
 
 
 def test_a_missing_initial_step() -> None:
     error = rejected(chain("a", "b", initial="begin"))
     problem = only(error, "unknown_initial_step")
     assert problem.names == ("begin",)
-    assert "'begin'" in problem
+    assert problem == "Initial step 'begin' not found in steps"
+
+
+def test_a_missing_terminal_step() -> None:
+    workflow = WorkflowDefinition(name="bad", steps={"check": writer("check")}, edges=[],
+                                  initial_step="check", terminal_steps={"chek", "done"})
+    error = rejected(workflow)
+    assert sorted(error.problems) == [
+        "Terminal step 'chek' not found in steps (did you mean 'check'?)",
+        "Terminal step 'done' not found in steps"]
+    assert {p.kind for p in error.problems} == {"unknown_terminal"}
+
+
+def test_a_terminal_step_nothing_reaches_is_not_a_problem_and_never_runs(run: Any) -> None:
+    """A terminal is a sink, so no edge leaves it and no join waits on it: an instance ends
+    without it, as litestar-workflows allows. Any other unreachable node is a problem."""
+    workflow = WorkflowDefinition(
+        name="spare_end", steps={"a": writer("a", a=1), "b": writer("b", b=2), "spare": writer("spare", s=3)},
+        edges=[Edge("a", "b")], initial_step="a", terminal_steps={"b", "spare"})
+    assert workflow.validate() == []
+    instance = run(within(engine_for(workflow).start_workflow("spare_end", {})))
+    assert instance.status == WorkflowStatus.COMPLETED
+    assert instance.context.data == {"a": 1, "b": 2}
+    assert [r.node for r in instance.history] == ["a", "b"]
 
 
 def test_an_unreachable_node() -> None:
     error = rejected(chain("a", "b", "island", edges=[Edge("a", "b")]))
     problem = only(error, "unreachable")
     assert problem.names == ("island",)
-    assert "'island'" in problem and "'a'" in problem
+    assert problem == "Step 'island' is unreachable from the initial step 'a'"
 
 
 def test_a_cycle_is_named_node_by_node() -> None:
@@ -98,11 +130,10 @@ def test_a_self_loop_is_a_cycle() -> None:
     assert only(error, "cycle").names == ("b", "b")
 
 
-def test_a_string_condition_is_rejected_never_silently_true() -> None:
-    error = rejected(chain("a", "b", edges=[Edge("a", "b", condition="ctx.approved")]))  # type: ignore[arg-type]
-    problem = only(error, "string_condition")
-    assert problem.names == ("a", "b")
-    assert "'ctx.approved'" in problem
+def test_a_string_condition_outside_the_grammar_fails_where_the_edge_is_written() -> None:
+    with pytest.raises(InvalidConditionError, match=r"^edge 'a' -> 'b': condition 'ctx.approved' "
+                                                    r"is refused: 'ctx' may only be used as"):
+        Edge("a", "b", condition="ctx.approved")
 
 
 def test_a_non_callable_condition_is_rejected() -> None:
@@ -190,18 +221,18 @@ def test_every_problem_is_listed_in_one_error() -> None:
     workflow = WorkflowDefinition(
         name="many_problems",
         steps={"a": shared, "b": shared, "c": writer("c"), "island": writer("island"), "d": writer("d")},
-        edges=[Edge("a", "b"), Edge("b", "c"), Edge("c", "b", condition="yes"),  # type: ignore[arg-type]
+        edges=[Edge("a", "b"), Edge("b", "c"), Edge("c", "b", condition="yes"),
                Edge("c", "ghost"), Edge("c", "d")],
         initial_step="a",
         terminal_steps={"c"},
     )
     error = rejected(workflow)
     kinds = sorted(p.kind for p in error.problems)
-    assert kinds == sorted(["reused_step", "string_condition", "unknown_node", "terminal_not_sink",
-                            "cycle", "unreachable"])
+    assert kinds == sorted(["reused_step", "unknown_node", "terminal_not_sink", "cycle",
+                            "unreachable"])
     assert only(error, "cycle").names == ("b", "c", "b")
     assert only(error, "unreachable").names == ("island",)
-    assert "(6 problems)" in str(error)
+    assert "(5 problems)" in str(error)
 
 
 def test_a_missing_initial_step_does_not_also_make_every_node_unreachable() -> None:

@@ -45,7 +45,7 @@ def test_register_takes_a_workflow_class_and_remembers_it_per_version() -> None:
 
 def test_register_validates_like_register_definition() -> None:
     broken = WorkflowDefinition(name="broken", steps={"a": Noop()}, edges=[], initial_step="zz")
-    with pytest.raises(WorkflowValidationError, match="initial step 'zz'"):
+    with pytest.raises(WorkflowValidationError, match="Initial step 'zz'"):
         WorkflowRegistry().register(workflow_class(broken))
 
 

@@ -62,9 +62,12 @@ def test_seed_examples_give_the_process_backends_results(address: str, example: 
     assert [_same_fields(r) for r in by_ray] == [_same_fields(r) for r in by_process]
 
 
-def test_gateways_and_groups_give_the_process_backends_results(address: str) -> None:
-    target = str(Path(__file__).parent.parent / "batch" / "kind_flows.py") + ":routed"
-    inputs = [{"id": i, "amount": i * 7} for i in range(20)]
+@pytest.mark.parametrize("name", ["routed", "decided"])  # decided: string edge conditions
+def test_gateways_groups_and_conditions_give_the_process_backends_results(
+        address: str, name: str) -> None:
+    target = str(Path(__file__).parent.parent / "batch" / "kind_flows.py") + f":{name}"
+    inputs = [{"id": i, "amount": i * 7, "approved": i % 3 > 0, "order": {"total": i * 100}}
+              for i in range(20)]
     by_process = run_batch(target, inputs, workers=2)
     by_ray = run_batch(target, inputs, workers=2, backend="ray")
     assert {r.status for r in by_ray} == {"completed"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shardflow.errors import InvalidTransitionError, ValidationProblem, WorkflowValidationError
+from shardflow.model.conditions import compile_condition
 from shardflow.model.groups import Group, Node
 from shardflow.model.steps import BaseStep
 
@@ -25,21 +26,32 @@ step whose ``name`` is that id."""
 @dataclass(frozen=True, slots=True, init=False)
 class Edge:
     """A transition from ``source`` to ``target``, taken when ``condition(context)`` is true
-    (no condition: always). A condition may be sync or async; it must be a callable (a string
-    is kept, so that validation can name it, and is refused there).
+    (no condition: always). A condition is a callable, sync or async, or a string: an
+    expression over the context (``"approved"``, ``"order.total > 100"``; the grammar is in
+    :mod:`shardflow.model.conditions`), checked and compiled here, once, so a bad one fails
+    where the edge is written (:class:`InvalidConditionError`).
 
     ``source`` and ``target`` may be given as step classes or steps: they are stored as the
-    node ids their ``name`` says."""
+    node ids their ``name`` says. ``condition`` is what was given; ``predicate`` is what
+    every run calls (the callable itself, or the compiled expression)."""
 
     source: str
     target: str
     condition: Condition | str | None
+    predicate: Condition | None = field(init=False, compare=False, repr=False)
 
     def __init__(self, source: NodeRef, target: NodeRef,
                  condition: Condition | str | None = None) -> None:
         object.__setattr__(self, "source", node_id(source))
         object.__setattr__(self, "target", node_id(target))
         object.__setattr__(self, "condition", condition)
+        object.__setattr__(self, "predicate", compile_condition(condition, self.source, self.target)
+                           if isinstance(condition, str) else condition)
+
+    def __reduce__(self) -> tuple[type[Edge], tuple[str, str, Condition | str | None]]:
+        """A copy or a pickle is made from the arguments: a string condition is compiled
+        again (its compiled function cannot be pickled)."""
+        return (Edge, (self.source, self.target, self.condition))
 
     def get_source_name(self) -> str:
         return self.source
@@ -49,19 +61,12 @@ class Edge:
 
     def evaluate_condition(self, context: WorkflowContext) -> bool:
         """Whether this edge is taken for ``context``, as the engine decides it (the truth of
-        the condition's result), outside a run: for graph questions and tests. An async
-        condition cannot be answered here, and a string one is refused, both with
-        :class:`InvalidTransitionError`."""
-        condition = self.condition
-        if condition is None:
+        the predicate's result), outside a run: for graph questions and tests. An async
+        condition cannot be answered here (:class:`InvalidTransitionError`)."""
+        predicate = self.predicate
+        if predicate is None:
             return True
-        if isinstance(condition, str):
-            from shardflow.model.validation import STRING_CONDITION
-
-            raise InvalidTransitionError(self.source, self.target,
-                                         f"the condition is the string {condition!r}; "
-                                         f"{STRING_CONDITION}")
-        result = condition(context)
+        result = predicate(context)
         if inspect.isawaitable(result):
             if inspect.iscoroutine(result):
                 result.close()  # never awaited: no "coroutine was never awaited" warning

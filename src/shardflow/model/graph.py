@@ -3,7 +3,8 @@
 What comes next from a node, what came before, how deep a node lies, which paths lead from one
 node to another: litestar-workflows code asks these of ``WorkflowGraph``, and validation asks
 the same reachability question. The graph is read-only and does not validate; ``validate()``
-lists the definition's problems (:func:`shardflow.model.validation.find_problems`).
+lists the definition's problems (:func:`shardflow.model.validation.find_problems`) and, as
+litestar-workflows' graph does, its dead ends.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
+from shardflow.errors import ValidationProblem
+
 if TYPE_CHECKING:
     from shardflow.context import WorkflowContext
-    from shardflow.errors import ValidationProblem
     from shardflow.model.definition import Edge, WorkflowDefinition
 
 
@@ -91,5 +93,18 @@ class WorkflowGraph:
         return paths
 
     def validate(self) -> list[ValidationProblem]:
-        """Every problem of the definition (an empty list: it is valid)."""
-        return self.definition.validate()
+        """Every problem of the definition (``WorkflowDefinition.validate``), and, as
+        litestar-workflows' graph reports them, its dead ends: steps with no outgoing edge
+        that ``terminal_steps`` does not list (kind ``dead_end``). An empty list: valid."""
+        return [*self.definition.validate(), *self.dead_ends()]
+
+    def dead_ends(self) -> list[ValidationProblem]:
+        """A node with no outgoing edge that ``terminal_steps`` does not list: litestar-workflows'
+        graph reports it, so this graph's ``validate`` does. ``WorkflowDefinition.validate``
+        (and registration) does not: in shardflow a path ends at any sink, listed or not."""
+        terminal = self.definition.terminal_steps
+        return [ValidationProblem(f"Step {node!r} has no outgoing edges but is not marked as "
+                                  "terminal (list it in terminal_steps if paths may end there)",
+                                  "dead_end", [node])
+                for node in self.definition.steps
+                if node not in terminal and not self._outgoing.get(node)]

@@ -182,9 +182,9 @@ def step_limits(step: BaseStep) -> tuple[str, ...]:
 
 
 def compile_plan(defn: WorkflowDefinition) -> Plan:
-    """The plan of ``defn``, which has been validated (so no condition is a string)."""
-    edges = [EdgePlan(i, e.source, e.target, None if isinstance(e.condition, str) else e.condition)
-             for i, e in enumerate(defn.edges)]
+    """The plan of ``defn``, which has been validated. Its edges hold their predicates: a
+    string condition's compiled expression, called as any callable condition is."""
+    edges = [EdgePlan(i, e.source, e.target, e.predicate) for i, e in enumerate(defn.edges)]
     nodes: dict[str, AnyNodePlan] = {}
     limits: set[str] = set()
     rates: set[str] = set()

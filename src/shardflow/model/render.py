@@ -147,8 +147,12 @@ class _Diagram:
 
 
 def _condition_label(condition: Any) -> str:
+    """A string condition shows its expression; a callable its name ("condition" for a
+    lambda); no condition, nothing."""
     if condition is None:
         return ""
+    if isinstance(condition, str):
+        return condition
     name = getattr(condition, "__name__", "condition")
     return "condition" if name == "<lambda>" else str(name)
 

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from shardflow.model.definition import WorkflowDefinition
 
 _REDUCER_NAMES = {"append", "extend", "sum", "max", "min", "merge"}
-STRING_CONDITION = ("string conditions are not evaluated, pass a callable such as "
-                    "lambda ctx: ctx.get('approved')")
 
 
 def find_problems(defn: WorkflowDefinition) -> list[Problem]:
@@ -34,7 +32,7 @@ def find_problems(defn: WorkflowDefinition) -> list[Problem]:
     if not nodes:
         problems.append(Problem("the workflow has no steps", "no_steps"))
     if defn.initial_step not in nodes:
-        problems.append(Problem(f"initial step {defn.initial_step!r} is not one of the steps"
+        problems.append(Problem(f"Initial step {defn.initial_step!r} not found in steps"
                                 + did_you_mean(defn.initial_step, nodes),
                                 "unknown_initial_step", [defn.initial_step]))
     problems.extend(_node_problems(defn))
@@ -42,7 +40,7 @@ def find_problems(defn: WorkflowDefinition) -> list[Problem]:
     problems.extend(kind_problems(defn))
     for terminal in sorted(defn.terminal_steps):
         if terminal not in nodes:
-            problems.append(Problem(f"terminal step {terminal!r} is not one of the steps"
+            problems.append(Problem(f"Terminal step {terminal!r} not found in steps"
                                     + did_you_mean(terminal, nodes),
                                     "unknown_terminal", [terminal]))
         elif any(True for _ in defn.successors(terminal)):
@@ -202,19 +200,17 @@ def _outside_refs(schema: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tu
 
 def _edge_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
     for index, edge in enumerate(defn.edges):
-        label = f"edge #{index} {edge.source!r} -> {edge.target!r}"
+        label = f"Edge #{index} {edge.source!r} -> {edge.target!r}"
         if edge.source not in defn.steps:
-            yield Problem(f"{label}: unknown source node {edge.source!r}"
+            yield Problem(f"{label}: source step {edge.source!r} not found in steps"
                           + did_you_mean(edge.source, defn.steps), "unknown_node", [edge.source])
         if edge.target not in defn.steps:
-            yield Problem(f"{label}: unknown target node {edge.target!r}"
+            yield Problem(f"{label}: target step {edge.target!r} not found in steps"
                           + did_you_mean(edge.target, defn.steps), "unknown_node", [edge.target])
-        if isinstance(edge.condition, str):
-            yield Problem(
-                f"{label}: condition is the string {edge.condition!r}; {STRING_CONDITION}",
-                "string_condition", [edge.source, edge.target])
-        elif edge.condition is not None and not callable(edge.condition):
-            yield Problem(f"{label}: condition must be a callable taking the context",
+        if edge.condition is not None and not callable(edge.condition) \
+                and not isinstance(edge.condition, str):
+            yield Problem(f"{label}: condition must be a callable taking the context or a "
+                          "string expression",
                           "bad_condition", [edge.source, edge.target])
     pairs = [(e.source, e.target) for e in defn.edges]
     for pair in sorted({p for p in pairs if pairs.count(p) > 1}):
@@ -252,8 +248,13 @@ def _find_cycle(defn: WorkflowDefinition) -> list[str]:
 
 
 def _reachability_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
+    """A node no path from the initial step reaches never runs. A node listed in
+    ``terminal_steps`` is exempt, as in litestar-workflows: a terminal is a sink (else
+    ``terminal_not_sink``), so no edge leaves it and no join waits on it; the run simply
+    never reaches it."""
     reached = WorkflowGraph(defn).depths()
     for node in defn.steps:
-        if node not in reached:
-            yield Problem(f"node {node!r} is unreachable from initial step {defn.initial_step!r}",
-                          "unreachable", [node])
+        if node not in reached and node not in defn.terminal_steps:
+            yield Problem(f"Step {node!r} is unreachable from the initial step "
+                          f"{defn.initial_step!r}", "unreachable", [node])
+
