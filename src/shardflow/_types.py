@@ -11,13 +11,14 @@ JSON: TypeAlias = Any
 
 
 class _Cancelled(StrEnum):
-    """A status enum whose ``CANCELED`` (litestar-workflows' spelling) is another name of
-    ``CANCELLED``: one member, stored as ``"cancelled"``, and ``"canceled"`` read back as it,
-    so statuses written by litestar-workflows code still parse."""
+    """A status enum whose ``CANCELLED`` is another name of ``CANCELED``: one member, valued
+    ``"canceled"`` as in litestar-workflows (whose users' stored statuses and comparisons then
+    hold unchanged), with ``"cancelled"`` (shardflow's spelling until issue 20, and asyncio's)
+    still read back as it."""
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
-        return cls("cancelled") if value == "canceled" else None
+        return cls("canceled") if value == "cancelled" else None
 
 
 class WorkflowStatus(_Cancelled):
@@ -32,8 +33,8 @@ class WorkflowStatus(_Cancelled):
     WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
-    CANCELLED = "cancelled"
-    CANCELED = "cancelled"
+    CANCELED = "canceled"
+    CANCELLED = "canceled"
 
 
 class StepStatus(_Cancelled):
@@ -45,8 +46,8 @@ class StepStatus(_Cancelled):
     WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-    CANCELLED = "cancelled"
-    CANCELED = "cancelled"
+    CANCELED = "canceled"
+    CANCELLED = "canceled"
     SKIPPED = "skipped"
 
 

@@ -90,7 +90,7 @@ class WorkflowFailed(WorkflowEvent):
 
 @dataclass(kw_only=True, slots=True)
 class WorkflowCancelled(WorkflowEvent):
-    event_type = "workflow.cancelled"
+    event_type = "workflow.canceled"
     reason: str
     canceled_by: str | None = None
     current_step: str | None = None
@@ -172,7 +172,7 @@ EVENT_TYPES: dict[str, type[WorkflowEvent]] = {cls.event_type: cls for cls in (
     StepStarted, StepCompleted, StepFailed, StepSkipped, HumanTaskCreated, HumanTaskCompleted,
     HumanTaskReassigned)}
 """Every event type by its ``event_type``."""
-_ALIASES = {"workflow.canceled": "workflow.cancelled"}
+_ALIASES = {"workflow.cancelled": "workflow.canceled"}
 
 Handler = Callable[[WorkflowEvent], "Awaitable[None] | None"]
 

@@ -129,7 +129,7 @@ def test_a_plain_step_attempt_runs_the_same_in_both_forms(case: str, counted: bo
                 "cancelled": ("raised", "CancelledError")}
     assert outcome == expected[case]
     status = {"returns": "completed", "returns_none": "completed",
-              "cancelled": "cancelled"}.get(case, "failed")
+              "cancelled": "canceled"}.get(case, "failed")
     if counted:
         assert log == [] and counts == {"node": 1}
     else:

@@ -45,7 +45,7 @@ def test_a_race_inside_a_group(run: Any) -> None:
     instance = run(main())
     assert instance.status == WorkflowStatus.COMPLETED
     assert instance.context.data == {"fast": "fast", "other": True}
-    assert {r.node: r.status for r in instance.history}["node/pick/slow"] == "cancelled"
+    assert {r.node: r.status for r in instance.history}["node/pick/slow"] == "canceled"
 
 
 def test_a_failing_inner_group_in_a_tolerant_group(run: Any) -> None:

@@ -33,7 +33,7 @@ from shardflow.examples import notify
 def test_statuses_are_lowercase_strings() -> None:
     assert issubclass(WorkflowStatus, StrEnum)
     assert [s.value for s in WorkflowStatus] == ["pending", "running", "paused", "waiting",
-                                                 "completed", "failed", "cancelled"]
+                                                 "completed", "failed", "canceled"]
     assert WorkflowStatus("waiting") is WorkflowStatus.WAITING
     assert str(WorkflowStatus.COMPLETED) == "completed"
     assert f"{WorkflowStatus.FAILED}" == "failed"
@@ -96,7 +96,7 @@ def test_cancelling_a_running_instance(run: Any) -> None:
     cancelled, returned, _ = run(main())
     assert cancelled is returned
     assert cancelled.status == WorkflowStatus.CANCELLED
-    assert [r.status for r in cancelled.history] == ["cancelled"]
+    assert [r.status for r in cancelled.history] == ["canceled"]
 
 
 def test_cancelling_a_finished_instance_changes_nothing(run: Any) -> None:

@@ -74,7 +74,7 @@ def test_a_failing_branch_cancels_its_running_sibling_and_fails_the_instance(run
     assert (error.step, error.type, error.message) == ("bad", "ValueError", "boom")
     assert "ValueError: boom" in error.traceback
     assert 'raise ValueError(message)' in error.traceback
-    assert [r.status for r in history_of(instance, "slow")] == ["cancelled"]
+    assert [r.status for r in history_of(instance, "slow")] == ["canceled"]
     assert [(r.status, r.error) for r in history_of(instance, "bad")] == [("failed", "ValueError")]
     assert ran_after == []
 
@@ -97,7 +97,7 @@ def test_a_failing_group_branch_cancels_the_others(run: Any) -> None:
     assert finally_ran
     assert instance.status == WorkflowStatus.FAILED
     assert (instance.error.step, instance.error.type, instance.error.message) == ("node/bad", "ValueError", "no")
-    assert [r.status for r in history_of(instance, "node/slow")] == ["cancelled"]
+    assert [r.status for r in history_of(instance, "node/slow")] == ["canceled"]
 
 
 # -- tolerant groups, quorums, chords ------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_race_cancels_the_loser_and_keeps_only_the_winners_writes(run: Any) -> N
     assert instance.status == WorkflowStatus.COMPLETED
     assert sleeper.cancelled and sleeper.finally_ran
     assert instance.context.data == {"answer": 42, "quick": "won", "after": True}
-    assert [r.status for r in history_of(instance, "race/slow")] == ["cancelled"]
+    assert [r.status for r in history_of(instance, "race/slow")] == ["canceled"]
 
 
 def test_race_winner_is_the_first_to_succeed_not_the_first_to_finish(run: Any) -> None:

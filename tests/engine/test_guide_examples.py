@@ -261,7 +261,7 @@ def test_race_returns_the_fast_source_and_cancels_the_slow_one(run: Any) -> None
     assert instance.context.get("source") == "fast"
     assert instance.context.get("data") == {"value": "fast"}
     assert [r.status for r in history_of(instance, "node/fast_source")] == ["completed"]
-    assert [r.status for r in history_of(instance, "node/reliable_source")] == ["cancelled"]
+    assert [r.status for r in history_of(instance, "node/reliable_source")] == ["canceled"]
 
 
 # -- Complete Example ---------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_a_waiting_instance_can_be_cancelled(run: Any) -> None:
         cancelled = await within(engine.cancel_workflow(instance.id))
         assert cancelled is instance
         assert instance.status == WorkflowStatus.CANCELLED
-        assert engine.get_instance(instance.id).status == "cancelled"
+        assert engine.get_instance(instance.id).status == "canceled"
         assert engine.pending_tasks(instance.id) == []
         with pytest.raises(TaskNotFoundError):
             await engine.complete_human_task(task.id, {"approved": True})

@@ -130,10 +130,10 @@ def interpreted(monkeypatch: pytest.MonkeyPatch) -> None:
 def summary(outcome: InstanceOutcome) -> tuple[Any, ...]:
     error = (outcome.error.step, outcome.error.type, outcome.error.message) if outcome.error else None
     history = [(r.node, r.status, r.attempts, r.error) for r in outcome.history
-               if r.status != "cancelled"]
+               if r.status != "canceled"]
     # A failure cancels the running siblings in the order of a set of tasks (by address):
     # which were cancelled is part of the behaviour, their order is not.
-    cancelled = sorted(r.node for r in outcome.history if r.status == "cancelled")
+    cancelled = sorted(r.node for r in outcome.history if r.status == "canceled")
     return outcome.status, outcome.context, error, history, cancelled
 
 
@@ -227,7 +227,7 @@ def test_a_failing_branch_cancels_its_running_siblings_in_a_compiled_schedule() 
     assert (outcome.error.step, outcome.error.type) == ("boom", "ValueError")
     assert sorted(started) == sorted(finished) == ["a", "b"]  # cancelled, and their finally ran
     statuses = {r.node: r.status for r in outcome.history}
-    assert statuses == {"start": "completed", "a": "cancelled", "b": "cancelled",
+    assert statuses == {"start": "completed", "a": "canceled", "b": "canceled",
                         "boom": "failed"}
 
 

@@ -168,7 +168,7 @@ def test_scheduling_says_what_is_wrong(run: Any) -> None:
             await engine.schedule_step(waiting.id, "after")
         assert isinstance(busy.value, ValueError)
         await engine.cancel_workflow(waiting.id, "no")
-        with pytest.raises(WorkflowAlreadyCompletedError, match="already cancelled"):
+        with pytest.raises(WorkflowAlreadyCompletedError, match="already canceled"):
             await engine.schedule_step(waiting.id, "after")
 
     run(main())

@@ -96,7 +96,8 @@ def mermaid_decode(text: str) -> str:
 
 def parse_mermaid(text: str) -> dict[str, Any]:
     lines = text.splitlines()
-    assert lines[0] == "flowchart TD"
+    grouped = any(line.lstrip().startswith("subgraph ") for line in lines)
+    assert lines[0] == ("flowchart TD" if grouped else "graph TD")
     nodes: dict[str, tuple[str, str, str | None]] = {}
     boxes: dict[str, str] = {}
     edges: list[tuple[str, str, str | None]] = []
@@ -193,6 +194,14 @@ def test_mermaid_draws_an_instance_state_on_the_nodes_it_names() -> None:
     assert state == {"a-b": "completed", "end": "completed", "graph": "failed",
                      "classify": "current"}
     assert parse_mermaid(chain(*names).to_mermaid_with_state())["assigned"] == {}
+
+
+def test_mermaid_header_is_litestar_workflows_graph_unless_groups_need_a_flowchart() -> None:
+    # litestar-workflows' users check for ``graph TD``; Mermaid 10 reads subgraph members
+    # differently under ``graph``, so a diagram with a group stays a ``flowchart``.
+    assert chain("a", "b").to_mermaid().startswith("graph TD\n")
+    assert chain("a", "b").to_mermaid_with_state(current_step="b").startswith("graph TD\n")
+    assert awkward_workflow().to_mermaid().startswith("flowchart TD\n")
 
 
 def test_mermaid_state_of_an_unknown_node_is_refused_with_its_name() -> None:

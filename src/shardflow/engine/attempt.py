@@ -84,7 +84,7 @@ def failed_attempt(exc: BaseException, path: str, attempt: int, started: float,
     itself, or a :class:`StepFailure` with ``ctx``. Called in the ``except`` clause."""
     cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
     if log is not None:
-        log.append((path, "cancelled" if cancelled else "failed", attempt, started, now(),
+        log.append((path, "canceled" if cancelled else "failed", attempt, started, now(),
                     None if cancelled else type(exc).__name__))
     if stats is not None:
         stats.durations[path].append(now() - started)

@@ -194,6 +194,14 @@ def _mermaid_edge_label(label: str) -> str:
     return f'-->|"{_mermaid_text(label)}"|'
 
 
+def _mermaid_header(diagram: _Diagram) -> str:
+    """``graph TD``, the header litestar-workflows draws (so its users' checks of it hold),
+    unless the diagram has a subgraph: Mermaid 10 reads subgraph members differently under
+    ``graph`` (docs/DECISIONS.md), so a diagram with groups is a ``flowchart``."""
+    has_box = any(isinstance(item, _Box) for item in diagram.nodes.values())
+    return "flowchart TD" if has_box else "graph TD"
+
+
 def to_mermaid(defn: WorkflowDefinition, state: Mapping[str, str] | None = None) -> str:
     """A Mermaid flowchart: groups as subgraphs, callbacks as stadiums after every branch,
     human steps as parallelograms of class ``human``. ``state`` maps node ids to the state
@@ -207,7 +215,7 @@ def to_mermaid(defn: WorkflowDefinition, state: Mapping[str, str] | None = None)
             raise ValueError(f"node {node_id!r}: unknown state {node_state!r}, not one of "
                              f"{sorted(_MERMAID_STATES)}")
     ids = diagram.ids(_mermaid_reserved)
-    lines = ["flowchart TD"]
+    lines = [_mermaid_header(diagram)]
 
     def draw(item: _Item, indent: str) -> None:
         if isinstance(item, _Leaf):
