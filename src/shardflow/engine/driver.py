@@ -10,8 +10,10 @@ task running the instance, once, and the driver withdraws exactly that request
 (``Task.uncancel``, as ``asyncio.timeout`` does): the caller gets the instance back
 ``cancelled`` and carries on, while a cancellation of the caller itself still propagates.
 
-Everything else about how the run ends is :func:`~shardflow.engine.instance.run_instance`'s:
-the driver records its :class:`~shardflow.engine.instance.Ending` on the instance.
+Everything else about how the run ends is :func:`~shardflow.engine.instance.run_instance`'s,
+whose two parts (``failure``, ``settle``) the driver calls in its own coroutine (a level less
+per instance): the driver records the :class:`~shardflow.engine.instance.Ending` on the
+instance.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from shardflow._tasks import current_task_of
 from shardflow._types import WorkflowStatus
-from shardflow.engine.instance import run_instance
+from shardflow.engine.instance import failure, settle
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.records import WorkflowInstance
 
@@ -63,9 +65,17 @@ class InstanceDriver:
             await loop.create_task(self.drive(instance, interpreter, work))
             return
         instance_id = instance.id
+        context = instance.context
         self._running[instance_id] = task
         try:
-            ending = await run_instance(interpreter, work, instance.context, self._park)
+            # run_instance's two parts, in this coroutine: one coroutine level less per
+            # instance (every resumption passes each level)
+            try:
+                await work
+            except BaseException as exc:
+                ending = failure(exc, context, "<engine>")
+            else:
+                ending = settle(interpreter, context, self._park)
         except asyncio.CancelledError:
             self._finish(instance, _CANCELLED)
             if self._withdraw_cancel(instance_id, task):
@@ -81,9 +91,9 @@ class InstanceDriver:
             stopped = self._stopped.pop(instance_id, None)
             if stopped is not None and not stopped.done():
                 stopped.set_result(None)
-        status, context, error = ending
-        if context is not None:
-            instance.context = context
+        status, final, error = ending
+        if final is not None:
+            instance.context = final
         if status is _WAITING:
             instance.status = _WAITING
             instance.current_step = next(iter(interpreter.parked), None)

@@ -1,10 +1,11 @@
 """run_instance: the one error boundary of a workflow instance, whoever hosts it.
 
-``LocalExecutionEngine`` (start and resume) and :class:`~shardflow.engine.runner.InstanceRunner`
-run an instance through :func:`run_instance`; the shard runner of a batch worker runs its new
-instances in the job's own coroutine and ends them through the same two functions
-:func:`run_instance` is made of (:func:`failure`, :func:`settle`). So an instance ends the
-same way everywhere. The rules:
+:func:`run_instance` is the rule in one function. Hosts whose every start pays for the
+coroutine level it adds await the instance's work in their own coroutine and end it through
+the two functions :func:`run_instance` is made of (:func:`failure` in the ``except`` clause,
+:func:`settle` after): ``LocalExecutionEngine``'s driver, ``InstanceRunner.run`` and the
+shard runner of a batch worker; ``InstanceRunner.resume`` calls :func:`run_instance`
+itself. So an instance ends the same way everywhere. The rules:
 
 * whatever a step, a join, a condition or the engine itself raises, any ``Exception`` and
   any ``BaseException`` other than ``KeyboardInterrupt``, ``SystemExit`` or a cancellation of
@@ -84,7 +85,7 @@ async def run_instance(state: Interpreter, work: Awaitable[None],
     store) and is part of the run: if it fails, so does the instance. ``context`` is the
     context a failure keeps when no step's context is at hand.
 
-    A host that must save the coroutine level this adds (the shard runner's new instances)
+    A host that must save the coroutine level this adds (see the module docstring)
     awaits the work itself and ends it with the same two calls: :func:`failure` in its
     ``except`` clause, :func:`settle` after."""
     try:

@@ -57,7 +57,6 @@ from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseMachineStep
 from shardflow.store.tasks import SQLiteTaskStore, TaskStore
 
-_RUNNING = WorkflowStatus.RUNNING
 _WAITING = WorkflowStatus.WAITING
 
 
@@ -138,8 +137,8 @@ class LocalExecutionEngine(HumanTaskApi, StepScheduling):
         interpreter = Interpreter(plan, instance_id, self.clock, self._gate, self._on_task)
         # Positional: the cheapest call (docs/PERFORMANCE.md). The instance shares its
         # interpreter's step log, so its history grows as the interpreter logs.
-        instance = WorkflowInstance(instance_id, definition.name, definition.version, context,
-                                    _RUNNING, None, interpreter.history, time.time())
+        instance = WorkflowInstance.running(instance_id, definition.name, definition.version,
+                                            context, interpreter.history, time.time())
         self._window.add(instance, interpreter)  # its contexts read their fields from it
         if user_id is not None or tenant_id is not None:
             info = context.info

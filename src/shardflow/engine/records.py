@@ -87,6 +87,8 @@ class StepRecord(NamedTuple):
 
 
 _record = tuple.__new__
+_new_object = object.__new__
+_RUNNING = WorkflowStatus.RUNNING
 
 
 def as_records(log: list[StepEntry]) -> list[StepRecord]:
@@ -122,6 +124,27 @@ class WorkflowInstance:
     info: InstanceInfo | None = field(default=None, repr=False)
     """Its litestar-workflows fields, once a context read them (``context.step_history``:
     :class:`~shardflow.context.history.HistorySource`)."""
+
+    @staticmethod
+    def running(id: str, workflow_name: str, workflow_version: str, context: WorkflowContext,
+                steps: list[StepEntry], started_at: float) -> WorkflowInstance:
+        """``WorkflowInstance(id, workflow_name, workflow_version, context, RUNNING, None,
+        steps, started_at)`` without the class call: engines make one per start.
+        ``tests/engine/test_records.py`` checks the two agree field by field."""
+        instance: WorkflowInstance = _new_object(WorkflowInstance)
+        instance.id = id
+        instance.workflow_name = workflow_name
+        instance.workflow_version = workflow_version
+        instance.context = context
+        instance.status = _RUNNING
+        instance.error = None
+        instance.steps = steps
+        instance.started_at = started_at
+        instance.ended_at = None
+        instance.current_step = None
+        instance.results = None
+        instance.info = None
+        return instance
 
     def __await__(self) -> Generator[Any, None, WorkflowInstance]:
         """``await engine.get_instance(id)`` (litestar-workflows') gives the instance, as

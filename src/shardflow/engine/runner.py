@@ -22,7 +22,7 @@ from shardflow._clock import Clock, LoopClock
 from shardflow._types import WorkflowStatus
 from shardflow.context import WorkflowContext
 from shardflow.engine.history_need import LiveHistories
-from shardflow.engine.instance import failure, resume_nodes, run_instance
+from shardflow.engine.instance import failure, resume_nodes, run_instance, settle
 from shardflow.engine.interpreter import Interpreter
 from shardflow.engine.observe import Emitter, announce_ending, announce_started, last_step
 from shardflow.engine.records import ErrorInfo, StepRecord, as_records
@@ -148,8 +148,13 @@ class InstanceRunner:
                     context = WorkflowContext.initial(data, interpreter.instance_id)
                 except Exception as exc:  # an input value that is not JSON
                     ending = failure(exc, None, "<input>")
-                else:
-                    ending = await run_instance(interpreter, interpreter.run(context), context)
+                else:  # run_instance's two parts inline: a coroutine level less a start
+                    try:
+                        await interpreter.run(context)
+                    except BaseException as exc:
+                        ending = failure(exc, context, "<engine>")
+                    else:
+                        ending = settle(interpreter, context, None)
         finally:
             if live is not None:
                 live.close(interpreter.instance_id)
