@@ -252,3 +252,53 @@ def test_a_task_failing_as_the_body_returns_is_reported_once_to_the_body(kind: s
     group = asyncio.run(main())
     assert [str(e) for e in group.exceptions] == ["late"]
     assert told == []
+
+
+@KINDS
+@pytest.mark.parametrize("raised", [ValueError, KeyboardInterrupt])
+def test_a_body_that_raises_is_reported_as_task_group_reports_it(kind: str,
+                                                                  raised: type) -> None:
+    """The body raises while a task still runs: the task is cancelled and waited for, and the
+    body's error comes out as ``asyncio.TaskGroup`` gives it (an ``Exception`` in a group, a
+    ``KeyboardInterrupt`` alone), with a failed task's error first when there is one."""
+
+    async def waits() -> None:
+        await asyncio.Event().wait()
+
+    async def fails() -> None:
+        raise LookupError("task")
+
+    async def body() -> None:
+        await asyncio.sleep(0)  # the failing task has run, its failure not yet handled
+        raise raised("body")
+
+    async def ours(with_failure: bool) -> BaseException:
+        scope = PathScope.for_current_task()
+        _start(scope, kind, waits)
+        if with_failure:
+            _start(scope, kind, fails)
+        try:
+            await _body(scope, body())
+        except BaseException as exc:
+            return exc
+        raise AssertionError("the scope raised nothing")
+
+    async def reference(with_failure: bool) -> BaseException:
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(waits())
+                if with_failure:
+                    group.create_task(fails())
+                await body()
+        except BaseException as exc:
+            return exc
+        raise AssertionError("TaskGroup raised nothing")
+
+    def shape(exc: BaseException) -> Any:
+        if isinstance(exc, BaseExceptionGroup):
+            return [type(e) for e in exc.exceptions]
+        return type(exc)
+
+    for with_failure in (False, True):
+        assert shape(asyncio.run(ours(with_failure))) == shape(
+            asyncio.run(reference(with_failure))), with_failure

@@ -88,9 +88,10 @@ class InstanceDriver:
             self._running.pop(instance_id, None)
             if self._cancel_requested:
                 self._withdraw_cancel(instance_id, task)
-            stopped = self._stopped.pop(instance_id, None)
-            if stopped is not None and not stopped.done():
-                stopped.set_result(None)
+            if self._stopped:  # someone waits for a run to stop (cancel, schedule_step)
+                stopped = self._stopped.pop(instance_id, None)
+                if stopped is not None and not stopped.done():
+                    stopped.set_result(None)
         status, final, error = ending
         if final is not None:
             instance.context = final

@@ -123,11 +123,14 @@ class PathScope:
         ``BaseExceptionGroup``, or the cancellation that should propagate."""
         if not self._tasks and exc is None and not self._errors:
             return  # every task already finished well: nothing to wait for or raise
-        if exc is not None and isinstance(exc, (SystemExit, KeyboardInterrupt)) \
-                and self._base_error is None:
-            self._base_error = exc
-        cancelled = isinstance(exc, asyncio.CancelledError)
-        propagate: BaseException | None = exc if cancelled else None
+        cancelled = False
+        propagate: BaseException | None = None
+        if exc is not None:  # the body raised (the usual close has nothing to classify)
+            if isinstance(exc, (SystemExit, KeyboardInterrupt)) and self._base_error is None:
+                self._base_error = exc
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            if cancelled:
+                propagate = exc
         if self._parent_cancel_requested and self._parent.uncancel() == 0:
             propagate = None
         if exc is not None and not self._aborting:
@@ -145,8 +148,10 @@ class PathScope:
             raise self._base_error
         if propagate is not None and not self._errors:
             raise propagate
-        errors = self._errors or []
+        errors = self._errors
         if exc is not None and not cancelled:
+            if not errors:
+                errors = []
             errors.append(exc)
         if errors:
             self._errors = None
