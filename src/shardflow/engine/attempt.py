@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
 from shardflow.context import WorkflowContext, record_result
+from shardflow.engine.records import step_error
 from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import StepTimeoutError
@@ -85,7 +86,7 @@ def failed_attempt(exc: BaseException, path: str, attempt: int, started: float,
     cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
     if log is not None:
         log.append((path, "canceled" if cancelled else "failed", attempt, started, now(),
-                    None if cancelled else type(exc).__name__))
+                    None if cancelled else step_error(path, exc)))
     if stats is not None:
         stats.durations[path].append(now() - started)
     if cancelled:
@@ -193,7 +194,7 @@ async def run_step(
         except BaseException as exc:
             if attempt <= retries and isinstance(exc, Exception) and isinstance(exc, step.retry_on):
                 if log is not None:
-                    log.append((path, "failed", attempt, started, now(), type(exc).__name__))
+                    log.append((path, "failed", attempt, started, now(), step_error(path, exc)))
                 if stats is not None:
                     stats.durations[path].append(now() - started)
                     stats.retried(path)

@@ -119,7 +119,7 @@ class HumanTaskApi:
         bus = listening(self.event_bus)
         if bus is not None:
             await announce_task_completed(bus, task)
-        ready = interpreter.complete_task(task_id, task.data)
+        ready = interpreter.complete_task(task_id, task.data, user_id)
         if ready is not None:
             instance.status = _RUNNING
             instance.current_step = None
