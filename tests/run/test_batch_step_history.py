@@ -76,3 +76,24 @@ def test_summary_counts_steps_and_retries_of_a_definition_that_keeps_history(
                        for step, row in orjson.loads(summary.read_bytes())["steps"].items()}
     assert steps["compiled"] == steps["quiet"] == {"first": (30, 0), "flaky": (60, 30),
                                                    "report": (30, 0)}
+
+
+def test_a_resumed_instance_records_the_human_step_and_who_completed_it(
+        cli: CliRun, tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a"}])
+    run_dir, out = tmp_path / "run", tmp_path / "out.jsonl"
+    done = cli("run", _target("approval"), "--input", str(inp), "--output", str(out),
+               "--workers", "1", "--no-progress", "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    (task,) = [orjson.loads(line) for line in cli("tasks", "list", str(run_dir), "--json")
+               .stdout.splitlines()]
+    done = cli("tasks", "complete", task["id"], "--data", '{"ok": true}', "--user", "erin",
+               "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    done = cli("resume", str(run_dir), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    (line,) = [orjson.loads(x) for x in out.read_bytes().splitlines()
+               if orjson.loads(x)["status"] == "completed"]
+    # the history of the steps run since the resume, as in process after a restore
+    assert line["context"]["seen"] == [["approve", "succeeded", {"ok": True}]]
+    assert line["context"]["user"] == "erin"

@@ -54,14 +54,7 @@ from shardflow.engine.branches import (
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.observe import observed_step
 from shardflow.engine.parking import Parked, Waiting, new_task
-from shardflow.engine.passive import (
-    answered,
-    exclusive_choice,
-    hooks_of,
-    is_timer,
-    passed,
-    run_wait,
-)
+from shardflow.engine.passive import answered, exclusive_choice, hooks_of, is_timer, passed, run_wait
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.state import InstanceState, Ready
@@ -126,7 +119,7 @@ class Interpreter(InstanceState):
             if task_id in parked.tasks:
                 parked.data[task_id] = data
                 if user is not None and not isinstance(self.plan.nodes[node], WaitPlan):
-                    parked.base.info.user_id = user
+                    parked.user = user
                 return node if parked.ready else None
         raise TaskNotFoundError(task_id)
 
@@ -320,6 +313,8 @@ class Interpreter(InstanceState):
 
     async def _resume_parked(self, parked: Parked) -> None:
         node = parked.node
+        if parked.user is not None:
+            parked.base.info.user_id = parked.user
         for task_id, index in parked.tasks.items():
             data = parked.data[task_id]
             if index < 0:
