@@ -58,6 +58,7 @@ def test_a_completed_human_step_is_recorded_once_with_its_form_data_by_task_id(r
                                             ["approve", "succeeded", {"ok": True}]]
     assert _records(instance, "approve") == [("approve", "completed")]
     execution = instance.context.get_last_execution("approve")
+    assert execution.output_data == {"ok": True}  # as litestar-workflows records it
     assert execution.completed_at is not None and execution.error is None
     assert instance.context.user_id == "alice" and instance.context.get("user") == "alice"
 

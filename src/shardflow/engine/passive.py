@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from shardflow.context import WorkflowContext, record_result
+from shardflow.context.history import FormData
 from shardflow.engine.attempt import StepFailure, failed, is_cancellation, now, succeeded
 from shardflow.engine.parking import Parked
 from shardflow.model.gateways import ExclusiveGateway
@@ -44,10 +45,10 @@ def passed(interp: Interpreter, path: str, started: float) -> None:
 
 def answered(interp: Interpreter, ctx: WorkflowContext, path: str, data: dict[str, Any]) -> None:
     """Log the human step ``path`` as completed once its task's form ``data`` is in ``ctx``:
-    the data is its record's result, as litestar-workflows records a human step's execution
-    (a run that keeps no step log only counts it)."""
+    the data is its record's ``result`` and ``output_data``, as litestar-workflows records a
+    human step's execution (a run that keeps no step log only counts it)."""
     if interp.step_log is not None:
-        record_result(ctx, path, data)
+        record_result(ctx, path, FormData(data))
     passed(interp, path, now())
 
 
