@@ -115,3 +115,21 @@ def test_an_instance_the_journal_says_ended_is_not_continued_again(tmp_path: Pat
     with sqlite3.connect(run_dir / "tasks.db") as db:
         assert db.execute("SELECT status FROM instances").fetchall() == [("finished",)]
     assert read_state(run_dir / "journal.jsonl").counts == {"completed": 1}
+
+
+def test_shardflow_resume_of_an_embedded_run_says_how_to_continue_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "svc"
+
+    async def park() -> None:
+        async with BatchExecutor(WEBHOOKED, workers=1, run_dir=run_dir) as ex:
+            await ex.submit({"id": 1})
+
+    asyncio.run(park())
+    resumed = subprocess.run([sys.executable, "-m", "shardflow", "resume", str(run_dir),
+                              "--no-progress"], capture_output=True, text=True, timeout=60)
+    assert resumed.returncode == 2, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert "continue_waiting()" in resumed.stderr
