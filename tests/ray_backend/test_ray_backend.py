@@ -243,6 +243,22 @@ def test_a_long_timer_parked_in_a_ray_run_is_fired_by_the_run_and_completes_once
         "<timer>", "<timer>"]
 
 
+def test_an_embedded_ray_executor_continues_its_due_timers_once(address: str,
+                                                             tmp_path: Path) -> None:
+    effects = tmp_path / "effects.log"
+
+    async def main() -> tuple[BatchResult, list[BatchResult]]:
+        async with BatchExecutor(flow("timed"), backend="ray", address=address, workers=1,
+                                 run_dir=tmp_path / "svc") as ex:
+            parked = await ex.submit({"id": 0, "delay": 0, "effects": str(effects)})
+            return parked, await ex.continue_waiting()
+
+    parked, continued = asyncio.run(main())
+    assert parked.status == "waiting" and parked.waiting_until is not None
+    assert [(r.id, r.status) for r in continued] == [(0, "completed")]
+    assert effects.read_text().split() == ["0"]
+
+
 SHIPPED_FLOW = '''
 import os
 
