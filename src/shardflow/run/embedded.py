@@ -98,23 +98,25 @@ class EmbeddedRun:
         return self.run_dir.task_store().next_due(TIMER)
 
     def ready_to_continue(self, plan: Plan, at: float, busy: Container[int]
-                          ) -> list[WaitingInstance]:
-        """Fire the timers of ``plan`` due at wall time ``at`` and return the waiting
-        instances that can go on now (every task completed), are not being continued, and
-        are not ``busy`` (submitted, their ``waiting`` record not journalled yet: records
-        stay in order); an instance the journal says ended is marked finished instead (as
-        ``resume`` does)."""
+                          ) -> tuple[list[WaitingInstance], list[int]]:
+        """Fire the timers of ``plan`` due at wall time ``at``; return the waiting instances
+        that can go on now (every task completed) and are not being continued, and the seqs
+        of those that could but are ``busy`` (submitted, their ``waiting`` record not
+        journalled yet: records stay in order, so they go on once it is). An instance the
+        journal says ended is marked finished instead (as ``resume`` does)."""
         store = self.run_dir.task_store()
         fire_due(store, plan, at)
-        ready = []
+        ready, later = [], []
         for waiting in store.ready_instances():
             if waiting.seq in self._ended:
                 store.mark_finished([waiting.instance_id])
-            elif waiting.seq not in self.continuing and waiting.seq not in busy:
+            elif waiting.seq in busy:
+                later.append(waiting.seq)
+            elif waiting.seq not in self.continuing:
                 ready.append(waiting)
         self.continuing.update(w.seq for w in ready)
         self.ledger.add_resumed(ready)
-        return ready
+        return ready, later
 
     def continued(self, seq: int, line: bytes) -> None:
         """The result of a continued instance is journalled: ``line`` is its latest."""

@@ -267,8 +267,8 @@ class BatchExecutor:
 
     async def continue_waiting(self, *, wait_timers: float = 0.0) -> list[BatchResult]:
         """Continue the waiting instances of this executor's run directory that can go on,
-        as ``shardflow resume`` does, and return their new results (in submission order;
-        an instance that parks again is ``waiting`` again). It fires the parked timers that
+        as ``shardflow resume`` does, and return their new results (an instance that parks
+        again is ``waiting`` again). It fires the parked timers that
         are due (each once, whichever process fires it), and continues every instance whose
         tasks are all completed: timers fired, and people's and webhooks' tasks completed
         (``shardflow tasks complete``/``callback``, the inbox). With ``wait_timers``
@@ -286,7 +286,10 @@ class BatchExecutor:
         results: list[BatchResult] = []
         while True:
             # on the loop: the run's task store is the ledger's, used on this thread
-            ready = run.ready_to_continue(self.definition.plan, time.time(), self._futures)
+            ready, busy = run.ready_to_continue(self.definition.plan, time.time(),
+                                                self._futures)
+            if busy:  # their waiting record is on its way: continue them once it is in
+                await asyncio.wait([self._futures[seq] for seq in busy])
             futures = []
             for waiting in ready:
                 future: asyncio.Future[BatchResult] = loop.create_future()
@@ -294,6 +297,8 @@ class BatchExecutor:
                 futures.append(future)
                 pool.submit(resume_job(waiting))
             results += await asyncio.gather(*futures)
+            if busy:
+                continue
             move = next_move(time.time(), run.next_due(), working=False, bound=wait_timers)
             if move is None:
                 return results
