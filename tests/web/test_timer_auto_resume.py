@@ -18,9 +18,10 @@ from web.inbox_helpers import Server, env, http_get, needs_web
 pytestmark = needs_web
 
 GATED = str(Path(__file__).parent.parent / "batch" / "kind_flows.py") + ":gated_timer"
-SHORT = 4
+SHORT = 12
 """Seconds of the timer the server must fire: long enough for the run to end first (it parks
-the timer and exits 75 at once), short enough for a test."""
+the timer and exits 75 at once; a loaded 2-core CI box takes a few seconds to start it),
+short enough for a test."""
 DAY = 86400
 
 
