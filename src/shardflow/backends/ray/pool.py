@@ -44,7 +44,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
 from shardflow.backends.ray.cluster import actor_sys_path, actor_target, connect
-from shardflow.backends.ray.losses import innocent, until_dead, verdict_on, why_lost
+from shardflow.backends.ray.losses import (
+    alone_from,
+    innocent,
+    until_dead,
+    verdict_on,
+    why_lost,
+)
 from shardflow.backends.ray.nodes import check_nodes
 from shardflow.backends.ray.shard import RayShard
 from shardflow.backends.ray.slots import ShardSlots
@@ -214,10 +220,13 @@ class RayPool(ShardSlots):
             self._spawn_task(self._judge(shard))
             return
         shard.innocent = innocent(exc)
+        shard.alone_from = alone_from(exc)
+        alone = 0 if shard.innocent else sum(
+            1 for job in shard.inflight.values() if job.crashes + 1 >= shard.alone_from)
         _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s; "
                      "running on %d of %d while a replacement starts", why_lost(exc),
-                     len(shard.inflight), "" if shard.innocent else
-                     ", each alone (suspects of the crash)", self._running() - 1, self.size)
+                     len(shard.inflight), f", {alone} of them alone (suspects of a crash)"
+                     if alone else "", self._running() - 1, self.size)
         self._waiting.add(shard.slot)  # its replacement says when it is back
         self._lost(shard)
 
@@ -243,7 +252,7 @@ class RayPool(ShardSlots):
                 self.feed.requeue(job)
             shard.inflight.clear()
         else:
-            self._recover(shard, shard.culprit)
+            self._recover(shard, shard.culprit, shard.alone_from)
         self.dispatch()
         self.restarts += 1
         self._spawn_task(self._replace(shard.slot))
