@@ -376,6 +376,30 @@ def test_a_shipped_working_dir_holds_code_only_and_the_actors_get_the_env_and_sh
     assert Path(looked["shardflow"]).parent != Path(shardflow.__file__).parent  # the shipped copy
 
 
+@pytest.mark.parametrize(("planted", "problem"), [
+    ("shardflow-0.0.1.dist-info/METADATA", "has shardflow 0.0.1"),  # another version
+    ("shardflow/__init__.py", "cannot import shardflow"),  # none that imports
+])
+def test_a_node_whose_actors_import_another_shardflow_is_named_in_one_line(
+        address: str, tmp_path: Path, planted: str, problem: str) -> None:
+    """What the actors import is decided on the node (here by the ``PYTHONPATH`` they get):
+    the run stops before any actor starts, naming the node."""
+    other = tmp_path / "other"
+    (other / planted).parent.mkdir(parents=True)
+    (other / planted).write_text("Metadata-Version: 2.1\nName: shardflow\nVersion: 0.0.1\n"
+                                 if planted.endswith("METADATA") else
+                                 'raise ImportError("not the driver\'s shardflow")\n')
+    failed = cli("run", "shardflow.examples.notify:workflow", "--generate", "3", "--backend",
+                 "ray", "--address", address, "--workers", "1", "--ray-env",
+                 f"PYTHONPATH={other}", "--output", "out.jsonl", "--no-journal",
+                 "--no-progress", cwd=tmp_path)
+    assert failed.returncode == 2, failed.stderr
+    [error] = [line for line in failed.stderr.splitlines() if line.startswith("shardflow: error")]
+    node = ray.get_runtime_context().get_node_id()[:12]
+    assert f"(node {node}): {problem}" in error, error
+    assert not (tmp_path / "out.jsonl").exists() or not (tmp_path / "out.jsonl").read_text()
+
+
 def test_ray_actors_deliver_the_same_events_as_worker_processes(address: str) -> None:
     from shardflow.events import EventBus, WorkflowEvent
 

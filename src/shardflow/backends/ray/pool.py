@@ -107,7 +107,8 @@ class RayPool(ShardSlots):
     async def _connect_and_start(self) -> None:
         cluster = self._cluster = await connect(self.settings, self.spec.target, self.size,
                                                 self._run_dir)
-        await check_nodes(self.startup_timeout, same_version=not self.settings.ship_shardflow)
+        await check_nodes(self.startup_timeout, same_version=not self.settings.ship_shardflow,
+                          env=cluster.env)
         target = actor_target(cluster, self.spec.target)
         self._actor_spec = {**replace(self.spec, target=target, watchdog_file="").to_dict(),
                             "sys_path": actor_sys_path(cluster)}
