@@ -6,6 +6,7 @@ Drivers in this process reuse the module's Ray; drivers run as CLI subprocesses 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -123,17 +124,28 @@ def test_an_actor_killed_mid_batch_loses_nothing_and_its_jobs_run_again_together
     assert _overlap(reruns) >= 3, "the lost jobs ran again one at a time"
 
 
-def test_a_job_that_crashes_its_actor_every_time_fails_alone(address: str,
-                                                             tmp_path: Path) -> None:
+def test_a_job_that_crashes_its_actor_every_time_fails_alone_and_ray_says_so_in_our_format(
+        address: str, tmp_path: Path) -> None:
     effects = tmp_path / "effects.log"
-    inputs = [{"id": i, "sleep": 0.05, "poison": 7, "effects": str(effects)} for i in range(40)]
-    results = run_batch(flow("work"), inputs, workers=2, max_in_flight=8, backend="ray")
-    assert [r.id for r in results] == list(range(40))
-    assert results[7].status == "failed"
-    assert results[7].error is not None and results[7].error["type"] == "WorkerLost"
-    assert [r.status for r in results if r.id != 7] == ["completed"] * 39
+    (tmp_path / "in.jsonl").write_bytes(b"".join(orjson.dumps(
+        {"id": i, "sleep": 0.05, "poison": 7, "effects": str(effects)}) + b"\n" for i in range(40)))
+    done = cli("run", flow("work"), "--input", "in.jsonl", "--backend", "ray", "--address",
+               address, "--workers", "2", "--max-in-flight", "8", "--output", "out.jsonl",
+               "--no-journal", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr  # one instance failed
+    results = results_of(tmp_path / "out.jsonl")
+    assert sorted(results) == list(range(40))
+    assert results[7]["status"] == "failed" and results[7]["error"]["type"] == "WorkerLost"
+    assert [results[i]["status"] for i in range(40) if i != 7] == ["completed"] * 39
     ran = [int(line) for line in effects.read_text().split()]
     assert ran.count(7) == 3, "the poison job crashed three actors, the last one alone"
+    # the raylet's notice of each dead worker comes through logging (-v), not raw on
+    # stdout (where the results go with --output -) or stderr
+    assert not done.stdout.strip(), done.stdout
+    raw = [line for line in done.stderr.splitlines()
+           if not line.startswith(("shardflow: ", "  ")) and line.strip()]
+    assert not raw, done.stderr
+    assert done.stderr.count("a shard actor was lost") == 3
 
 
 def _overlap(spans: list[tuple[int, int]]) -> int:
@@ -434,3 +446,15 @@ def test_ray_actors_keep_the_step_history_of_definitions_that_read_it(address: s
     assert {r.status for r in results} == {"completed"}
     assert all(r.context["seen"] == [["first", "succeeded", "one"], ["flaky", "failed", None],
                                      ["flaky", "succeeded", None]] for r in results)
+
+
+def test_rays_log_records_keep_going_through_shardflow_after_ray_init_clears_its_handlers(
+        address: str, caplog: pytest.LogCaptureFixture) -> None:
+    from shardflow.backends.ray.ray_logging import route_ray_loggers
+
+    route_ray_loggers()
+    caplog.set_level(logging.INFO, logger="shardflow")
+    # clears the ``ray`` logger's handlers first, then logs that Ray is up already
+    ray.init(address=address, ignore_reinit_error=True, configure_logging=False)
+    # handled by shardflow.ray's handlers (caplog's sits above them), under Ray's own name
+    assert any("ray.init() again" in r.getMessage() for r in caplog.records), caplog.records
