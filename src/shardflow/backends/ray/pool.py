@@ -10,7 +10,8 @@ backends. What differs:
 * Ray's own task retries are off and a lost actor is not restarted by Ray (a retried batch
   would re-run a poison instance with its neighbours): the driver kills what is left of it,
   re-runs its jobs in flight as :mod:`~shardflow.backends.ray.losses` says (after a node
-  loss as they were, else as suspects: :func:`~shardflow.batch.crash_policy.decide`) and
+  loss as they were; after its process died, in batches with the crash counted and alone
+  when lost again; else as suspects: :func:`~shardflow.batch.crash_policy.decide`) and
   starts a replacement;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
