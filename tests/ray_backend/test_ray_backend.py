@@ -453,7 +453,7 @@ def test_rays_log_records_keep_going_through_shardflow_after_ray_init_clears_its
     from shardflow.backends.ray.ray_logging import route_ray_loggers
 
     route_ray_loggers()
-    caplog.set_level(logging.INFO, logger="shardflow")
+    caplog.set_level(logging.DEBUG, logger="shardflow")  # Ray's notices come at DEBUG
     # clears the ``ray`` logger's handlers first, then logs that Ray is up already
     ray.init(address=address, ignore_reinit_error=True, configure_logging=False)
     # handled by shardflow.ray's handlers (caplog's sits above them), under Ray's own name

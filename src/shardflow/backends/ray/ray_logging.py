@@ -4,11 +4,12 @@ Three kinds reach a driver: records of Ray's Python loggers (``ray.*``: the toke
 the warnings of ``ray.init``), the lines Ray's processes send it (``log_to_driver``: a shard
 actor's prints, the GCS's), and the error messages the cluster publishes to the job (the
 raylet's notice of a dead worker, an infeasible resource request). The first go to the
-``shardflow.ray`` logger at their level; of the second, the shard actors' lines go to
-``shardflow.worker`` at WARNING (as a worker process's lines do) and the lines of Ray's own
-processes to ``shardflow.ray`` at DEBUG (``-v``); the third to ``shardflow.ray`` at WARNING,
-except the dead worker's notice (DEBUG): the pool says in its own line what a lost actor
-means for the run. So ``-q`` quiets them, and they carry shardflow's prefix.
+``shardflow.ray`` logger (warnings and errors at their level, the rest at DEBUG); of the
+second, the shard actors' lines go to ``shardflow.worker`` at WARNING (as a worker
+process's lines do) and the lines of Ray's own processes to ``shardflow.ray`` at DEBUG
+(``-v``); the third to ``shardflow.ray`` at WARNING, except the dead worker's notice (DEBUG):
+the pool says in its own line what a lost actor means for the run. So ``-q`` quiets them,
+and they carry shardflow's prefix.
 
 ``ray.init(configure_logging=False)`` clears the ``ray`` logger's handlers, so the forwarder
 is not one of them: it hangs above that logger, as its parent. Ray prints the published
@@ -37,9 +38,13 @@ _ROUTE = "shardflow_logs"
 
 
 class _Forward(logging.Handler):
-    """Hands each record of Ray's loggers to ``shardflow.ray``'s handlers."""
+    """Hands each record of Ray's loggers to ``shardflow.ray``'s handlers: warnings and
+    errors at their level, the rest (``Connecting to existing Ray cluster ...``) at DEBUG,
+    so a run's default output holds shardflow's notices only."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         if _ray_log.isEnabledFor(record.levelno):
             _ray_log.handle(record)
 
@@ -79,7 +84,8 @@ def log_error_messages(data: dict[str, Any], ignore_prefix: bool = False) -> Non
         if not line.strip():
             continue
         level = logging.DEBUG if _WORKER_DIED in line else logging.WARNING
-        _ray_log.log(level, "ray %s: %s", data.get("pid", "?"), line.strip())
+        text = "\n  ".join(part.rstrip() for part in line.strip().splitlines())
+        _ray_log.log(level, "ray %s: %s", data.get("pid", "?"), text)  # its lines indented
 
 
 _WORKER_DIED = "A worker died or was killed while executing a task"
