@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
+from shardflow import BaseMachineStep, Edge, TimerStep, WorkflowContext, WorkflowDefinition
 
 
 def _append(path: str, text: str) -> None:
@@ -59,6 +60,19 @@ class Work(BaseMachineStep):
 
 work = WorkflowDefinition(name="ray_work", steps={"work": Work()}, edges=[],
                           initial_step="work")
+
+
+class ParkingTimer(TimerStep):
+    """Parks even a short wait (``delay`` seconds, from the input): a long timer, made short."""
+
+    park_after_seconds = -1.0
+
+
+timed = WorkflowDefinition(
+    name="ray_timed",
+    steps={"wait": ParkingTimer("wait", duration=lambda c: timedelta(seconds=c.get("delay"))),
+           "work": Work()},
+    edges=[Edge("wait", "work")], initial_step="wait")
 
 
 class Api(BaseMachineStep):

@@ -262,6 +262,44 @@ def test_resume_finishes_a_ray_run_whose_driver_was_killed(address: str, tmp_pat
     assert all(ran.count(i) == 1 for i in before), "a journalled instance ran again"
 
 
+def test_a_long_timer_parked_in_a_ray_run_is_fired_by_the_run_and_completes_once(
+        address: str, tmp_path: Path) -> None:
+    """The run's timer watch beside the Ray pool: a timer due at once is fired while the run
+    works, one due in 2 s once the run has nothing else to do (within --wait-timers); each
+    instance goes on after its timer exactly once."""
+    out, effects, run_dir = tmp_path / "out.jsonl", tmp_path / "effects.log", tmp_path / "run"
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_bytes(b"".join(orjson.dumps({"id": i, "delay": delay, "effects": str(effects)})
+                                + b"\n" for i, delay in enumerate([2, 0])))
+    ran = cli("run", flow("timed"), "--input", str(inputs), "--backend", "ray", "--address",
+              address, "--workers", "2", "--output", str(out), "--run-dir", str(run_dir),
+              "--no-progress", "--wait-timers", "2m", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    final = results_of(out)  # each id once: the waiting lines were replaced
+    assert {i: r["status"] for i, r in final.items()} == {0: "completed", 1: "completed"}
+    assert sorted(int(line) for line in effects.read_text().split()) == [0, 1]  # once each
+    listed = cli("tasks", "list", str(run_dir), "--kind", "timer", "--all", "--json",
+                 cwd=tmp_path)
+    assert [orjson.loads(line)["completed_by"] for line in listed.stdout.splitlines()] == [
+        "<timer>", "<timer>"]
+
+
+def test_an_embedded_ray_executor_continues_its_due_timers_once(address: str,
+                                                             tmp_path: Path) -> None:
+    effects = tmp_path / "effects.log"
+
+    async def main() -> tuple[BatchResult, list[BatchResult]]:
+        async with BatchExecutor(flow("timed"), backend="ray", address=address, workers=1,
+                                 run_dir=tmp_path / "svc") as ex:
+            parked = await ex.submit({"id": 0, "delay": 0, "effects": str(effects)})
+            return parked, await ex.continue_waiting()
+
+    parked, continued = asyncio.run(main())
+    assert parked.status == "waiting" and parked.waiting_until is not None
+    assert [(r.id, r.status) for r in continued] == [(0, "completed")]
+    assert effects.read_text().split() == ["0"]
+
+
 SHIPPED_FLOW = '''
 import os
 

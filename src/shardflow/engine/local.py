@@ -55,6 +55,7 @@ from shardflow.limits.local import LocalGate
 from shardflow.model.plan import Plan, check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseMachineStep
+from shardflow.model.tasks import TIMER
 from shardflow.store.tasks import SQLiteTaskStore, TaskStore
 
 _RUNNING = WorkflowStatus.RUNNING
@@ -309,7 +310,7 @@ class LocalExecutionEngine(HumanTaskApi, StepScheduling):
         calls once (a running engine fires the timers it parked by itself)."""
         now = time.time() if at is None else at
         fired = []
-        for task in self.pending_tasks():
+        for task in self.pending_tasks(kind=TIMER):
             instance = self.get_instance(task.instance_id)  # restored from the store if need be
             plan = self.registry.get_definition(instance.workflow_name,
                                                 instance.workflow_version).plan
