@@ -36,9 +36,10 @@ def _first_time(directory: Path) -> bool:
 
 
 class Work(BaseMachineStep):
-    """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution); the
-    instance ``hold`` tells the test it started (FIFO ``<dir>/held.fifo``, once) and then
-    waits a long time without blocking the loop."""
+    """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution) and, with
+    ``spans``, ``id start end`` (monotonic ns) once it has slept; the instance ``hold`` tells
+    the test it started (FIFO ``<dir>/held.fifo``, once) and then waits a long time without
+    blocking the loop; the instance ``poison`` ends its actor's process every time."""
     store_result = True  # its return value is read from the output
 
     name = "work"
@@ -48,7 +49,12 @@ class Work(BaseMachineStep):
             _append(context.get("effects"), str(context.get("id")))
         if context.get("id") == context.get("hold") and _first_time(Path(context.get("dir"))):
             await asyncio.sleep(120)
+        if context.get("id") == context.get("poison"):
+            os._exit(3)  # a crash of the worker, the job's doing
+        began = time.monotonic_ns()
         await asyncio.sleep(context.get("sleep", 0.0))
+        if context.get("spans"):
+            _append(context.get("spans"), f"{context.get('id')} {began} {time.monotonic_ns()}")
         return {"doubled": context.get("id") * 2}
 
 
