@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shardflow import BaseHumanStep, BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
+from shardflow import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Edge,
+    ParallelGroup,
+    WorkflowContext,
+    WorkflowDefinition,
+)
 
 _failed_once: set[Any] = set()
 """Ids whose ``flaky`` attempt failed in this process (one failure each, then success)."""
@@ -108,3 +115,20 @@ approval = WorkflowDefinition(
     edges=[Edge("first", "approve"), Edge("approve", "report")], initial_step="first",
     terminal_steps={"report"})
 """Waits at a human step; after it, reads the history (the approval in it) and the user."""
+
+
+class Second(BaseMachineStep):
+    """Returns a value through the attempt loop (it may retry), not the plain attempt."""
+
+    name = "second"
+    retries = 1
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        return {"two": 2}
+
+
+grouped = WorkflowDefinition(
+    name="grouped", steps={"both": ParallelGroup(First(), Second(), name="both"),
+                           "report": Report()},
+    edges=[Edge("both", "report")], initial_step="both", terminal_steps={"report"})
+"""Members of a group return values: the history records them under ``both/<member>``."""

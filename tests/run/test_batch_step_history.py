@@ -50,6 +50,22 @@ def test_batch_histories_read_as_in_process() -> None:
     assert asyncio.run(in_process()) == batch
 
 
+def test_what_group_members_return_is_in_the_history_in_process_and_in_batch() -> None:
+    definition = load_workflow(_target("grouped"))
+    registry = WorkflowRegistry()
+    registry.register(definition)
+
+    async def in_process() -> object:
+        engine = LocalExecutionEngine(registry)
+        instance = await engine.start_workflow("grouped", {"id": "x"})
+        return instance.context.get("seen")
+
+    expected = [["both/first", "succeeded", "one"], ["both/second", "succeeded", {"two": 2}]]
+    assert sorted(asyncio.run(in_process())) == expected  # type: ignore[call-overload]
+    batch = run_batch(_target("grouped"), [{"id": i} for i in range(4)], workers=1)
+    assert [sorted(r.context["seen"]) for r in batch] == [expected] * 4
+
+
 def test_only_definitions_whose_steps_read_it_keep_a_history() -> None:
     assert reads_step_history(load_workflow(_target("compiled")))
     assert reads_step_history(load_workflow(_target("declared")))

@@ -136,8 +136,9 @@ async def run_step(
     out for a schedule. A step without retries writes straight into ``ctx``. A step with
     retries runs each attempt on a fork, so a failed attempt leaves no trace; the successful
     fork is returned.
-    A return value other than ``None`` is recorded in the history under ``key`` (and stored
-    there if the step has ``store_result``). Each attempt is logged/counted under ``path``.
+    A return value other than ``None`` is recorded in the history under ``path``, where the
+    step log has the attempt (stored in the context under ``key`` if the step has
+    ``store_result``). Each attempt is logged/counted under ``path``.
     """
     if is_plain(step, gate is not None):
         # its one attempt, as step_source writes it out
@@ -146,7 +147,7 @@ async def run_step(
         try:
             result = await step.execute(ctx)
             if result is not None:
-                record_result(ctx, key, result)
+                record_result(ctx, path, result)
                 if step.store_result:
                     ctx.set(key, result)
         except BaseException as exc:
@@ -186,7 +187,7 @@ async def run_step(
             else:
                 result = await _call(step, work, path, clock)
             if result is not None:
-                record_result(work, key, result)
+                record_result(work, path, result)
                 if step.store_result:
                     work.set(key, result)
             if hooked:
