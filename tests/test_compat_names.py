@@ -58,7 +58,7 @@ def test_lookups_that_miss_are_key_errors() -> None:
     for error in (WorkflowNotFoundError("w", "2.0"), InstanceNotFoundError("i"),
                   TaskNotFoundError("t")):
         assert isinstance(error, KeyError)
-    assert str(WorkflowNotFoundError("w", "2.0")) == "workflow 'w' version '2.0' is not registered"
+    assert str(WorkflowNotFoundError("w", "2.0")) == "Workflow 'w' version '2.0' not found"
 
 
 def test_validation_error_takes_a_list_of_errors_alone() -> None:

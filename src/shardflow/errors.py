@@ -116,7 +116,7 @@ class WorkflowNotFoundError(ShardflowError, KeyError):
         self.name = name
         self.version = version
         what = f"{name!r} version {version!r}" if version else repr(name)
-        super().__init__(f"workflow {what} is not registered{hint}")
+        super().__init__(f"Workflow {what} not found{hint}")  # litestar-workflows' words
 
     def __str__(self) -> str:
         return str(self.args[0])  # not KeyError's repr of the key

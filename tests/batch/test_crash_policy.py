@@ -62,3 +62,11 @@ def test_culprit_from_a_watchdog_report() -> None:
     assert Culprit.from_report({"step": "s"}) is None
     assert Culprit.from_report(None) is None
     assert Culprit.from_report({"seq": 1, "step": None, "retries": "x"}) == Culprit(1, None, 0)
+
+
+def test_with_alone_from_2_a_first_loss_runs_again_as_usual_and_a_second_runs_alone() -> None:
+    first, again = Job(0, 0, b'{"id": 0}'), Job(1, 1, b'{"id": 1}', attempt=2, crashes=1)
+    decision = decide([first, again], None, max_crashes=3, alone_from=2)
+    assert [(j.seq, j.crashes, j.attempt) for j in decision.requeue] == [(0, 1, 2)]
+    assert [(j.seq, j.crashes, j.attempt) for j in decision.suspects] == [(1, 2, 3)]
+    assert not decision.failed

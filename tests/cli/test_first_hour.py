@@ -194,7 +194,7 @@ def test_did_you_mean(cli: CliRun, tmp_path: Path) -> None:
             "    print(e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert "Initial step 'proces' not found in steps (did you mean 'process'?)" in proc.stdout
-    assert "workflow 'ordres' is not registered" in proc.stdout
+    assert "Workflow 'ordres' not found" in proc.stdout
 
 
 def test_bench_reports_the_median_and_spread_of_rounds_and_measures_a_target(

@@ -107,7 +107,8 @@ async def _one_form(form: str, case: str, counted: bool) -> tuple[Any, ...]:
                    failure.context is ctx, failure.__cause__ is failure.error)
     except BaseException as exc:
         outcome = ("raised", type(exc).__name__)
-    log = [(n, status, attempts, error) for n, status, attempts, _, _, error in state.history]
+    log = [(n, status, attempts, None if error is None else error.type)
+           for n, status, attempts, _, _, error in state.history]
     counts = {k: len(v) for k, v in state.stats.durations.items()} if counted else None
     returned = recorded_result(ctx, "node")
     INDEXES.discard(index)

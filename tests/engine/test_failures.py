@@ -75,7 +75,8 @@ def test_a_failing_branch_cancels_its_running_sibling_and_fails_the_instance(run
     assert "ValueError: boom" in error.traceback
     assert 'raise ValueError(message)' in error.traceback
     assert [r.status for r in history_of(instance, "slow")] == ["canceled"]
-    assert [(r.status, r.error) for r in history_of(instance, "bad")] == [("failed", "ValueError")]
+    assert [(r.status, r.error, r.error.type) for r in history_of(instance, "bad")] == [
+        ("failed", "boom", "ValueError")]
     assert ran_after == []
 
 

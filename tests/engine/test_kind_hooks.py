@@ -155,7 +155,7 @@ def test_a_timer_tells_on_success_when_it_fires_short_or_parked(run: Any) -> Non
         instance = await within(engine.start_workflow("around_wait"))
         assert instance.status == WorkflowStatus.WAITING
         assert CALLS == [("can_execute", "wait")]
-        (task,) = engine.pending_tasks(instance.id)
+        (task,) = engine.pending_tasks(instance.id, kind="timer")
         (fired,) = await within(engine.fire_due_timers(at=task.due_at))
         return fired
 

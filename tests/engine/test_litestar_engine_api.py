@@ -79,7 +79,7 @@ def test_a_workflow_class_runs_through_human_task_completion_by_step_name(run: A
     assert instance.current_step is None
     assert instance.context.data == {"order": 1, "review": {"approved": True}, "shipped": True}
     history = [(e.step_name, e.status) for e in instance.context.step_history]
-    assert history == [("ship", "succeeded"), ("note", "skipped")]
+    assert history == [("review", "succeeded"), ("ship", "succeeded"), ("note", "skipped")]
     assert instance.context.get_last_execution("ship").result == datetime(2026, 1, 1)
 
 

@@ -182,7 +182,7 @@ def test_a_long_timer_parks_the_instance_and_fires_when_due(run: Any) -> None:
         engine = engine_for(long_timer(), clock=clock)
         instance = await within(engine.start_workflow("wait", {"hours": 2}))
         assert instance.status == WorkflowStatus.WAITING
-        (task,) = engine.pending_tasks(instance.id)
+        (task,) = engine.pending_tasks(instance.id, kind="timer")
         assert task.node == "wait" and 7190 < task.due_at - task.created_at <= 7200
         clock.advance(7100)
         await settle()
@@ -217,7 +217,7 @@ def test_fire_due_timers_continues_only_the_timers_that_are_due(run: Any) -> Non
         engine = engine_for(long_timer(), clock=FakeClock())
         soon = await within(engine.start_workflow("wait", {"hours": 1}))
         later = await within(engine.start_workflow("wait", {"hours": 5}))
-        (task,) = engine.pending_tasks(soon.id)
+        (task,) = engine.pending_tasks(soon.id, kind="timer")
         fired = await engine.fire_due_timers(at=task.due_at)
         assert [i.id for i in fired] == [soon.id]
         assert soon.status == WorkflowStatus.COMPLETED and later.status == WorkflowStatus.WAITING
@@ -232,7 +232,7 @@ def test_an_engine_restarted_from_its_store_fires_the_timers_of_the_one_before(
         first = engine_for(long_timer(), clock=FakeClock(), store=SQLiteTaskStore(tmp_path / "t.db"))
         due = await within(first.start_workflow("wait", {"hours": 0.5}))
         later = await within(first.start_workflow("wait", {"hours": 3}))
-        (task,) = first.pending_tasks(due.id)
+        (task,) = first.pending_tasks(due.id, kind="timer")
         clock = FakeClock()
         second = engine_for(long_timer(), clock=clock, store=SQLiteTaskStore(tmp_path / "t.db"))
         fired = await second.fire_due_timers(at=task.due_at + 1)

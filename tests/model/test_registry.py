@@ -100,4 +100,4 @@ def test_unknown_names_raise_an_error_that_is_also_a_key_error(lookup: object) -
     with pytest.raises(WorkflowNotFoundError) as raised:
         lookup(registry)  # type: ignore[operator]
     assert isinstance(raised.value, KeyError) and isinstance(raised.value, ShardflowError)
-    assert "is not registered" in str(raised.value) and not str(raised.value).startswith('"')
+    assert "not found" in str(raised.value) and not str(raised.value).startswith('"')

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
+from shardflow import BaseMachineStep, Edge, TimerStep, WorkflowContext, WorkflowDefinition
 
 
 def _append(path: str, text: str) -> None:
@@ -35,9 +36,10 @@ def _first_time(directory: Path) -> bool:
 
 
 class Work(BaseMachineStep):
-    """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution); the
-    instance ``hold`` tells the test it started (FIFO ``<dir>/held.fifo``, once) and then
-    waits a long time without blocking the loop."""
+    """Sleeps ``sleep`` seconds; logs its id to ``effects`` (one line per execution) and, with
+    ``spans``, ``id start end`` (monotonic ns) once it has slept; the instance ``hold`` tells
+    the test it started (FIFO ``<dir>/held.fifo``, once) and then waits a long time without
+    blocking the loop; the instance ``poison`` ends its actor's process every time."""
     store_result = True  # its return value is read from the output
 
     name = "work"
@@ -47,12 +49,30 @@ class Work(BaseMachineStep):
             _append(context.get("effects"), str(context.get("id")))
         if context.get("id") == context.get("hold") and _first_time(Path(context.get("dir"))):
             await asyncio.sleep(120)
+        if context.get("id") == context.get("poison"):
+            os._exit(3)  # a crash of the worker, the job's doing
+        began = time.monotonic_ns()
         await asyncio.sleep(context.get("sleep", 0.0))
+        if context.get("spans"):
+            _append(context.get("spans"), f"{context.get('id')} {began} {time.monotonic_ns()}")
         return {"doubled": context.get("id") * 2}
 
 
 work = WorkflowDefinition(name="ray_work", steps={"work": Work()}, edges=[],
                           initial_step="work")
+
+
+class ParkingTimer(TimerStep):
+    """Parks even a short wait (``delay`` seconds, from the input): a long timer, made short."""
+
+    park_after_seconds = -1.0
+
+
+timed = WorkflowDefinition(
+    name="ray_timed",
+    steps={"wait": ParkingTimer("wait", duration=lambda c: timedelta(seconds=c.get("delay"))),
+           "work": Work()},
+    edges=[Edge("wait", "work")], initial_step="wait")
 
 
 class Api(BaseMachineStep):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shardflow import BaseMachineStep, Edge, WorkflowContext, WorkflowDefinition
+from shardflow import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Edge,
+    ParallelGroup,
+    WorkflowContext,
+    WorkflowDefinition,
+)
 
 _failed_once: set[Any] = set()
 """Ids whose ``flaky`` attempt failed in this process (one failure each, then success)."""
@@ -88,3 +95,40 @@ interpreted = WorkflowDefinition(
            Edge("first", "never", condition=lambda ctx: False), Edge("never", "report")],
     initial_step="first", terminal_steps={"report"})
 """Conditions: interpreted; ``never`` is skipped, and ``report`` still runs."""
+
+
+class Approve(BaseHumanStep):
+    name = "approve"
+    title = "Approve"
+
+
+class ReportUser(Report):
+    """``Report``, and who completed the approval (``context.user_id``)."""
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        await super().execute(context)
+        context.set("user", context.user_id)
+
+
+approval = WorkflowDefinition(
+    name="approval", steps={"first": First(), "approve": Approve(), "report": ReportUser()},
+    edges=[Edge("first", "approve"), Edge("approve", "report")], initial_step="first",
+    terminal_steps={"report"})
+"""Waits at a human step; after it, reads the history (the approval in it) and the user."""
+
+
+class Second(BaseMachineStep):
+    """Returns a value through the attempt loop (it may retry), not the plain attempt."""
+
+    name = "second"
+    retries = 1
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        return {"two": 2}
+
+
+grouped = WorkflowDefinition(
+    name="grouped", steps={"both": ParallelGroup(First(), Second(), name="both"),
+                           "report": Report()},
+    edges=[Edge("both", "report")], initial_step="both", terminal_steps={"report"})
+"""Members of a group return values: the history records them under ``both/<member>``."""

@@ -50,6 +50,22 @@ def test_batch_histories_read_as_in_process() -> None:
     assert asyncio.run(in_process()) == batch
 
 
+def test_what_group_members_return_is_in_the_history_in_process_and_in_batch() -> None:
+    definition = load_workflow(_target("grouped"))
+    registry = WorkflowRegistry()
+    registry.register(definition)
+
+    async def in_process() -> object:
+        engine = LocalExecutionEngine(registry)
+        instance = await engine.start_workflow("grouped", {"id": "x"})
+        return instance.context.get("seen")
+
+    expected = [["both/first", "succeeded", "one"], ["both/second", "succeeded", {"two": 2}]]
+    assert sorted(asyncio.run(in_process())) == expected  # type: ignore[call-overload]
+    batch = run_batch(_target("grouped"), [{"id": i} for i in range(4)], workers=1)
+    assert [sorted(r.context["seen"]) for r in batch] == [expected] * 4
+
+
 def test_only_definitions_whose_steps_read_it_keep_a_history() -> None:
     assert reads_step_history(load_workflow(_target("compiled")))
     assert reads_step_history(load_workflow(_target("declared")))
@@ -76,3 +92,24 @@ def test_summary_counts_steps_and_retries_of_a_definition_that_keeps_history(
                        for step, row in orjson.loads(summary.read_bytes())["steps"].items()}
     assert steps["compiled"] == steps["quiet"] == {"first": (30, 0), "flaky": (60, 30),
                                                    "report": (30, 0)}
+
+
+def test_a_resumed_instance_records_the_human_step_and_who_completed_it(
+        cli: CliRun, tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a"}])
+    run_dir, out = tmp_path / "run", tmp_path / "out.jsonl"
+    done = cli("run", _target("approval"), "--input", str(inp), "--output", str(out),
+               "--workers", "1", "--no-progress", "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    (task,) = [orjson.loads(line) for line in cli("tasks", "list", str(run_dir), "--json")
+               .stdout.splitlines()]
+    done = cli("tasks", "complete", task["id"], "--data", '{"ok": true}', "--user", "erin",
+               "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    done = cli("resume", str(run_dir), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    (line,) = [orjson.loads(x) for x in out.read_bytes().splitlines()
+               if orjson.loads(x)["status"] == "completed"]
+    # the history of the steps run since the resume, as in process after a restore
+    assert line["context"]["seen"] == [["approve", "succeeded", {"ok": True}]]
+    assert line["context"]["user"] == "erin"

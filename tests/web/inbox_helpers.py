@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +103,18 @@ class Api:
             headers.setdefault("content-type", "application/json")
         sent = {k: v for k, v in headers.items() if v is not None}  # None: leave it out
         return self.client.post(path, headers=sent, **kw)
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, Any]:
+    """GET ``url`` from a real server: its status and JSON body."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=90) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
 
 
 def output_records(path: Path) -> list[dict[str, Any]]:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import signal
 import socket
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import orjson
 from click.testing import CliRunner
 
 from shardflow.cli.main import cli
-from web.inbox_helpers import Server, approvals_run, made_run, needs_web
+from web.inbox_helpers import Server, approvals_run, http_get, made_run, needs_web
 
 
 def _invoke(*args: str) -> Any:
@@ -57,17 +54,6 @@ def test_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
 
 
-def _get(url: str, token: str | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
-
-
 @needs_web
 def test_a_real_server_prints_its_url_and_token_and_stops_on_sigterm(tmp_path: Path) -> None:
     run_dir, _ = approvals_run(tmp_path)
@@ -75,8 +61,8 @@ def test_a_real_server_prints_its_url_and_token_and_stops_on_sigterm(tmp_path: P
     try:
         assert server.lines[0] == "shardflow inbox for dora, runs: run"
         assert server.url.startswith("http://127.0.0.1:") and server.token
-        assert _get(f"{server.base}/api/session")[0] == 401
-        status, body = _get(f"{server.base}/api/tasks", server.token)
+        assert http_get(f"{server.base}/api/session")[0] == 401
+        status, body = http_get(f"{server.base}/api/tasks", server.token)
         assert (status, body["total"]) == (200, 9)
     finally:
         code = server.stop()
@@ -91,7 +77,7 @@ def test_runs_default_to_the_ones_with_tasks_here(tmp_path: Path) -> None:
     second, _ = approvals_run(tmp_path, name=None)
     server = Server([], "--no-token", cwd=tmp_path)
     try:
-        status, body = _get(f"{server.base}/api/session")
+        status, body = http_get(f"{server.base}/api/session")
     finally:
         server.stop()
     assert status == 200

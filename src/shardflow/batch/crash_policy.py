@@ -6,7 +6,9 @@
 * Otherwise every lost job counts one crash and becomes a *suspect*: suspects re-run one at
   a time, alone on a worker, so the next crash is blamed on exactly one instance and a
   poison instance cannot take its neighbours down with it. A job that has crashed
-  ``max_crashes`` workers is failed with ``WorkerLost``.
+  ``max_crashes`` workers is failed with ``WorkerLost``. With ``alone_from`` 2 (a loss that
+  is no evidence against any one job, such as a Ray actor whose process died), a job lost
+  for the first time runs again as usual, its crash counted; lost again, it is a suspect.
 
 No processes, files or clocks here: :func:`decide` maps its arguments to a :class:`Decision`
 and the pool carries it out (a :class:`Failure` encodes its own result line when asked).
@@ -69,9 +71,10 @@ class Decision:
 
 
 def decide(lost: list[Job], culprit: Culprit | None, max_crashes: int,
-           hard_timeout: float | None = None) -> Decision:
+           hard_timeout: float | None = None, *, alone_from: int = 1) -> Decision:
     """The fate of every job in ``lost``; each comes back as a new :class:`Job` with its
-    counters (``attempt``, ``crashes``, ``hard_timeouts``) moved on."""
+    counters (``attempt``, ``crashes``, ``hard_timeouts``) moved on. Without a culprit, a job
+    runs alone once it has crashed ``alone_from`` workers."""
     requeue: list[Job] = []
     suspects: list[Job] = []
     failed: list[Failure] = []
@@ -97,6 +100,8 @@ def decide(lost: list[Job], culprit: Culprit | None, max_crashes: int,
                     crashed, WORKER_LOST,
                     f"instance {job.id!r} was running when its worker process died, "
                     f"{crashed.crashes} times; giving up"))
-            else:
+            elif crashed.crashes >= alone_from:
                 suspects.append(crashed)
+            else:
+                requeue.append(crashed)
     return Decision(requeue, suspects, failed, hard_timeouts)

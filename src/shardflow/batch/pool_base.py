@@ -138,12 +138,13 @@ class PoolBase(Generic[M]):
             self._idle.set()
 
     # -- a lost member ------------------------------------------------------------------------
-    def _recover(self, member: M, culprit: Culprit | None) -> None:
+    def _recover(self, member: M, culprit: Culprit | None, alone_from: int = 1) -> None:
         """Carry out the recovery policy (:func:`~shardflow.batch.crash_policy.decide`) for every
         job the lost ``member`` had in flight; ``culprit`` is what its watchdog reported."""
         lost = list(member.inflight.values())
         member.inflight.clear()
-        decision = decide(lost, culprit, self.max_crashes, self.hard_timeout)
+        decision = decide(lost, culprit, self.max_crashes, self.hard_timeout,
+                          alone_from=alone_from)
         self.hard_timeouts += decision.hard_timeouts
         for job in decision.requeue:
             self.feed.requeue(job)

@@ -42,7 +42,8 @@ def _web() -> tuple[Any, Any]:
 @sub_option("--user", default=None, help="Recorded as completed_by (default: your login name).")
 @sub_option("--assignee-only", is_flag=True, help="Only tasks assigned to --user.")
 @sub_option("--auto-resume", is_flag=True,
-              help="Resume a run as soon as an instance has all its tasks done.")
+              help="Resume a run as soon as an instance has all its tasks done, or a parked "
+                   "timer of it is due.")
 @sub_option("--no-token", is_flag=True, help="No access token (loopback hosts only).")
 @logging_options
 def serve(run_dirs: tuple[str, ...], host: str, port: int, user: str | None,

@@ -18,7 +18,7 @@ from shardflow.errors import (
     TaskNotFoundError,
     TaskValidationError,
 )
-from shardflow.model.tasks import HUMAN, TASK_KINDS, HumanTask
+from shardflow.model.tasks import HUMAN, TASK_KINDS, HumanTask, wanted_kinds
 from shardflow.run.rundir import latest_run_dirs
 from shardflow.store.tasks import SQLiteTaskStore
 
@@ -72,7 +72,7 @@ def list_tasks(run_dir: str | None, assignee: str | None, show_all: bool, kinds:
     """Open human tasks of RUN_DIR (default: the newest run with tasks); ``--kind`` lists
     timers and webhooks too."""
     store = _store(run_dir)
-    wanted = None if "all" in kinds else kinds
+    wanted = wanted_kinds(kinds)
     found = store.list_tasks(assignee=assignee, open_only=not show_all, kinds=wanted)
     if as_json:
         for task in found:

@@ -35,6 +35,15 @@ class StepExecution:
     output_data: dict[str, Any] | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class FormData:
+    """How the step log's results hold a completed human step's form data: its record's
+    ``result`` and ``output_data``, as litestar-workflows records a human step (a return
+    value is only a ``result``)."""
+
+    data: dict[str, Any]
+
+
 @dataclass(slots=True)
 class InstanceInfo:
     """The litestar-workflows fields of one instance, shared by all of its contexts."""
@@ -145,10 +154,13 @@ class StepHistory(list[StepExecution]):
         if self.seen < len(log):
             results = self.source.results or {}
             for node, status, _attempt, started, ended, error in log[self.seen:]:
+                result = results.get(node) if status == "completed" else None
+                output = None
+                if type(result) is FormData:
+                    result = output = result.data
                 self.append(StepExecution(
                     node, _STEP_STATUS.get(status, status), started_moment(started),
-                    started_moment(ended),
-                    results.get(node) if status == "completed" else None, error))
+                    started_moment(ended), result, error, None, output))
             self.seen = len(log)
         return self
 

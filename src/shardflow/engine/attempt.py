@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 
 from shardflow._clock import Clock, TimeoutScope
 from shardflow.context import WorkflowContext, record_result
+from shardflow.engine.records import step_error
 from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
 from shardflow.errors import StepTimeoutError
@@ -85,7 +86,7 @@ def failed_attempt(exc: BaseException, path: str, attempt: int, started: float,
     cancelled = not isinstance(exc, Exception) and is_cancellation(exc)
     if log is not None:
         log.append((path, "canceled" if cancelled else "failed", attempt, started, now(),
-                    None if cancelled else type(exc).__name__))
+                    None if cancelled else step_error(path, exc)))
     if stats is not None:
         stats.durations[path].append(now() - started)
     if cancelled:
@@ -135,8 +136,9 @@ async def run_step(
     out for a schedule. A step without retries writes straight into ``ctx``. A step with
     retries runs each attempt on a fork, so a failed attempt leaves no trace; the successful
     fork is returned.
-    A return value other than ``None`` is recorded in the history under ``key`` (and stored
-    there if the step has ``store_result``). Each attempt is logged/counted under ``path``.
+    A return value other than ``None`` is recorded in the history under ``path``, where the
+    step log has the attempt (stored in the context under ``key`` if the step has
+    ``store_result``). Each attempt is logged/counted under ``path``.
     """
     if is_plain(step, gate is not None):
         # its one attempt, as step_source writes it out
@@ -145,7 +147,7 @@ async def run_step(
         try:
             result = await step.execute(ctx)
             if result is not None:
-                record_result(ctx, key, result)
+                record_result(ctx, path, result)
                 if step.store_result:
                     ctx.set(key, result)
         except BaseException as exc:
@@ -185,7 +187,7 @@ async def run_step(
             else:
                 result = await _call(step, work, path, clock)
             if result is not None:
-                record_result(work, key, result)
+                record_result(work, path, result)
                 if step.store_result:
                     work.set(key, result)
             if hooked:
@@ -193,7 +195,7 @@ async def run_step(
         except BaseException as exc:
             if attempt <= retries and isinstance(exc, Exception) and isinstance(exc, step.retry_on):
                 if log is not None:
-                    log.append((path, "failed", attempt, started, now(), type(exc).__name__))
+                    log.append((path, "failed", attempt, started, now(), step_error(path, exc)))
                 if stats is not None:
                     stats.durations[path].append(now() - started)
                     stats.retried(path)

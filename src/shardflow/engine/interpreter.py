@@ -54,7 +54,7 @@ from shardflow.engine.branches import (
 from shardflow.engine.ending import merge_ends
 from shardflow.engine.observe import observed_step
 from shardflow.engine.parking import Parked, Waiting, new_task
-from shardflow.engine.passive import exclusive_choice, hooks_of, is_timer, passed, run_wait
+from shardflow.engine.passive import answered, exclusive_choice, hooks_of, is_timer, passed, run_wait
 from shardflow.engine.schedule import schedule_for
 from shardflow.engine.scope import PathScope
 from shardflow.engine.state import InstanceState, Ready
@@ -109,13 +109,17 @@ class Interpreter(InstanceState):
         """True if a parked node of this instance waits for the task ``task_id``."""
         return any(task_id in parked.tasks for parked in self.parked.values())
 
-    def complete_task(self, task_id: str, data: dict[str, Any]) -> str | None:
+    def complete_task(self, task_id: str, data: dict[str, Any], user: str | None = None
+                      ) -> str | None:
         """Record the form data of a completed task; the node to :meth:`resume` if that was
         its last open task, else None. Raises :class:`TaskNotFoundError` if no parked node
-        waits for ``task_id``."""
+        waits for ``task_id``. The ``user`` who completed a human step's task becomes the
+        context's ``user_id``, as in litestar-workflows (a timer or webhook has no user)."""
         for node, parked in self.parked.items():
             if task_id in parked.tasks:
                 parked.data[task_id] = data
+                if user is not None and not isinstance(self.plan.nodes[node], WaitPlan):
+                    parked.user = user
                 return node if parked.ready else None
         raise TaskNotFoundError(task_id)
 
@@ -309,6 +313,8 @@ class Interpreter(InstanceState):
 
     async def _resume_parked(self, parked: Parked) -> None:
         node = parked.node
+        if parked.user is not None:
+            parked.base.info.user_id = parked.user
         for task_id, index in parked.tasks.items():
             data = parked.data[task_id]
             if index < 0:
@@ -318,8 +324,10 @@ class Interpreter(InstanceState):
                 assert branch is not None
                 step = self._group(node).branches[index]
                 _put_form(branch, step, step.step_name, data)
+                path = f"{node}/{step.step_name}"
                 if step.hooked:
-                    await succeeded(step, branch, f"{node}/{step.step_name}", data)
+                    await succeeded(step, branch, path, data)
+                answered(self, branch, path, data)
         if parked.tasks and min(parked.tasks.values()) < 0:
             out = parked.base
         else:
@@ -347,6 +355,7 @@ class Interpreter(InstanceState):
         _put_form(base, plan.step, node, data)
         if plan.step.hooked:
             await succeeded(plan.step, base, node, data)
+        answered(self, base, node, data)
 
     def _group(self, node: str) -> ParallelGroup:
         plan = self.plan.nodes[node]

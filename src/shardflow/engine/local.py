@@ -40,7 +40,7 @@ from shardflow.engine.observe import (
     listening,
 )
 from shardflow.engine.passive import TIMER_USER, due_timers
-from shardflow.engine.records import WorkflowInstance
+from shardflow.engine.records import ErrorInfo, WorkflowInstance, step_error
 from shardflow.engine.scheduled_steps import StepScheduling
 from shardflow.engine.store_adapter import StoreAdapter
 from shardflow.engine.task_api import HumanTaskApi
@@ -55,6 +55,7 @@ from shardflow.limits.local import LocalGate
 from shardflow.model.plan import Plan, check_limits
 from shardflow.model.registry import WorkflowRegistry
 from shardflow.model.steps import BaseMachineStep
+from shardflow.model.tasks import TIMER
 from shardflow.store.tasks import SQLiteTaskStore, TaskStore
 
 _WAITING = WorkflowStatus.WAITING
@@ -222,7 +223,7 @@ class LocalExecutionEngine(HumanTaskApi, StepScheduling):
         except StepFailure as failure:
             history.append(StepExecution(
                 key, "failed", started_moment(started), started_moment(time.time()),
-                error=str(failure.error)))
+                error=step_error(key, failure.error)))
             raise failure.error from None
         result = None
         if out is None:
@@ -274,10 +275,13 @@ class LocalExecutionEngine(HumanTaskApi, StepScheduling):
     async def cancel_workflow(self, instance_id: str, reason: str | None = None
                               ) -> WorkflowInstance:
         """Cancel a running or waiting instance; its running steps see ``CancelledError``.
-        ``reason`` goes to the ``workflow.canceled`` event."""
+        ``reason`` goes to the ``workflow.canceled`` event and, as in litestar-workflows, to
+        ``instance.error`` (``"Canceled: <reason>"``)."""
         instance = self.get_instance(instance_id)
         if instance.is_finished:
             return instance
+        instance.error = ErrorInfo(instance.current_step or "", "CancelledError",
+                                   "Canceled" if reason is None else f"Canceled: {reason}")
         bus = listening(self.event_bus)
         if reason is not None:
             self._cancel_reasons[instance_id] = reason
@@ -308,7 +312,7 @@ class LocalExecutionEngine(HumanTaskApi, StepScheduling):
         calls once (a running engine fires the timers it parked by itself)."""
         now = time.time() if at is None else at
         fired = []
-        for task in self.pending_tasks():
+        for task in self.pending_tasks(kind=TIMER):
             instance = self.get_instance(task.instance_id)  # restored from the store if need be
             plan = self.registry.get_definition(instance.workflow_name,
                                                 instance.workflow_version).plan

@@ -35,6 +35,8 @@ class Parked:
     """task id -> branch index (-1 for a human step that is the node itself)"""
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     """task id -> submitted form data"""
+    user: str | None = None
+    """who completed its last completed human task: the context's ``user_id`` once it goes on"""
 
     @property
     def ready(self) -> bool:

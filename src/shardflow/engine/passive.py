@@ -18,9 +18,10 @@ the path goes, timers and webhooks wait (``model/gateways.py``, ``model/waits.py
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from shardflow.context import WorkflowContext
+from shardflow.context import WorkflowContext, record_result
+from shardflow.context.history import FormData
 from shardflow.engine.attempt import StepFailure, failed, is_cancellation, now, succeeded
 from shardflow.engine.parking import Parked
 from shardflow.model.gateways import ExclusiveGateway
@@ -40,6 +41,15 @@ def passed(interp: Interpreter, path: str, started: float) -> None:
         interp.step_log.append((path, "completed", 1, started, now(), None))
     if interp.stats is not None:
         interp.stats.count(path, now() - started)
+
+
+def answered(interp: Interpreter, ctx: WorkflowContext, path: str, data: dict[str, Any]) -> None:
+    """Log the human step ``path`` as completed once its task's form ``data`` is in ``ctx``:
+    the data is its record's ``result`` and ``output_data``, as litestar-workflows records a
+    human step's execution (a run that keeps no step log only counts it)."""
+    if interp.step_log is not None:
+        record_result(ctx, path, FormData(data))
+    passed(interp, path, now())
 
 
 def passed_source(node: str, counted: bool, pad: str) -> list[str]:

@@ -62,6 +62,13 @@ class ErrorInfo(str):
         return (ErrorInfo, (self.step, self.type, self.message, self.traceback))
 
 
+def step_error(path: str, exc: BaseException) -> ErrorInfo:
+    """What a step log entry (and so a :class:`StepRecord` and a ``StepExecution``) holds of
+    the error that failed step ``path``: its message, as litestar-workflows records it, with
+    the type beside it (``.type``). No traceback: only an instance's error carries one."""
+    return ErrorInfo(path, type(exc).__name__, _message(exc))
+
+
 def _message(exc: BaseException) -> str:
     """``str(exc)``, which runs user code: an exception whose ``__str__`` fails still gets a
     record (the error boundary must not fail on the error it reports)."""
@@ -79,7 +86,8 @@ class StepRecord(NamedTuple):
     attempts: int
     started_at: float
     ended_at: float
-    error: str | None = None
+    error: ErrorInfo | None = None
+    """Why the attempt failed: its message, a ``str``, with ``.type`` (:func:`step_error`)."""
 
     @property
     def duration_ms(self) -> float:

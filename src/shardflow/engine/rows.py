@@ -93,7 +93,7 @@ job is answered (docs/DECISIONS.md)."""
 
 StepEntry = tuple[str, str, int, float, float, "str | None"]
 """One entry of a step log: the fields of :class:`~shardflow.engine.records.StepRecord`
-(node, status, attempts, started at, ended at, error type) in a plain tuple.
+(node, status, attempts, started at, ended at, error) in a plain tuple.
 
 Why not the record itself: the garbage collector stops tracking a plain tuple of strings and
 numbers at its first collection, never a tuple subclass such as a NamedTuple, so every

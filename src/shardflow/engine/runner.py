@@ -92,9 +92,11 @@ class InstanceRunner:
 
     async def resume(self, instance_id: str, state: dict[str, Any],
                      data: dict[str, dict[str, Any]], job: int | None = None,
-                     events: Emitter | None = None) -> InstanceOutcome:
+                     events: Emitter | None = None,
+                     users: dict[str, str] | None = None) -> InstanceOutcome:
         """Continue a waiting instance from its snapshot, given the completed tasks' data
-        (task id -> form data); every parked node whose tasks are all done goes on."""
+        (task id -> form data) and who completed them (task id -> user); every parked node
+        whose tasks are all done goes on."""
         tasks: list[HumanTask] = []
         started = time.time()
         try:
@@ -106,7 +108,7 @@ class InstanceRunner:
             for task_id, form in data.items():
                 if interpreter.waits_on(task_id):
                     completed[task_id] = _node_of(interpreter, task_id)
-                    interpreter.complete_task(task_id, form)
+                    interpreter.complete_task(task_id, form, users.get(task_id) if users else None)
         except Exception as exc:  # a damaged snapshot fails this instance alone
             return _failed(instance_id, "<snapshot>", exc, {}, started)
         if events is not None:

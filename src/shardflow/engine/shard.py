@@ -236,7 +236,8 @@ class ShardRunner:
                     answer = await self._general_run(seq, instance_id, attempt, kind, key,
                                                      payload, out)
                 elif kind == _RESUME:
-                    outcome = await self._runner.resume(key, state, data, job=seq)
+                    outcome = await self._runner.resume(key, state, data, job=seq,
+                                                        users=payload.get("users"))
                     answer = encode(instance_id, attempt, outcome)
                 else:
                     # A new instance runs in this coroutine, ended by run_instance's own
@@ -296,7 +297,8 @@ class ShardRunner:
         try:
             if kind == _RESUME:
                 outcome = await self._runner.resume(key, payload["state"], payload["data"],
-                                                    job=seq, events=recorder)
+                                                    job=seq, events=recorder,
+                                                    users=payload.get("users"))
             else:
                 outcome = await self._runner.run(key, payload, job=seq, events=recorder)
         finally:

@@ -15,6 +15,7 @@ from typing import Any
 from shardflow._clock import Clock
 from shardflow._types import WorkflowStatus
 from shardflow.engine.interpreter import Interpreter
+from shardflow.engine.passive import wait_kinds
 from shardflow.engine.records import WorkflowInstance
 from shardflow.engine.task_index import TaskIndex
 from shardflow.limits.gate import Gate
@@ -58,7 +59,7 @@ class StoreAdapter:
         for task in waiting.tasks:
             self._tasks.add(task)
             if task.data is not None and interpreter.waits_on(task.id):
-                interpreter.complete_task(task.id, task.data)
+                interpreter.complete_task(task.id, task.data, task.completed_by)
         instance = WorkflowInstance(
             id=instance_id, workflow_name=waiting.workflow, workflow_version=waiting.version,
             context=interpreter.final_context(None), status=WorkflowStatus.WAITING,
@@ -70,11 +71,22 @@ class StoreAdapter:
         """The instance ended: nothing of it is left to continue."""
         self.store.mark_finished([instance_id])
 
-    def pending(self, instance_id: str | None) -> list[HumanTask]:
+    def pending(self, instance_id: str | None, kinds: tuple[str, ...] | None
+                ) -> list[HumanTask]:
         """Open tasks in the store (every process's), oldest first, optionally of one
-        instance."""
-        return [t for t in self.store.list_tasks()
+        instance, of ``kinds`` (None: every kind)."""
+        self._classify_old_rows()
+        return [t for t in self.store.list_tasks(kinds=kinds)
                 if instance_id is None or t.instance_id == instance_id]
+
+    def _classify_old_rows(self) -> None:
+        """Give tasks written before tasks had kinds their kind, from the workflow that wrote
+        them, as ``shardflow resume`` does (``SQLiteTaskStore.classify``). Rows of a workflow
+        this engine does not know stay as the old code showed them: human tasks."""
+        for workflow, version in self.store.unclassified():
+            if self._registry.has_workflow(workflow, version):
+                plan = self._registry.get_definition(workflow, version).plan
+                self.store.classify(workflow, wait_kinds(plan), version)
 
     def complete(self, task: HumanTask, data: dict[str, Any], user_id: str | None) -> None:
         """Complete ``task`` in the store, which refuses a task completed already."""

@@ -10,7 +10,7 @@ task of its node is done.
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shardflow._types import WorkflowStatus
@@ -29,7 +29,7 @@ from shardflow.errors import (
     TaskNotFoundError,
     TaskValidationError,
 )
-from shardflow.model.tasks import HumanTask
+from shardflow.model.tasks import ALL_KINDS, HUMAN, HumanTask, wanted_kinds
 
 _RUNNING = WorkflowStatus.RUNNING
 _WAITING = WorkflowStatus.WAITING
@@ -53,11 +53,17 @@ class HumanTaskApi:
                                   ) -> None: ...
 
     # -- human tasks --------------------------------------------------------------------------
-    def pending_tasks(self, instance_id: str | None = None) -> list[HumanTask]:
-        """Open human tasks, oldest first, optionally of one instance."""
+    def pending_tasks(self, instance_id: str | None = None, *,
+                      kind: str | Iterable[str] = HUMAN) -> list[HumanTask]:
+        """Open tasks, oldest first, optionally of one instance: those people act on unless
+        ``kind`` asks for others (``"timer"``, ``"webhook"``, several, or ``"all"``), as
+        ``shardflow tasks list`` and the inbox list them. An unknown kind is
+        :class:`~shardflow.model.tasks.UnknownTaskKindError` (a ``ValueError``)."""
+        kinds = wanted_kinds(kind)
         if self._store is not None:
-            return self._store.pending(instance_id)
-        return self._tasks.pending(instance_id)
+            return self._store.pending(instance_id, kinds)
+        found = self._tasks.pending(instance_id)
+        return found if kinds is None else [t for t in found if t.kind in kinds]
 
     def get_task(self, task_id: str) -> HumanTask:
         task = self._tasks.get(task_id)
@@ -92,7 +98,7 @@ class HumanTaskApi:
         if instance.status != _WAITING:  # != : ported code may set a plain string
             raise InstanceNotWaitingError(instance_id, node, instance.status)
         waiting_at: list[str] = []
-        for task in self.pending_tasks(instance_id):
+        for task in self.pending_tasks(instance_id, kind=ALL_KINDS):
             if task.node == node:
                 return task.id
             if task.node not in waiting_at:
@@ -119,7 +125,7 @@ class HumanTaskApi:
         bus = listening(self.event_bus)
         if bus is not None:
             await announce_task_completed(bus, task)
-        ready = interpreter.complete_task(task_id, task.data)
+        ready = interpreter.complete_task(task_id, task.data, user_id)
         if ready is not None:
             instance.status = _RUNNING
             instance.current_step = None

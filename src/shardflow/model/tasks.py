@@ -7,14 +7,41 @@ parked ``TimerStep``, due when it fires) or an external system (``webhook``: the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from shardflow.errors import ShardflowError
 
 HUMAN = "human"
 TIMER = "timer"
 WEBHOOK = "webhook"
 TASK_KINDS = (HUMAN, TIMER, WEBHOOK)
 """Every ``HumanTask.kind``: who completes the task (people, time, an external system)."""
+ALL_KINDS = "all"
+"""What a kind filter says to list tasks of every kind."""
+
+
+class UnknownTaskKindError(ShardflowError, ValueError):
+    """A kind filter names no kind of task (``.kind``)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(f"kind {kind!r} is not one of {', '.join(TASK_KINDS)} or {ALL_KINDS}")
+
+
+def wanted_kinds(kind: str | Iterable[str]) -> tuple[str, ...] | None:
+    """The kinds a filter asks for: one kind, several, or :data:`ALL_KINDS` (None: every
+    kind). The one rule behind ``shardflow tasks list --kind``, the inbox's ``?kind=`` and
+    ``LocalExecutionEngine.pending_tasks(kind=...)``; an unknown word is
+    :class:`UnknownTaskKindError`."""
+    words = (kind,) if isinstance(kind, str) else tuple(kind)
+    if ALL_KINDS in words:
+        return None
+    for word in words:
+        if word not in TASK_KINDS:
+            raise UnknownTaskKindError(word)
+    return words
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -40,7 +41,8 @@ from shardflow.model.loader import load_workflow, reference_of
 from shardflow.model.plan import check_limits
 from shardflow.run.embedded import EmbeddedRun
 from shardflow.run.event_relay import EventRelay
-from shardflow.run.journal_ledger import instance_key
+from shardflow.run.journal_ledger import instance_key, resume_job
+from shardflow.run.timer_watch import next_move
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,9 @@ class BatchResult:
     attempts: int
     started_at: float
     duration_ms: float
+    waiting_until: float | None = None
+    """A waiting instance's next timer: when it is due (wall time), for an executor with a
+    ``run_dir``; None when it waits only for people or webhooks, or does not wait."""
 
     @property
     def ok(self) -> bool:
@@ -203,8 +208,17 @@ class BatchExecutor:
                 assert self._run is not None
                 self._run.remember(job.id, line)
                 self._by_id.pop(keyed.pop(job.seq), None)
+            if self._run is not None and job.seq in self._run.continuing:
+                self._run.continued(job.seq, line)
             if future is not None and not future.done():
-                future.set_result(BatchResult.from_line(line))
+                future.set_result(self._result(line))
+
+    def _result(self, line: bytes) -> BatchResult:
+        """The result ``line`` records; a waiting one says when its timer is due."""
+        result = BatchResult.from_line(line)
+        if self._run is not None and result.status == "waiting":
+            result = replace(result, waiting_until=self._run.waiting_until(result.id))
+        return result
 
     def stopped(self, error: BaseException) -> None:
         """The pool cannot go on: every submission still waiting fails with ``error``."""
@@ -237,7 +251,7 @@ class BatchExecutor:
             assert self._run is not None
             recorded = self._run.recorded(data["id"])
             if recorded is not None:
-                future.set_result(BatchResult.from_line(recorded))
+                future.set_result(self._result(recorded))
                 return future
             running = self._by_id.get(key)
             if running is not None:
@@ -250,6 +264,45 @@ class BatchExecutor:
         self._futures[seq] = future
         self._pool.submit(new_job(seq, data.get("id", seq), line))
         return future
+
+    async def continue_waiting(self, *, wait_timers: float = 0.0) -> list[BatchResult]:
+        """Continue the waiting instances of this executor's run directory that can go on,
+        as ``shardflow resume`` does, and return their new results (an instance that parks
+        again is ``waiting`` again). It fires the parked timers that
+        are due (each once, whichever process fires it), and continues every instance whose
+        tasks are all completed: timers fired, and people's and webhooks' tasks completed
+        (``shardflow tasks complete``/``callback``, the inbox). With ``wait_timers``
+        (seconds), it then waits for a timer due within that long and goes on, as ``shardflow
+        run --wait-timers`` does; later timers stay parked (``BatchResult.waiting_until``
+        says when to call again). Needs ``run_dir``: without one, nothing of a waiting
+        instance is kept."""
+        pool, run = self._pool, self._run
+        if pool is None or self._closed:
+            raise ShardflowError("BatchExecutor is not running; use 'async with BatchExecutor(...)'")
+        if run is None:
+            raise ShardflowError("continue_waiting() needs a run directory: "
+                                 "BatchExecutor(..., run_dir=PATH) keeps waiting instances")
+        loop = asyncio.get_running_loop()
+        results: list[BatchResult] = []
+        while True:
+            # on the loop: the run's task store is the ledger's, used on this thread
+            ready, busy = run.ready_to_continue(self.definition.plan, time.time(),
+                                                self._futures)
+            if busy:  # their waiting record is on its way: continue them once it is in
+                await asyncio.wait([self._futures[seq] for seq in busy])
+            futures = []
+            for waiting in ready:
+                future: asyncio.Future[BatchResult] = loop.create_future()
+                self._futures[waiting.seq] = future
+                futures.append(future)
+                pool.submit(resume_job(waiting))
+            results += await asyncio.gather(*futures)
+            if busy:
+                continue
+            move = next_move(time.time(), run.next_due(), working=False, bound=wait_timers)
+            if move is None:
+                return results
+            await asyncio.sleep(move)
 
     async def map(self, inputs: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
                   *, ordered: bool = True, window: int | None = None) -> AsyncIterator[BatchResult]:

@@ -97,10 +97,16 @@ class JournalLedger:
 
 
 def resume_job(instance: WaitingInstance) -> Job:
-    """A job that continues a waiting instance in a worker, with its tasks' data; its id is
-    the input's id, typed as the input spelled it."""
+    """A job that continues a waiting instance in a worker, with its tasks' data and who
+    completed them (``users``, when anyone is named); its id is the input's id, typed as the
+    input spelled it."""
     data = {t.id: t.data for t in instance.tasks if t.data is not None}
-    line = orjson.dumps({"state": instance.state, "data": data})
+    users = {t.id: t.completed_by for t in instance.tasks
+             if t.data is not None and t.completed_by is not None}
+    job: dict[str, Any] = {"state": instance.state, "data": data}
+    if users:
+        job["users"] = users
+    line = orjson.dumps(job)
     return Job(instance.seq, instance.input_id, line, kind=p.RESUME)
 
 

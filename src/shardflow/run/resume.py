@@ -22,6 +22,7 @@ from shardflow.errors import ConfigError
 from shardflow.model.loader import load_workflow
 from shardflow.model.tasks import TIMER
 from shardflow.run.drive import whole_run_exit_code
+from shardflow.run.embedded import EMBEDDED_INPUT
 from shardflow.run.errors import JournalDamagedError
 from shardflow.run.events_file import EventsFile
 from shardflow.run.journal_state import (
@@ -110,6 +111,10 @@ def check_same_run(record: RunRecord, request: ResumeRequest) -> None:
     if request.target is not None and request.target != record.target:
         raise ConfigError("resume", f"run {record.run_id} ran {record.target!r}, not "
                           f"{request.target!r}")
+    if record.input == EMBEDDED_INPUT:
+        raise ConfigError("resume", f"run {record.run_id} is an embedded BatchExecutor's (its "
+                          "input was submissions); continue its waiting instances with "
+                          "'await executor.continue_waiting()' in an executor on this directory")
     if record.input.get("stdin"):
         raise ConfigError("resume", "the run read its input from stdin, which cannot be read again")
     recorded_path = record.input.get("path")

@@ -53,7 +53,13 @@ class WaitingInstance:
 class TaskStore(Protocol):
     def save_waiting(self, instances: Iterable[WaitingInstance]) -> None: ...
 
-    def list_tasks(self, *, assignee: str | None = None, open_only: bool = True) -> list[HumanTask]: ...
+    def list_tasks(self, *, assignee: str | None = None, open_only: bool = True,
+                   kinds: Iterable[str] | None = None) -> list[HumanTask]: ...
+
+    def unclassified(self) -> list[tuple[str, str]]: ...
+
+    def classify(self, workflow: str, kinds: dict[str, str], version: str | None = None
+                 ) -> int: ...
 
     def get_task(self, task_id: str) -> HumanTask: ...
 
@@ -220,18 +226,31 @@ class SQLiteTaskStore:
                           (kind,))
         return rows[0][0] if rows else None
 
-    def classify(self, workflow: str, kinds: dict[str, str]) -> int:
-        """Give the tasks of ``workflow``'s instances written before tasks had kinds their
-        kind: ``kinds`` maps node ids to the kind of their tasks (timers, webhooks), every
-        other such task is human. Returns how many rows changed."""
+    def unclassified(self) -> list[tuple[str, str]]:
+        """``(workflow, version)`` of the instances with tasks written before tasks had kinds
+        (none once :meth:`classify` has seen them: one index lookup)."""
+        return [(row[0], row[1]) for row in self._rows(
+            "SELECT DISTINCT i.workflow, i.version FROM tasks t JOIN instances i "
+            "ON i.instance_id = t.instance_id WHERE t.kind IS NULL ORDER BY 1, 2")]
+
+    def classify(self, workflow: str, kinds: dict[str, str], version: str | None = None
+                 ) -> int:
+        """Give the tasks of ``workflow``'s instances (of one ``version``, if given) written
+        before tasks had kinds their kind: ``kinds`` maps node ids to the kind of their tasks
+        (timers, webhooks), every other such task is human. Returns how many rows changed."""
         changed = 0
-        instances = "instance_id IN (SELECT instance_id FROM instances WHERE workflow = ?)"
+        instances = "instance_id IN (SELECT instance_id FROM instances WHERE workflow = ?"
+        of: tuple[str, ...] = (workflow,)
+        if version is not None:
+            instances += " AND version = ?"
+            of += (version,)
+        instances += ")"
         with self._transaction() as db:
             for node, kind in sorted(kinds.items()):
                 changed += db.execute(f"UPDATE tasks SET kind = ? WHERE kind IS NULL AND node = ? "
-                                      f"AND {instances}", (kind, node, workflow)).rowcount
+                                      f"AND {instances}", (kind, node, *of)).rowcount
             changed += db.execute(f"UPDATE tasks SET kind = '{HUMAN}' WHERE kind IS NULL AND "
-                                  f"{instances}", (workflow,)).rowcount
+                                  f"{instances}", of).rowcount
         return changed
 
     def get_task(self, task_id: str) -> HumanTask:

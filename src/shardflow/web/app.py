@@ -20,6 +20,7 @@ from shardflow.web.guard import LOOPBACK_NAMES, MAX_BODY_BYTES, guarded, is_loop
 from shardflow.web.inbox import Inbox
 from shardflow.web.resumer import Resumer, resume_command
 from shardflow.web.runs import RunTable
+from shardflow.web.timer_alarm import TimerAlarm
 
 STATIC = Path(str(files("shardflow.web") / "static"))
 
@@ -50,6 +51,7 @@ def create_app(config: ServeConfig, resumer: Resumer | None = None) -> Litestar:
     services = Services(
         inbox=Inbox(runs, user=config.user, assignee_only=config.assignee_only),
         resumer=resumer or Resumer(resume_command), auto_resume=config.auto_resume)
+    alarm = TimerAlarm(runs, services.resumer) if config.auto_resume else None
     hosts = LOOPBACK_NAMES | {config.host} if is_loopback(config.host) else None
     app = Litestar(
         route_handlers=[index, api_router(),
@@ -59,7 +61,8 @@ def create_app(config: ServeConfig, resumer: Resumer | None = None) -> Litestar:
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(title="shardflow inbox", version="1",
                                      path="/api/schema", render_plugins=[JsonRenderPlugin()]),
-        on_shutdown=[services.resumer.aclose],
+        on_startup=[alarm.start] if alarm else [],
+        on_shutdown=[*([alarm.aclose] if alarm else []), services.resumer.aclose],
         state=State({"runs": runs.names()}),
         debug=False,
     )

@@ -18,7 +18,14 @@ from typing import Any
 import orjson
 
 from shardflow.errors import ShardflowError, TaskAlreadyCompletedError, TaskNotFoundError
-from shardflow.model.tasks import HUMAN, TASK_KINDS, TIMER, WEBHOOK, HumanTask
+from shardflow.model.tasks import (
+    HUMAN,
+    TIMER,
+    WEBHOOK,
+    HumanTask,
+    UnknownTaskKindError,
+    wanted_kinds,
+)
 from shardflow.web.runs import RunTable, ServedRun
 from shardflow.web.violations import Violation, form_violations
 
@@ -61,25 +68,16 @@ class TaskFilter:
     timers and webhooks are listed only when asked for."""
 
 
-class UnknownKindError(ShardflowError):
-    """A ``kind`` filter names no kind of task."""
-
-    def __init__(self, given: str) -> None:
-        super().__init__(f"kind {given!r} is not one of {', '.join(TASK_KINDS)} or all")
+UnknownKindError = UnknownTaskKindError
+"""A ``kind`` filter names no kind of task (400)."""
 
 
 def task_kinds(given: str | None) -> tuple[str, ...] | None:
     """The kinds a ``kind`` query asks for: human when not given, None for ``all``, else the
-    comma-separated kinds; :class:`UnknownKindError` (400) for any other word."""
+    comma-separated kinds (``model/tasks.wanted_kinds``)."""
     if given is None:
         return (HUMAN,)
-    words = tuple(w.strip() for w in given.split(",") if w.strip())
-    if "all" in words:
-        return None
-    for word in words:
-        if word not in TASK_KINDS:
-            raise UnknownKindError(word)
-    return words or (HUMAN,)
+    return wanted_kinds([w.strip() for w in given.split(",") if w.strip()]) or (HUMAN,)
 
 
 SUMMARY_CHARS = 200

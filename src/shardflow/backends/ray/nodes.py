@@ -3,7 +3,9 @@
 Without this, a node lacking shardflow ended a run in 7.7 s with exit 2 and a raw traceback
 naming no node, while two healthy nodes were there. A zero-CPU task pinned to each alive
 node imports shardflow (its function is pickled by reference, so loading it is the check)
-and answers the version; the run stops with one line naming every node that failed.
+and answers the version; the run stops with one line naming every node that failed. The
+task gets the actors' environment (``--ray-env``): a ``PYTHONPATH`` there decides which
+shardflow they import.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ def node_name(node: dict[str, Any]) -> str:
     return f"{node.get('NodeManagerAddress', '?')} (node {str(node.get('NodeID', '?'))[:12]})"
 
 
-async def check_nodes(seconds: float, *, same_version: bool = True) -> None:
-    """Raise one :class:`ConfigError` naming each node whose shardflow is missing, or (with
-    ``same_version``) differs from the driver's."""
+async def check_nodes(seconds: float, *, same_version: bool = True,
+                      env: dict[str, str] | None = None) -> None:
+    """Raise one :class:`ConfigError` naming each node whose shardflow (in the environment
+    ``env`` the actors get) is missing, or (with ``same_version``) differs from the driver's."""
     nodes = shard_nodes()
     wanted = installed_version() if same_version else None
-    problems = await asyncio.gather(*(_problem(node, seconds, wanted) for node in nodes))
+    problems = await asyncio.gather(*(_problem(node, seconds, wanted, env) for node in nodes))
     wrong = [f"{node_name(node)}: {problem}"
              for node, problem in zip(nodes, problems, strict=True) if problem]
     if wrong:
@@ -56,13 +59,17 @@ async def check_nodes(seconds: float, *, same_version: bool = True) -> None:
             "with --ray-ship-shardflow"))
 
 
-async def _problem(node: dict[str, Any], seconds: float, wanted: str | None) -> str | None:
+async def _problem(node: dict[str, Any], seconds: float, wanted: str | None,
+                   env: dict[str, str] | None) -> str | None:
     """What is wrong with the node's shardflow; ``None`` when nothing is, or when the node
     does not answer in time (too busy, or leaving: its actors will tell more)."""
-    strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+    options: dict[str, Any] = {
+        "scheduling_strategy": NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)}
+    if env:
+        options["runtime_env"] = {"env_vars": env}
     try:
         async with asyncio.timeout(seconds):
-            version: str = await _VERSION.options(scheduling_strategy=strategy).remote()
+            version: str = await _VERSION.options(**options).remote()
     except TimeoutError:
         return None
     except RayError as exc:

@@ -10,7 +10,8 @@ backends. What differs:
 * Ray's own task retries are off and a lost actor is not restarted by Ray (a retried batch
   would re-run a poison instance with its neighbours): the driver kills what is left of it,
   re-runs its jobs in flight as :mod:`~shardflow.backends.ray.losses` says (after a node
-  loss as they were, else as suspects: :func:`~shardflow.batch.crash_policy.decide`) and
+  loss as they were; after its process died, in batches with the crash counted and alone
+  when lost again; else as suspects: :func:`~shardflow.batch.crash_policy.decide`) and
   starts a replacement;
 * a hard timeout is reported by the actor's watchdog through a call the driver keeps
   pending (:meth:`ShardActor.watch`), and the driver kills the actor;
@@ -19,7 +20,8 @@ backends. What differs:
   seconds after the first one is, and goes on with the shards it has while the others (and
   replacements of lost ones) wait for a free CPU in the background. The start-up timeout
   applies only while the run has no shard at all, so a run, or a resume, works on a smaller
-  cluster than it was started on.
+  cluster than it was started on (:mod:`~shardflow.backends.ray.slots` keeps the slots
+  filled).
 
 A job leaves a shard's in-flight table only when its call's output has been received, so a
 call that fails loses exactly the jobs still in that table: every id is answered once.
@@ -42,71 +44,50 @@ from ray.exceptions import ActorUnavailableError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from shardflow.backends.ray.arbiter_actor import ArbiterActor, LimitsReport
-from shardflow.backends.ray.cluster import Cluster, actor_sys_path, actor_target, connect
-from shardflow.backends.ray.losses import innocent, until_dead, verdict_on, why_lost
+from shardflow.backends.ray.cluster import actor_sys_path, actor_target, connect
+from shardflow.backends.ray.losses import (
+    alone_from,
+    innocent,
+    until_dead,
+    verdict_on,
+    why_lost,
+)
 from shardflow.backends.ray.nodes import check_nodes
 from shardflow.backends.ray.shard import RayShard
-from shardflow.backends.ray.shard_actor import WATCH_GROUP, ShardActor
+from shardflow.backends.ray.slots import ShardSlots
 from shardflow.backends.ray.wire import jobs_payload, split_output
 from shardflow.batch.config import RunConfig
-from shardflow.batch.crash_policy import Culprit
 from shardflow.batch.dispatch import fill
 from shardflow.batch.jobs import Feed, Job
 from shardflow.batch.listener import ResultListener
-from shardflow.batch.pool_base import PoolBase
 from shardflow.batch.spec import WorkerSpec
 from shardflow.engine.rows import ResultRow
-from shardflow.errors import WorkerStartError
 
 _log = logging.getLogger("shardflow")
 _STATS_TIMEOUT = 10.0
-_PATIENCE = 5.0
-"""Seconds between looks at a shard actor still not ready (is the run without shards?)."""
-_BACKOFF_LIMIT = 30.0
-_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0,
-                                  "concurrency_groups": {WATCH_GROUP: 1}}
-_SHARD_ACTOR: Any = ray.remote(**_ACTOR_OPTIONS)(ShardActor)
-"""One CPU slot each; Ray neither restarts it nor retries its calls (the driver re-sends
-lost batches with the poison rules, and starts a replacement)."""
 
 
-class RayPool(PoolBase[RayShard]):
+class RayPool(ShardSlots):
     """Runs jobs from a :class:`Feed` on ``config.workers`` shard actors."""
 
     def __init__(self, spec: WorkerSpec, config: RunConfig, feed: Feed, listener: ResultListener,
                  *, hard_timeout: float | None, max_crashes: int = 3,
                  start_attempts: int = 5, run_dir: Path | None = None) -> None:
-        super().__init__(feed, listener, max(1, config.workers), max_crashes=max_crashes,
-                         hard_timeout=hard_timeout)
-        self.spec = replace(spec, hard_timeout=hard_timeout)
-        self.size = max(1, config.workers)
+        super().__init__(spec, max(1, config.workers), feed, listener, hard_timeout=hard_timeout,
+                         max_crashes=max_crashes, startup_timeout=config.startup_timeout,
+                         start_attempts=start_attempts)
         self.settings = config.ray
         self.batch_size = config.batch_size or config.ray.batch_size
-        self.startup_timeout = config.startup_timeout
-        self.start_attempts = max(1, start_attempts)
         self.arbiter = LimitsReport() if spec.limits or spec.rate_limits else None
         self.step_stats: dict[tuple[int, int], dict[str, list[float]]] = {}
         self.cpu_seconds: dict[tuple[int, int], float] = {}
         self.failures: dict[tuple[int, int], dict[str, dict[str, int]]] = {}
         self.restarts = 0
-        self.start_failures = 0
         self.startup_seconds = 0.0
         """From connecting to Ray to every shard actor ready, or to the first one and
-        ``_PATIENCE`` seconds (for the benchmarks)."""
+        ``PATIENCE`` seconds (for the benchmarks)."""
         self._run_dir = run_dir
-        self._shardless_since = 0.0
-        """When the run last had no ready shard (the start-up timeout counts from there)."""
-        self._waiting: set[int] = set()
-        """Slots whose actor waits for a free CPU while the run goes on without it."""
         self._starting: asyncio.Future[None] | None = None
-        self._first_ready: asyncio.Future[None] | None = None
-        self._all_ready: asyncio.Future[None] | None = None
-        self._incarnation = 0
-        self._cluster: Cluster | None = None
-        self._arbiter_actor: Any = None
-        self._actor_spec: dict[str, Any] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._started = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -127,7 +108,8 @@ class RayPool(PoolBase[RayShard]):
     async def _connect_and_start(self) -> None:
         cluster = self._cluster = await connect(self.settings, self.spec.target, self.size,
                                                 self._run_dir)
-        await check_nodes(self.startup_timeout, same_version=not self.settings.ship_shardflow)
+        await check_nodes(self.startup_timeout, same_version=not self.settings.ship_shardflow,
+                          env=cluster.env)
         target = actor_target(cluster, self.spec.target)
         self._actor_spec = {**replace(self.spec, target=target, watchdog_file="").to_dict(),
                             "sys_path": actor_sys_path(cluster)}
@@ -139,112 +121,12 @@ class RayPool(PoolBase[RayShard]):
             ).remote(dict(self.spec.limits), dict(self.spec.rate_limits))
         await self._start_all()
 
-    async def _start_all(self) -> None:
-        """Start every slot; return when all are ready, or ``_PATIENCE`` seconds after the
-        first is (the others join when the cluster has room); raise if none can be."""
-        loop = asyncio.get_running_loop()
-        first = self._first_ready = loop.create_future()
-        everyone = self._all_ready = loop.create_future()
-        for slot in range(self.size):
-            self._spawn_task(self._replace(slot))
-        await first
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(everyone), _PATIENCE)
-
     def dispatch(self) -> None:
         if not self._started:
             if self.feed.exhausted and self._starting is not None:
                 self._starting.cancel()  # interrupted while connecting: stop at once
             return
         super().dispatch()
-
-    def _running(self) -> int:
-        return sum(1 for s in self._members if s is not None and s.running and not s.dead)
-
-    async def _start(self, slot: int) -> None:
-        """Bring up a ready shard actor in ``slot``, replacing ones that die while starting;
-        wait for a free CPU as long as the run has other shards."""
-        failures = 0
-        while not self._closing:
-            shard = self._spawn(slot)
-            try:
-                info = await self._until_ready(shard)
-            except TimeoutError:
-                self._kill(shard)
-                raise WorkerStartError(self.spec.target, (
-                    f"no shard actor was ready {self.startup_timeout:g} s after it was created "
-                    "(has the cluster a free CPU for it? does importing the workflow hang on a "
-                    "node? see --startup-timeout)")) from None
-            except RayError as exc:
-                self._kill(shard)
-                failures += 1
-                self.start_failures += 1
-                if failures >= self.start_attempts and not self._running():
-                    raise WorkerStartError(self.spec.target, f"{failures} shard actors in a row "
-                                           f"died during start-up (the last: {exc})") from None
-                if self._running():  # others work meanwhile: try again, a little later each time
-                    await asyncio.sleep(min(2.0 ** failures, _BACKOFF_LIMIT))
-                continue
-            if "error" in info:
-                self._kill(shard)
-                raise WorkerStartError(self.spec.target, f"on Ray node {info['node']}: {info['error']}")
-            shard.pid = info["pid"]
-            shard.running = True
-            if slot in self._waiting:
-                self._waiting.discard(slot)
-                _log.info("a shard actor is back: running on %d of %d", self._running(), self.size)
-            if self.hard_timeout is not None:
-                self._spawn_task(self._watch(shard))
-            if self._first_ready is not None and not self._first_ready.done():
-                self._first_ready.set_result(None)
-            if (self._all_ready is not None and not self._all_ready.done()
-                    and self._running() == self.size):
-                self._all_ready.set_result(None)
-            if self._started:  # a replacement or a late starter: put it to work at once
-                self.dispatch()
-            return
-
-    async def _until_ready(self, shard: RayShard) -> dict[str, Any]:
-        """The actor's ``ready()`` answer. Raises ``TimeoutError`` once the run has had no
-        ready shard for ``startup_timeout`` seconds; while other shards run, waits on."""
-        ready: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(shard.actor.ready.remote())
-        try:
-            while True:
-                done, _ = await asyncio.wait({ready}, timeout=min(_PATIENCE, self.startup_timeout))
-                if done:
-                    return ready.result()
-                if self._running():
-                    if shard.slot not in self._waiting:
-                        self._waiting.add(shard.slot)
-                        _log.warning("a shard actor waits for a free CPU on the cluster; running "
-                                     "on %d of %d meanwhile", self._running(), self.size)
-                elif time.monotonic() - self._shardless_since >= self.startup_timeout:
-                    raise TimeoutError
-        finally:
-            ready.cancel()
-
-    def _spawn(self, slot: int) -> RayShard:
-        self._incarnation += 1
-        key = f"{slot}-{self._incarnation}"
-        env = self._cluster.env if self._cluster is not None else {}
-        actor = (_SHARD_ACTOR.options(runtime_env={"env_vars": env}) if env else _SHARD_ACTOR
-                 ).remote(self._actor_spec, key, self._arbiter_actor)
-        shard = RayShard(slot, key, actor)
-        self._members[slot] = shard
-        return shard
-
-    async def _watch(self, shard: RayShard) -> None:
-        """The shard's watchdog found its loop blocked: note the culprit, end the shard."""
-        try:
-            report = await shard.actor.watch.remote()
-        except RayError:
-            return  # it died some other way
-        shard.culprit = Culprit.from_report(report)
-        self._lost(shard)
-
-    def worker_pids(self) -> list[int]:
-        """Process ids of the shard actors (on their nodes)."""
-        return [s.pid for s in self._members if s and s.pid is not None and not s.dead]
 
     async def close(self, *, kill: bool = False) -> None:
         """Stop the shards: after their calls end (or at once, with ``kill``), collect their
@@ -309,11 +191,6 @@ class RayPool(PoolBase[RayShard]):
             self._deliver(answered, rows, lines)
             self._settle()
 
-    def _spawn_task(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     # -- receiving ----------------------------------------------------------------------------
     async def _call(self, shard: RayShard, ref: Any) -> None:
         try:
@@ -345,10 +222,13 @@ class RayPool(PoolBase[RayShard]):
             self._spawn_task(self._judge(shard))
             return
         shard.innocent = innocent(exc)
+        shard.alone_from = alone_from(exc)
+        alone = 0 if shard.innocent else sum(
+            1 for job in shard.inflight.values() if job.crashes + 1 >= shard.alone_from)
         _log.warning("a shard actor was lost (%s); its %d instances in flight run again%s; "
                      "running on %d of %d while a replacement starts", why_lost(exc),
-                     len(shard.inflight), "" if shard.innocent else
-                     ", each alone (suspects of the crash)", self._running() - 1, self.size)
+                     len(shard.inflight), f", {alone} of them alone (suspects of a crash)"
+                     if alone else "", self._running() - 1, self.size)
         self._waiting.add(shard.slot)  # its replacement says when it is back
         self._lost(shard)
 
@@ -374,19 +254,10 @@ class RayPool(PoolBase[RayShard]):
                 self.feed.requeue(job)
             shard.inflight.clear()
         else:
-            self._recover(shard, shard.culprit)
+            self._recover(shard, shard.culprit, shard.alone_from)
         self.dispatch()
         self.restarts += 1
         self._spawn_task(self._replace(shard.slot))
-
-    async def _replace(self, slot: int) -> None:
-        try:
-            await self._start(slot)
-        except Exception as exc:
-            if self._first_ready is not None and not self._first_ready.done():
-                self._first_ready.set_exception(exc)
-            else:
-                self._fail(exc)
 
     async def _release_when_dead(self, shard: RayShard) -> None:
         """Its limit slots go back once Ray reports the actor dead (:func:`.until_dead`)."""
@@ -394,7 +265,3 @@ class RayPool(PoolBase[RayShard]):
         if self._arbiter_actor is not None:
             self._arbiter_actor.shard_gone.remote(shard.key)
 
-    def _kill(self, shard: RayShard) -> None:
-        shard.dead = True
-        with contextlib.suppress(RayError, ValueError):
-            ray.kill(shard.actor, no_restart=True)

@@ -1,12 +1,20 @@
 """Ray's log lines through shardflow's logging, not raw on stderr.
 
-Two kinds reach a driver: records of Ray's Python loggers (``ray.*``: the token notice, the
-warnings of ``ray.init``), and the lines Ray's processes send it (``log_to_driver``: a shard
-actor's prints, the raylet's notice of a dead worker, the GCS's). The first go to the
-``shardflow.ray`` logger at their level; of the second, the shard actors' lines go to
-``shardflow.worker`` at WARNING (as a worker process's lines do) and the lines of Ray's own
-processes to ``shardflow.ray`` at DEBUG (``-v``): the pool says in its own line what a lost
-actor means for the run. So ``-q`` quiets them, and they carry shardflow's prefix.
+Three kinds reach a driver: records of Ray's Python loggers (``ray.*``: the token notice,
+the warnings of ``ray.init``), the lines Ray's processes send it (``log_to_driver``: a shard
+actor's prints, the GCS's), and the error messages the cluster publishes to the job (the
+raylet's notice of a dead worker, an infeasible resource request). The first go to the
+``shardflow.ray`` logger (warnings and errors at their level, the rest at DEBUG); of the
+second, the shard actors' lines go to ``shardflow.worker`` at WARNING (as a worker
+process's lines do) and the lines of Ray's own processes to ``shardflow.ray`` at DEBUG
+(``-v``); the third to ``shardflow.ray`` at WARNING, except the dead worker's notice (DEBUG):
+the pool says in its own line what a lost actor means for the run. So ``-q`` quiets them,
+and they carry shardflow's prefix.
+
+``ray.init(configure_logging=False)`` clears the ``ray`` logger's handlers, so the forwarder
+is not one of them: it hangs above that logger, as its parent. Ray prints the published
+error messages with a module function of its own (``print_to_stdstream``), not through its
+dispatcher, so that function is replaced for the run.
 
 Lines Ray's C++ core writes straight to the driver's stderr (``rpc_client.h: Failed to
 connect ...``) bypass Python: while connecting (when they come) :class:`NativeLines` takes
@@ -15,6 +23,7 @@ them from the file descriptor; after that they stay as Ray writes them.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -29,19 +38,31 @@ _ROUTE = "shardflow_logs"
 
 
 class _Forward(logging.Handler):
-    """Hands each record of Ray's loggers to ``shardflow.ray``'s handlers."""
+    """Hands each record of Ray's loggers to ``shardflow.ray``'s handlers: warnings and
+    errors at their level, the rest (``Connecting to existing Ray cluster ...``) at DEBUG,
+    so a run's default output holds shardflow's notices only."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         if _ray_log.isEnabledFor(record.levelno):
             _ray_log.handle(record)
 
 
+_BRIDGE = logging.Logger("shardflow.ray-bridge")
+"""The ``ray`` logger's parent once routed: not registered with :mod:`logging`, so nothing
+else logs to it or configures it; its one handler forwards to ``shardflow.ray``."""
+_BRIDGE.addHandler(_Forward())
+_BRIDGE.propagate = False
+
+
 def route_ray_loggers() -> None:
-    """Before ``ray.init``: Ray's Python loggers go through ``shardflow.ray``."""
+    """Before ``ray.init``: Ray's Python loggers go through ``shardflow.ray`` (records
+    propagate from ``ray`` to the bridge, whatever Ray does to its handlers)."""
     ray_logger = logging.getLogger("ray")
-    if not any(isinstance(h, _Forward) for h in ray_logger.handlers):
-        ray_logger.handlers = [_Forward()]
-    ray_logger.propagate = False
+    ray_logger.handlers = [h for h in ray_logger.handlers if not isinstance(h, _Forward)]
+    ray_logger.parent = _BRIDGE
+    ray_logger.propagate = True
 
 
 def route_process_lines() -> None:
@@ -52,6 +73,22 @@ def route_process_lines() -> None:
     dispatcher.remove_handler("ray_print_logs")
     dispatcher.remove_handler(_ROUTE)
     dispatcher.add_handler(_ROUTE, log_process_lines)
+    worker_module = importlib.import_module("ray._private.worker")
+    if hasattr(worker_module, "print_to_stdstream"):  # read at each call by its error listener
+        setattr(worker_module, "print_to_stdstream", log_error_messages)  # noqa: B010
+
+
+def log_error_messages(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+    """The error messages the cluster publishes to this job (``pid``: who, ``raylet``)."""
+    for line in data.get("lines", []):
+        if not line.strip():
+            continue
+        level = logging.DEBUG if _WORKER_DIED in line else logging.WARNING
+        text = "\n  ".join(part.rstrip() for part in line.strip().splitlines())
+        _ray_log.log(level, "ray %s: %s", data.get("pid", "?"), text)  # its lines indented
+
+
+_WORKER_DIED = "A worker died or was killed while executing a task"
 
 
 def log_process_lines(data: dict[str, Any]) -> None:

@@ -29,6 +29,9 @@ class RayShard:
     innocent: bool = False
     """It was lost with its node (or its connection): its jobs in flight run again as they
     were (no crash is counted against them; they are no suspects)."""
+    alone_from: int = 1
+    """Its jobs in flight that have now crashed this many actors run alone (suspects):
+    2 when its process died on a live node (:func:`~shardflow.backends.ray.losses.alone_from`)."""
     judging: bool = False
     """Unreachable: no work is sent to it until Ray says whether it died, and why."""
     result_bytes: float = 0.0
