@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -36,32 +37,26 @@ def test_a_step_reads_the_history_of_its_instance_in_batch(name: str, seen: list
         assert all(r.context["first_ran"] is True for r in results)
 
 
-def test_batch_histories_read_as_in_process() -> None:
-    definition = load_workflow(_target("interpreted"))
+def _seen_in_process(name: str) -> Any:
+    """What the ``report`` step of workflow ``name`` saw, run once by an in-process engine."""
     registry = WorkflowRegistry()
-    registry.register(definition)
+    registry.register(load_workflow(_target(name)))
 
-    async def in_process() -> object:
-        engine = LocalExecutionEngine(registry)
-        instance = await engine.start_workflow("interpreted", {"id": "x"})
+    async def main() -> Any:
+        instance = await LocalExecutionEngine(registry).start_workflow(name, {"id": "x"})
         return instance.context.get("seen")
 
+    return asyncio.run(main())
+
+
+def test_batch_histories_read_as_in_process() -> None:
     batch = run_batch(_target("interpreted"), [{"id": "x"}], workers=1)[0].context["seen"]
-    assert asyncio.run(in_process()) == batch
+    assert _seen_in_process("interpreted") == batch
 
 
 def test_what_group_members_return_is_in_the_history_in_process_and_in_batch() -> None:
-    definition = load_workflow(_target("grouped"))
-    registry = WorkflowRegistry()
-    registry.register(definition)
-
-    async def in_process() -> object:
-        engine = LocalExecutionEngine(registry)
-        instance = await engine.start_workflow("grouped", {"id": "x"})
-        return instance.context.get("seen")
-
     expected = [["both/first", "succeeded", "one"], ["both/second", "succeeded", {"two": 2}]]
-    assert sorted(asyncio.run(in_process())) == expected  # type: ignore[call-overload]
+    assert sorted(_seen_in_process("grouped")) == expected
     batch = run_batch(_target("grouped"), [{"id": i} for i in range(4)], workers=1)
     assert [sorted(r.context["seen"]) for r in batch] == [expected] * 4
 
