@@ -4,6 +4,7 @@ and human form data may go to the top level of the context."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from shardflow import (
     FakeClock,
     ParallelGateway,
     ParallelGroup,
+    RaceGroup,
+    RaceLostError,
     SequentialGroup,
     TaskNotFoundError,
     TimerStep,
@@ -379,6 +382,53 @@ def test_gateway_and_group_mistakes_are_named_by_validation() -> None:
     found = {(p.kind, tuple(p.names)) for p in info.value.problems}
     assert found == {("gateway_edge_condition", ("gate", "a")), ("bad_condition", ("pick",)),
                      ("no_branches", ("pick",))}
+
+
+class RacingEngine:
+    """An engine whose steps finish one at a time in the order ``finish`` gives (step name:
+    result, or an exception to raise). A failure hands the turn to the next step; a success
+    keeps it, so the steps after a winner wait until the race cancels them."""
+
+    def __init__(self, finish: list[tuple[str, Any]]) -> None:
+        self.finish = finish
+        self.turns = {name: asyncio.Event() for name, _ in finish}
+        self.turns[finish[0][0]].set()
+        self.cancelled: list[str] = []
+
+    async def execute_step(self, step: Any, context: WorkflowContext,
+                           previous_result: Any = None) -> Any:
+        try:
+            await self.turns[step.name].wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(step.name)
+            raise
+        outcome = dict(self.finish)[step.name]
+        if not isinstance(outcome, Exception):
+            return outcome
+        names = [name for name, _ in self.finish]
+        if step.name != names[-1]:
+            self.turns[names[names.index(step.name) + 1]].set()
+        raise outcome
+
+
+def test_a_race_outside_a_definition_returns_the_first_success_and_cancels_the_rest(
+        run: Any) -> None:
+    async def main() -> None:
+        context = WorkflowContext({})
+        race = RaceGroup(writer("slow", s=1), writer("broken", b=1), writer("fast", f=1),
+                         name="fetch")
+        engine = RacingEngine([("broken", ValueError("down")), ("fast", "won"),
+                               ("slow", "late")])
+        assert await race.execute(context, engine) == "won"
+        assert engine.cancelled == ["slow"]  # awaited: its cancellation ran before the return
+        lost = RacingEngine([("slow", KeyError("a")), ("broken", ValueError("b")),
+                             ("fast", TypeError("c"))])
+        with pytest.raises(RaceLostError) as info:
+            await race.execute(context, lost)
+        assert list(info.value.errors) == ["slow", "broken", "fast"]
+        nested = ParallelGroup(RaceGroup(writer("fast", f=1), name="r"))
+        assert await nested.execute(context, RacingEngine([("fast", "won")])) == ["won"]
+    run(main())
 
 
 class RecordingEngine:

@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from shardflow.errors import RaceLostError
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class StepExecutor(Protocol):
 
 async def _execute_member(member: Any, context: WorkflowContext, engine: StepExecutor,
                           previous: Any = None) -> Any:
-    if isinstance(member, ParallelGroup | SequentialGroup | ConditionalGroup):
+    if isinstance(member, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
         return await member.execute(context, engine)
     return await engine.execute_step(member, context, previous_result=previous)
 
@@ -117,6 +118,29 @@ class RaceGroup(_Group):
 
     def __init__(self, *steps: Any, name: str = "") -> None:
         super().__init__(steps, name)
+
+    async def execute(self, context: WorkflowContext, engine: StepExecutor) -> Any:
+        """Run the members concurrently through ``engine`` (outside a definition): the first
+        success's result, once the others are cancelled and awaited; if every member fails,
+        :class:`RaceLostError` with each member's error (the race rule of
+        ``engine/branches.run_race``, which runs a race inside a definition)."""
+        tasks = [asyncio.ensure_future(_execute_member(m, context, engine))
+                 for m in self.branches]
+        names = {task: member.step_name for task, member in zip(tasks, self.branches,
+                                                                strict=True)}
+        try:
+            for finished in asyncio.as_completed(tasks):
+                try:
+                    return await finished
+                except Exception:
+                    continue  # a lost branch: the race goes on
+            # every one failed: their errors, in declaration order
+            raise RaceLostError(self.step_name, {names[task]: error for task in tasks
+                                                 if (error := task.exception()) is not None})
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class SequentialGroup(_Group):
