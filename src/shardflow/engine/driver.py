@@ -114,10 +114,7 @@ class InstanceDriver:
         if instance_id not in self._cancel_requested:  # one request per instance
             self._cancel_requested.add(instance_id)
             running.cancel()
-        stopped = self._stopped.get(instance_id)
-        if stopped is None:
-            stopped = self._stopped[instance_id] = asyncio.get_running_loop().create_future()
-        await asyncio.wait([stopped])
+        await self.stopped(instance_id)
         return True
 
     async def stopped(self, instance_id: str) -> None:

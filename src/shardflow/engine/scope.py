@@ -95,7 +95,7 @@ class PathScope:
     def ended(self) -> None:
         """The task of :meth:`spawn` running now has finished (in its ``finally``)."""
         task = current_task_of(self._loop)
-        if self._failing is None or task not in self._failing:  # not failed: just finished
+        if self._failing is None or task not in self._failing:  # not failed: _finished, inlined
             tasks = self._tasks
             tasks.discard(task)
             if not tasks:
