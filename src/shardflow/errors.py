@@ -60,10 +60,6 @@ WorkflowsError = ShardflowError
 catches every error shardflow raises on purpose."""
 
 
-def _as_problems(problems: Sequence[str]) -> list[ValidationProblem]:
-    return [p if isinstance(p, ValidationProblem) else ValidationProblem(p) for p in problems]
-
-
 class ValidationProblem(str):
     """One problem of a definition: a sentence naming what is wrong, which also carries what
     kind of problem it is (``kind``, e.g. ``"cycle"``, ``"unknown_node"``) and the names it
@@ -94,7 +90,8 @@ class WorkflowValidationError(ShardflowError):
         if problems is None and not isinstance(workflow, str):
             workflow, problems = "", workflow
         self.workflow = str(workflow)
-        self.problems = _as_problems(problems or ())
+        self.problems = [p if isinstance(p, ValidationProblem) else ValidationProblem(p)
+                         for p in problems or ()]
         lines = "\n".join(f"  - {p}" for p in self.problems)
         what = f"workflow {self.workflow!r}" if self.workflow else "the workflow"
         count = f"{len(self.problems)} problem{'' if len(self.problems) == 1 else 's'}"

@@ -9,7 +9,8 @@ Why one slot, ``_instance``, holds either the instance's id or its :class:`Insta
 a context knows its instance by id alone unless one of these fields is given or read, and
 engines make several contexts per instance (one per fork and join). Keeping the id and the
 fields in the one slot the id always had lets a fork copy one reference, as it did before
-the fields existed; a second slot cost 0.4 % of an in-process instance (docs/PERFORMANCE.md).
+the fields existed; a second slot, filled by every fork and join, slowed every in-process
+instance measurably (docs/PERFORMANCE.md, issue 20's first part).
 """
 
 from __future__ import annotations

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from shardflow.errors import ValidationProblem as Problem
 from shardflow.model.gateways import ExclusiveGateway, ParallelGateway
-from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup
+from shardflow.model.groups import ConditionalGroup, Group, ParallelGroup, SequentialGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 from shardflow.model.waits import TimerStep, WebhookStep
 
 if TYPE_CHECKING:
     from shardflow.model.definition import WorkflowDefinition
 
-_GROUPS = (ParallelGroup, RaceGroup, SequentialGroup, ConditionalGroup)
 _NODE_ONLY = (ExclusiveGateway, ParallelGateway, TimerStep, WebhookStep)
 _STEP_KINDS = (BaseMachineStep, BaseHumanStep, *_NODE_ONLY)
 
@@ -32,7 +31,7 @@ def kind_problems(defn: WorkflowDefinition) -> Iterator[Problem]:
             yield Problem(f"node {node_id!r} is a {type(node).__name__}, a BaseStep of no kind "
                           "shardflow runs; subclass BaseMachineStep or BaseHumanStep",
                           "not_a_step", [node_id])
-        if isinstance(node, _GROUPS):
+        if isinstance(node, Group):
             yield from _group_problems(node, node_id, top=True)
         if isinstance(node, ParallelGateway | ExclusiveGateway):
             yield from _gateway_problems(defn, node_id, node)
@@ -69,7 +68,7 @@ def _group_problems(group: Any, where: str, top: bool) -> Iterator[Problem]:
         if isinstance(member, BaseHumanStep) and isinstance(group, SequentialGroup | ConditionalGroup):
             yield Problem(f"human step {inner!r} is inside a {type(group).__name__}; make it a "
                           "node of the graph", "human_nested", [inner])
-        if isinstance(member, _GROUPS):
+        if isinstance(member, Group):
             yield from _group_problems(member, inner, top=False)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shardflow.context import MergeRules
 from shardflow.errors import ValidationProblem, WorkflowValidationError
 from shardflow.model.gateways import ExclusiveGateway, ParallelGateway
-from shardflow.model.groups import ConditionalGroup, Node, ParallelGroup, RaceGroup, SequentialGroup
+from shardflow.model.groups import ConditionalGroup, Group, Node, ParallelGroup, RaceGroup, SequentialGroup
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 from shardflow.model.waits import TimerStep, WebhookStep
 
@@ -165,7 +165,7 @@ def node_plan(node_id: str, node: Node, incoming: tuple[EdgePlan, ...],
 
 def iter_steps(node: Any) -> list[BaseStep]:
     """Every step inside a node, callbacks included."""
-    if isinstance(node, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
+    if isinstance(node, Group):
         found = [s for b in node.members for s in iter_steps(b)]
         if isinstance(node, ParallelGroup) and node.callback is not None:
             found.append(node.callback)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup
+from shardflow.model.groups import ConditionalGroup, Group, ParallelGroup, RaceGroup, SequentialGroup
 from shardflow.model.steps import BaseHumanStep, BaseStep
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ _Item = _Leaf | _Box
 
 
 def _item(wanted_id: str, name: str, node: Any, depth: int) -> _Item:
-    if isinstance(node, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
+    if isinstance(node, Group):
         kind = _GROUP_KINDS[type(node)]
         box = _Box(wanted_id, f"{name} ({kind})", depth)
         for branch in node.members:

@@ -13,7 +13,7 @@ from shardflow._text import did_you_mean
 from shardflow.errors import ValidationProblem as Problem
 from shardflow.jsonvalue import problem, render_path
 from shardflow.model.graph import WorkflowGraph
-from shardflow.model.groups import ConditionalGroup, ParallelGroup, RaceGroup, SequentialGroup
+from shardflow.model.groups import ConditionalGroup, Group, ParallelGroup, RaceGroup, SequentialGroup
 from shardflow.model.kind_rules import kind_problems
 from shardflow.model.steps import BaseHumanStep, BaseMachineStep, BaseStep
 
@@ -70,7 +70,7 @@ def find_problems(defn: WorkflowDefinition) -> list[Problem]:
 def _walk(node: Any, where: str) -> Iterator[tuple[Any, str]]:
     """Every step and group inside ``node`` (itself included), with a readable location."""
     yield node, where
-    if isinstance(node, ParallelGroup | RaceGroup | SequentialGroup | ConditionalGroup):
+    if isinstance(node, Group):
         for branch in node.members:
             yield from _walk(branch, f"{where}/{getattr(branch, 'step_name', '?')}")
         if isinstance(node, ParallelGroup) and node.callback is not None:
