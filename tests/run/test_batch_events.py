@@ -100,7 +100,7 @@ def test_cli_events_file_holds_run_and_resume_events_as_jsonl(cli: CliRun,
     listed = cli("tasks", "list", str(run_dir), "--json")
     (task,) = [orjson.loads(line) for line in listed.stdout.splitlines()]
     done = cli("tasks", "complete", task["id"], "--data", '{"approved": true}',
-               "--run-dir", str(run_dir))
+               "--run-dir", str(run_dir), "--user", "erin")
     assert done.returncode == 0, done.stderr
     resumed = cli("resume", str(run_dir), "--no-progress", "--events", str(events_path))
     assert resumed.returncode == 1, resumed.stderr  # the run still holds its failure
@@ -110,6 +110,7 @@ def test_cli_events_file_holds_run_and_resume_events_as_jsonl(cli: CliRun,
     assert [(e["instance_id"], e["event"], e.get("step_name")) for e in added] == [
         ("waits", "human_task.completed", "approve"), ("waits", "workflow.completed", None)]
     assert added[0]["form_data"] == {"approved": True} and added[0]["task_id"] == task["id"]
+    assert added[0]["completed_by"] == "erin"  # as the in-process engine tells it
 
 
 def test_an_events_file_that_cannot_be_opened_is_one_error_line_before_anything_runs(

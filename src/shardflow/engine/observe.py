@@ -143,9 +143,12 @@ async def announce_started(bus: Emitter, instance_id: Any, name: str, version: s
                    initial_data=dict(initial_data) if initial_data is not None else None)
 
 
-async def announce_task_completed(bus: Emitter, task: HumanTask) -> None:
-    await bus.emit("human_task.completed", instance_id=task.instance_id, step_name=task.node,
-                   task_id=task.id, completed_by=task.completed_by, form_data=task.data)
+async def announce_task_completed(bus: Emitter, instance_id: Any, node: str, task_id: str,
+                                  completed_by: str | None, form: Any) -> None:
+    """A human task of ``node`` was completed by ``completed_by`` with ``form`` (in process,
+    and by a batch resume)."""
+    await bus.emit("human_task.completed", instance_id=instance_id, step_name=node,
+                   task_id=task_id, completed_by=completed_by, form_data=form)
 
 
 def last_step(steps: Sequence[Sequence[Any]]) -> str | None:

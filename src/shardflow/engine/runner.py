@@ -24,7 +24,13 @@ from shardflow.context import WorkflowContext
 from shardflow.engine.history_need import LiveHistories
 from shardflow.engine.instance import failure, resume_nodes, run_instance, settle
 from shardflow.engine.interpreter import Interpreter
-from shardflow.engine.observe import Emitter, announce_ending, announce_started, last_step
+from shardflow.engine.observe import (
+    Emitter,
+    announce_ending,
+    announce_started,
+    announce_task_completed,
+    last_step,
+)
 from shardflow.engine.records import ErrorInfo, StepRecord, as_records
 from shardflow.engine.rows import StepEntry
 from shardflow.engine.stepstats import StepStats
@@ -113,21 +119,23 @@ class InstanceRunner:
             return _failed(instance_id, "<snapshot>", exc, {}, started)
         if events is not None:
             return await self._observed(interpreter, tasks, None, interpreter.ready_nodes(),
-                                        events, {t: (completed[t], data[t]) for t in completed})
+                                        events, {t: (completed[t], data[t],
+                                                     users.get(t) if users else None)
+                                                 for t in completed})
         return await self._drive(interpreter, tasks, None, interpreter.ready_nodes())
 
     async def _observed(self, interpreter: Interpreter, tasks: list[HumanTask],
                         data: dict[str, Any] | None, resume: list[str] | None, events: Emitter,
-                        completed: dict[str, tuple[str, dict[str, Any]]]) -> InstanceOutcome:
+                        completed: dict[str, tuple[str, dict[str, Any], str | None]]
+                        ) -> InstanceOutcome:
         """``_drive``, telling ``events`` that the instance started (or which of its human
         tasks were completed), each step's events, and how the run ended."""
         instance_id = interpreter.instance_id
         if resume is None:
             await announce_started(events, instance_id, self.definition.name,
                                    self.definition.version, data)
-        for task_id, (node, form) in completed.items():
-            await events.emit("human_task.completed", instance_id=instance_id, step_name=node,
-                              task_id=task_id, form_data=form)
+        for task_id, (node, form, user) in completed.items():
+            await announce_task_completed(events, instance_id, node, task_id, user, form)
         interpreter.events = events
         outcome = await self._drive(interpreter, tasks, data, resume)
         await announce_ending(events, instance_id, outcome.status, outcome.error, tasks,

@@ -124,7 +124,8 @@ class HumanTaskApi:
         interpreter = self._window.interpreters[task.instance_id]
         bus = listening(self.event_bus)
         if bus is not None:
-            await announce_task_completed(bus, task)
+            await announce_task_completed(bus, task.instance_id, task.node, task.id,
+                                          task.completed_by, task.data)
         ready = interpreter.complete_task(task_id, task.data, user_id)
         if ready is not None:
             instance.status = _RUNNING
