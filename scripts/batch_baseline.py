@@ -2,7 +2,7 @@
 for ``icount --children``: its instructions per instance over all processes, the figure
 ``shardflow run`` JSONL->JSONL is compared with (docs/PERFORMANCE.md).
 
-Run: ``/work/shared/tools/icount --children -- .venv/bin/python scripts/batch_baseline.py {n}``
+Run: ``python scripts/icount.py --children -- .venv/bin/python scripts/batch_baseline.py {n}``
 """
 
 from __future__ import annotations

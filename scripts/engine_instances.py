@@ -1,7 +1,7 @@
 """Run N notify fork/join instances of one subject of ``benchmarks/bench_engine.py``, for
 ``icount`` (callgrind): instructions per instance, a figure that does not drift with the load.
 
-Run: ``/work/shared/tools/icount -- .venv/bin/python scripts/engine_instances.py runner {n}``
+Run: ``python scripts/icount.py -- .venv/bin/python scripts/engine_instances.py runner {n}``
 (subjects: ``engine``, ``runner``, ``baseline``; 1,000 in flight and the tuned collector
 unless ``--in-flight`` or ``--gc default`` say otherwise; ``--interpreted`` runs the plan on
 the interpreter instead of its compiled schedule).

@@ -2,7 +2,7 @@
 feeds it (batches of 256 raw lines, 1,000 in flight, watched, the tuned collector), for
 ``icount``: the worker's instructions per instance without the processes and the socket.
 
-Run: ``/work/shared/tools/icount -- .venv/bin/python scripts/shard_instances.py {n}``
+Run: ``python scripts/icount.py -- .venv/bin/python scripts/shard_instances.py {n}``
 """
 
 from __future__ import annotations

@@ -8,17 +8,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import orjson
+from support.e2e import by_id, read_results
 
 
 def results_of(path: Path) -> dict[Any, dict[str, Any]]:
     """Results keyed by id; fails if any id appears twice."""
-    keyed: dict[Any, dict[str, Any]] = {}
-    for line in path.read_bytes().splitlines():
-        result = orjson.loads(line)
-        assert result["id"] not in keyed, f"id {result['id']!r} appears twice"
-        keyed[result["id"]] = result
-    return keyed
+    return by_id(read_results(path))
 
 
 def started_or_exited(fifo: Path, driver: subprocess.Popen[bytes]) -> tuple[bool, bytes]:

@@ -113,3 +113,15 @@ def test_entries_round_trip(tmp_path: Path) -> None:
     path = _journal(tmp_path / "j", [(7, Status.WAITING)])
     (entry,) = scan_journal(path)
     assert entry == Entry(1, 7, int(Status.WAITING), _line(7, Status.WAITING))
+
+
+def test_the_hot_append_writes_what_encode_entry_writes(tmp_path: Path) -> None:
+    """``append_results`` inlines ``encode_entry`` for speed: both must give the same bytes
+    (seqs large enough for the seed's mask, every status)."""
+    entries = [(seq, int(status), _line(seq, status))
+               for seq in (0, 1, 2**28 + 5, 2**40 + 3) for status in Status]
+    hot = FileJournal(tmp_path / "hot")
+    hot.append_results([(seq, status, 0.0, len(line)) for seq, status, line in entries],
+                       [line for _, _, line in entries])
+    hot.close()
+    assert (tmp_path / "hot").read_bytes() == b"".join(encode_entry(*e) for e in entries)

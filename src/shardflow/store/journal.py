@@ -4,8 +4,9 @@ One line per result: ``seq <TAB> status <TAB> crc <TAB> result-json``. ``crc`` (
 the CRC32 of the result started from ``seq << 4 | status`` instead of 0, so it covers the
 seq and the status too (a different start value always gives a different CRC): a flipped
 byte, a line spliced in by hand or a garbled seq is found on read-back instead of being copied
-into the output or hiding the instance from the resume. (Measured with callgrind: hex digits
-cost ~400 more instructions per entry than decimal; a second CRC over the seq ~800.)
+into the output or hiding the instance from the resume. (Decimal, and one CRC seeded with
+the seq rather than a second CRC over it, because both are cheaper per entry:
+docs/PERFORMANCE.md, "Journal entry encoding".)
 
 A crash can only tear the *last* line (appends are sequential): :func:`scan_journal` reports
 it as ``torn`` and :func:`cut_torn_tail` cuts it off, so appending can go on. Damage anywhere
@@ -70,8 +71,8 @@ class FileJournal:
                        lines: list[bytes]) -> None:
         """The hot path of a journalled run: a frame of results in one write, as it arrived
         (``rows`` are its header rows, ``engine/rows.py``'s ``ResultRow``, ``lines`` its
-        result lines), ``encode_entry`` inlined: a call per entry costs ~10 % of the
-        journal's instructions."""
+        result lines), ``encode_entry`` inlined: a call per entry is a measurable share of
+        the journal's cost (docs/PERFORMANCE.md, "Journal entry encoding")."""
         self._write(b"".join([
             b"%d\t%d\t%d\t%s\n" % (seq, status, crc32(line, (seq << 4 | status) & 0xFFFFFFFF),
                                    line)

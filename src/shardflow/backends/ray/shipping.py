@@ -96,10 +96,11 @@ def pack(root: Path, *, excludes: Sequence[str] = (), skip: Iterable[Path] = (),
     largest: list[tuple[int, str]] = []
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, name in _walk(root, user, skipped):
-            size = path.stat().st_size
+            stat = path.stat()
+            size = stat.st_size
             info = zipfile.ZipInfo(name, _ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (path.stat().st_mode & 0o7777) << 16
+            info.external_attr = (stat.st_mode & 0o7777) << 16
             with path.open("rb") as src, archive.open(info, "w", force_zip64=True) as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
