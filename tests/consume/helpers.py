@@ -56,6 +56,20 @@ def reap() -> None:
         process.communicate()
 
 
+def kill_midway(client: redis.Redis, url: str, *extra: str) -> tuple[list[str], list[str]]:
+    """Ten quick messages and five slow ones (30 s each); a consumer named ``victim`` (given
+    ``extra``) finishes the quick ones and is SIGKILLed, with its workers, while every slow
+    one runs. The quick and the slow messages' ids."""
+    quick = add(client, *({"id": f"q{i}"} for i in range(10)))
+    slow = add(client, *({"id": f"s{i}", "sleep": 30} for i in range(5)))
+    victim = start_consumer(url, "--consumer", "victim", *extra)
+    wait_started(client, 5)  # every slow one is running in the victim's worker
+    wait_results(client, 10)  # and the quick ones are done
+    os.killpg(victim.pid, signal.SIGKILL)  # the consumer and its workers
+    victim.communicate(timeout=30)
+    return quick, slow
+
+
 def add(client: redis.Redis, *records: dict[str, Any]) -> list[str]:
     return [client.xadd(STREAM, {"data": orjson.dumps(r)}).decode() for r in records]
 

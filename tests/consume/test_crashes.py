@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 from consume.helpers import (
@@ -10,25 +9,19 @@ from consume.helpers import (
     consume,
     http_get,
     http_status,
+    kill_midway,
     pending,
     results,
     start_consumer,
     wait_health,
     wait_results,
-    wait_started,
 )
 from consume.redis_server import RedisServer, free_port
 
 
 def test_a_sigkilled_consumers_messages_are_reclaimed_and_run_once(redis_server: RedisServer) -> None:
     client = redis_server.client()
-    quick = add(client, *({"id": f"q{i}"} for i in range(10)))
-    slow = add(client, *({"id": f"s{i}", "sleep": 30} for i in range(5)))
-    victim = start_consumer(redis_server.url, "--consumer", "victim")
-    wait_started(client, 5)  # every slow one is running in the victim's worker
-    wait_results(client, 10)  # and the quick ones are done
-    os.killpg(victim.pid, signal.SIGKILL)  # the consumer and its workers
-    victim.communicate(timeout=30)
+    quick, slow = kill_midway(client, redis_server.url)
     assert pending(client) == 5  # the slow ones, still the victim's
 
     # Their second delivery must not sleep: the survivor's run finishes them at once.

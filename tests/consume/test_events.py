@@ -4,19 +4,14 @@ never written."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 from consume.helpers import (
     COMPLETED_EVENTS,
     add,
     consume,
     events,
+    kill_midway,
     pending,
     results,
-    start_consumer,
-    wait_results,
-    wait_started,
 )
 from consume.redis_server import RedisServer
 
@@ -60,14 +55,8 @@ def test_events_maxlen_caps_the_stream(redis_server: RedisServer) -> None:
 
 def test_a_sigkilled_consumers_instances_have_their_events_once(redis_server: RedisServer) -> None:
     client = redis_server.client()
-    quick = add(client, *({"id": f"q{i}"} for i in range(10)))
-    slow = add(client, *({"id": f"s{i}", "sleep": 30} for i in range(5)))
-    victim = start_consumer(redis_server.url, "--consumer", "victim",
-                            "--events-stream", "jobs:events")
-    wait_started(client, 5)  # the slow ones have sent their first events to the consumer
-    wait_results(client, 10)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.communicate(timeout=30)
+    # the slow ones have sent their first events to the consumer when it is killed
+    quick, slow = kill_midway(client, redis_server.url, "--events-stream", "jobs:events")
     assert set(events(client)) == set(quick)  # nothing of an instance without its result
 
     client.set("skip-sleep", 1)

@@ -11,7 +11,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +33,7 @@ from shardflow.run.output import STDOUT, OutputWriter, is_stream, reconcile
 from shardflow.run.record import write_private
 from shardflow.run.rundir import RunDir
 from shardflow.run.signals import Terminated, terminate_by_exception
-from shardflow.run.timer_watch import DEFAULT_WAIT_SECONDS, TimerWatch
+from shardflow.run.timer_watch import DEFAULT_WAIT_SECONDS, TimerWatch, due_text
 from shardflow.store.journal import SeqSet
 from shardflow.store.tasks import WaitingInstance
 
@@ -219,7 +218,7 @@ def with_parked_timers(session: Session, code: int, timers: tuple[int, float | N
     count, due = timers
     if not count or due is None:
         return code
-    session.hooks.notify(f"{plural(count, 'timer')} parked, the next due at {_when(due)} "
+    session.hooks.notify(f"{plural(count, 'timer')} parked, the next due at {due_text(due)} "
                          f"(later than --wait-timers {session.wait_timers:g} s): 'shardflow "
                          f"resume {session.run_dir.path if session.run_dir else ''}' continues "
                          f"those that are due (exit {EXIT_PARKED})")
@@ -234,10 +233,6 @@ def parked_timers(session: Session) -> tuple[int, float | None]:
     due = [t.due_at for t in run_dir.task_store().list_tasks(kinds=[TIMER])
            if t.due_at is not None]
     return len(due), min(due, default=None)
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
 
 
 def _settle_output(run_dir: RunDir) -> None:

@@ -56,6 +56,11 @@ def next_move(now: float, due: float | None, working: bool, bound: float) -> flo
     return None
 
 
+def due_text(ts: float) -> str:
+    """A timer's due time (wall time) as the run's messages say it: local, to the second."""
+    return datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
 def fire_due(store: SQLiteTaskStore, plan: Plan, at: float) -> list[HumanTask]:
     """Complete the tasks of the parked timers of ``plan`` due at wall time ``at``; the ones
     this call completed (one completed meanwhile by another process is left as it is)."""
@@ -144,6 +149,6 @@ class TimerWatch:
     def _tell_waiting(self, due: float | None) -> None:
         assert due is not None
         self._told_waiting = True
-        when = datetime.fromtimestamp(due).isoformat(sep=" ", timespec="seconds")
-        self._notify(f"waiting for parked timers (the next due at {when}, within --wait-timers "
-                     f"{self.bound:g} s); Ctrl-C stops, and 'shardflow resume' continues them")
+        self._notify(f"waiting for parked timers (the next due at {due_text(due)}, within "
+                     f"--wait-timers {self.bound:g} s); Ctrl-C stops, and 'shardflow resume' "
+                     "continues them")

@@ -23,7 +23,6 @@ from shardflow.model.tasks import (
     TIMER,
     WEBHOOK,
     HumanTask,
-    UnknownTaskKindError,
     wanted_kinds,
 )
 from shardflow.web.runs import RunTable, ServedRun
@@ -66,10 +65,6 @@ class TaskFilter:
     kinds: tuple[str, ...] | None = (HUMAN,)
     """Which kinds of task (``model/tasks.TASK_KINDS``; None: all). The inbox is for people:
     timers and webhooks are listed only when asked for."""
-
-
-UnknownKindError = UnknownTaskKindError
-"""A ``kind`` filter names no kind of task (400)."""
 
 
 def task_kinds(given: str | None) -> tuple[str, ...] | None:
